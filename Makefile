@@ -1,0 +1,71 @@
+# kuma-agent build, test and packaging. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^v//' || echo 0.0.0-dev)
+# Package managers need a version that starts with a digit.
+PKG_VERSION := $(shell v='$(VERSION)'; case "$$v" in [0-9]*) echo "$$v";; *) echo "0.0.0~git$$v";; esac)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+TOOLS := $(CURDIR)/.tools
+STATICCHECK_VERSION := v0.8.2
+NFPM_VERSION := v2.45.2
+ARCH ?= amd64
+
+.PHONY: help build test test-short lint fuzz bench package demo deps clean
+
+help:
+	@echo "make build    build bin/kuma-agent"
+	@echo "make demo     build and run a sandboxed demo cluster on loopback, with doctor output"
+	@echo "make test     vet + all tests with the race detector (root tests skip loudly without root)"
+	@echo "make lint     gofmt, go vet, staticcheck"
+	@echo "make fuzz     run every fuzz target briefly (FUZZTIME=20s)"
+	@echo "make bench    run the benchmarks quoted in the notes"
+	@echo "make package  build .deb and .rpm into dist/ with nfpm $(NFPM_VERSION)"
+	@echo "make deps     install the Debian packages the integration tests use (root)"
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/kuma-agent ./cmd/kuma-agent
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(TOOLS)/nfpm:
+	GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+lint: $(TOOLS)/staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./inventory/ ./doctor/
+
+package: build $(TOOLS)/nfpm
+	mkdir -p dist
+	VERSION=$(PKG_VERSION) ARCH=$(ARCH) $(TOOLS)/nfpm package --config nfpm.yaml --packager deb --target dist/
+	VERSION=$(PKG_VERSION) ARCH=$(ARCH) $(TOOLS)/nfpm package --config nfpm.yaml --packager rpm --target dist/
+	@ls -l dist/
+
+demo:
+	$(GO) run ./cmd/kuma-demo
+
+deps:
+	@if [ "$$(id -u)" != 0 ]; then echo "make deps needs root (apt-get)"; exit 1; fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light rpm dpkg-dev iproute2 >/dev/null
+
+clean:
+	rm -rf bin dist

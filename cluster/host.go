@@ -1,0 +1,122 @@
+package cluster
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// Layout is the kind of HA design an inventory describes.
+type Layout string
+
+const (
+	LayoutK0s         Layout = "k0s"         // Core on k0s Kubernetes with Longhorn and an nginx LB
+	LayoutDistributed Layout = "distributed" // services on several hosts, Core possibly a Raft cluster
+	LayoutExpand      Layout = "expand"      // expand.sh inventory adding Raft Core peers
+	LayoutSingle      Layout = "single"      // all-in-one host
+	LayoutAcura       Layout = "acura"       // Hystax Acura HA (kubeadm) cluster
+)
+
+// Host is one machine of the cluster as the inventory describes it.
+type Host struct {
+	// Name is the inventory name; for KUMA it must equal `hostname -f`.
+	Name string `json:"name"`
+	// Address is ansible_host / ip / ansible_ssh_host exactly as written.
+	Address string `json:"address,omitempty"`
+	// IP is Address parsed, or the zero Addr when Address is not an IP.
+	IP    netip.Addr `json:"-"`
+	Roles Roles      `json:"roles"`
+	// Groups are the inventory groups the host was listed in.
+	Groups []string `json:"groups,omitempty"`
+	// Vars are the host's variables after group inheritance.
+	Vars map[string]any `json:"-"`
+	// Line is where the host was first declared in its inventory file.
+	Line int `json:"line,omitempty"`
+}
+
+// Cluster is the whole inventory resolved into hosts.
+type Cluster struct {
+	Layout Layout  `json:"layout"`
+	Hosts  []*Host `json:"hosts"`
+	// Source is the file the cluster was read from (for messages).
+	Source string `json:"source,omitempty"`
+}
+
+// Host returns the host with the given name (exact match), or nil.
+func (c *Cluster) Host(name string) *Host {
+	for _, h := range c.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+// HostFold finds a host whose name matches case-insensitively; used to tell
+// "wrong case" apart from "not in the inventory".
+func (c *Cluster) HostFold(name string) *Host {
+	for _, h := range c.Hosts {
+		if strings.EqualFold(h.Name, name) {
+			return h
+		}
+	}
+	return nil
+}
+
+// WithRole lists the hosts holding role r, in inventory order.
+func (c *Cluster) WithRole(r Role) []*Host {
+	var out []*Host
+	for _, h := range c.Hosts {
+		if h.Roles.Has(r) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Count returns how many hosts satisfy f.
+func (c *Cluster) Count(f func(*Host) bool) int {
+	n := 0
+	for _, h := range c.Hosts {
+		if f(h) {
+			n++
+		}
+	}
+	return n
+}
+
+// RaftMembers lists hosts running a KUMA Core Raft service.
+func (c *Cluster) RaftMembers() []*Host {
+	return c.filter(func(h *Host) bool { return h.Roles.Any(Role.RaftMember) })
+}
+
+// EtcdMembers lists hosts holding an etcd member (k0s or Acura controllers).
+func (c *Cluster) EtcdMembers() []*Host {
+	return c.filter(func(h *Host) bool { return h.Roles.Any(Role.EtcdMember) })
+}
+
+func (c *Cluster) filter(f func(*Host) bool) []*Host {
+	var out []*Host
+	for _, h := range c.Hosts {
+		if f(h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// NameRule says whether host names must be FQDNs: KUMA requires a dot in
+// `hostname -f`, Acura forbids one.
+type NameRule int
+
+const (
+	NameNeedsDot NameRule = iota
+	NameNoDot
+)
+
+// NameRule returns the hostname rule for the layout.
+func (l Layout) NameRule() NameRule {
+	if l == LayoutAcura {
+		return NameNoDot
+	}
+	return NameNeedsDot
+}

@@ -1,0 +1,139 @@
+// Package config holds the agent's configuration: its schema with defaults
+// (Default), strict decoding that names file, line and key on error (Load,
+// Decode), and validation of values.
+package config
+
+import (
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/cluster"
+)
+
+// DefaultPath is where packages install the config.
+const DefaultPath = "/etc/kuma-agent/agent.yaml"
+
+// Config is agent.yaml. Every path a check reads is here so that tests and
+// unusual hosts can point elsewhere.
+type Config struct {
+	// NodeName is this node's inventory name; empty means `hostname -f`.
+	NodeName string `yaml:"node_name" json:"node_name"`
+	// Roles overrides the roles the inventory gives this node.
+	Roles []cluster.Role `yaml:"roles" json:"roles"`
+	// Inventory is the KUMA inventory (YAML) or Acura ha_env_file (INI).
+	Inventory string `yaml:"inventory" json:"inventory"`
+	// StateDir holds the agent's state (mesh snapshot, outbox).
+	StateDir string `yaml:"state_dir" json:"state_dir"`
+	// PluginDir holds executable check plugins; it must be root-owned.
+	PluginDir string `yaml:"plugin_dir" json:"plugin_dir"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level" json:"log_level"`
+
+	Paths  Paths  `yaml:"paths" json:"paths"`
+	Checks Checks `yaml:"checks" json:"checks"`
+}
+
+// Paths are the files and programs the checks read.
+type Paths struct {
+	HostsFile      string   `yaml:"hosts_file" json:"hosts_file"`
+	MachineIDFiles []string `yaml:"machine_id_files" json:"machine_id_files"`
+	// DiskPaths must each have Checks.Disk.MinFree free.
+	DiskPaths []string `yaml:"disk_paths" json:"disk_paths"`
+	// DataDirs are checked too when they exist (KUMA, k0s data).
+	DataDirs []string `yaml:"data_dirs" json:"data_dirs"`
+	// HostnameFile is the static hostname (/etc/hostname).
+	HostnameFile string `yaml:"hostname_file" json:"hostname_file"`
+	HostnameBin  string `yaml:"hostname_bin" json:"hostname_bin"`
+	NginxBin     string `yaml:"nginx_bin" json:"nginx_bin"`
+	NginxConf    string `yaml:"nginx_conf" json:"nginx_conf"`
+	// NginxModulesDir is searched for ngx_stream_module.so.
+	NginxModulesDir string `yaml:"nginx_modules_dir" json:"nginx_modules_dir"`
+	// ProcNetDir is where /proc/net/{tcp,tcp6,udp,udp6} live.
+	ProcDir string `yaml:"proc_dir" json:"proc_dir"`
+	// NTPConfFiles are read for server lines when Checks.NTP.Servers is empty.
+	NTPConfFiles []string `yaml:"ntp_conf_files" json:"ntp_conf_files"`
+}
+
+// Checks holds the runner's settings and each check's thresholds.
+type Checks struct {
+	Interval time.Duration `yaml:"interval" json:"interval"`
+	Timeout  time.Duration `yaml:"timeout" json:"timeout"`
+	// Concurrency bounds how many checks run at once.
+	Concurrency int `yaml:"concurrency" json:"concurrency"`
+	// FailuresBeforeWarning / FailuresBeforeCritical damp flapping in the
+	// daemon (Consul's semantics): a failing check reports warning only after
+	// that many consecutive failures, critical after the second number. 1
+	// means at once. doctor always reports at once.
+	FailuresBeforeWarning  int `yaml:"failures_before_warning" json:"failures_before_warning"`
+	FailuresBeforeCritical int `yaml:"failures_before_critical" json:"failures_before_critical"`
+	// Disabled lists check names never to run.
+	Disabled []string `yaml:"disabled" json:"disabled"`
+
+	NTP     NTPCheck     `yaml:"ntp" json:"ntp"`
+	Disk    DiskCheck    `yaml:"disk" json:"disk"`
+	Ports   PortsCheck   `yaml:"ports" json:"ports"`
+	Plugins PluginsCheck `yaml:"plugins" json:"plugins"`
+}
+
+type NTPCheck struct {
+	// Servers to query; empty means those of the local chrony/ntpd/timesyncd config.
+	Servers    []string      `yaml:"servers" json:"servers"`
+	WarnOffset time.Duration `yaml:"warn_offset" json:"warn_offset"`
+	CritOffset time.Duration `yaml:"crit_offset" json:"crit_offset"`
+	Timeout    time.Duration `yaml:"timeout" json:"timeout"`
+}
+
+type DiskCheck struct {
+	MinFree ByteSize `yaml:"min_free" json:"min_free"`
+	// MinFreeInodesPercent of the file system's inodes must stay free.
+	MinFreeInodesPercent float64 `yaml:"min_free_inodes_percent" json:"min_free_inodes_percent"`
+}
+
+type PortsCheck struct {
+	// Timeout bounds one TCP connect; all probes run concurrently.
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	// Overrides changes a port number by its name in the matrix, e.g.
+	// {raft: 7210}. `kuma-agent config check` lists the names.
+	Overrides cluster.Overrides `yaml:"overrides" json:"overrides"`
+}
+
+type PluginsCheck struct {
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+}
+
+// Default returns the configuration used when agent.yaml sets nothing.
+func Default() Config {
+	return Config{
+		Inventory: "/etc/kuma-agent/inventory.yml",
+		StateDir:  "/var/lib/kuma-agent",
+		PluginDir: "/etc/kuma-agent/plugins.d",
+		LogLevel:  "info",
+		Paths: Paths{
+			HostsFile:       "/etc/hosts",
+			MachineIDFiles:  []string{"/etc/machine-id", "/var/lib/dbus/machine-id"},
+			DiskPaths:       []string{"/var/lib"},
+			DataDirs:        []string{"/opt/kaspersky/kuma", "/var/lib/k0s"},
+			HostnameFile:    "/etc/hostname",
+			HostnameBin:     "hostname",
+			NginxBin:        "nginx",
+			NginxConf:       "/etc/nginx/nginx.conf",
+			NginxModulesDir: "/usr/lib/nginx/modules",
+			ProcDir:         "/proc",
+			NTPConfFiles:    []string{"/etc/chrony/chrony.conf", "/etc/chrony.conf", "/etc/ntp.conf", "/etc/ntpsec/ntp.conf", "/etc/systemd/timesyncd.conf"},
+		},
+		Checks: Checks{
+			Interval:               30 * time.Second,
+			Timeout:                5 * time.Second,
+			Concurrency:            8,
+			FailuresBeforeWarning:  1,
+			FailuresBeforeCritical: 3,
+			NTP: NTPCheck{
+				WarnOffset: 100 * time.Millisecond,
+				CritOffset: time.Second,
+				Timeout:    2 * time.Second,
+			},
+			Disk:    DiskCheck{MinFree: 32 * GiB, MinFreeInodesPercent: 5},
+			Ports:   PortsCheck{Timeout: 500 * time.Millisecond},
+			Plugins: PluginsCheck{Timeout: 10 * time.Second},
+		},
+	}
+}

@@ -1,0 +1,93 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/cluster"
+)
+
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+// Validate checks values that decode fine but make no sense (for a Config
+// built in code; Decode validates what it reads).
+func (c *Config) Validate() error { return c.validate("config", nil) }
+
+// validate is Validate with name and idx locating the offending key in the
+// file (idx is nil for values that came from no file).
+func (c *Config) validate(name string, idx *keyIndex) error {
+	var errs Errors
+	bad := func(key, format string, args ...any) {
+		line := 0
+		if idx != nil {
+			line = idx.lineOf(key)
+		}
+		errs = append(errs, &FieldError{File: name, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	for i, r := range c.Roles {
+		if _, err := cluster.ParseRole(string(r)); err != nil {
+			bad(fmt.Sprintf("roles[%d]", i), "%v", err)
+		}
+	}
+	if !slices.Contains(logLevels, c.LogLevel) {
+		bad("log_level", "must be one of %v, not %q", logLevels, c.LogLevel)
+	}
+	for key, p := range map[string]string{
+		"state_dir": c.StateDir, "plugin_dir": c.PluginDir,
+		"paths.hosts_file": c.Paths.HostsFile, "paths.hostname_file": c.Paths.HostnameFile,
+		"paths.nginx_conf": c.Paths.NginxConf, "paths.proc_dir": c.Paths.ProcDir,
+	} {
+		if p == "" || !filepath.IsAbs(p) {
+			bad(key, "must be an absolute path, not %q", p)
+		}
+	}
+	for key, list := range map[string][]string{
+		"paths.machine_id_files": c.Paths.MachineIDFiles, "paths.disk_paths": c.Paths.DiskPaths,
+		"paths.data_dirs": c.Paths.DataDirs, "paths.ntp_conf_files": c.Paths.NTPConfFiles,
+	} {
+		for i, p := range list {
+			if !filepath.IsAbs(p) {
+				bad(fmt.Sprintf("%s[%d]", key, i), "must be an absolute path, not %q", p)
+			}
+		}
+	}
+	if len(c.Paths.MachineIDFiles) == 0 {
+		bad("paths.machine_id_files", "needs at least one file (the first is the primary machine-id)")
+	}
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, "must be a positive duration such as 5s, not %v", d)
+		}
+	}
+	positive("checks.interval", c.Checks.Interval)
+	positive("checks.timeout", c.Checks.Timeout)
+	positive("checks.ntp.warn_offset", c.Checks.NTP.WarnOffset)
+	positive("checks.ntp.crit_offset", c.Checks.NTP.CritOffset)
+	positive("checks.ntp.timeout", c.Checks.NTP.Timeout)
+	positive("checks.ports.timeout", c.Checks.Ports.Timeout)
+	positive("checks.plugins.timeout", c.Checks.Plugins.Timeout)
+	if c.Checks.NTP.WarnOffset >= c.Checks.NTP.CritOffset {
+		bad("checks.ntp.warn_offset", "must be less than checks.ntp.crit_offset (%v >= %v)", c.Checks.NTP.WarnOffset, c.Checks.NTP.CritOffset)
+	}
+	if c.Checks.Concurrency < 1 || c.Checks.Concurrency > 256 {
+		bad("checks.concurrency", "must be between 1 and 256, not %d", c.Checks.Concurrency)
+	}
+	if c.Checks.FailuresBeforeWarning < 1 {
+		bad("checks.failures_before_warning", "must be at least 1 (1 = report at once), not %d", c.Checks.FailuresBeforeWarning)
+	}
+	if c.Checks.FailuresBeforeCritical < c.Checks.FailuresBeforeWarning {
+		bad("checks.failures_before_critical", "must be at least failures_before_warning (%d), not %d", c.Checks.FailuresBeforeWarning, c.Checks.FailuresBeforeCritical)
+	}
+	if p := c.Checks.Disk.MinFreeInodesPercent; p < 0 || p >= 100 {
+		bad("checks.disk.min_free_inodes_percent", "must be between 0 and 100, not %v", p)
+	}
+	if err := c.Checks.Ports.Overrides.Validate(); err != nil {
+		bad("checks.ports.overrides", "%v (see `kuma-agent config check` for the names)", err)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}

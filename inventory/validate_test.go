@@ -1,0 +1,212 @@
+package inventory
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// k0sBase is a healthy k0s inventory that rule tests extend; it yields no
+// warning or error by itself (TestRules checks that).
+const k0sBase = `
+all:
+  vars: {deploy_to_k8s: true}
+kuma_k0s:
+  children:
+    kuma_lb:
+      hosts:
+        lb.example.com: {ansible_host: 192.168.1.9}
+    kuma_control_plane_master:
+      hosts:
+        cp1.example.com: {ansible_host: 192.168.1.1}
+    kuma_control_plane:
+      hosts:
+        cp2.example.com: {ansible_host: 192.168.1.2}
+        cp3.example.com: {ansible_host: 192.168.1.3}
+    kuma_worker:
+      hosts:
+        w1.example.com: {ansible_host: 192.168.1.11}
+        w2.example.com: {ansible_host: 192.168.1.12}
+`
+
+func TestRules(t *testing.T) {
+	tests := []struct {
+		name, data string
+		want       []want // exactly the warnings and errors
+	}{
+		{"k0s base", k0sBase, nil},
+		{"raft 5 cores", raft("c1.example.com", "p1.example.com", "p2.example.com", "p3.example.com", "p4.example.com"), nil},
+		{"raft 4 cores", raft("c1.example.com", "p1.example.com", "p2.example.com", "p3.example.com"), []want{{"raft-even-cores", ""}}},
+		{"raft no seed", "kuma_core_peers:\n  hosts:\n    p1.example.com: {ip: 10.0.0.1}\n    p2.example.com: {ip: 10.0.0.2}\n",
+			[]want{{"raft-even-cores", ""}, {"raft-no-seed", "p1.example.com"}}},
+		{"raft two seeds", "kuma_core:\n  hosts:\n    c1.example.com:\n    c2.example.com:\nkuma_core_peers:\n  hosts:\n    p1.example.com:\n",
+			[]want{{"raft-multiple-seeds", "c2.example.com"}}},
+		{"core and peer on one host", "kuma_core:\n  hosts:\n    c1.example.com:\nkuma_core_peers:\n  hosts:\n    c1.example.com:\n    p1.example.com:\n",
+			[]want{{"one-core-per-host", "c1.example.com"}}},
+		{"peer listed twice", "kuma_core:\n  hosts:\n    c1.example.com:\nkuma_core_peers:\n  hosts:\n    p1.example.com:\n    p1.example.com:\n",
+			// p1 is one host, so the Raft group is even as well.
+			[]want{{"one-core-per-host", "p1.example.com"}, {"raft-even-cores", ""}}},
+		{"raft_node_addr", "kuma_core:\n  hosts:\n    c1.example.com: {raft_node_addr: 'c1.example.com'}\n" +
+			"kuma_core_peers:\n  hosts:\n    p1.example.com: {raft_node_addr: 'other.example.com:7209'}\n    p2.example.com: {raft_node_addr: 'p2.example.com:7209'}\n",
+			[]want{{"raft-node-addr-invalid", "c1.example.com"}, {"raft-node-addr-name", "p1.example.com"}}},
+		{"core name digit", "kuma_core:\n  hosts:\n    1kuma.example.com:\n", []want{{"core-name-leading-digit", "1kuma.example.com"}}},
+		{"even controllers", strings.Replace(k0sBase, "        cp3.example.com: {ansible_host: 192.168.1.3}\n",
+			"        cp3.example.com: {ansible_host: 192.168.1.3}\n        cp4.example.com: {ansible_host: 192.168.1.4}\n", 1),
+			[]want{{"controllers-even", ""}}},
+		{"no controller", "all:\n  vars: {deploy_to_k8s: true}\nkuma_lb:\n  hosts: {lb.example.com: {ansible_host: 192.168.1.9}}\n" +
+			"kuma_worker:\n  hosts:\n    w1.example.com: {ansible_host: 192.168.1.11}\n    w2.example.com: {ansible_host: 192.168.1.12}\n",
+			[]want{{"no-controller", ""}}},
+		{"no worker", strings.Replace(k0sBase, "    kuma_worker:", "    other_workers:", 1),
+			[]want{{"no-worker", ""}, {"host-without-role", "w1.example.com"}, {"host-without-role", "w2.example.com"}}},
+		{"controller also worker", k0sBase + "        cp1.example.com:\n", []want{{"controller-worker-combined", "cp1.example.com"}}},
+		{"controller-worker group", k0sBase + "    kuma_control_plane_worker:\n      hosts:\n        cw.example.com: {ansible_host: 192.168.1.5}\n",
+			[]want{{"controllers-even", ""}, {"controller-worker-combined", "cw.example.com"}}},
+		{"single-node demo", "all:\n  vars: {deploy_to_k8s: true}\nkuma_k0s:\n  children:\n    kuma_lb:\n      hosts: {lb.example.com: {ansible_host: 192.168.1.9}}\n" +
+			"    kuma_control_plane_master_worker:\n      hosts: {cw.example.com: {ansible_host: 192.168.1.5}}\n", nil},
+		// The same group twice under kuma_k0s is one group, as in Ansible.
+		{"three masters", strings.Replace(k0sBase, "    kuma_control_plane:\n", "    kuma_control_plane_master:\n", 1),
+			[]want{{"control-plane-master-count", "cp2.example.com"}, {"control-plane-master-count", "cp3.example.com"}}},
+		{"lb on controller", k0sBase + "    kuma_lb_extra:\n      hosts:\n        x.example.com: {ansible_host: 192.168.1.20}\n" +
+			"    kuma_lb:\n      hosts:\n        cp1.example.com:\n", []want{{"lb-port-conflict", "cp1.example.com"}, {"host-without-role", "x.example.com"}}},
+		{"core not on worker", k0sBase + "kuma:\n  children:\n    kuma_core:\n      hosts:\n        cp2.example.com:\n",
+			[]want{{"core-not-on-worker", "cp2.example.com"}}},
+		{"no lb", strings.Replace(k0sBase, "    kuma_lb:", "    kuma_lb_typo:", 1),
+			[]want{{"no-load-balancer", ""}, {"host-without-role", "lb.example.com"}}},
+		{"lb has a name", strings.Replace(k0sBase, "{ansible_host: 192.168.1.9}", "{ansible_host: lb.example.com}", 1),
+			[]want{{"k0s-address-not-ip", "lb.example.com"}}},
+		{"collector in service range", k0sBase + "kuma_collector:\n  hosts:\n    col.example.com: {ansible_host: 10.100.0.1}\n",
+			[]want{{"address-in-service-range", "col.example.com"}}},
+		{"duplicate name case", "kuma_core:\n  hosts:\n    kuma.example.com: {ip: 10.0.0.1}\nkuma_storage:\n  hosts:\n    KUMA.example.com: {ip: 10.0.0.1}\n",
+			[]want{{"duplicate-name-case", "KUMA.example.com"}}},
+		{"duplicate address", "kuma_core:\n  hosts:\n    a.example.com: {ip: 10.0.0.1}\nkuma_storage:\n  hosts:\n    b.example.com: {ip: 10.0.0.1}\n",
+			[]want{{"duplicate-address", "b.example.com"}}},
+		{"invalid names", "kuma_storage:\n  hosts:\n    a_b.example.com:\n    10.0.0.7:\n    -x.example.com:\n",
+			[]want{{"name-invalid", "a_b.example.com"}, {"name-invalid", "10.0.0.7"}, {"name-invalid", "-x.example.com"}}},
+		{"listed twice", "kuma_storage:\n  hosts:\n    s1.example.com:\n    s1.example.com:\n", []want{{"host-listed-twice", "s1.example.com"}}},
+		{"acura ok", "n1 ansible_ssh_host=10.0.0.1\nn2 ansible_ssh_host=10.0.0.2\nn3 ansible_ssh_host=10.0.0.3\n", nil},
+		{"acura fqdn and name address", "n1.example.com ansible_ssh_host=10.0.0.1\nn2 ansible_ssh_host=n2\nn3\n",
+			[]want{{"name-has-dot", "n1.example.com"}, {"acura-address-not-ip", "n2"}, {"acura-address-not-ip", "n3"}}},
+		{"acura two nodes", "n1 ansible_ssh_host=10.0.0.1\nn2 ansible_ssh_host=10.0.0.2\n", []want{{"controllers-even", ""}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("r.yml", []byte(tt.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []want
+			for _, f := range Validate(c) {
+				if f.Severity >= Warning {
+					got = append(got, want{f.Code, f.Host})
+				}
+				if f.Code == "" || f.Message == "" || f.Severity >= Warning && f.Remedy == "" {
+					t.Errorf("incomplete finding %+v", f)
+				}
+				if h := c.Host(f.Host); h != nil && f.Line != h.Line {
+					t.Errorf("finding %s line %d, host line %d", f.Code, f.Line, h.Line)
+				}
+			}
+			sortWants(got)
+			exp := slices.Clone(tt.want)
+			sortWants(exp)
+			if !slices.Equal(got, exp) {
+				t.Errorf("findings %v, want %v", got, exp)
+			}
+		})
+	}
+}
+
+func raft(core string, peers ...string) string {
+	s := "kuma:\n  children:\n    kuma_core:\n      hosts:\n        " + core + ":\n    kuma_core_peers:\n      hosts:\n"
+	for _, p := range peers {
+		s += "        " + p + ":\n"
+	}
+	return s + "    kuma_storage:\n      hosts:\n        s.example.com:\n"
+}
+
+func TestQuorumMessages(t *testing.T) {
+	tests := []struct {
+		controllers int
+		code, text  string
+	}{
+		{2, "controllers-even", "2 controllers need 2 for quorum and tolerate 0 failures"},
+		{4, "controllers-even", "4 controllers need 3 for quorum and tolerate 1 failures"},
+		{5, "etcd-quorum", "5 controllers: quorum 3, 2 may fail"},
+		{1, "single-controller", "quorum 1, 0 may fail"},
+	}
+	for _, tt := range tests {
+		data := "all:\n  vars: {deploy_to_k8s: true}\nkuma_control_plane:\n  hosts:\n"
+		for i := range tt.controllers {
+			data += "    cp" + string(rune('a'+i)) + ".example.com: {ansible_host: 192.168.1." + string(rune('1'+i)) + "}\n"
+		}
+		data += "kuma_worker:\n  hosts:\n    w1.example.com: {ansible_host: 192.168.2.1}\n    w2.example.com: {ansible_host: 192.168.2.2}\n"
+		c, err := Parse("q.yml", []byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, f := range Validate(c) {
+			if f.Code == tt.code {
+				found = true
+				if !strings.Contains(f.Message, tt.text) {
+					t.Errorf("%d controllers: message %q lacks %q", tt.controllers, f.Message, tt.text)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%d controllers: no %s finding", tt.controllers, tt.code)
+		}
+	}
+}
+
+func TestSeverity(t *testing.T) {
+	for _, tt := range []struct {
+		s    Severity
+		name string
+	}{{Info, "info"}, {Warning, "warning"}, {Error, "error"}} {
+		b, err := json.Marshal(tt.s)
+		if err != nil || string(b) != `"`+tt.name+`"` || tt.s.String() != tt.name {
+			t.Errorf("%d: json %s (%v), string %s; want %s", tt.s, b, err, tt.s, tt.name)
+		}
+		var back Severity
+		if err := json.Unmarshal(b, &back); err != nil || back != tt.s {
+			t.Errorf("round trip of %s = %v, %v", b, back, err)
+		}
+	}
+	var s Severity
+	if err := json.Unmarshal([]byte(`"fatal"`), &s); err == nil {
+		t.Error("unknown severity accepted")
+	}
+}
+
+func TestSummaryAndExitCode(t *testing.T) {
+	tests := []struct {
+		sev   []Severity
+		worst Severity
+		code  int
+	}{
+		{nil, Info, 0},
+		{[]Severity{Info, Info}, Info, 0},
+		{[]Severity{Info, Warning}, Warning, 1},
+		{[]Severity{Error, Warning, Info}, Error, 2},
+	}
+	for _, tt := range tests {
+		var f []Finding
+		for _, s := range tt.sev {
+			f = append(f, Finding{Severity: s, Code: "x"})
+		}
+		if got := Summary(f); got != tt.worst {
+			t.Errorf("Summary(%v) = %v, want %v", tt.sev, got, tt.worst)
+		}
+		if got := ExitCode(f); got != tt.code {
+			t.Errorf("ExitCode(%v) = %d, want %d", tt.sev, got, tt.code)
+		}
+	}
+}
+
+func TestValidateNil(t *testing.T) {
+	if f := Validate(nil); f != nil {
+		t.Errorf("Validate(nil) = %v", f)
+	}
+}
