@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^v//' || echo 0.0.0-dev)
 # Package managers need a version that starts with a digit.
-PKG_VERSION := $(shell v='$(VERSION)'; case "$$v" in [0-9]*) echo "$$v";; *) echo "0.0.0~git$$v";; esac)
+PKG_VERSION := $(shell echo '$(VERSION)' | sed -E 's/^([^0-9])/0.0.0~git\1/')
 LDFLAGS := -s -w -X main.version=$(VERSION)
 TOOLS := $(CURDIR)/.tools
 STATICCHECK_VERSION := v0.8.2

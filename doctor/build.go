@@ -116,7 +116,7 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 		add(&checks.Ports{
 			Listen:  cluster.ListenPorts(c.Layout, node.Roles, cfg.Checks.Ports.Overrides),
 			Targets: cluster.ReachTargets(c, self, cfg.Checks.Ports.Overrides),
-			Roles: node.Roles, Addr: self.IP, ProcDir: cfg.Paths.ProcDir, Timeout: cfg.Checks.Ports.Timeout,
+			Roles:   node.Roles, Addr: self.IP, ProcDir: cfg.Paths.ProcDir, Timeout: cfg.Checks.Ports.Timeout,
 		})
 	}
 	if c != nil && node.Roles.Has(cluster.RoleLB) {

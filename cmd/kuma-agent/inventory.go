@@ -76,9 +76,7 @@ func parseInventoryCheckArgs(args []string, stdout, stderr io.Writer) (file, for
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(stdout)
-				fs.Usage()
-				return "", "", 0, false
+				return "", "", 0, false // flag printed the usage
 			}
 			return "", "", 2, false // flag already printed the error and usage
 		}

@@ -8,16 +8,11 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/checks"
@@ -26,6 +21,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/doctor"
 	"github.com/kuma-agent/kuma-agent/inventory"
 	"github.com/kuma-agent/kuma-agent/ntpserver"
+	"github.com/kuma-agent/kuma-agent/sandbox"
 )
 
 const inventoryYAML = `# kuma-demo: KUMA 4.0 distributed install, Core in a 3-node Raft cluster.
@@ -57,20 +53,15 @@ kuma:
           ip: 127.0.77.21
 `
 
-// fault is what the demo breaks on a node, so doctor has something to say.
-type fault struct {
-	servicesDown  bool     // its KUMA services "crashed": no listeners
-	hostsMissing  []string // names left out of its /etc/hosts
-	hostsWrong    []string // names mapped to a wrong address
-	machineIDDiff bool     // /var/lib/dbus/machine-id disagrees
-	skewedNTP     bool     // its NTP server runs 1.5 s ahead
+// faults are what the demo breaks, so doctor has something to say.
+var faults = map[string]sandbox.Fault{
+	"kuma-core-3.demo.local":      {ServicesDown: true},
+	"kuma-collector-1.demo.local": {HostsMissing: []string{"kuma-core-3.demo.local"}, HostsWrong: []string{"kuma-core-2.demo.local"}},
+	"kuma-storage-1.demo.local":   {MachineIDDiff: true},
 }
 
-var faults = map[string]fault{
-	"kuma-core-3.demo.local":      {servicesDown: true},
-	"kuma-collector-1.demo.local": {hostsMissing: []string{"kuma-core-3.demo.local"}, hostsWrong: []string{"kuma-core-2.demo.local"}},
-	"kuma-storage-1.demo.local":   {machineIDDiff: true, skewedNTP: true},
-}
+// skewedNTP names the node whose NTP server runs 1.5 s ahead.
+const skewedNTP = "kuma-storage-1.demo.local"
 
 func main() {
 	keep := flag.Bool("keep", false, "keep the sandbox directory and print its path")
@@ -111,11 +102,11 @@ func run(ctx context.Context, out io.Writer, keep bool) error {
 	}
 	defer skewed.Close()
 
-	stop, err := startServices(c)
-	defer stop()
+	svc, err := sandbox.StartServices(c, func(h *cluster.Host) bool { return faults[h.Name].ServicesDown })
 	if err != nil {
 		return err
 	}
+	defer svc.Close()
 
 	fmt.Fprintf(out, "== kuma-agent inventory check %s\n", filepath.Base(invPath))
 	findings := inventory.Validate(c)
@@ -126,10 +117,16 @@ func run(ctx context.Context, out io.Writer, keep bool) error {
 
 	reports := map[string]doctor.Report{}
 	for _, h := range c.Hosts {
-		cfg, err := nodeConfig(dir, invPath, c, h, map[bool]string{false: good.Addr(), true: skewed.Addr()}[faults[h.Name].skewedNTP])
+		cfg, err := sandbox.WriteNode(dir, invPath, c, h, faults[h.Name])
 		if err != nil {
 			return err
 		}
+		cfg.Checks.NTP.Servers = []string{good.Addr()}
+		if h.Name == skewedNTP {
+			cfg.Checks.NTP.Servers = []string{skewed.Addr()}
+		}
+		// The sandbox shares this machine's disk: ask for 1 GiB, not 32.
+		cfg.Checks.Disk.MinFree = config.GiB
 		node, err := doctor.ResolveNode(ctx, cfg, c, checks.ExecCommander{})
 		if err != nil {
 			return err
@@ -152,92 +149,4 @@ func run(ctx context.Context, out io.Writer, keep bool) error {
 	fmt.Fprintln(out, "\nThe faults were injected on purpose: kuma-core-3's services are down, kuma-collector-1's /etc/hosts\n"+
 		"lacks one host and maps another wrongly, kuma-storage-1 has disagreeing machine-ids and a skewed NTP server.")
 	return nil
-}
-
-// startServices opens a loopback listener for every port each healthy
-// host's roles must listen on, standing in for KUMA Core, storage and so on.
-func startServices(c *cluster.Cluster) (stop func(), err error) {
-	var ls []io.Closer
-	stop = func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}
-	for _, h := range c.Hosts {
-		if faults[h.Name].servicesDown {
-			continue
-		}
-		for _, p := range cluster.ListenPorts(c.Layout, h.Roles, nil) {
-			addr := net.JoinHostPort(h.Address, fmt.Sprint(p.Number))
-			var l io.Closer
-			if p.Proto == cluster.UDP {
-				l, err = net.ListenPacket("udp", addr)
-			} else {
-				l, err = net.Listen("tcp", addr)
-			}
-			if err != nil {
-				return stop, fmt.Errorf("demo service %s on %s: %w", p.Name, addr, err)
-			}
-			ls = append(ls, l)
-		}
-	}
-	return stop, nil
-}
-
-// nodeConfig writes one node's files into the sandbox and returns the agent
-// config that points at them.
-func nodeConfig(dir, invPath string, c *cluster.Cluster, self *cluster.Host, ntpAddr string) (config.Config, error) {
-	nd := filepath.Join(dir, "nodes", self.Name)
-	if err := os.MkdirAll(filepath.Join(nd, "bin"), 0o755); err != nil {
-		return config.Config{}, err
-	}
-	f := faults[self.Name]
-	var hosts strings.Builder
-	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	for _, h := range c.Hosts {
-		switch {
-		case slices.Contains(f.hostsMissing, h.Name):
-		case slices.Contains(f.hostsWrong, h.Name):
-			fmt.Fprintf(&hosts, "127.0.88.99\t%s\n", h.Name)
-		default:
-			fmt.Fprintf(&hosts, "%s\t%s\n", h.Address, h.Name)
-		}
-	}
-	sum := sha256.Sum256([]byte(self.Name))
-	id := hex.EncodeToString(sum[:16])
-	dbusID := id
-	if f.machineIDDiff {
-		dbusID = strings.Repeat("ab", 16)
-	}
-	files := map[string]string{
-		"hosts":           hosts.String(),
-		"machine-id":      id + "\n",
-		"dbus-machine-id": dbusID + "\n",
-		"hostname":        self.Name + "\n",
-		"bin/hostname":    "#!/bin/sh\necho " + self.Name + "\n",
-	}
-	for name, content := range files {
-		mode := os.FileMode(0o644)
-		if strings.HasPrefix(name, "bin/") {
-			mode = 0o755
-		}
-		if err := os.WriteFile(filepath.Join(nd, name), []byte(content), mode); err != nil {
-			return config.Config{}, err
-		}
-	}
-	cfg := config.Default()
-	cfg.NodeName = self.Name
-	cfg.Inventory = invPath
-	cfg.StateDir = filepath.Join(nd, "state")
-	cfg.PluginDir = filepath.Join(nd, "plugins.d") // absent: no plugins
-	cfg.Paths.HostsFile = filepath.Join(nd, "hosts")
-	cfg.Paths.MachineIDFiles = []string{filepath.Join(nd, "machine-id"), filepath.Join(nd, "dbus-machine-id")}
-	cfg.Paths.DiskPaths = []string{dir}
-	cfg.Paths.DataDirs = nil
-	cfg.Paths.HostnameFile = filepath.Join(nd, "hostname")
-	cfg.Paths.HostnameBin = filepath.Join(nd, "bin", "hostname")
-	cfg.Checks.NTP.Servers = []string{ntpAddr}
-	// The sandbox shares this machine's disk; the demo asks for 1 GiB, not 32.
-	cfg.Checks.Disk.MinFree = config.GiB
-	return cfg, cfg.Validate()
 }

@@ -1,0 +1,135 @@
+// Package sandbox lays out a node of a cluster in a directory: its
+// /etc/hosts, machine-id files, static hostname and a `hostname` program,
+// plus the agent config that points at them, and loopback listeners standing
+// in for its services. The demo and the end-to-end tests of doctor use it to
+// run real checks for several "hosts" on one machine, with faults injected.
+package sandbox
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/config"
+)
+
+// Fault is what to break on a node so the checks have something to find.
+type Fault struct {
+	ServicesDown  bool     // no listeners for its roles' ports
+	HostsMissing  []string // names left out of its hosts file
+	HostsWrong    []string // names mapped to a wrong address (127.0.88.99)
+	MachineIDDiff bool     // the second machine-id file disagrees
+	Hostname      string   // what its `hostname -f` prints instead of its name
+}
+
+// MachineID is the id the sandbox gives a host: stable, unique per name.
+func MachineID(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:16])
+}
+
+// WriteNode writes self's files under dir/nodes/<name> and returns a config
+// (over config.Default) whose paths point at them. The caller sets what
+// depends on the environment: NTP servers, disk thresholds.
+func WriteNode(dir, invPath string, c *cluster.Cluster, self *cluster.Host, f Fault) (config.Config, error) {
+	nd := filepath.Join(dir, "nodes", self.Name)
+	if err := os.MkdirAll(filepath.Join(nd, "bin"), 0o755); err != nil {
+		return config.Config{}, err
+	}
+	var hosts strings.Builder
+	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	for _, h := range c.Hosts {
+		switch {
+		case slices.Contains(f.HostsMissing, h.Name):
+		case slices.Contains(f.HostsWrong, h.Name):
+			fmt.Fprintf(&hosts, "127.0.88.99\t%s\n", h.Name)
+		default:
+			fmt.Fprintf(&hosts, "%s\t%s\n", h.Address, h.Name)
+		}
+	}
+	id := MachineID(self.Name)
+	dbusID := id
+	if f.MachineIDDiff {
+		dbusID = strings.Repeat("ab", 16)
+	}
+	fqdn := self.Name
+	if f.Hostname != "" {
+		fqdn = f.Hostname
+	}
+	files := []struct {
+		name, content string
+		mode          os.FileMode
+	}{
+		{"hosts", hosts.String(), 0o644},
+		{"machine-id", id + "\n", 0o444},
+		{"dbus-machine-id", dbusID + "\n", 0o444},
+		{"hostname", self.Name + "\n", 0o644},
+		{"bin/hostname", "#!/bin/sh\necho '" + strings.ReplaceAll(fqdn, "'", "") + "'\n", 0o755},
+	}
+	for _, fl := range files {
+		if err := os.WriteFile(filepath.Join(nd, fl.name), []byte(fl.content), fl.mode); err != nil {
+			return config.Config{}, err
+		}
+	}
+	cfg := config.Default()
+	cfg.NodeName = self.Name
+	cfg.Inventory = invPath
+	cfg.StateDir = filepath.Join(nd, "state")
+	cfg.PluginDir = filepath.Join(nd, "plugins.d") // absent unless the caller makes it
+	cfg.Paths.HostsFile = filepath.Join(nd, "hosts")
+	cfg.Paths.MachineIDFiles = []string{filepath.Join(nd, "machine-id"), filepath.Join(nd, "dbus-machine-id")}
+	cfg.Paths.DiskPaths = []string{dir}
+	cfg.Paths.DataDirs = nil
+	cfg.Paths.HostnameFile = filepath.Join(nd, "hostname")
+	cfg.Paths.HostnameBin = filepath.Join(nd, "bin", "hostname")
+	return cfg, nil
+}
+
+// Services holds the listeners that stand in for the hosts' services.
+type Services struct {
+	ls []io.Closer
+}
+
+// StartServices listens on every port each host's roles must listen on, at
+// the host's address, except for hosts down() says are down.
+func StartServices(c *cluster.Cluster, down func(*cluster.Host) bool) (*Services, error) {
+	s := &Services{}
+	for _, h := range c.Hosts {
+		if down != nil && down(h) {
+			continue
+		}
+		for _, p := range cluster.ListenPorts(c.Layout, h.Roles, nil) {
+			addr := net.JoinHostPort(h.Address, fmt.Sprint(p.Number))
+			var (
+				l   io.Closer
+				err error
+			)
+			if p.Proto == cluster.UDP {
+				l, err = net.ListenPacket("udp", addr)
+			} else {
+				l, err = net.Listen("tcp", addr)
+			}
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("stand-in for %s on %s: %w", p.Name, addr, err)
+			}
+			s.ls = append(s.ls, l)
+		}
+	}
+	return s, nil
+}
+
+// Close stops every listener.
+func (s *Services) Close() {
+	for _, l := range s.ls {
+		l.Close()
+	}
+	s.ls = nil
+}
