@@ -30,6 +30,35 @@ type Config struct {
 
 	Paths  Paths  `yaml:"paths" json:"paths"`
 	Checks Checks `yaml:"checks" json:"checks"`
+	Agent  Agent  `yaml:"agent" json:"agent"`
+	Mesh   Mesh   `yaml:"mesh" json:"mesh"`
+}
+
+// Agent configures the daemon's local interfaces.
+type Agent struct {
+	// ControlSocket is the root-only unix socket the CLI talks to.
+	ControlSocket string `yaml:"control_socket" json:"control_socket"`
+	// HTTPAddr serves /healthz and /metrics; keep it on loopback. Empty
+	// disables the listener.
+	HTTPAddr string `yaml:"http_addr" json:"http_addr"`
+}
+
+// Mesh configures gossip (serf). Encryption is required outside --dev.
+type Mesh struct {
+	// BindAddr defaults to this node's inventory address, else 0.0.0.0.
+	BindAddr string `yaml:"bind_addr" json:"bind_addr"`
+	Port     int    `yaml:"port" json:"port"`
+	// AdvertiseAddr defaults to the bind address (or the inventory address).
+	AdvertiseAddr string `yaml:"advertise_addr" json:"advertise_addr"`
+	// KeyringFile holds the gossip keys (JSON list of base64 keys, primary
+	// first): create it with `kuma-agent keygen`. Rotations are saved here.
+	KeyringFile string `yaml:"keyring_file" json:"keyring_file"`
+	// RetryJoin lists host[:port] to join; empty means every inventory host.
+	RetryJoin []string `yaml:"retry_join" json:"retry_join"`
+	// Profile is "lan" (tuned failure detection, default) or "stock" (serf's defaults).
+	Profile string `yaml:"profile" json:"profile"`
+	// QueryTimeout bounds cluster-wide queries (doctor --cluster).
+	QueryTimeout time.Duration `yaml:"query_timeout" json:"query_timeout"`
 }
 
 // Paths are the files and programs the checks read.
@@ -67,11 +96,16 @@ type Checks struct {
 	FailuresBeforeCritical int `yaml:"failures_before_critical" json:"failures_before_critical"`
 	// Disabled lists check names never to run.
 	Disabled []string `yaml:"disabled" json:"disabled"`
+	// Intervals overrides Interval per check name, e.g. {ntp: 60s}.
+	Intervals map[string]time.Duration `yaml:"intervals" json:"intervals"`
+	// Jitter spreads runs: each wait is interval*(1±jitter).
+	Jitter float64 `yaml:"jitter" json:"jitter"`
 
-	NTP     NTPCheck     `yaml:"ntp" json:"ntp"`
-	Disk    DiskCheck    `yaml:"disk" json:"disk"`
-	Ports   PortsCheck   `yaml:"ports" json:"ports"`
-	Plugins PluginsCheck `yaml:"plugins" json:"plugins"`
+	NTP       NTPCheck       `yaml:"ntp" json:"ntp"`
+	ClockSkew ClockSkewCheck `yaml:"clock_skew" json:"clock_skew"`
+	Disk      DiskCheck      `yaml:"disk" json:"disk"`
+	Ports     PortsCheck     `yaml:"ports" json:"ports"`
+	Plugins   PluginsCheck   `yaml:"plugins" json:"plugins"`
 }
 
 type NTPCheck struct {
@@ -80,6 +114,13 @@ type NTPCheck struct {
 	WarnOffset time.Duration `yaml:"warn_offset" json:"warn_offset"`
 	CritOffset time.Duration `yaml:"crit_offset" json:"crit_offset"`
 	Timeout    time.Duration `yaml:"timeout" json:"timeout"`
+}
+
+// ClockSkewCheck judges each node's clock against the median of all
+// nodes (RTT-corrected), which works with no NTP server at all.
+type ClockSkewCheck struct {
+	Warn time.Duration `yaml:"warn" json:"warn"`
+	Crit time.Duration `yaml:"crit" json:"crit"`
 }
 
 type DiskCheck struct {
@@ -124,8 +165,10 @@ func Default() Config {
 			Interval:               30 * time.Second,
 			Timeout:                5 * time.Second,
 			Concurrency:            8,
+			Jitter:                 0.1,
 			FailuresBeforeWarning:  1,
 			FailuresBeforeCritical: 3,
+			ClockSkew:              ClockSkewCheck{Warn: 250 * time.Millisecond, Crit: time.Second},
 			NTP: NTPCheck{
 				WarnOffset: 100 * time.Millisecond,
 				CritOffset: time.Second,
@@ -134,6 +177,16 @@ func Default() Config {
 			Disk:    DiskCheck{MinFree: 32 * GiB, MinFreeInodesPercent: 5},
 			Ports:   PortsCheck{Timeout: 500 * time.Millisecond},
 			Plugins: PluginsCheck{Timeout: 10 * time.Second},
+		},
+		Agent: Agent{
+			ControlSocket: "/run/kuma-agent/control.sock",
+			HTTPAddr:      "127.0.0.1:9465",
+		},
+		Mesh: Mesh{
+			Port:         7946,
+			KeyringFile:  "/etc/kuma-agent/gossip.keyring",
+			Profile:      "lan",
+			QueryTimeout: time.Second,
 		},
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 func TestExampleConfigIsTheDefault(t *testing.T) {
@@ -18,10 +20,12 @@ func TestExampleConfigIsTheDefault(t *testing.T) {
 	}
 	want := Default()
 	// yaml decodes an empty list as an empty, non-nil slice.
-	if len(cfg.Roles) != 0 || len(cfg.Checks.Disabled) != 0 || len(cfg.Checks.NTP.Servers) != 0 || len(cfg.Checks.Ports.Overrides) != 0 {
+	if len(cfg.Roles) != 0 || len(cfg.Checks.Disabled) != 0 || len(cfg.Checks.NTP.Servers) != 0 || len(cfg.Checks.Ports.Overrides) != 0 ||
+		len(cfg.Checks.Intervals) != 0 || len(cfg.Mesh.RetryJoin) != 0 {
 		t.Fatalf("example sets non-default lists: %+v", cfg)
 	}
 	cfg.Roles, cfg.Checks.Disabled, cfg.Checks.NTP.Servers, cfg.Checks.Ports.Overrides = nil, nil, nil, nil
+	cfg.Checks.Intervals, cfg.Mesh.RetryJoin = nil, nil
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("example config differs from Default():\n got  %+v\n want %+v", cfg, want)
 	}
@@ -79,6 +83,11 @@ func TestDecodeErrorsNameFileLineKey(t *testing.T) {
 		{"alias", "a: &x 1\nnode_name: *x\n", []string{"agent.yaml:2:", "aliases"}},
 		{"two documents", "node_name: a.b\n---\nnode_name: c.d\n", []string{"more than one YAML document"}},
 		{"log level", "log_level: loud\n", []string{"agent.yaml:1: log_level: must be one of"}},
+		{"mesh port", "mesh:\n  port: 70000\n", []string{"agent.yaml:2: mesh.port: must be between"}},
+		{"mesh addr", "mesh:\n  bind_addr: eth0\n", []string{"agent.yaml:2: mesh.bind_addr: must be an IP"}},
+		{"http addr", "agent:\n  http_addr: localhost\n", []string{"agent.yaml:2: agent.http_addr:"}},
+		{"interval", "checks:\n  intervals:\n    ntp: -1s\n", []string{"agent.yaml:3: checks.intervals.ntp: must be a positive"}},
+		{"skew", "checks:\n  clock_skew:\n    warn: 5s\n", []string{"agent.yaml:3: checks.clock_skew.warn: must be less than"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,6 +113,22 @@ func TestDecodeReportsAllErrors(t *testing.T) {
 	var es Errors
 	if !errors.As(err, &es) || len(es) != 2 {
 		t.Fatalf("want 2 errors, got %v", err)
+	}
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	// `config check` prints yaml.Marshal(cfg); what it prints must load back.
+	b, err := yaml.Marshal(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Decode("printed.yaml", b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	// nil and empty lists differ only in memory; compare what is printed.
+	if b2, _ := yaml.Marshal(cfg); string(b2) != string(b) {
+		t.Errorf("round trip differs:\n%s\nvs\n%s", b, b2)
 	}
 }
 

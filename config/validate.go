@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"time"
@@ -85,6 +86,41 @@ func (c *Config) validate(name string, idx *keyIndex) error {
 	}
 	if err := c.Checks.Ports.Overrides.Validate(); err != nil {
 		bad("checks.ports.overrides", "%v (see `kuma-agent config check` for the names)", err)
+	}
+	positive("checks.clock_skew.warn", c.Checks.ClockSkew.Warn)
+	positive("checks.clock_skew.crit", c.Checks.ClockSkew.Crit)
+	if c.Checks.ClockSkew.Warn >= c.Checks.ClockSkew.Crit {
+		bad("checks.clock_skew.warn", "must be less than checks.clock_skew.crit (%v >= %v)", c.Checks.ClockSkew.Warn, c.Checks.ClockSkew.Crit)
+	}
+	for name, d := range c.Checks.Intervals {
+		positive("checks.intervals."+name, d)
+	}
+	if c.Checks.Jitter < 0 || c.Checks.Jitter > 0.5 {
+		bad("checks.jitter", "must be between 0 and 0.5, not %v", c.Checks.Jitter)
+	}
+	if c.Mesh.Port < 1 || c.Mesh.Port > 65535 {
+		bad("mesh.port", "must be between 1 and 65535, not %d", c.Mesh.Port)
+	}
+	for key, a := range map[string]string{"mesh.bind_addr": c.Mesh.BindAddr, "mesh.advertise_addr": c.Mesh.AdvertiseAddr} {
+		if a != "" {
+			if _, err := netip.ParseAddr(a); err != nil {
+				bad(key, "must be an IP address, not %q", a)
+			}
+		}
+	}
+	if !slices.Contains([]string{"lan", "stock"}, c.Mesh.Profile) {
+		bad("mesh.profile", "must be lan or stock, not %q", c.Mesh.Profile)
+	}
+	positive("mesh.query_timeout", c.Mesh.QueryTimeout)
+	for key, p := range map[string]string{"agent.control_socket": c.Agent.ControlSocket, "mesh.keyring_file": c.Mesh.KeyringFile} {
+		if !filepath.IsAbs(p) {
+			bad(key, "must be an absolute path, not %q", p)
+		}
+	}
+	if c.Agent.HTTPAddr != "" {
+		if _, err := netip.ParseAddrPort(c.Agent.HTTPAddr); err != nil {
+			bad("agent.http_addr", "must be IP:port (e.g. 127.0.0.1:9465) or empty, not %q", c.Agent.HTTPAddr)
+		}
 	}
 	if len(errs) == 0 {
 		return nil
