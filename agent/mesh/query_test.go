@@ -1,0 +1,107 @@
+package mesh
+
+import (
+	"bytes"
+	"testing"
+	"time"
+)
+
+func TestQueryRoundTrip(t *testing.T) {
+	agents := startCluster(t, 3, Config{Keys: [][]byte{testKey(t)}})
+	// node-2 registers nothing and so must stay silent.
+	for _, a := range agents[:2] {
+		name := a.cfg.NodeName
+		if err := a.HandleQuery("echo", func(p []byte) ([]byte, error) {
+			return append([]byte(name+":"), p...), nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := agents[2].Query(t.Context(), "echo", []byte("hi"), nil, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("answers from %d agents, want 2: %q", len(got), got)
+	}
+	for _, a := range agents[:2] {
+		want := []byte(a.cfg.NodeName + ":hi")
+		r := got[a.cfg.NodeName]
+		if !bytes.Equal(r.Payload, want) {
+			t.Errorf("%s answered %q, want %q", a.cfg.NodeName, r.Payload, want)
+		}
+		if r.At.IsZero() {
+			t.Errorf("%s: answer without arrival time", a.cfg.NodeName)
+		}
+	}
+
+	// Filtering restricts who answers.
+	got, err = agents[2].Query(t.Context(), "echo", nil, []string{"node-1"}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got["node-1"]; len(got) != 1 || !ok {
+		t.Errorf("filtered query answered by %q, want only node-1", got)
+	}
+}
+
+func TestQueryUnregisteredNameGetsNoAnswer(t *testing.T) {
+	agents := startCluster(t, 3, Config{Keys: [][]byte{testKey(t)}})
+	for _, a := range agents {
+		if err := a.HandleQuery("registered", func([]byte) ([]byte, error) { return []byte("x"), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := agents[0].Query(t.Context(), "exec", []byte("rm -rf /"), nil, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Errorf("unregistered query answered by %q", got)
+	}
+}
+
+func TestQueryOversizedResponseIsNotSent(t *testing.T) {
+	agents := startCluster(t, 2, Config{Keys: [][]byte{testKey(t)}})
+	if err := agents[1].HandleQuery("big", func([]byte) ([]byte, error) {
+		return bytes.Repeat([]byte("x"), MaxQueryResponse+1), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := agents[0].Query(t.Context(), "big", nil, nil, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Errorf("oversized answer delivered: %d bytes", len(got["node-1"].Payload))
+	}
+}
+
+func TestQueryLargeResponseWithinLimit(t *testing.T) {
+	// doctor --cluster answers are several KiB: they must arrive whole.
+	agents := startCluster(t, 2, Config{Keys: [][]byte{testKey(t)}})
+	big := bytes.Repeat([]byte("y"), MaxQueryResponse-512)
+	if err := agents[1].HandleQuery("big", func([]byte) ([]byte, error) { return big, nil }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := agents[0].Query(t.Context(), "big", nil, nil, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got["node-1"].Payload, big) {
+		t.Fatalf("large answer: got %d bytes, want %d", len(got["node-1"].Payload), len(big))
+	}
+}
+
+func TestHandleQueryRejectsReservedNames(t *testing.T) {
+	a := startAgent(t, Config{NodeName: "solo", Dev: true})
+	ok := func([]byte) ([]byte, error) { return nil, nil }
+	for _, name := range []string{"", "_serf_install-key"} {
+		if err := a.HandleQuery(name, ok); err == nil {
+			t.Errorf("HandleQuery(%q) accepted", name)
+		}
+	}
+	if err := a.HandleQuery("fine", nil); err == nil {
+		t.Error("nil handler accepted")
+	}
+}
