@@ -315,6 +315,35 @@ func (p Ports) checkReach(ctx context.Context, f *findings) int {
 	return reachable
 }
 
+// Unreached is a peer port that did not answer, and why.
+type Unreached struct {
+	Target cluster.Target
+	Reason string
+}
+
+// Unreachable probes the TCP targets as Run does (all at once, one
+// deadline) and returns those that did not answer. Each node's answer is
+// one row of the cluster-wide reachability matrix.
+func (p Ports) Unreachable(ctx context.Context) []Unreached {
+	var tcp []cluster.Target
+	for _, t := range p.Targets {
+		if t.Host != nil && t.Port.Proto == cluster.TCP {
+			tcp = append(tcp, t)
+		}
+	}
+	budget := p.Timeout
+	if budget <= 0 {
+		budget = DefaultPortTimeout
+	}
+	var out []Unreached
+	for _, pr := range p.dialAll(ctx, tcp, budget) {
+		if pr.err != nil {
+			out = append(out, Unreached{Target: pr.target, Reason: dialFailure(pr.err, budget)})
+		}
+	}
+	return out
+}
+
 // dialAll connects to every target concurrently under one deadline.
 func (p Ports) dialAll(ctx context.Context, targets []cluster.Target, budget time.Duration) []portProbe {
 	dial := p.Dial

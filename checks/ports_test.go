@@ -378,3 +378,17 @@ func TestPortsListenOnlyCountsTheNodesAddress(t *testing.T) {
 		t.Errorf("node 192.0.2.10: %v %q", r.Status, r.Message)
 	}
 }
+
+func TestUnreachableListsOnlyFailedTCP(t *testing.T) {
+	open, closed := loopbackPorts(t)
+	h := peerHost("peer.example.com", "127.0.0.1")
+	p := Ports{Targets: []cluster.Target{
+		{Host: h, Port: cluster.Port{Name: "open", Number: open, Proto: cluster.TCP}},
+		{Host: h, Port: cluster.Port{Name: "closed", Number: closed, Proto: cluster.TCP}},
+		{Host: h, Port: cluster.Port{Name: "wg", Number: 51820, Proto: cluster.UDP}},
+	}, Timeout: time.Second}
+	got := p.Unreachable(context.Background())
+	if len(got) != 1 || got[0].Target.Port.Name != "closed" || !strings.Contains(got[0].Reason, "refused") {
+		t.Fatalf("got %+v", got)
+	}
+}

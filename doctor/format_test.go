@@ -14,7 +14,7 @@ func sampleReport() Report {
 		{Check: "disk", Area: checks.AreaStorage, Status: checks.OK, Message: "enough | space", Host: "n1"},
 		{Check: "plugin:x", Area: checks.AreaPlugin, Status: checks.Crit, Message: "bad\nthing\x1b[31m", Details: []string{"a\tb"}, Host: "n1"},
 	}
-	return Report{Host: "n1", Roles: []string{"core"}, Findings: fs, Summary: summarize(fs)}
+	return Report{Host: "n1", Roles: []string{"core"}, Findings: fs, Summary: Summarize(fs)}
 }
 
 func TestSummaryAndExitCodes(t *testing.T) {
@@ -27,12 +27,12 @@ func TestSummaryAndExitCodes(t *testing.T) {
 		t.Error("crit exit")
 	}
 	r.Findings[2].Status = checks.Unknown
-	r.Summary = summarize(r.Findings)
+	r.Summary = Summarize(r.Findings)
 	if r.ExitCode(FormatJSON) != 1 || r.ExitCode(FormatNagios) != 1 {
 		t.Errorf("warn+unknown: %d %d", r.ExitCode(FormatJSON), r.ExitCode(FormatNagios))
 	}
 	r.Findings = r.Findings[2:]
-	r.Summary = summarize(r.Findings)
+	r.Summary = Summarize(r.Findings)
 	if r.ExitCode(FormatJSON) != 1 || r.ExitCode(FormatNagios) != 3 {
 		t.Errorf("unknown only: %d %d", r.ExitCode(FormatJSON), r.ExitCode(FormatNagios))
 	}

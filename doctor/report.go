@@ -45,7 +45,16 @@ type Report struct {
 // Run executes the plan with the runner and assembles the report.
 func Run(ctx context.Context, p Plan, r checks.Runner) Report {
 	start := time.Now()
-	outs := r.RunAll(ctx, p.Checks)
+	rep := FromOutcomes(p, r.RunAll(ctx, p.Checks))
+	rep.Time = start.UTC()
+	rep.Summary.DurationMS = ms(time.Since(start))
+	return rep
+}
+
+// FromOutcomes assembles a report from outcomes already at hand (the
+// daemon's latest results).
+func FromOutcomes(p Plan, outs []checks.Outcome) Report {
+	start := time.Now()
 	rep := Report{Host: p.Node.Name, Roles: []string{}, Inventory: p.InventoryPath, Time: start.UTC(), Findings: []Finding{}}
 	for _, role := range p.Node.Roles {
 		rep.Roles = append(rep.Roles, string(role))
@@ -59,12 +68,15 @@ func Run(ctx context.Context, p Plan, r checks.Runner) Report {
 			Remedy: o.Remedy, Host: p.Node.Name, DurationMS: ms(o.Duration),
 		})
 	}
-	rep.Summary = summarize(rep.Findings)
-	rep.Summary.DurationMS = ms(time.Since(start))
+	rep.Summary = Summarize(rep.Findings)
+	for _, o := range outs {
+		rep.Summary.DurationMS = max(rep.Summary.DurationMS, ms(o.Duration))
+	}
 	return rep
 }
 
-func summarize(fs []Finding) Summary {
+// Summarize counts findings by status.
+func Summarize(fs []Finding) Summary {
 	s := Summary{Total: len(fs)}
 	for _, f := range fs {
 		s.Status = checks.Worst(s.Status, f.Status)

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/cluster"
 	"github.com/kuma-agent/kuma-agent/config"
 )
@@ -89,7 +90,23 @@ func WriteNode(dir, invPath string, c *cluster.Cluster, self *cluster.Host, f Fa
 	cfg.Paths.DataDirs = nil
 	cfg.Paths.HostnameFile = filepath.Join(nd, "hostname")
 	cfg.Paths.HostnameBin = filepath.Join(nd, "bin", "hostname")
+	// The daemon's interfaces: a socket per node, HTTP and gossip on the
+	// node's own address, one keyring for the whole sandbox.
+	cfg.Agent.ControlSocket = filepath.Join(nd, "control.sock")
+	cfg.Agent.HTTPAddr = net.JoinHostPort(self.Address, "9465")
+	cfg.Mesh.KeyringFile = filepath.Join(dir, "gossip.keyring")
 	return cfg, nil
+}
+
+// WriteKeyring creates dir/gossip.keyring with a fresh key (the file the
+// configs of WriteNode point at) and returns its path.
+func WriteKeyring(dir string) (string, error) {
+	k, err := mesh.GenerateKey()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "gossip.keyring")
+	return p, os.WriteFile(p, []byte(`["`+k+`"]`+"\n"), 0o600)
 }
 
 // Services holds the listeners that stand in for the hosts' services.

@@ -120,7 +120,7 @@ func (s *Scheduler) random() float64 {
 // agent stopping, or a caller giving up, says nothing about the node.
 func (s *Scheduler) runOnce(ctx context.Context, e *entry) checks.Outcome {
 	select {
-	default:
+	case e.turn <- struct{}{}:
 	case <-ctx.Done():
 		return s.notRun(e.name, "cancelled before the check ran")
 	}

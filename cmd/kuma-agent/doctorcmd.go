@@ -32,6 +32,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	cfgPath := fset.String("config", config.DefaultPath, "agent config file")
 	invPath := fset.String("inventory", "", "the cluster's inventory (default: inventory: in the config)")
 	format := fset.String("format", "table", "output: table, json or nagios")
+	clusterWide := fset.Bool("cluster", false, "every node's findings and the cluster-wide checks, through the running agent")
 	node := fset.String("node", "", "this node's inventory name (default: node_name in the config, else `hostname -f`)")
 	var only, skip listFlag
 	fset.Var(&only, "only", "run only these checks (comma-separated; repeatable)")
@@ -62,6 +63,17 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "kuma-agent: %v\n", err)
 		return 2
 	}
+	color := false
+	if fl, ok := stdout.(*os.File); ok {
+		color = isTerminal(fl)
+	}
+	if *clusterWide {
+		if len(only)+len(skip) > 0 || *invPath != "" || *node != "" {
+			fmt.Fprintln(stderr, "kuma-agent doctor: --cluster reports what the agents run; --only, --skip, --inventory and --node do not apply")
+			return 2
+		}
+		return runClusterDoctor(ctx, cfg.Agent.ControlSocket, f, color, stdout, stderr)
+	}
 	if *node != "" {
 		cfg.NodeName = *node
 	}
@@ -82,10 +94,6 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	plan := doctor.Build(cfg, path, c, loadErr, n, sel, cmd)
 	rep := doctor.Run(ctx, plan, checks.Runner{Timeout: cfg.Checks.Timeout, Concurrency: cfg.Checks.Concurrency})
-	color := false
-	if fl, ok := stdout.(*os.File); ok {
-		color = isTerminal(fl)
-	}
 	if err := rep.Write(stdout, f, color); err != nil {
 		fmt.Fprintf(stderr, "kuma-agent doctor: %v\n", err)
 		return 2

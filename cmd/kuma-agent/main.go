@@ -25,9 +25,14 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"doctor", "diagnose this node, each finding with its fix", runDoctor},
+		{"run", "run the agent (the systemd service runs this)", runRun},
+		{"doctor", "diagnose this node (--cluster: every node), each finding with its fix", runDoctor},
+		{"members", "list the agents of the mesh", runMembers},
 		{"inventory", "check a KUMA inventory or Acura ha_env_file before installing", runInventory},
 		{"config", "validate an agent.yaml and print what it resolves to", runConfig},
+		{"keygen", "print a new gossip keyring file", runKeygen},
+		{"keyring", "list, install, use or remove gossip keys on every node", runKeyring},
+		{"leave", "leave the mesh for good (a restart is not a leave)", runLeave},
 		{"version", "print the version", runVersion},
 	}
 }

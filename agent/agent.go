@@ -1,0 +1,298 @@
+// Package agent is the long-running daemon, `kuma-agent run`: it runs the
+// node checks continuously, holds this node's place in the serf mesh,
+// answers the other agents' cluster queries, and serves the CLI over a
+// root-only control socket and Prometheus over a loopback HTTP listener.
+//
+// Lifecycle (in the manner of k0s components):
+//
+//	New ──> Run ──(sockets, mesh, scheduler up)──> READY ──(ctx done)──> STOPPING ──> stopped
+//	 │        └── error while starting: everything started so far is stopped, Run returns it
+//	 └── error: bad config/inventory/node; nothing was started
+//
+// Stopping never leaves the mesh: a restart is not a leave, and the serf
+// snapshot lets the node rejoin. `kuma-agent leave` is the explicit way out.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/agent/control"
+	"github.com/kuma-agent/kuma-agent/agent/mesh"
+	"github.com/kuma-agent/kuma-agent/agent/schedule"
+	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/config"
+	"github.com/kuma-agent/kuma-agent/doctor"
+)
+
+// Options are what `kuma-agent run` passes in.
+type Options struct {
+	Config config.Config
+	// Dev runs a single node with no encryption requirement and state in a
+	// temporary directory (like `consul agent -dev`).
+	Dev       bool
+	Version   string
+	Logger    *slog.Logger
+	Commander checks.Commander
+	// ClockOffset shifts this agent's answers to time queries. It exists
+	// for tests that must show a skewed clock being reported (network
+	// namespaces share the real clock); set from KUMA_AGENT_TEST_CLOCK_OFFSET.
+	ClockOffset time.Duration
+}
+
+// Agent is one running kuma-agent.
+type Agent struct {
+	opts    Options
+	cfg     config.Config
+	log     *slog.Logger
+	cluster *cluster.Cluster
+	invErr  error
+	node    doctor.Node
+	plan    doctor.Plan
+	ports   *checks.Ports // this node's ports check, for reach queries
+
+	sched   *schedule.Scheduler
+	mesh    *mesh.Mesh
+	metrics *agentMetrics
+	events  *memberLog
+
+	tagsMu   sync.Mutex
+	lastTags map[string]string
+}
+
+// New resolves who this node is and what to check; it starts nothing.
+func New(ctx context.Context, o Options) (*Agent, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Commander == nil {
+		o.Commander = checks.ExecCommander{}
+	}
+	cfg := o.Config
+	if o.Dev {
+		dir, err := os.MkdirTemp("", "kuma-agent-dev-")
+		if err != nil {
+			return nil, err
+		}
+		cfg.StateDir = dir
+		if cfg.Mesh.BindAddr == "" {
+			cfg.Mesh.BindAddr = "127.0.0.1"
+		}
+	}
+	a := &Agent{opts: o, cfg: cfg, log: o.Logger}
+	a.cluster, a.invErr = doctor.LoadCluster(cfg.Inventory)
+	if a.invErr != nil {
+		// The daemon still runs: the inventory check reports the error and
+		// the operator can fix the file without losing the node's checks.
+		a.log.Error("inventory unreadable", "file", cfg.Inventory, "err", a.invErr)
+	}
+	n, err := doctor.ResolveNode(ctx, cfg, a.cluster, o.Commander)
+	if err != nil {
+		return nil, err
+	}
+	a.node = n
+	a.plan = doctor.Build(cfg, cfg.Inventory, a.cluster, a.invErr, n, doctor.Selection{}, o.Commander)
+	for _, c := range a.plan.Checks {
+		if p, ok := c.(*checks.Ports); ok {
+			a.ports = p
+		}
+	}
+	a.metrics = newAgentMetrics(o.Version)
+	a.events = newMemberLog(a.metrics.memberEvents)
+	a.sched = schedule.New(a.plan.Checks, schedule.Options{
+		Runner:                 checks.Runner{Timeout: cfg.Checks.Timeout, Concurrency: cfg.Checks.Concurrency},
+		Interval:               cfg.Checks.Interval,
+		Intervals:              cfg.Checks.Intervals,
+		Jitter:                 cfg.Checks.Jitter,
+		FailuresBeforeWarning:  cfg.Checks.FailuresBeforeWarning,
+		FailuresBeforeCritical: cfg.Checks.FailuresBeforeCritical,
+		OnChange:               a.onCheckChange,
+		Logger:                 a.log,
+	})
+	return a, nil
+}
+
+// Node is this agent's identity.
+func (a *Agent) Node() doctor.Node { return a.node }
+
+// bindAddr is where gossip listens: configured, else the node's inventory
+// address, else all addresses.
+func (a *Agent) bindAddr() string {
+	if a.cfg.Mesh.BindAddr != "" {
+		return a.cfg.Mesh.BindAddr
+	}
+	if a.node.Self != nil && a.node.Self.IP.IsValid() {
+		return a.node.Self.IP.String()
+	}
+	return "0.0.0.0"
+}
+
+// joinAddrs are the peers to join: configured, else every other host of
+// the inventory on the mesh port.
+func (a *Agent) joinAddrs() []string {
+	port := strconv.Itoa(a.cfg.Mesh.Port)
+	var out []string
+	if len(a.cfg.Mesh.RetryJoin) > 0 {
+		for _, j := range a.cfg.Mesh.RetryJoin {
+			if _, _, err := net.SplitHostPort(j); err != nil {
+				j = net.JoinHostPort(j, port)
+			}
+			out = append(out, j)
+		}
+		return out
+	}
+	if a.cluster == nil {
+		return nil
+	}
+	for _, h := range a.cluster.Hosts {
+		if h.Name == a.node.Name || h.Address == "" {
+			continue
+		}
+		out = append(out, net.JoinHostPort(h.Address, port))
+	}
+	return out
+}
+
+func (a *Agent) meshConfig() (mesh.Config, error) {
+	mc := mesh.Config{
+		NodeName:      a.node.Name,
+		BindAddr:      a.bindAddr(),
+		BindPort:      a.cfg.Mesh.Port,
+		AdvertiseAddr: a.cfg.Mesh.AdvertiseAddr,
+		SnapshotPath:  filepath.Join(a.cfg.StateDir, "serf.snapshot"),
+		Dev:           a.opts.Dev,
+		Logger:        a.log.With("component", "mesh"),
+		EventSink:     a.events,
+		Tags:          a.tags(),
+	}
+	if a.cfg.Mesh.Profile == "stock" {
+		mc.Profile = mesh.ProfileStock
+	}
+	if !a.opts.Dev {
+		mc.KeyringFile = a.cfg.Mesh.KeyringFile
+		if _, err := os.Stat(mc.KeyringFile); err != nil {
+			return mc, fmt.Errorf("gossip encryption is required: %s: %w (create it on one node with `kuma-agent keygen > %s`, copy it to every node with mode 0600; or run with --dev to try the agent alone)",
+				mc.KeyringFile, err, mc.KeyringFile)
+		}
+	}
+	if ip, err := netip.ParseAddr(mc.BindAddr); err == nil && ip.IsUnspecified() && mc.AdvertiseAddr == "" && a.node.Self != nil && a.node.Self.IP.IsValid() {
+		mc.AdvertiseAddr = a.node.Self.IP.String()
+	}
+	return mc, nil
+}
+
+// Run starts everything, reports READY to systemd, and blocks until ctx is
+// done; then it stops in reverse order without leaving the mesh.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := os.MkdirAll(a.cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	mc, err := a.meshConfig()
+	if err != nil {
+		return err
+	}
+	a.mesh, err = mesh.New(mc)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := a.mesh.Shutdown(); err != nil {
+			a.log.Warn("mesh shutdown", "err", err)
+		}
+	}()
+	if err := a.registerQueries(); err != nil {
+		return err
+	}
+
+	ctl, err := control.Listen(a.cfg.Agent.ControlSocket, a.controlHandlers(), a.log.With("component", "control"))
+	if err != nil {
+		return err
+	}
+	var httpSrv *http.Server
+	if a.cfg.Agent.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", a.cfg.Agent.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("agent.http_addr %s: %w", a.cfg.Agent.HTTPAddr, err)
+		}
+		httpSrv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("http listener", "err", err)
+			}
+		}()
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := ctl.Serve(runCtx); err != nil {
+			a.log.Error("control socket", "err", err)
+		}
+	})
+	wg.Go(func() { _ = a.sched.Run(runCtx) })
+	if addrs := a.joinAddrs(); len(addrs) > 0 {
+		wg.Go(func() {
+			a.mesh.RetryJoin(runCtx, addrs, func(n int) { a.log.Info("joined the mesh", "contacted", n) })
+		})
+	}
+	hb := newHeartbeat()
+	wg.Go(func() { watchdog(runCtx, a.log, hb) })
+
+	a.log.Info("kuma-agent running", "node", a.node.Name, "roles", a.node.Roles.String(),
+		"mesh", net.JoinHostPort(mc.BindAddr, strconv.Itoa(mc.BindPort)), "control", ctl.Path(), "http", a.cfg.Agent.HTTPAddr, "dev", a.opts.Dev)
+	notify("READY=1\nSTATUS=running")
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-tick.C:
+			hb.beat() // the main loop is alive: the watchdog may ping
+			a.refreshTags()
+		}
+	}
+	notify("STOPPING=1")
+	a.log.Info("kuma-agent stopping")
+	cancel()
+	if httpSrv != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = httpSrv.Shutdown(sctx)
+		scancel()
+	}
+	wg.Wait()
+	if a.opts.Dev {
+		os.RemoveAll(a.cfg.StateDir)
+	}
+	return nil
+}
+
+// onCheckChange runs when a check's status changes: log it and refresh
+// the gossip tags so other nodes see it within a gossip round.
+func (a *Agent) onCheckChange(prev *checks.Outcome, cur checks.Outcome) {
+	from := "none"
+	if prev != nil {
+		from = prev.Status.String()
+	}
+	lvl := slog.LevelInfo
+	if cur.Status >= checks.Warn {
+		lvl = slog.LevelWarn
+	}
+	a.log.Log(context.Background(), lvl, "check status changed", "check", cur.Check, "from", from, "to", cur.Status.String(), "message", cur.Message)
+	a.metrics.statusChanges.With(cur.Check, cur.Status.String()).Inc()
+	a.refreshTags()
+}

@@ -1,0 +1,343 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/agent/control"
+	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/config"
+	"github.com/kuma-agent/kuma-agent/inventory"
+	"github.com/kuma-agent/kuma-agent/ntpserver"
+	"github.com/kuma-agent/kuma-agent/sandbox"
+)
+
+// A 3-Core Raft cluster on loopback addresses of its own (127.0.79.x), so
+// agents of different tests and of the demo never meet.
+const testInventory = `kuma:
+  children:
+    kuma_core:
+      hosts:
+        core-1.test.local:
+          ip: 127.0.79.1
+    kuma_core_peers:
+      hosts:
+        core-2.test.local:
+          ip: 127.0.79.2
+        core-3.test.local:
+          ip: 127.0.79.3
+`
+
+type testNode struct {
+	cfg    config.Config
+	cancel context.CancelFunc
+	done   chan error
+	agent  *Agent
+}
+
+type testCluster struct {
+	dir   string
+	c     *cluster.Cluster
+	nodes map[string]*testNode
+	ntp   *ntpserver.Server
+}
+
+// startCluster writes a sandbox for every host and starts an agent for each
+// in this process. tweak may change a node's config or options first.
+func startCluster(t *testing.T, tweak func(name string, cfg *config.Config, o *Options)) *testCluster {
+	t.Helper()
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "inventory.yml")
+	if err := os.WriteFile(inv, []byte(testInventory), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := inventory.Load(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sandbox.WriteKeyring(dir); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ntpserver.Listen("127.0.0.1:0", time.Millisecond, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	svc, err := sandbox.StartServices(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	tc := &testCluster{dir: dir, c: c, nodes: map[string]*testNode{}, ntp: srv}
+	for _, h := range c.Hosts {
+		cfg, err := sandbox.WriteNode(dir, inv, c, h, sandbox.Fault{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Checks.NTP.Servers = []string{srv.Addr()}
+		cfg.Checks.Disk.MinFree = 1
+		cfg.Checks.Interval = time.Second
+		o := Options{Version: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		if tweak != nil {
+			tweak(h.Name, &cfg, &o)
+		}
+		tc.start(t, h.Name, cfg, o)
+	}
+	return tc
+}
+
+func (tc *testCluster) start(t *testing.T, name string, cfg config.Config, o Options) {
+	t.Helper()
+	o.Config = cfg
+	a, err := New(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &testNode{cfg: cfg, cancel: cancel, done: make(chan error, 1), agent: a}
+	go func() { n.done <- a.Run(ctx) }()
+	tc.nodes[name] = n
+	t.Cleanup(func() { n.stop(t) })
+}
+
+func (n *testNode) stop(t *testing.T) {
+	n.cancel()
+	select {
+	case err := <-n.done:
+		if err != nil {
+			t.Errorf("agent stopped with %v", err)
+		}
+		n.done <- nil // later stops return at once
+	case <-time.After(15 * time.Second):
+		t.Error("agent did not stop within 15s")
+	}
+}
+
+func (n *testNode) call(t *testing.T, op string, out any) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return control.Call(ctx, n.cfg.Agent.ControlSocket, op, nil, out)
+}
+
+func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s", within, what)
+}
+
+func (n *testNode) members(t *testing.T) map[string]MemberInfo {
+	var ms []MemberInfo
+	if err := n.call(t, OpMembers, &ms); err != nil {
+		if errors.Is(err, control.ErrNoAgent) {
+			return nil
+		}
+		t.Fatal(err)
+	}
+	out := map[string]MemberInfo{}
+	for _, m := range ms {
+		out[m.Name] = m
+	}
+	return out
+}
+
+func TestAgentsFormMeshAndReport(t *testing.T) {
+	tc := startCluster(t, nil)
+	n1 := tc.nodes["core-1.test.local"]
+	eventually(t, "3 alive members with health tags", 20*time.Second, func() bool {
+		ms := n1.members(t)
+		alive := 0
+		for _, m := range ms {
+			if m.Status == "alive" && m.Health == "ok" && slices.Contains(m.Roles, "core-peer") == (m.Name != "core-1.test.local") {
+				alive++
+			}
+		}
+		return alive == 3
+	})
+
+	var rep ClusterReport
+	if err := n1.call(t, OpClusterDoctor, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Nodes) != 3 || len(rep.Unanswered) != 0 {
+		t.Fatalf("cluster doctor: %d nodes, unanswered %v", len(rep.Nodes), rep.Unanswered)
+	}
+	for _, c := range rep.Cluster {
+		if c.Result.Status != checks.OK {
+			t.Errorf("healthy cluster: %s is %v: %s %v", c.Name, c.Result.Status, c.Result.Message, c.Result.Details)
+		}
+	}
+	if rep.Status != checks.OK {
+		t.Errorf("status %v", rep.Status)
+	}
+
+	// /healthz and /metrics on the node's own address.
+	resp, err := http.Get("http://" + n1.cfg.Agent.HTTPAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`kuma_agent_members{status="alive"} 3`, `kuma_agent_check_status{check="ntp"} 0`, `kuma_agent_build_info{version="test"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+	resp, err = http.Get("http://" + n1.cfg.Agent.HTTPAddr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("/healthz %d", resp.StatusCode)
+	}
+}
+
+func TestClusterDoctorFindsDuplicateIDsSkewAndDeadNodes(t *testing.T) {
+	tc := startCluster(t, func(name string, cfg *config.Config, o *Options) {
+		switch name {
+		case "core-3.test.local":
+			// A clone of core-1: same machine-id.
+			cfg.Paths.MachineIDFiles = []string{filepath.Join(filepath.Dir(cfg.Paths.MachineIDFiles[0]), "..", "core-1.test.local", "machine-id")}
+		case "core-2.test.local":
+			o.ClockOffset = 3 * time.Second
+		}
+	})
+	n1 := tc.nodes["core-1.test.local"]
+	eventually(t, "3 alive members", 20*time.Second, func() bool {
+		alive := 0
+		for _, m := range n1.members(t) {
+			if m.Status == "alive" {
+				alive++
+			}
+		}
+		return alive == 3
+	})
+	var rep ClusterReport
+	if err := n1.call(t, OpClusterDoctor, &rep); err != nil {
+		t.Fatal(err)
+	}
+	res := map[string]checks.Result{}
+	for _, c := range rep.Cluster {
+		res[c.Name] = c.Result
+	}
+	if r := res["cluster-machine-id"]; r.Status != checks.Crit || !strings.Contains(r.Message, "core-1.test.local") || !strings.Contains(r.Message, "core-3.test.local") {
+		t.Errorf("machine-id: %v %q", r.Status, r.Message)
+	}
+	if r := res["cluster-clock"]; r.Status != checks.Crit || !strings.Contains(r.Message+strings.Join(r.Details, " "), "core-2.test.local") {
+		t.Errorf("clock: %v %q %v", r.Status, r.Message, r.Details)
+	}
+
+	// core-3's agent dies (no leave): the others mark it failed, the quorum
+	// check says the margin is gone, and doctor names the silent node.
+	tc.nodes["core-3.test.local"].stop(t)
+	eventually(t, "core-3 failed", 20*time.Second, func() bool {
+		return n1.members(t)["core-3.test.local"].Status == "failed"
+	})
+	if err := n1.call(t, OpClusterDoctor, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Unanswered, []string{"core-3.test.local"}) {
+		t.Errorf("unanswered %v", rep.Unanswered)
+	}
+	res = map[string]checks.Result{}
+	for _, c := range rep.Cluster {
+		res[c.Name] = c.Result
+	}
+	if r := res["cluster-quorum"]; r.Status != checks.Warn {
+		t.Errorf("quorum with 2 of 3: %v %q %v", r.Status, r.Message, r.Details)
+	}
+	if r := res["cluster-members"]; r.Status != checks.Crit || !strings.Contains(r.Message+strings.Join(r.Details, " "), "core-3.test.local") {
+		t.Errorf("members: %v %q", r.Status, r.Message)
+	}
+}
+
+func TestRestartRejoinsFromSnapshotAndLeaveIsFinal(t *testing.T) {
+	tc := startCluster(t, nil)
+	n1 := tc.nodes["core-1.test.local"]
+	n3 := tc.nodes["core-3.test.local"]
+	eventually(t, "3 alive", 20*time.Second, func() bool {
+		alive := 0
+		for _, m := range n1.members(t) {
+			if m.Status == "alive" {
+				alive++
+			}
+		}
+		return alive == 3
+	})
+	n3.stop(t)
+	eventually(t, "core-3 failed", 20*time.Second, func() bool {
+		return n1.members(t)["core-3.test.local"].Status == "failed"
+	})
+	// Restart core-3 with nobody to join: only its snapshot can bring it back.
+	cfg := n3.cfg
+	cfg.Mesh.RetryJoin = []string{"127.0.79.3:1"}
+	tc.start(t, "core-3.test.local", cfg, Options{Version: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	eventually(t, "core-3 alive again", 20*time.Second, func() bool {
+		return n1.members(t)["core-3.test.local"].Status == "alive"
+	})
+
+	n2 := tc.nodes["core-2.test.local"]
+	if err := n2.call(t, OpLeave, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "core-2 left", 20*time.Second, func() bool {
+		return n1.members(t)["core-2.test.local"].Status == "left"
+	})
+}
+
+func TestWrongKeyNeverJoins(t *testing.T) {
+	tc := startCluster(t, func(name string, cfg *config.Config, o *Options) {
+		if name == "core-3.test.local" {
+			other := filepath.Join(filepath.Dir(cfg.Agent.ControlSocket), "other.keyring")
+			k, _ := sandbox.WriteKeyring(filepath.Dir(other))
+			cfg.Mesh.KeyringFile = k
+		}
+	})
+	n1 := tc.nodes["core-1.test.local"]
+	n3 := tc.nodes["core-3.test.local"]
+	eventually(t, "core-1 and core-2 meet", 20*time.Second, func() bool {
+		return n1.members(t)["core-2.test.local"].Status == "alive"
+	})
+	// Give core-3 several retry rounds; it must stay alone.
+	time.Sleep(3 * time.Second)
+	if _, ok := n1.members(t)["core-3.test.local"]; ok {
+		t.Error("a node with the wrong key joined")
+	}
+	if ms := n3.members(t); len(ms) != 1 {
+		t.Errorf("the wrong-key node sees %d members", len(ms))
+	}
+}
+
+func TestEncryptionRequiredOutsideDev(t *testing.T) {
+	cfg := config.Default()
+	cfg.NodeName = "solo.test.local"
+	cfg.Inventory = ""
+	cfg.StateDir = t.TempDir()
+	cfg.Mesh.KeyringFile = filepath.Join(t.TempDir(), "missing.keyring")
+	cfg.Mesh.BindAddr = "127.0.79.9"
+	a, err := New(context.Background(), Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "gossip encryption is required") || !strings.Contains(err.Error(), "kuma-agent keygen") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,80 @@
+package agent
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/kuma-agent/kuma-agent/agent/metrics"
+	"github.com/kuma-agent/kuma-agent/checks"
+)
+
+// agentMetrics are the Prometheus series of /metrics.
+type agentMetrics struct {
+	reg           *metrics.Registry
+	checkStatus   *metrics.GaugeVec
+	statusChanges *metrics.CounterVec
+	members       *metrics.GaugeVec
+	memberEvents  *metrics.CounterVec
+	health        *metrics.GaugeVec
+	dropped       *metrics.GaugeVec
+}
+
+func newAgentMetrics(version string) *agentMetrics {
+	r := metrics.NewRegistry()
+	m := &agentMetrics{
+		reg:           r,
+		checkStatus:   r.Gauge("kuma_agent_check_status", "Latest status of each check: 0 ok, 1 warn, 2 crit, 3 unknown (Nagios codes).", "check"),
+		statusChanges: r.Counter("kuma_agent_check_status_changes_total", "Check status transitions, by check and new status.", "check", "status"),
+		members:       r.Gauge("kuma_agent_members", "Mesh members by status as this agent sees them.", "status"),
+		memberEvents:  r.Counter("kuma_agent_member_events_total", "Member events received from the mesh, by type.", "type"),
+		health:        r.Gauge("kuma_agent_gossip_health_score", "memberlist's awareness score: 0 is healthy, higher means this node is slow to answer probes.", "node"),
+		dropped:       r.Gauge("kuma_agent_dropped", "Mesh events and queries dropped so far because handlers were saturated (a running total kept by the mesh).", "kind"),
+	}
+	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
+	return m
+}
+
+// collect refreshes the gauges from the agent's state at scrape time.
+func (a *Agent) collectMetrics(*metrics.Registry) {
+	m := a.metrics
+	m.checkStatus.Reset()
+	for _, o := range a.sched.Latest() {
+		m.checkStatus.With(o.Check).Set(float64(o.Status.NagiosCode()))
+	}
+	if a.mesh == nil {
+		return
+	}
+	m.members.Reset()
+	counts := map[string]int{"alive": 0, "failed": 0, "left": 0, "leaving": 0}
+	for _, mem := range a.mesh.Members() {
+		counts[mem.Status]++
+	}
+	for s, n := range counts {
+		m.members.With(s).Set(float64(n))
+	}
+	st := a.mesh.Stats()
+	m.health.With(a.node.Name).Set(float64(st.HealthScore))
+	m.dropped.With("events").Set(float64(st.EventsDropped))
+	m.dropped.With("queries").Set(float64(st.QueriesDropped))
+}
+
+func (a *Agent) httpHandler() http.Handler {
+	a.metrics.reg.Collect(a.collectMetrics)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", a.metrics.reg.Handler())
+	mux.Handle("/healthz", metrics.HealthHandler(func() (bool, string) {
+		w := a.sched.Worst()
+		var crit []string
+		for _, o := range a.sched.Latest() {
+			if o.Status == checks.Crit {
+				crit = append(crit, o.Check)
+			}
+		}
+		if w == checks.Crit {
+			return false, "critical: " + strconv.Itoa(len(crit)) + " check(s): " + strings.Join(crit, ", ") + "\n"
+		}
+		return true, w.String() + "\n"
+	}))
+	return mux
+}

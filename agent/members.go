@@ -1,0 +1,79 @@
+package agent
+
+import (
+	"sync"
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/agent/mesh"
+	"github.com/kuma-agent/kuma-agent/agent/metrics"
+	"github.com/kuma-agent/kuma-agent/clusterchecks"
+)
+
+// memberLog is the mesh's event sink: it counts member events and
+// remembers when each member entered its current status. (The NATS sink
+// of the events issue will receive the same events.)
+type memberLog struct {
+	mu     sync.Mutex
+	since  map[string]time.Time
+	counts *metrics.CounterVec
+}
+
+func newMemberLog(counts *metrics.CounterVec) *memberLog {
+	return &memberLog{since: map[string]time.Time{}, counts: counts}
+}
+
+// HandleMemberEvent implements mesh.EventSink; the mesh already logs.
+func (l *memberLog) HandleMemberEvent(e mesh.MemberEvent) {
+	l.counts.With(e.Type).Inc()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e.Type == "update" {
+		return
+	}
+	for _, m := range e.Members {
+		l.since[m.Name] = e.Time
+	}
+}
+
+func (l *memberLog) sinceOf(name string) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.since[name]
+}
+
+// MemberInfo is one row of `kuma-agent members`.
+type MemberInfo struct {
+	Name    string   `json:"name"`
+	Addr    string   `json:"addr"`
+	Status  string   `json:"status"`
+	Roles   []string `json:"roles"`
+	Health  string   `json:"health"`
+	Failing []string `json:"failing,omitempty"`
+	Version string   `json:"version,omitempty"`
+	// TagsError is set when the member's tags could not be decoded (an
+	// agent of another version, or corruption); the member is still listed.
+	TagsError string    `json:"tags_error,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+}
+
+// clusterMembers converts the mesh's view for the cluster checks and the CLI.
+func (a *Agent) clusterMembers() ([]clusterchecks.Member, []MemberInfo) {
+	var cm []clusterchecks.Member
+	var info []MemberInfo
+	for _, m := range a.mesh.Members() {
+		t, err := clusterchecks.DecodeTags(m.Tags)
+		mi := MemberInfo{Name: m.Name, Addr: m.Addr, Status: m.Status, Roles: []string{}, Since: a.events.sinceOf(m.Name)}
+		if err != nil {
+			mi.TagsError = err.Error()
+		}
+		for _, r := range t.Roles {
+			mi.Roles = append(mi.Roles, string(r))
+		}
+		mi.Health = t.Health.Worst.String()
+		mi.Failing = t.Health.Failing
+		mi.Version = t.Version
+		info = append(info, mi)
+		cm = append(cm, clusterchecks.Member{Name: m.Name, Addr: m.Addr, Status: m.Status, Tags: t, Since: mi.Since})
+	}
+	return cm, info
+}

@@ -1,0 +1,203 @@
+package agent
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/agent/mesh"
+	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/hostsfile"
+)
+
+// The gossip queries every agent answers. Each answer is data this agent
+// already has or measures itself; a query never runs a command it names.
+const (
+	queryTime   = "kuma-time"   // this node's wall clock
+	queryHosts  = "kuma-hosts"  // its /etc/hosts mapping of the inventory's names
+	queryReach  = "kuma-reach"  // the peer ports it cannot reach, probed now
+	queryDoctor = "kuma-doctor" // its latest check results
+)
+
+func (a *Agent) registerQueries() error {
+	handlers := map[string]mesh.QueryHandler{
+		queryTime: func([]byte) ([]byte, error) {
+			return clusterchecks.EncodePayload(clusterchecks.TimeReply{UnixNano: time.Now().Add(a.opts.ClockOffset).UnixNano()})
+		},
+		queryHosts: func([]byte) ([]byte, error) {
+			f, err := hostsfile.ReadFile(a.cfg.Paths.HostsFile)
+			if err != nil {
+				return nil, err
+			}
+			return clusterchecks.EncodePayload(clusterchecks.HostsViewOf(f, a.inventoryNames()).Reply())
+		},
+		queryReach: func([]byte) ([]byte, error) {
+			return clusterchecks.EncodePayload(clusterchecks.ReachReplyOf(a.unreachable()))
+		},
+		queryDoctor: func([]byte) ([]byte, error) {
+			r := clusterchecks.TrimDoctorReply(a.doctorReply(), clusterchecks.MaxPayload)
+			return clusterchecks.EncodePayload(r)
+		},
+	}
+	for name, h := range handlers {
+		if err := a.mesh.HandleQuery(name, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *Agent) inventoryNames() []string {
+	if a.cluster == nil {
+		return nil
+	}
+	names := make([]string, 0, len(a.cluster.Hosts))
+	for _, h := range a.cluster.Hosts {
+		names = append(names, h.Name)
+	}
+	return names
+}
+
+// unreachable probes this node's peer ports now (bounded by the ports
+// timeout, well inside the query timeout).
+func (a *Agent) unreachable() []clusterchecks.Edge {
+	if a.ports == nil {
+		return []clusterchecks.Edge{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Checks.Ports.Timeout+100*time.Millisecond)
+	defer cancel()
+	edges := []clusterchecks.Edge{}
+	for _, u := range a.ports.Unreachable(ctx) {
+		edges = append(edges, clusterchecks.Edge{From: a.node.Name, To: u.Target.Host.Name, Port: u.Target.Port, Reason: u.Reason})
+	}
+	return edges
+}
+
+func (a *Agent) doctorReply() clusterchecks.DoctorReply {
+	r := clusterchecks.DoctorReply{Host: a.node.Name, Findings: []clusterchecks.FindingWire{}}
+	for _, o := range a.sched.Latest() {
+		r.Findings = append(r.Findings, clusterchecks.FindingOf(o.Check, o.Area, o.Result))
+	}
+	return r
+}
+
+// ClusterReport is `doctor --cluster`: every node's findings and what only
+// the cluster as a whole shows.
+type ClusterReport struct {
+	Self       string                      `json:"self"`
+	Nodes      []clusterchecks.DoctorReply `json:"nodes"`
+	Unanswered []string                    `json:"unanswered"`
+	Cluster    []clusterchecks.NamedResult `json:"cluster"`
+	Status     checks.Status               `json:"status"`
+	DurationMS float64                     `json:"duration_ms"`
+}
+
+// clusterDoctor asks every live member at once (four queries in parallel,
+// one timeout) and judges the answers.
+func (a *Agent) clusterDoctor(ctx context.Context) (ClusterReport, error) {
+	start := time.Now()
+	timeout := a.cfg.Mesh.QueryTimeout
+	type answer struct {
+		sent time.Time
+		resp map[string]mesh.Response
+		err  error
+	}
+	names := []string{queryTime, queryHosts, queryReach, queryDoctor}
+	answers := make([]answer, len(names))
+	var wg sync.WaitGroup
+	for i, q := range names {
+		wg.Go(func() {
+			answers[i].sent = time.Now()
+			answers[i].resp, answers[i].err = a.mesh.Query(ctx, q, nil, nil, timeout)
+		})
+	}
+	wg.Wait()
+	for i, an := range answers {
+		if an.err != nil {
+			return ClusterReport{}, fmt.Errorf("cluster query %s: %w", names[i], an.err)
+		}
+	}
+	members, _ := a.clusterMembers()
+	v := clusterchecks.View{
+		Inventory: a.cluster, Self: a.node.Name, Members: members,
+		Hosts: map[string]clusterchecks.HostsView{}, Reach: map[string][]clusterchecks.Edge{},
+		SkewWarn: a.cfg.Checks.ClockSkew.Warn, SkewCrit: a.cfg.Checks.ClockSkew.Crit,
+	}
+	rep := ClusterReport{Self: a.node.Name, Nodes: []clusterchecks.DoctorReply{}, Unanswered: []string{}}
+	bad := func(node, what string, err error) {
+		a.log.Warn("malformed cluster answer", "from", node, "query", what, "err", err)
+	}
+	for node, r := range answers[0].resp {
+		var tr clusterchecks.TimeReply
+		if err := clusterchecks.DecodePayload(r.Payload, &tr); err != nil {
+			bad(node, queryTime, err)
+			continue
+		}
+		off, rtt := clusterchecks.ClockOffset(answers[0].sent, r.At, tr.Time())
+		if node == a.node.Name {
+			off = 0 // by definition: the local clock is the reference
+		}
+		v.Times = append(v.Times, clusterchecks.TimeSample{Node: node, Offset: off, RTT: rtt})
+	}
+	for node, r := range answers[1].resp {
+		var hr clusterchecks.HostsReply
+		if err := clusterchecks.DecodePayload(r.Payload, &hr); err != nil {
+			bad(node, queryHosts, err)
+			continue
+		}
+		hv, err := hr.View()
+		if err != nil {
+			bad(node, queryHosts, err)
+			continue
+		}
+		v.Hosts[node] = hv
+	}
+	for node, r := range answers[2].resp {
+		var rr clusterchecks.ReachReply
+		if err := clusterchecks.DecodePayload(r.Payload, &rr); err != nil {
+			bad(node, queryReach, err)
+			continue
+		}
+		edges, err := rr.Edges()
+		if err != nil {
+			bad(node, queryReach, err)
+			continue
+		}
+		v.Reach[node] = edges
+	}
+	for node, r := range answers[3].resp {
+		var dr clusterchecks.DoctorReply
+		if err := clusterchecks.DecodePayload(r.Payload, &dr); err != nil {
+			bad(node, queryDoctor, err)
+			continue
+		}
+		dr.Host = node // trust the mesh's name, not the payload's
+		rep.Nodes = append(rep.Nodes, dr)
+		for _, f := range dr.Findings {
+			rep.Status = checks.Worst(rep.Status, f.Result().Status)
+		}
+	}
+	slices.SortFunc(rep.Nodes, func(x, y clusterchecks.DoctorReply) int { return cmp.Compare(x.Host, y.Host) })
+	for _, m := range members {
+		if m.Status == clusterchecks.StatusLeft {
+			continue
+		}
+		if _, ok := answers[3].resp[m.Name]; !ok {
+			rep.Unanswered = append(rep.Unanswered, m.Name)
+		}
+	}
+	slices.Sort(rep.Unanswered)
+	rep.Cluster = clusterchecks.All(v)
+	for _, c := range rep.Cluster {
+		rep.Status = checks.Worst(rep.Status, c.Result.Status)
+	}
+	if len(rep.Unanswered) > 0 {
+		rep.Status = checks.Worst(rep.Status, checks.Warn)
+	}
+	rep.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+	return rep, nil
+}

@@ -1,0 +1,52 @@
+package agent
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/clusterchecks"
+)
+
+// tags is what this node gossips: roles, version, a health summary, a hash
+// of its machine-id (never the id) and the check generation.
+func (a *Agent) tags() map[string]string {
+	t := clusterchecks.Tags{Roles: a.node.Roles, Version: a.opts.Version, Generation: a.sched.Generation()}
+	if len(a.cfg.Paths.MachineIDFiles) > 0 {
+		if id, err := checks.ReadMachineID(a.cfg.Paths.MachineIDFiles[0]); err == nil {
+			t.MachineIDHash = clusterchecks.MachineIDHash(id)
+		}
+	}
+	for _, o := range a.sched.Latest() {
+		t.Health.Worst = checks.Worst(t.Health.Worst, o.Status)
+		if o.Status >= checks.Warn {
+			t.Health.Failing = append(t.Health.Failing, o.Check)
+		}
+	}
+	slices.Sort(t.Health.Failing)
+	m, err := clusterchecks.EncodeTags(t)
+	if err != nil {
+		a.log.Error("gossip tags", "err", err)
+		return map[string]string{}
+	}
+	return m
+}
+
+// refreshTags publishes the tags if they changed (serf gossips every
+// change, so unchanged tags are not re-sent).
+func (a *Agent) refreshTags() {
+	if a.mesh == nil {
+		return
+	}
+	t := a.tags()
+	a.tagsMu.Lock()
+	defer a.tagsMu.Unlock()
+	if maps.Equal(t, a.lastTags) {
+		return
+	}
+	if err := a.mesh.SetTags(t); err != nil {
+		a.log.Error("gossip tags not updated", "err", err)
+		return
+	}
+	a.lastTags = t
+}

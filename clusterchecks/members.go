@@ -1,0 +1,117 @@
+package clusterchecks
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/checks"
+)
+
+// MembersCheck compares the mesh with the inventory: failed agents are
+// critical (the node or its agent is down); inventory hosts never seen by
+// the mesh and members the inventory does not know are warnings; members
+// that left (a clean shutdown) are listed only.
+func MembersCheck(v View) checks.Result {
+	if len(v.Members) == 0 {
+		return checks.Unknownf("no mesh members known (not even this node)", "Start kuma-agent (`systemctl enable --now kuma-agent`) and check its log (`journalctl -u kuma-agent`).")
+	}
+	inInventory := map[string]bool{}
+	folded := map[string]string{} // lower-case inventory name -> name
+	if v.Inventory != nil {
+		for _, h := range v.Inventory.Hosts {
+			inInventory[h.Name] = true
+			folded[strings.ToLower(h.Name)] = h.Name
+		}
+	}
+	seen := map[string]bool{}
+	var failed, failedNames, stranger, caseOnly, details []string
+	alive := 0
+	members := slices.Clone(v.Members)
+	slices.SortFunc(members, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	for _, m := range members {
+		seen[m.Name] = true
+		switch m.Status {
+		case StatusAlive:
+			alive++
+		case StatusFailed:
+			failed = append(failed, m.Name+since(m.Since))
+			failedNames = append(failedNames, m.Name)
+			details = append(details, m.Name+": failed"+since(m.Since))
+		case StatusLeft:
+			details = append(details, m.Name+": left the mesh"+since(m.Since)+" (its agent shut down cleanly)")
+		case StatusLeaving:
+			details = append(details, m.Name+": leaving the mesh")
+		default:
+			details = append(details, fmt.Sprintf("%s: status %q", m.Name, m.Status))
+		}
+		if v.Inventory == nil || inInventory[m.Name] {
+			continue
+		}
+		if inv, ok := folded[strings.ToLower(m.Name)]; ok {
+			seen[inv] = true
+			caseOnly = append(caseOnly, m.Name)
+			details = append(details, fmt.Sprintf("%s: the inventory spells it %s; KUMA needs `hostname -f` to equal the inventory name exactly, case included", m.Name, inv))
+			continue
+		}
+		stranger = append(stranger, m.Name)
+		details = append(details, m.Name+": member not in the inventory")
+	}
+	var unseen []string
+	if v.Inventory != nil {
+		for _, h := range v.Inventory.Hosts {
+			if !seen[h.Name] && !slices.Contains(unseen, h.Name) {
+				unseen = append(unseen, h.Name)
+				details = append(details, h.Name+": in the inventory, never seen by the mesh")
+			}
+		}
+	}
+
+	res := checks.Result{Status: checks.OK, Details: details}
+	var msgs, remedies []string
+	if len(failed) > 0 {
+		res.Status = checks.Crit
+		msgs = append(msgs, "failed: "+nameList(failed))
+		remedies = append(remedies, fmt.Sprintf("Check that these nodes are up and that kuma-agent runs there: %s (`systemctl status kuma-agent`); "+
+			"if a node was removed for good, remove it from the inventory too.", nameList(failedNames)))
+	}
+	if len(unseen) > 0 {
+		res.Status = checks.Worst(res.Status, checks.Warn)
+		msgs = append(msgs, "never seen by the mesh: "+nameList(unseen))
+		remedies = append(remedies, fmt.Sprintf("On %s install and start kuma-agent (`systemctl enable --now kuma-agent`); "+
+			"make sure the gossip port (mesh.port, 7946 by default) is open over TCP and UDP between the nodes and that "+
+			"/etc/kuma-agent/gossip.keyring holds the same key as on the other nodes.", nameList(unseen)))
+	}
+	if len(stranger) > 0 || len(caseOnly) > 0 {
+		res.Status = checks.Worst(res.Status, checks.Warn)
+		msgs = append(msgs, "not in the inventory: "+nameList(append(slices.Clone(stranger), caseOnly...)))
+	}
+	if len(stranger) > 0 {
+		remedies = append(remedies, fmt.Sprintf("Add %s to the inventory, or, if not part of this cluster, stop kuma-agent there "+
+			"(`systemctl disable --now kuma-agent`) and rotate the gossip key it knows.", nameList(stranger)))
+	}
+	if len(caseOnly) > 0 {
+		remedies = append(remedies, fmt.Sprintf("Make the host name of %s (`hostnamectl set-hostname`, /etc/hosts) match the inventory exactly, or fix the inventory.", nameList(caseOnly)))
+	}
+	if res.Status == checks.OK {
+		msg := plural(alive, "member", "members") + " alive"
+		if v.Inventory != nil {
+			msg += ", every inventory host is in the mesh"
+		} else {
+			msg += " (no inventory to compare with)"
+		}
+		res.Message = msg
+		return res
+	}
+	res.Message = strings.Join(msgs, "; ")
+	res.Remedy = strings.Join(remedies, " ")
+	return res
+}
+
+func since(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return " since " + t.UTC().Format(time.RFC3339)
+}
