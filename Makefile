@@ -59,8 +59,8 @@ package: build $(TOOLS)/nfpm
 	VERSION=$(PKG_VERSION) ARCH=$(ARCH) $(TOOLS)/nfpm package --config nfpm.yaml --packager rpm --target dist/
 	@ls -l dist/
 
-demo:
-	$(GO) run ./cmd/kuma-demo
+demo: build
+	$(GO) run ./cmd/kuma-demo --agent bin/kuma-agent
 
 deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps needs root (apt-get)"; exit 1; fi

@@ -60,7 +60,7 @@ type Agent struct {
 	invErr  error
 	node    doctor.Node
 	plan    doctor.Plan
-	ports   *checks.Ports // this node's ports check, for reach queries
+	reach   *checks.Reach // this node's peer probes, for reach queries
 
 	sched   *schedule.Scheduler
 	mesh    *mesh.Mesh
@@ -104,8 +104,8 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 	a.node = n
 	a.plan = doctor.Build(cfg, cfg.Inventory, a.cluster, a.invErr, n, doctor.Selection{}, o.Commander)
 	for _, c := range a.plan.Checks {
-		if p, ok := c.(*checks.Ports); ok {
-			a.ports = p
+		if r, ok := c.(*checks.Reach); ok {
+			a.reach = r
 		}
 	}
 	a.metrics = newAgentMetrics(o.Version)

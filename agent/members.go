@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,7 +62,9 @@ type MemberInfo struct {
 func (a *Agent) clusterMembers() ([]clusterchecks.Member, []MemberInfo) {
 	var cm []clusterchecks.Member
 	var info []MemberInfo
-	for _, m := range a.mesh.Members() {
+	ms := a.mesh.Members()
+	slices.SortFunc(ms, func(x, y mesh.Member) int { return strings.Compare(x.Name, y.Name) })
+	for _, m := range ms {
 		t, err := clusterchecks.DecodeTags(m.Tags)
 		mi := MemberInfo{Name: m.Name, Addr: m.Addr, Status: m.Status, Roles: []string{}, Since: a.events.sinceOf(m.Name)}
 		if err != nil {

@@ -65,13 +65,13 @@ func (a *Agent) inventoryNames() []string {
 // unreachable probes this node's peer ports now (bounded by the ports
 // timeout, well inside the query timeout).
 func (a *Agent) unreachable() []clusterchecks.Edge {
-	if a.ports == nil {
+	if a.reach == nil {
 		return []clusterchecks.Edge{}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Checks.Ports.Timeout+100*time.Millisecond)
 	defer cancel()
 	edges := []clusterchecks.Edge{}
-	for _, u := range a.ports.Unreachable(ctx) {
+	for _, u := range a.reach.Unreachable(ctx) {
 		edges = append(edges, clusterchecks.Edge{From: a.node.Name, To: u.Target.Host.Name, Port: u.Target.Port, Reason: u.Reason})
 	}
 	return edges
@@ -89,6 +89,7 @@ func (a *Agent) doctorReply() clusterchecks.DoctorReply {
 // the cluster as a whole shows.
 type ClusterReport struct {
 	Self       string                      `json:"self"`
+	Members    []MemberInfo                `json:"members"`
 	Nodes      []clusterchecks.DoctorReply `json:"nodes"`
 	Unanswered []string                    `json:"unanswered"`
 	Cluster    []clusterchecks.NamedResult `json:"cluster"`
@@ -102,7 +103,6 @@ func (a *Agent) clusterDoctor(ctx context.Context) (ClusterReport, error) {
 	start := time.Now()
 	timeout := a.cfg.Mesh.QueryTimeout
 	type answer struct {
-		sent time.Time
 		resp map[string]mesh.Response
 		err  error
 	}
@@ -111,7 +111,6 @@ func (a *Agent) clusterDoctor(ctx context.Context) (ClusterReport, error) {
 	var wg sync.WaitGroup
 	for i, q := range names {
 		wg.Go(func() {
-			answers[i].sent = time.Now()
 			answers[i].resp, answers[i].err = a.mesh.Query(ctx, q, nil, nil, timeout)
 		})
 	}
@@ -121,13 +120,13 @@ func (a *Agent) clusterDoctor(ctx context.Context) (ClusterReport, error) {
 			return ClusterReport{}, fmt.Errorf("cluster query %s: %w", names[i], an.err)
 		}
 	}
-	members, _ := a.clusterMembers()
+	members, info := a.clusterMembers()
 	v := clusterchecks.View{
 		Inventory: a.cluster, Self: a.node.Name, Members: members,
 		Hosts: map[string]clusterchecks.HostsView{}, Reach: map[string][]clusterchecks.Edge{},
 		SkewWarn: a.cfg.Checks.ClockSkew.Warn, SkewCrit: a.cfg.Checks.ClockSkew.Crit,
 	}
-	rep := ClusterReport{Self: a.node.Name, Nodes: []clusterchecks.DoctorReply{}, Unanswered: []string{}}
+	rep := ClusterReport{Self: a.node.Name, Members: info, Nodes: []clusterchecks.DoctorReply{}, Unanswered: []string{}}
 	bad := func(node, what string, err error) {
 		a.log.Warn("malformed cluster answer", "from", node, "query", what, "err", err)
 	}
@@ -137,9 +136,13 @@ func (a *Agent) clusterDoctor(ctx context.Context) (ClusterReport, error) {
 			bad(node, queryTime, err)
 			continue
 		}
-		off, rtt := clusterchecks.ClockOffset(answers[0].sent, r.At, tr.Time())
+		off, rtt := clusterchecks.ClockOffset(r.Sent, r.At, tr.Time())
+		if direct, ok := a.mesh.RTT(node); ok && direct < rtt {
+			// The query went out by gossip, the answer came straight back.
+			rtt, off = direct, clusterchecks.ClockOffsetDirect(r.At, tr.Time(), direct)
+		}
 		if node == a.node.Name {
-			off = 0 // by definition: the local clock is the reference
+			off, rtt = 0, 0 // by definition: the local clock is the reference
 		}
 		v.Times = append(v.Times, clusterchecks.TimeSample{Node: node, Offset: off, RTT: rtt})
 	}

@@ -17,11 +17,16 @@ func (a *Agent) tags() map[string]string {
 			t.MachineIDHash = clusterchecks.MachineIDHash(id)
 		}
 	}
-	for _, o := range a.sched.Latest() {
+	latest := a.sched.Latest()
+	for _, o := range latest {
 		t.Health.Worst = checks.Worst(t.Health.Worst, o.Status)
 		if o.Status >= checks.Warn {
 			t.Health.Failing = append(t.Health.Failing, o.Check)
 		}
+	}
+	if len(latest) < len(a.plan.Checks) && t.Health.Worst < checks.Warn {
+		// Not every check has run yet: "ok" would be a claim not yet earned.
+		t.Health.Worst = checks.Unknown
 	}
 	slices.Sort(t.Health.Failing)
 	m, err := clusterchecks.EncodeTags(t)

@@ -48,10 +48,25 @@ func (Ports) Area() Area   { return AreaNetwork }
 
 func (p Ports) Run(ctx context.Context) Result {
 	var f findings
-	listening := p.checkListen(&f)
-	reachable := p.checkReach(ctx, &f)
-	return f.result(fmt.Sprintf("%d ports listening, %d peer ports reachable", listening, reachable))
+	var parts []string
+	if len(p.Listen) > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d required ports listening", p.checkListen(&f), len(p.Listen)))
+	}
+	if len(p.Targets) > 0 {
+		parts = append(parts, fmt.Sprintf("%d peer ports reachable", p.checkReach(ctx, &f)))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "no ports required for this node's roles")
+	}
+	return f.result(strings.Join(parts, ", "))
 }
+
+// Reach is the peer half of the port checks, reported under its own name:
+// a node that cannot reach a peer is not itself down, and the cluster's
+// quorum view counts a node as healthy by its "ports" (its own services).
+type Reach struct{ Ports }
+
+func (Reach) Name() string { return "reach" }
 
 func (p Ports) procDir() string {
 	if p.ProcDir == "" {

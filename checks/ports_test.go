@@ -77,7 +77,7 @@ func TestPortsListen(t *testing.T) {
 	}{
 		{
 			name: "all listening", listen: []cluster.Port{internal, kubelet, wg4},
-			status: OK, msg: []string{"3 ports listening", "0 peer ports reachable"},
+			status: OK, msg: []string{"3 of 3 required ports listening"},
 			details: [][]string{{"7210/tcp", "0.0.0.0 by kuma (pid 100)"}, {"10260/tcp", ":: by kubelet (pid 200)"}, {"51820/udp", "listening on 0.0.0.0"}},
 		},
 		{
@@ -390,5 +390,15 @@ func TestUnreachableListsOnlyFailedTCP(t *testing.T) {
 	got := p.Unreachable(context.Background())
 	if len(got) != 1 || got[0].Target.Port.Name != "closed" || !strings.Contains(got[0].Reason, "refused") {
 		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestReachIsNamedApart(t *testing.T) {
+	var c Check = &Reach{}
+	if c.Name() != "reach" || c.Area() != AreaNetwork {
+		t.Fatalf("%s %s", c.Name(), c.Area())
+	}
+	if r := (Ports{}).Run(context.Background()); r.Status != OK || r.Message != "no ports required for this node's roles" {
+		t.Errorf("empty: %+v", r)
 	}
 }

@@ -25,6 +25,17 @@ func ClockOffset(sent, received, remote time.Time) (offset, rtt time.Duration) {
 	return remote.Sub(mid), rtt
 }
 
+// ClockOffsetDirect is ClockOffset for queries whose request and answer
+// take different paths. serf sends a query out by gossip (it waits for a
+// gossip round and may be relayed) but the answer comes straight back, so the
+// midpoint of the round trip is biased by up to half a gossip interval.
+// Given the direct round trip between the two nodes (serf's network
+// coordinates estimate it), the remote clock was read about rtt/2 before the
+// answer arrived, and the error is at most rtt/2.
+func ClockOffsetDirect(received, remote time.Time, rtt time.Duration) time.Duration {
+	return remote.Sub(received.Add(-max(rtt, 0) / 2))
+}
+
 // ClockCheck judges every node's clock against the MEDIAN of all nodes'
 // offsets, as k0sctl does: it needs no NTP server and no trusted node, and a
 // single bad clock (this node's included) cannot drag the reference.
@@ -68,7 +79,7 @@ func ClockCheck(v View) checks.Result {
 	var bad, details []string
 	for _, j := range js {
 		worst = checks.Worst(worst, j.status)
-		d := fmt.Sprintf("%s: skew %s from the median (±%s)", j.Node, signed(j.skew), (j.RTT / 2).String())
+		d := fmt.Sprintf("%s: skew %s from the median (±%s)", j.Node, signed(j.skew), roundDisplay(j.RTT/2).String())
 		if j.status != checks.OK {
 			bad = append(bad, fmt.Sprintf("%s %s", j.Node, signed(j.skew)))
 			d += " " + j.status.String()
@@ -139,10 +150,22 @@ func absDuration(d time.Duration) time.Duration {
 	return d
 }
 
-// signed prints a duration with an explicit sign: "+1.5s", "-20ms".
+// signed prints a duration with an explicit sign: "+1.5s", "-20ms", to
+// the precision the measurement has (RTT/2 on a LAN is tens of µs to ms).
 func signed(d time.Duration) string {
+	d = roundDisplay(d)
 	if d >= 0 {
 		return "+" + d.String()
 	}
 	return d.String()
+}
+
+func roundDisplay(d time.Duration) time.Duration {
+	switch a := d.Abs(); {
+	case a >= time.Second:
+		return d.Round(time.Millisecond)
+	case a >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
 }

@@ -52,6 +52,19 @@ func TestClockCheck(t *testing.T) {
 	}
 }
 
+func TestClockOffsetDirect(t *testing.T) {
+	at := time.Unix(1000, 0)
+	// The remote read its clock 1ms (half the 2ms direct RTT) before the
+	// answer arrived, and its clock was 3s ahead.
+	remote := at.Add(-time.Millisecond).Add(3 * time.Second)
+	if got := ClockOffsetDirect(at, remote, 2*time.Millisecond); got != 3*time.Second {
+		t.Errorf("offset %v, want 3s", got)
+	}
+	if got := ClockOffsetDirect(at, at, -time.Second); got != 0 {
+		t.Errorf("negative rtt: %v", got)
+	}
+}
+
 func TestMedianOffset(t *testing.T) {
 	tests := []struct {
 		in   []time.Duration

@@ -25,7 +25,7 @@ type Plan struct {
 
 // BuiltinChecks names every built-in check, in report order. Plugins add
 // "plugin:<file>" names.
-var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "disk", "ports", "lb", "plugins"}
+var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "disk", "ports", "reach", "lb", "plugins"}
 
 // LoadCluster reads the inventory at path; a missing file is (nil, nil):
 // doctor still runs the node-local checks and says what it could not do.
@@ -114,10 +114,12 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 			self = &cp
 		}
 		add(&checks.Ports{
-			Listen:  cluster.ListenPorts(c.Layout, node.Roles, cfg.Checks.Ports.Overrides),
-			Targets: cluster.ReachTargets(c, self, cfg.Checks.Ports.Overrides),
-			Roles:   node.Roles, Addr: self.IP, ProcDir: cfg.Paths.ProcDir, Timeout: cfg.Checks.Ports.Timeout,
+			Listen: cluster.ListenPorts(c.Layout, node.Roles, cfg.Checks.Ports.Overrides),
+			Roles:  node.Roles, Addr: self.IP, ProcDir: cfg.Paths.ProcDir, Timeout: cfg.Checks.Ports.Timeout,
 		})
+		if targets := cluster.ReachTargets(c, self, cfg.Checks.Ports.Overrides); len(targets) > 0 {
+			add(&checks.Reach{Ports: checks.Ports{Targets: targets, Roles: node.Roles, Timeout: cfg.Checks.Ports.Timeout}})
+		}
 	}
 	if c != nil && node.Roles.Has(cluster.RoleLB) {
 		add(&checks.LB{Cluster: c, Overrides: cfg.Checks.Ports.Overrides, Bin: cfg.Paths.NginxBin, Conf: cfg.Paths.NginxConf, ModulesDir: cfg.Paths.NginxModulesDir, Cmd: cmd})

@@ -78,17 +78,26 @@ func TestBuildPortsFromMatrix(t *testing.T) {
 	cfg.PluginDir = filepath.Join(t.TempDir(), "none")
 	n, _ := ResolveNode(context.Background(), cfg, c, noCommands())
 	var ports *checks.Ports
-	for _, ch := range Build(cfg, p, c, nil, n, Selection{Only: []string{"ports"}}, noCommands()).Checks {
-		ports = ch.(*checks.Ports)
+	var reach *checks.Reach
+	for _, ch := range Build(cfg, p, c, nil, n, Selection{Only: []string{"ports", "reach"}}, noCommands()).Checks {
+		switch v := ch.(type) {
+		case *checks.Ports:
+			ports = v
+		case *checks.Reach:
+			reach = v
+		}
 	}
-	if ports == nil {
-		t.Fatal("no ports check")
+	if ports == nil || reach == nil {
+		t.Fatal("no ports or reach check")
 	}
-	if ports.Addr.String() != "127.0.20.11" || len(ports.Listen) != 5 {
-		t.Errorf("addr %v listen %v", ports.Addr, ports.Listen)
+	if ports.Addr.String() != "127.0.20.11" || len(ports.Listen) != 5 || len(ports.Targets) != 0 {
+		t.Errorf("ports: addr %v listen %v targets %d", ports.Addr, ports.Listen, len(ports.Targets))
+	}
+	if len(reach.Listen) != 0 {
+		t.Errorf("reach listens: %v", reach.Listen)
 	}
 	peers := map[string]bool{}
-	for _, tg := range ports.Targets {
+	for _, tg := range reach.Targets {
 		peers[tg.Host.Name] = true
 	}
 	// controller -> lb, other controllers, workers; never itself, never storage.

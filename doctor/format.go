@@ -73,11 +73,13 @@ func (r Report) writeTable(w io.Writer, color bool) error {
 	if roles == "" {
 		roles = "no roles"
 	}
-	fmt.Fprintf(&b, "kuma-agent doctor: %s (%s)", r.Host, roles)
-	if r.Layout != "" {
-		fmt.Fprintf(&b, ", %s cluster from %s", r.Layout, r.Inventory)
+	if r.Host != "" { // a report of the cluster as a whole has its own title
+		fmt.Fprintf(&b, "kuma-agent doctor: %s (%s)", r.Host, roles)
+		if r.Layout != "" {
+			fmt.Fprintf(&b, ", %s cluster from %s", r.Layout, r.Inventory)
+		}
+		b.WriteString("\n")
 	}
-	b.WriteString("\n")
 	width := 0
 	for _, f := range r.Findings {
 		width = max(width, len(f.Check))

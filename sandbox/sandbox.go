@@ -27,6 +27,7 @@ type Fault struct {
 	HostsMissing  []string // names left out of its hosts file
 	HostsWrong    []string // names mapped to a wrong address (127.0.88.99)
 	MachineIDDiff bool     // the second machine-id file disagrees
+	MachineIDOf   string   // a clone: use this other host's machine-id
 	Hostname      string   // what its `hostname -f` prints instead of its name
 }
 
@@ -56,6 +57,9 @@ func WriteNode(dir, invPath string, c *cluster.Cluster, self *cluster.Host, f Fa
 		}
 	}
 	id := MachineID(self.Name)
+	if f.MachineIDOf != "" {
+		id = MachineID(f.MachineIDOf)
+	}
 	dbusID := id
 	if f.MachineIDDiff {
 		dbusID = strings.Repeat("ab", 16)

@@ -31,6 +31,7 @@ type Mesh struct {
 	querySlots   chan struct{}
 	queryDrops   atomic.Uint64
 	queryWG      sync.WaitGroup
+	queryIssue   sync.Mutex
 	joinBackoff  backoff
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -204,6 +205,20 @@ func (m *Mesh) Shutdown() error {
 		m.log.Info("gossip stopped")
 	})
 	return m.shutdownErr
+}
+
+// RTT is the estimated direct round trip to node from serf's network
+// coordinates (Vivaldi, learned from probes); false when not yet known.
+func (m *Mesh) RTT(node string) (time.Duration, bool) {
+	self, err := m.serf.GetCoordinate()
+	if err != nil {
+		return 0, false
+	}
+	other, ok := m.serf.GetCachedCoordinate(node)
+	if !ok || other == nil {
+		return 0, false
+	}
+	return self.DistanceTo(other), true
 }
 
 // Stats is a point-in-time view of the gossip layer for diagnostics.

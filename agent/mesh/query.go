@@ -77,7 +77,8 @@ const MaxQueryResponse = 16 << 10
 // skew check needs for its round-trip correction.
 type Response struct {
 	Payload []byte
-	At      time.Time
+	// Sent is when the query went out, At when this answer arrived.
+	Sent, At time.Time
 }
 
 // Query asks the cluster (or only filterNodes, if not empty) and collects
@@ -91,7 +92,13 @@ func (m *Mesh) Query(ctx context.Context, name string, payload []byte, filterNod
 	if timeout < 0 {
 		return nil, errors.New("query timeout must not be negative")
 	}
+	// serf numbers a query with its Lamport clock and only advances the
+	// clock afterwards, so two concurrent Query calls can share a number and
+	// one of them loses its answers. Issuing is serialized; waiting is not.
+	m.queryIssue.Lock()
+	sent := m.now()
 	resp, err := m.serf.Query(name, payload, &serf.QueryParam{FilterNodes: filterNodes, Timeout: timeout})
+	m.queryIssue.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("query %q: %w", name, err)
 	}
@@ -102,7 +109,7 @@ func (m *Mesh) Query(ctx context.Context, name string, payload []byte, filterNod
 			if !ok {
 				return out, nil
 			}
-			out[r.From] = Response{Payload: r.Payload, At: m.now()}
+			out[r.From] = Response{Payload: r.Payload, Sent: sent, At: m.now()}
 		case <-ctx.Done():
 			resp.Close()
 			return out, fmt.Errorf("query %q: %w", name, ctx.Err())

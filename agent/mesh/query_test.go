@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"bytes"
+	"sync"
 	"testing"
 	"time"
 )
@@ -30,8 +31,8 @@ func TestQueryRoundTrip(t *testing.T) {
 		if !bytes.Equal(r.Payload, want) {
 			t.Errorf("%s answered %q, want %q", a.cfg.NodeName, r.Payload, want)
 		}
-		if r.At.IsZero() {
-			t.Errorf("%s: answer without arrival time", a.cfg.NodeName)
+		if r.Sent.IsZero() || r.At.Before(r.Sent) {
+			t.Errorf("%s: answer times sent %v, at %v", a.cfg.NodeName, r.Sent, r.At)
 		}
 	}
 
@@ -103,5 +104,43 @@ func TestHandleQueryRejectsReservedNames(t *testing.T) {
 	}
 	if err := a.HandleQuery("fine", nil); err == nil {
 		t.Error("nil handler accepted")
+	}
+}
+
+func TestConcurrentQueriesAllGetAnswers(t *testing.T) {
+	// Regression: serf gives concurrent queries the same Lamport time, and
+	// answers to one were dropped as belonging to the other.
+	agents := startCluster(t, 3, Config{Keys: [][]byte{testKey(t)}})
+	names := []string{"q1", "q2", "q3", "q4"}
+	for _, a := range agents {
+		for _, n := range names {
+			if err := a.HandleQuery(n, func([]byte) ([]byte, error) { return []byte(n), nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for round := range 5 {
+		got := make([]map[string]Response, len(names))
+		var wg sync.WaitGroup
+		for i, n := range names {
+			wg.Go(func() {
+				r, err := agents[0].Query(t.Context(), n, nil, nil, 2*time.Second)
+				if err != nil {
+					t.Error(err)
+				}
+				got[i] = r
+			})
+		}
+		wg.Wait()
+		for i, n := range names {
+			if len(got[i]) != 3 {
+				t.Fatalf("round %d: query %s answered by %d of 3 agents", round, n, len(got[i]))
+			}
+			for from, r := range got[i] {
+				if string(r.Payload) != n {
+					t.Errorf("query %s got %q from %s", n, r.Payload, from)
+				}
+			}
+		}
 	}
 }

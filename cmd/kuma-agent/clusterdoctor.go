@@ -54,15 +54,19 @@ func runClusterDoctor(ctx context.Context, socket string, f doctor.Format, color
 	}
 	fmt.Fprintf(stdout, "kuma-agent doctor --cluster (asked by %s): %d nodes answered, %d did not, in %.0f ms\n",
 		rep.Self, len(rep.Nodes), len(rep.Unanswered), rep.DurationMS)
+	roles := map[string][]string{}
+	for _, m := range rep.Members {
+		roles[m.Name] = m.Roles
+	}
 	for _, n := range rep.Nodes {
-		r := doctor.Report{Host: n.Host, Findings: []doctor.Finding{}}
+		r := doctor.Report{Host: n.Host, Roles: roles[n.Host], Findings: []doctor.Finding{}}
 		for _, fw := range n.Findings {
 			res := fw.Result()
 			r.Findings = append(r.Findings, doctor.Finding{Check: fw.Check, Area: checks.Area(fw.Area), Status: res.Status,
 				Message: res.Message, Details: res.Details, Remedy: res.Remedy, Host: n.Host})
 		}
 		r.Summary = doctor.Summarize(r.Findings)
-		fmt.Fprintf(stdout, "\n== %s\n", n.Host)
+		fmt.Fprintln(stdout)
 		if err := r.Write(stdout, doctor.FormatTable, color); err != nil {
 			return 2
 		}
@@ -70,13 +74,13 @@ func runClusterDoctor(ctx context.Context, socket string, f doctor.Format, color
 	if len(rep.Unanswered) > 0 {
 		fmt.Fprintf(stdout, "\n== did not answer within the query timeout: %s\n", strings.Join(rep.Unanswered, ", "))
 	}
-	cr := doctor.Report{Host: "cluster", Findings: []doctor.Finding{}}
+	cr := doctor.Report{Findings: []doctor.Finding{}}
 	for _, c := range rep.Cluster {
 		cr.Findings = append(cr.Findings, doctor.Finding{Check: c.Name, Area: checks.AreaCluster, Status: c.Result.Status,
 			Message: c.Result.Message, Details: c.Result.Details, Remedy: c.Result.Remedy, Host: "cluster"})
 	}
 	cr.Summary = doctor.Summarize(cr.Findings)
-	fmt.Fprintf(stdout, "\n== the cluster as a whole\n")
+	fmt.Fprintf(stdout, "\nkuma-agent doctor: the cluster as a whole (%d members)\n", len(rep.Members))
 	if err := cr.Write(stdout, doctor.FormatTable, color); err != nil {
 		return 2
 	}

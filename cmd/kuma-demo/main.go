@@ -1,24 +1,31 @@
 // Command kuma-demo (`make demo`) shows kuma-agent on a cluster that exists
 // only on this machine: five KUMA hosts of a Raft-Core install on loopback
 // addresses 127.0.77.x, each with its own /etc/hosts, machine-id, hostname
-// and services (loopback listeners), two NTP servers (one skewed), and a few
-// faults injected on purpose. It prints the inventory preflight and what
-// `kuma-agent doctor` says on each node, then removes everything it made.
+// and services (loopback listeners), and a real `kuma-agent run` process per
+// host, gossiping with encryption. A few faults are injected on purpose. It
+// prints the inventory preflight, `kuma-agent members` and `kuma-agent
+// doctor --cluster`, then stops the agents and removes everything it made.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/checks"
+	"gopkg.in/yaml.v3"
+
+	"github.com/kuma-agent/kuma-agent/agent"
+	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/cluster"
 	"github.com/kuma-agent/kuma-agent/config"
-	"github.com/kuma-agent/kuma-agent/doctor"
 	"github.com/kuma-agent/kuma-agent/inventory"
 	"github.com/kuma-agent/kuma-agent/ntpserver"
 	"github.com/kuma-agent/kuma-agent/sandbox"
@@ -28,6 +35,7 @@ const inventoryYAML = `# kuma-demo: KUMA 4.0 distributed install, Core in a 3-no
 all:
   vars:
     deploy_to_k8s: false
+    generate_etc_hosts: true
 kuma:
   vars:
     ansible_user: root
@@ -57,22 +65,33 @@ kuma:
 var faults = map[string]sandbox.Fault{
 	"kuma-core-3.demo.local":      {ServicesDown: true},
 	"kuma-collector-1.demo.local": {HostsMissing: []string{"kuma-core-3.demo.local"}, HostsWrong: []string{"kuma-core-2.demo.local"}},
-	"kuma-storage-1.demo.local":   {MachineIDDiff: true},
+	"kuma-storage-1.demo.local":   {MachineIDOf: "kuma-core-1.demo.local"},
 }
 
-// skewedNTP names the node whose NTP server runs 1.5 s ahead.
-const skewedNTP = "kuma-storage-1.demo.local"
+// skewed names the node whose clock runs 1.5 s ahead (its NTP server, and
+// its answers to the agents' time queries).
+const skewed = "kuma-storage-1.demo.local"
 
 func main() {
+	bin := flag.String("agent", "bin/kuma-agent", "the kuma-agent binary to run (make demo builds it)")
 	keep := flag.Bool("keep", false, "keep the sandbox directory and print its path")
 	flag.Parse()
-	if err := run(context.Background(), os.Stdout, *keep); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, *bin, *keep); err != nil {
 		fmt.Fprintf(os.Stderr, "kuma-demo: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out io.Writer, keep bool) error {
+func run(ctx context.Context, out io.Writer, bin string, keep bool) error {
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("%w (run `make demo`, which builds it)", err)
+	}
 	dir, err := os.MkdirTemp("", "kuma-demo-")
 	if err != nil {
 		return err
@@ -90,63 +109,133 @@ func run(ctx context.Context, out io.Writer, keep bool) error {
 	if err != nil {
 		return err
 	}
-
+	if _, err := sandbox.WriteKeyring(dir); err != nil {
+		return err
+	}
 	good, err := ntpserver.Listen("127.0.0.1:0", 4*time.Millisecond, 2)
 	if err != nil {
 		return fmt.Errorf("NTP server: %w", err)
 	}
 	defer good.Close()
-	skewed, err := ntpserver.Listen("127.0.0.1:0", 1500*time.Millisecond, 2)
+	bad, err := ntpserver.Listen("127.0.0.1:0", 1500*time.Millisecond, 2)
 	if err != nil {
 		return fmt.Errorf("NTP server: %w", err)
 	}
-	defer skewed.Close()
-
+	defer bad.Close()
 	svc, err := sandbox.StartServices(c, func(h *cluster.Host) bool { return faults[h.Name].ServicesDown })
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
 
-	fmt.Fprintf(out, "== kuma-agent inventory check %s\n", filepath.Base(invPath))
-	findings := inventory.Validate(c)
-	fmt.Fprintf(out, "%s layout, %d hosts, %d findings\n", c.Layout, len(c.Hosts), len(findings))
-	for _, f := range findings {
-		fmt.Fprintf(out, "  %s %s: %s\n", f.Severity, f.Code, f.Message)
-	}
+	fmt.Fprintf(out, "== kuma-agent inventory check inventory.yml\n")
+	cmdOut(ctx, out, bin, "inventory", "check", invPath)
 
-	reports := map[string]doctor.Report{}
+	var agents []*exec.Cmd
+	defer func() {
+		for _, a := range agents {
+			_ = a.Process.Signal(syscall.SIGTERM)
+		}
+		for _, a := range agents {
+			_ = a.Wait()
+		}
+	}()
+	cfgPaths := map[string]string{}
 	for _, h := range c.Hosts {
 		cfg, err := sandbox.WriteNode(dir, invPath, c, h, faults[h.Name])
 		if err != nil {
 			return err
 		}
 		cfg.Checks.NTP.Servers = []string{good.Addr()}
-		if h.Name == skewedNTP {
-			cfg.Checks.NTP.Servers = []string{skewed.Addr()}
+		env := os.Environ()
+		if h.Name == skewed {
+			cfg.Checks.NTP.Servers = []string{bad.Addr()}
+			env = append(env, "KUMA_AGENT_TEST_CLOCK_OFFSET=1500ms")
 		}
-		// The sandbox shares this machine's disk: ask for 1 GiB, not 32.
-		cfg.Checks.Disk.MinFree = config.GiB
-		node, err := doctor.ResolveNode(ctx, cfg, c, checks.ExecCommander{})
+		cfg.Checks.Disk.MinFree = config.GiB // the sandbox shares this machine's disk
+		cfg.Checks.Interval = 2 * time.Second
+		// The demo has no time to wait out flap damping: report at once.
+		cfg.Checks.FailuresBeforeCritical = 1
+		cfgPaths[h.Name], err = writeConfig(dir, h.Name, cfg)
 		if err != nil {
 			return err
 		}
-		plan := doctor.Build(cfg, invPath, c, nil, node, doctor.Selection{}, checks.ExecCommander{})
-		reports[h.Name] = doctor.Run(ctx, plan, checks.Runner{Timeout: cfg.Checks.Timeout, Concurrency: cfg.Checks.Concurrency})
-	}
-	for _, name := range []string{"kuma-core-1.demo.local", "kuma-collector-1.demo.local"} {
-		fmt.Fprintf(out, "\n== kuma-agent doctor   (on %s)\n", name)
-		if err := reports[name].Write(out, doctor.FormatTable, false); err != nil {
+		logf, err := os.Create(filepath.Join(dir, "nodes", h.Name, "agent.log"))
+		if err != nil {
 			return err
 		}
-	}
-	fmt.Fprintf(out, "\n== kuma-agent doctor --format nagios   (every node)\n")
-	for _, h := range c.Hosts {
-		if err := reports[h.Name].Write(out, doctor.FormatNagios, false); err != nil {
+		a := exec.Command(bin, "run", "--config", cfgPaths[h.Name])
+		a.Env, a.Stdout, a.Stderr = env, logf, logf
+		a.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := a.Start(); err != nil {
 			return err
 		}
+		logf.Close()
+		agents = append(agents, a)
 	}
-	fmt.Fprintln(out, "\nThe faults were injected on purpose: kuma-core-3's services are down, kuma-collector-1's /etc/hosts\n"+
-		"lacks one host and maps another wrongly, kuma-storage-1 has disagreeing machine-ids and a skewed NTP server.")
+	first := cfgPaths[c.Hosts[0].Name]
+	fmt.Fprintf(out, "\n== started %d agents (kuma-agent run), waiting for the mesh to form\n", len(agents))
+	if err := waitMembers(ctx, dir, c, 20*time.Second); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n== kuma-agent members   (on %s)\n", c.Hosts[0].Name)
+	cmdOut(ctx, out, bin, "members", "--config", first)
+	fmt.Fprintf(out, "\n== kuma-agent doctor --cluster   (on %s)\n", c.Hosts[0].Name)
+	cmdOut(ctx, out, bin, "doctor", "--cluster", "--config", first)
+	fmt.Fprintln(out, "\nThe faults were injected on purpose: kuma-core-3's KUMA services are down; kuma-collector-1's /etc/hosts\n"+
+		"lacks a host and maps another wrongly; kuma-storage-1 is a clone of kuma-core-1 (same machine-id) and its clock runs 1.5 s ahead.")
 	return nil
+}
+
+func writeConfig(dir, name string, cfg config.Config) (string, error) {
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "nodes", name, "agent.yaml")
+	return p, os.WriteFile(p, b, 0o600)
+}
+
+// waitMembers polls the first agent until every host is an alive member
+// carrying health tags.
+func waitMembers(ctx context.Context, dir string, c *cluster.Cluster, within time.Duration) error {
+	sock := filepath.Join(dir, "nodes", c.Hosts[0].Name, "control.sock")
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		var ms []agent.MemberInfo
+		err := control.Call(ctx, sock, agent.OpMembers, nil, &ms)
+		ready := 0
+		for _, m := range ms {
+			if m.Status == "alive" && m.Health != "unknown" {
+				ready++
+			}
+		}
+		if err == nil && ready == len(c.Hosts) {
+			return nil
+		}
+		if err != nil && !errors.Is(err, control.ErrNoAgent) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	logs, _ := os.ReadFile(filepath.Join(dir, "nodes", c.Hosts[0].Name, "agent.log"))
+	return fmt.Errorf("the mesh did not form within %v; first agent's log:\n%s", within, logs)
+}
+
+// cmdOut runs a kuma-agent command and copies its output; its exit status
+// (1 or 2 when it found problems) is the point of the demo, not an error.
+func cmdOut(ctx context.Context, out io.Writer, bin string, args ...string) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		fmt.Fprintf(out, "(exit status %d)\n", ee.ExitCode())
+	} else if err != nil {
+		fmt.Fprintf(out, "(%v)\n", err)
+	}
 }
