@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,21 +23,24 @@ import (
 	"github.com/kuma-agent/kuma-agent/sandbox"
 )
 
-// A 3-Core Raft cluster on loopback addresses of its own (127.0.79.x), so
-// agents of different tests and of the demo never meet.
-const testInventory = `kuma:
+// A 3-Core Raft cluster on loopback addresses of its own: the subnet comes
+// from the process id, so two test runs at once (a developer's and CI's, or
+// -count with -p) never bind the same addresses.
+var testNet = fmt.Sprintf("127.%d.%d.", 100+os.Getpid()%100, os.Getpid()/100%250)
+
+var testInventory = fmt.Sprintf(`kuma:
   children:
     kuma_core:
       hosts:
         core-1.test.local:
-          ip: 127.0.79.1
+          ip: %[1]s1
     kuma_core_peers:
       hosts:
         core-2.test.local:
-          ip: 127.0.79.2
+          ip: %[1]s2
         core-3.test.local:
-          ip: 127.0.79.3
-`
+          ip: %[1]s3
+`, testNet)
 
 type testNode struct {
 	cfg    config.Config
@@ -160,8 +164,15 @@ func (n *testNode) members(t *testing.T) map[string]MemberInfo {
 func TestAgentsFormMeshAndReport(t *testing.T) {
 	tc := startCluster(t, nil)
 	n1 := tc.nodes["core-1.test.local"]
+	var last map[string]MemberInfo
+	defer func() {
+		if t.Failed() {
+			t.Logf("last members: %+v", last)
+		}
+	}()
 	eventually(t, "3 alive members with health tags", 20*time.Second, func() bool {
 		ms := n1.members(t)
+		last = ms
 		alive := 0
 		for _, m := range ms {
 			if m.Status == "alive" && m.Health == "ok" && slices.Contains(m.Roles, "core-peer") == (m.Name != "core-1.test.local") {
@@ -287,7 +298,7 @@ func TestRestartRejoinsFromSnapshotAndLeaveIsFinal(t *testing.T) {
 	})
 	// Restart core-3 with nobody to join: only its snapshot can bring it back.
 	cfg := n3.cfg
-	cfg.Mesh.RetryJoin = []string{"127.0.79.3:1"}
+	cfg.Mesh.RetryJoin = []string{testNet + "3:1"}
 	tc.start(t, "core-3.test.local", cfg, Options{Version: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	eventually(t, "core-3 alive again", 20*time.Second, func() bool {
 		return n1.members(t)["core-3.test.local"].Status == "alive"
@@ -331,7 +342,7 @@ func TestEncryptionRequiredOutsideDev(t *testing.T) {
 	cfg.Inventory = ""
 	cfg.StateDir = t.TempDir()
 	cfg.Mesh.KeyringFile = filepath.Join(t.TempDir(), "missing.keyring")
-	cfg.Mesh.BindAddr = "127.0.79.9"
+	cfg.Mesh.BindAddr = testNet + "9"
 	a, err := New(context.Background(), Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -201,11 +201,14 @@ func Call(ctx context.Context, path, op string, args, out any) error {
 		}
 	}
 	b, _ := json.Marshal(req)
-	if _, err := c.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("control socket %s: %w", path, err)
-	}
+	_, werr := c.Write(append(b, '\n'))
+	// Even if the write failed, the agent may have answered and closed
+	// first (a refusal is sent before the request is read): read it.
 	line, err := bufio.NewReader(io.LimitReader(c, MaxMessage)).ReadBytes('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
+		if werr != nil {
+			return fmt.Errorf("control socket %s: %w", path, werr)
+		}
 		return fmt.Errorf("control socket %s: read answer: %w", path, err)
 	}
 	var resp Response
