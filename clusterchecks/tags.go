@@ -1,7 +1,6 @@
 package clusterchecks
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -12,15 +11,14 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/hashicorp/go-msgpack/v2/codec"
-	"github.com/hashicorp/memberlist"
+	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/cluster"
 )
 
 // MaxTagsSize is serf's limit on one member's encoded tags (memberlist's
 // node metadata limit, 512 bytes).
-const MaxTagsSize = memberlist.MetaMaxSize
+const MaxTagsSize = mesh.MaxTagsSize
 
 // Tag keys are one letter: the whole tag set shares MaxTagsSize bytes.
 const (
@@ -33,7 +31,7 @@ const (
 
 // ErrTagsTooLarge is returned (wrapped) when tags cannot fit MaxTagsSize
 // even with the failing-check list cut to nothing.
-var ErrTagsTooLarge = errors.New("gossip tags too large")
+var ErrTagsTooLarge = mesh.ErrTagsTooLarge
 
 // machineIDHashLen is the length of MachineIDHash's result in hex digits.
 const machineIDHashLen = 16
@@ -96,7 +94,7 @@ func EncodeTags(t Tags) (map[string]string, error) {
 	var lastErr error
 	fits := func(k int) bool {
 		m[TagHealth] = healthValue(status, failing[:k], len(failing)-k+t.Health.Omitted)
-		n, err := encodedTagsSize(m)
+		n, err := mesh.EncodedTagsSize(m)
 		if err != nil {
 			lastErr = err
 			return false
@@ -111,7 +109,7 @@ func EncodeTags(t Tags) (map[string]string, error) {
 		if lastErr != nil {
 			return nil, lastErr
 		}
-		n, _ := encodedTagsSize(m)
+		n, _ := mesh.EncodedTagsSize(m)
 		return nil, fmt.Errorf("%w: %d bytes with no failing check listed, limit %d", ErrTagsTooLarge, n, MaxTagsSize)
 	}
 	fits(k)
@@ -142,20 +140,6 @@ func healthValue(status string, failing []string, omitted int) string {
 		parts = append(parts, "+"+strconv.Itoa(omitted))
 	}
 	return status + ":" + strings.Join(parts, ",")
-}
-
-// tagMagicByte is the prefix serf writes before its msgpack-encoded tags.
-const tagMagicByte = 255
-
-// encodedTagsSize is the size serf's encodeTags produces for m: the magic
-// byte and the msgpack map, with serf's codec settings.
-func encodedTagsSize(m map[string]string) (int, error) {
-	var buf bytes.Buffer
-	buf.WriteByte(tagMagicByte)
-	if err := codec.NewEncoder(&buf, &codec.MsgpackHandle{}).Encode(m); err != nil {
-		return 0, fmt.Errorf("encode tags: %w", err)
-	}
-	return buf.Len(), nil
 }
 
 // DecodeTags parses serf tags written by EncodeTags. Unknown keys are

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/cluster"
 )
@@ -38,7 +39,7 @@ func TestTagsRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(out, want) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", out, want)
 	}
-	if n, _ := encodedTagsSize(m); n > MaxTagsSize {
+	if n, _ := mesh.EncodedTagsSize(m); n > MaxTagsSize {
 		t.Errorf("encoded size %d", n)
 	}
 }
@@ -76,7 +77,7 @@ func TestEncodeTagsTruncatesFailing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := encodedTagsSize(m)
+	n, err := mesh.EncodedTagsSize(m)
 	if err != nil || n > MaxTagsSize {
 		t.Fatalf("size %d, %v", n, err)
 	}
@@ -100,7 +101,7 @@ func TestEncodeTagsTruncatesFailing(t *testing.T) {
 		m2[k] = v
 	}
 	m2[TagHealth] = healthValue("crit", failing[:kept+1], len(failing)-kept-1)
-	if n, _ := encodedTagsSize(m2); n <= MaxTagsSize {
+	if n, _ := mesh.EncodedTagsSize(m2); n <= MaxTagsSize {
 		t.Errorf("%d names would fit too (%d bytes)", kept+1, n)
 	}
 	// Re-encoding a truncated health keeps the count.

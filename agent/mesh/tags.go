@@ -20,9 +20,10 @@ var ErrTagsTooLarge = errors.New("gossip tags too large")
 // tagMagicByte is the prefix serf puts before its msgpack-encoded tags.
 const tagMagicByte = 255
 
-// encodedTagsSize returns the size serf's encodeTags produces for tags: a
+// EncodedTagsSize returns the size serf's encodeTags produces for tags: a
 // magic byte followed by the msgpack map, with the same codec settings.
-func encodedTagsSize(tags map[string]string) (int, error) {
+// Callers that pack tags to fit MaxTagsSize measure with it.
+func EncodedTagsSize(tags map[string]string) (int, error) {
 	var buf bytes.Buffer
 	buf.WriteByte(tagMagicByte)
 	if err := codec.NewEncoder(&buf, &codec.MsgpackHandle{}).Encode(tags); err != nil {
@@ -33,7 +34,7 @@ func encodedTagsSize(tags map[string]string) (int, error) {
 
 // checkTags rejects tag sets serf would refuse, with a clear error.
 func checkTags(tags map[string]string) error {
-	n, err := encodedTagsSize(tags)
+	n, err := EncodedTagsSize(tags)
 	if err != nil {
 		return err
 	}
