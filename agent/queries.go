@@ -107,11 +107,18 @@ func (a *Agent) clusterDoctor(ctx context.Context) (ClusterReport, error) {
 		err  error
 	}
 	names := []string{queryTime, queryHosts, queryReach, queryDoctor}
+	// Every alive member answers every query; stop waiting when they have.
+	alive := 0
+	for _, m := range a.mesh.Members() {
+		if m.Status == "alive" {
+			alive++
+		}
+	}
 	answers := make([]answer, len(names))
 	var wg sync.WaitGroup
 	for i, q := range names {
 		wg.Go(func() {
-			answers[i].resp, answers[i].err = a.mesh.Query(ctx, q, nil, nil, timeout)
+			answers[i].resp, answers[i].err = a.mesh.QueryUntil(ctx, q, nil, nil, timeout, alive)
 		})
 	}
 	wg.Wait()

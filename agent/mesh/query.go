@@ -86,6 +86,13 @@ type Response struct {
 // ProfileLAN on up to 9 nodes) or ctx is done. Agents without a handler for
 // name do not answer. The request is limited to about 1 KiB encoded.
 func (m *Mesh) Query(ctx context.Context, name string, payload []byte, filterNodes []string, timeout time.Duration) (map[string]Response, error) {
+	return m.QueryUntil(ctx, name, payload, filterNodes, timeout, 0)
+}
+
+// QueryUntil is Query that returns as soon as want answers have arrived
+// (want <= 0: wait for the timeout), so asking every live member costs the
+// slowest answer, not the whole timeout.
+func (m *Mesh) QueryUntil(ctx context.Context, name string, payload []byte, filterNodes []string, timeout time.Duration, want int) (map[string]Response, error) {
 	if name == "" || strings.HasPrefix(name, reservedQueryPrefix) {
 		return nil, fmt.Errorf("query name %q: empty or reserved", name)
 	}
@@ -110,6 +117,10 @@ func (m *Mesh) Query(ctx context.Context, name string, payload []byte, filterNod
 				return out, nil
 			}
 			out[r.From] = Response{Payload: r.Payload, Sent: sent, At: m.now()}
+			if want > 0 && len(out) >= want {
+				resp.Close()
+				return out, nil
+			}
 		case <-ctx.Done():
 			resp.Close()
 			return out, fmt.Errorf("query %q: %w", name, ctx.Err())

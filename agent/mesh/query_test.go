@@ -144,3 +144,21 @@ func TestConcurrentQueriesAllGetAnswers(t *testing.T) {
 		}
 	}
 }
+
+func TestQueryUntilReturnsOnceAllAnswered(t *testing.T) {
+	agents := startCluster(t, 3, Config{Keys: [][]byte{testKey(t)}})
+	for _, a := range agents {
+		if err := a.HandleQuery("fast", func([]byte) ([]byte, error) { return []byte("x"), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	got, err := agents[0].QueryUntil(t.Context(), "fast", nil, nil, time.Minute, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The timeout is a minute: returning at all proves it did not wait for it.
+	if len(got) != 3 || time.Since(start) > 30*time.Second {
+		t.Fatalf("%d answers after %v", len(got), time.Since(start))
+	}
+}
