@@ -1,0 +1,214 @@
+// Package events holds kuma-agent's event model: CloudEvents 1.0 in JSON,
+// the event types, and the NATS subject hierarchy subscribers filter on.
+//
+// Subjects are kuma.<cluster>.<node>.<type> with dots in names replaced, e.g.
+//
+//	kuma.prod.kuma-core-1_example_com.check.status_changed
+//
+// so `kuma.prod.>` is everything of one cluster, `kuma.*.*.member.failed`
+// every failure, `kuma.prod.kuma-core-1_example_com.>` one node.
+package events
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Type is an event type; its dotted form is the tail of the subject.
+type Type string
+
+// The event types. Data payloads are documented beside each.
+const (
+	CheckStatusChanged Type = "check.status_changed" // CheckData
+	MemberJoined       Type = "member.joined"        // MemberData
+	MemberFailed       Type = "member.failed"        // MemberData
+	MemberLeft         Type = "member.left"          // MemberData
+	MemberReaped       Type = "member.reaped"        // MemberData
+	MemberUpdated      Type = "member.updated"       // MemberData
+	UnitStateChanged   Type = "unit.state_changed"   // UnitData
+	HealingProposed    Type = "healing.proposed"     // HealingData
+	HealingStarted     Type = "healing.started"      // HealingData
+	HealingFinished    Type = "healing.finished"     // HealingData
+	HealingRefused     Type = "healing.refused"      // HealingData
+	LeaseAcquired      Type = "lease.acquired"       // LeaseData
+	LeaseRenewed       Type = "lease.renewed"        // LeaseData
+	LeaseReleased      Type = "lease.released"       // LeaseData
+	LeaseTakenOver     Type = "lease.taken_over"     // LeaseData
+	AgentStarted       Type = "agent.started"        // AgentData
+	AgentStopping      Type = "agent.stopping"       // AgentData
+	EventsDropped      Type = "events.dropped"       // DroppedData
+)
+
+// Types lists every type, for documentation and validation.
+var Types = []Type{CheckStatusChanged, MemberJoined, MemberFailed, MemberLeft, MemberReaped, MemberUpdated,
+	UnitStateChanged, HealingProposed, HealingStarted, HealingFinished, HealingRefused,
+	LeaseAcquired, LeaseRenewed, LeaseReleased, LeaseTakenOver, AgentStarted, AgentStopping, EventsDropped}
+
+// TypePrefix makes the CloudEvents type reverse-DNS style.
+const TypePrefix = "com.kuma-agent."
+
+// Severity lets subscribers filter without knowing every type.
+type Severity string
+
+const (
+	SeverityInfo     Severity = "info"
+	SeverityWarning  Severity = "warning"
+	SeverityCritical Severity = "critical"
+)
+
+// Event is a CloudEvents 1.0 event (structured JSON mode). Severity is a
+// CloudEvents extension attribute.
+type Event struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"` // "kuma-agent/<cluster>/<node>"
+	Type            string          `json:"type"`   // TypePrefix + Type
+	Time            time.Time       `json:"time"`
+	Subject         string          `json:"subject,omitempty"` // what it is about: a check, member, unit, lease
+	DataContentType string          `json:"datacontenttype,omitempty"`
+	Severity        Severity        `json:"severity,omitempty"`
+	Data            json.RawMessage `json:"data,omitempty"`
+}
+
+// New builds an event from node of cluster about subject, with data
+// marshalled to JSON. The id is random and unique: JetStream deduplicates
+// re-sends of the same event by it.
+func New(cluster, node string, t Type, subject string, sev Severity, data any, now time.Time) (Event, error) {
+	var raw json.RawMessage
+	if data != nil {
+		b, err := json.Marshal(data)
+		if err != nil {
+			return Event{}, fmt.Errorf("event %s: data: %w", t, err)
+		}
+		raw = b
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return Event{}, err
+	}
+	return Event{
+		SpecVersion: "1.0", ID: hex.EncodeToString(id[:]), Source: "kuma-agent/" + cluster + "/" + node,
+		Type: TypePrefix + string(t), Time: now.UTC(), Subject: subject, DataContentType: "application/json",
+		Severity: sev, Data: raw,
+	}, nil
+}
+
+// ShortType is the type without TypePrefix.
+func (e Event) ShortType() Type { return Type(strings.TrimPrefix(e.Type, TypePrefix)) }
+
+// Node is the node part of Source.
+func (e Event) Node() string {
+	parts := strings.SplitN(e.Source, "/", 3)
+	if len(parts) == 3 {
+		return parts[2]
+	}
+	return ""
+}
+
+// Validate checks the attributes CloudEvents requires and ours.
+func (e Event) Validate() error {
+	var errs []error
+	if e.SpecVersion != "1.0" {
+		errs = append(errs, fmt.Errorf("specversion %q, want 1.0", e.SpecVersion))
+	}
+	if e.ID == "" {
+		errs = append(errs, errors.New("id is empty"))
+	}
+	if !strings.HasPrefix(e.Source, "kuma-agent/") || e.Node() == "" {
+		errs = append(errs, fmt.Errorf("source %q is not kuma-agent/<cluster>/<node>", e.Source))
+	}
+	if !strings.HasPrefix(e.Type, TypePrefix) || e.ShortType() == "" {
+		errs = append(errs, fmt.Errorf("type %q lacks the %s prefix", e.Type, TypePrefix))
+	}
+	if e.Time.IsZero() {
+		errs = append(errs, errors.New("time is missing"))
+	}
+	return errors.Join(errs...)
+}
+
+// Subject is the NATS subject of an event: kuma.<cluster>.<node>.<type>.
+func Subject(cluster, node string, t Type) string {
+	return "kuma." + Token(cluster) + "." + Token(node) + "." + string(t)
+}
+
+// SubjectOf is Subject for an event already built.
+func SubjectOf(e Event) string {
+	parts := strings.SplitN(e.Source, "/", 3)
+	if len(parts) != 3 {
+		return "kuma._._." + string(e.ShortType())
+	}
+	return Subject(parts[1], parts[2], e.ShortType())
+}
+
+// Token makes s safe as one subject token: NATS splits on '.', and '*',
+// '>' and whitespace are special; they become '_'.
+func Token(s string) string {
+	if s == "" {
+		return "_"
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '.' || r == '*' || r == '>' || r <= ' ' || r == 0x7f:
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// CheckData is the data of check.status_changed.
+type CheckData struct {
+	Check   string `json:"check"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Message string `json:"message"`
+	Remedy  string `json:"remedy,omitempty"`
+}
+
+// MemberData is the data of member.* events.
+type MemberData struct {
+	Member string `json:"member"`
+	Addr   string `json:"addr,omitempty"`
+	Status string `json:"status"`
+}
+
+// UnitData is the data of unit.state_changed.
+type UnitData struct {
+	Unit        string `json:"unit"`
+	ActiveState string `json:"active_state"`
+	SubState    string `json:"sub_state,omitempty"`
+}
+
+// HealingData is the data of healing.* events.
+type HealingData struct {
+	Unit   string `json:"unit"`
+	Action string `json:"action"`
+	Reason string `json:"reason,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
+}
+
+// LeaseData is the data of lease.* events.
+type LeaseData struct {
+	Purpose   string    `json:"purpose"`
+	Holder    string    `json:"holder"`
+	Previous  string    `json:"previous,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// AgentData is the data of agent.* events.
+type AgentData struct {
+	Version string `json:"version"`
+}
+
+// DroppedData is the data of events.dropped: how many events the outbox
+// discarded (oldest first) because it was full, and the span they covered.
+type DroppedData struct {
+	Count       uint64    `json:"count"`
+	OldestTime  time.Time `json:"oldest_time,omitzero"`
+	NewestTime  time.Time `json:"newest_time,omitzero"`
+	OutboxLimit int64     `json:"outbox_limit_bytes"`
+}
