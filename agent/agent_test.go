@@ -352,3 +352,35 @@ func TestEncryptionRequiredOutsideDev(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestDevModeRunsAloneWithoutKey(t *testing.T) {
+	cfg := config.Default()
+	cfg.NodeName = "dev.test.local"
+	cfg.Inventory = ""
+	cfg.Agent.ControlSocket = filepath.Join(t.TempDir(), "c.sock")
+	cfg.Agent.HTTPAddr = ""
+	cfg.Mesh.BindAddr = testNet + "10"
+	cfg.Mesh.KeyringFile = filepath.Join(t.TempDir(), "absent.keyring")
+	a, err := New(context.Background(), Options{Config: cfg, Dev: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	n := &testNode{cfg: cfg}
+	eventually(t, "the dev agent answers", 10*time.Second, func() bool {
+		return n.members(t)["dev.test.local"].Status == "alive"
+	})
+	state := a.cfg.StateDir
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("dev state dir: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("dev state dir %s left behind", state)
+	}
+}

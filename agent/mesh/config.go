@@ -137,7 +137,7 @@ func (c Config) serfConfig(keys [][]byte, log *slog.Logger, eventCh chan serf.Ev
 	if ml.AdvertisePort == 0 {
 		ml.AdvertisePort = c.BindPort
 	}
-	ml.Logger = newStdLogger(log.With("component", "memberlist"))
+	ml.Logger = newStdLogger(log.With("subsystem", "memberlist"))
 	if len(keys) > 0 {
 		ring, err := newKeyring(keys)
 		if err != nil {
@@ -155,7 +155,7 @@ func (c Config) serfConfig(keys [][]byte, log *slog.Logger, eventCh chan serf.Ev
 	sc.Tags = cloneTags(c.Tags)
 	sc.EventCh = eventCh
 	sc.MemberlistConfig = ml
-	sc.Logger = newStdLogger(log.With("component", "serf"))
+	sc.Logger = newStdLogger(log.With("subsystem", "serf"))
 	sc.SnapshotPath = c.SnapshotPath
 	// A Leave is an operator's decision to leave for good; a restart must
 	// not undo it. Crashes and restarts (Shutdown) still rejoin.
