@@ -34,6 +34,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/cluster"
 	"github.com/kuma-agent/kuma-agent/config"
 	"github.com/kuma-agent/kuma-agent/doctor"
+	"github.com/kuma-agent/kuma-agent/events"
 )
 
 // Options are what `kuma-agent run` passes in.
@@ -64,11 +65,13 @@ type Agent struct {
 
 	sched   *schedule.Scheduler
 	mesh    *mesh.Mesh
+	bus     *eventBus // nil when events are disabled
 	metrics *agentMetrics
 	events  *memberLog
 
-	tagsMu   sync.Mutex
-	lastTags map[string]string
+	tagsMu    sync.Mutex
+	lastTags  map[string]string
+	tagsDirty chan struct{}
 }
 
 // New resolves who this node is and what to check; it starts nothing.
@@ -90,7 +93,7 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 			cfg.Mesh.BindAddr = "127.0.0.1"
 		}
 	}
-	a := &Agent{opts: o, cfg: cfg, log: o.Logger}
+	a := &Agent{opts: o, cfg: cfg, log: o.Logger, tagsDirty: make(chan struct{}, 1)}
 	a.cluster, a.invErr = doctor.LoadCluster(cfg.Inventory)
 	if a.invErr != nil {
 		// The daemon still runs: the inventory check reports the error and
@@ -109,7 +112,7 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 		}
 	}
 	a.metrics = newAgentMetrics(o.Version)
-	a.events = newMemberLog(a.metrics.memberEvents)
+	a.events = newMemberLog(a.metrics.memberEvents, a.emitMember)
 	a.sched = schedule.New(a.plan.Checks, schedule.Options{
 		Runner:                 checks.Runner{Timeout: cfg.Checks.Timeout, Concurrency: cfg.Checks.Concurrency},
 		Interval:               cfg.Checks.Interval,
@@ -198,6 +201,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := os.MkdirAll(a.cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
+	if a.cfg.Events.Enabled {
+		bus, err := newEventBus(a.cfg, a.node.Name, a.node.Self, a.cluster, a.log.With("component", "events"))
+		if err != nil {
+			return err
+		}
+		a.bus = bus
+		defer bus.close()
+		a.emit(events.AgentStarted, a.node.Name, events.SeverityInfo, events.AgentData{Version: a.opts.Version})
+	}
 	mc, err := a.meshConfig()
 	if err != nil {
 		return err
@@ -247,8 +259,15 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.mesh.RetryJoin(runCtx, addrs, func(n int) { a.log.Info("joined the mesh", "contacted", n) })
 		})
 	}
+	busDone := make(chan struct{})
+	if a.bus != nil {
+		go func() { defer close(busDone); a.bus.run(runCtx) }()
+	} else {
+		close(busDone)
+	}
 	hb := newHeartbeat()
 	wg.Go(func() { watchdog(runCtx, a.log, hb) })
+	wg.Go(func() { a.tagsLoop(runCtx) })
 
 	a.log.Info("kuma-agent running", "node", a.node.Name, "roles", a.node.Roles.String(),
 		"mesh", net.JoinHostPort(mc.BindAddr, strconv.Itoa(mc.BindPort)), "control", ctl.Path(), "http", a.cfg.Agent.HTTPAddr, "dev", a.opts.Dev)
@@ -263,12 +282,16 @@ loop:
 			break loop
 		case <-tick.C:
 			hb.beat() // the main loop is alive: the watchdog may ping
-			a.refreshTags()
 		}
 	}
 	notify("STOPPING=1")
 	a.log.Info("kuma-agent stopping")
+	if a.bus != nil {
+		a.emit(events.AgentStopping, a.node.Name, events.SeverityInfo, events.AgentData{Version: a.opts.Version})
+		a.bus.flush(2 * time.Second) // what is not published now is published at the next start
+	}
 	cancel()
+	<-busDone
 	if httpSrv != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = httpSrv.Shutdown(sctx)
@@ -294,5 +317,37 @@ func (a *Agent) onCheckChange(prev *checks.Outcome, cur checks.Outcome) {
 	}
 	a.log.Log(context.Background(), lvl, "check status changed", "check", cur.Check, "from", from, "to", cur.Status.String(), "message", cur.Message)
 	a.metrics.statusChanges.With(cur.Check, cur.Status.String()).Inc()
-	a.refreshTags()
+	sev := map[checks.Status]events.Severity{checks.OK: events.SeverityInfo, checks.Unknown: events.SeverityWarning,
+		checks.Warn: events.SeverityWarning, checks.Crit: events.SeverityCritical}[cur.Status]
+	a.emit(events.CheckStatusChanged, cur.Check, sev, events.CheckData{Check: cur.Check, From: from, To: cur.Status.String(), Message: cur.Message, Remedy: cur.Remedy})
+	a.markTagsDirty()
+}
+
+// emit records an event if events are enabled.
+func (a *Agent) emit(t events.Type, subject string, sev events.Severity, data any) {
+	if a.bus != nil {
+		a.bus.emit(t, subject, sev, data)
+	}
+}
+
+// memberEventTypes maps mesh member events to event types and severities.
+var memberEventTypes = map[string]struct {
+	t   events.Type
+	sev events.Severity
+}{
+	"join":   {events.MemberJoined, events.SeverityInfo},
+	"update": {events.MemberUpdated, events.SeverityInfo},
+	"leave":  {events.MemberLeft, events.SeverityWarning},
+	"failed": {events.MemberFailed, events.SeverityCritical},
+	"reap":   {events.MemberReaped, events.SeverityWarning},
+}
+
+func (a *Agent) emitMember(e mesh.MemberEvent) {
+	m, ok := memberEventTypes[e.Type]
+	if !ok {
+		return
+	}
+	for _, mem := range e.Members {
+		a.emit(m.t, mem.Name, m.sev, events.MemberData{Member: mem.Name, Addr: mem.Addr, Status: mem.Status})
+	}
 }

@@ -18,15 +18,19 @@ type memberLog struct {
 	mu     sync.Mutex
 	since  map[string]time.Time
 	counts *metrics.CounterVec
+	emit   func(mesh.MemberEvent)
 }
 
-func newMemberLog(counts *metrics.CounterVec) *memberLog {
-	return &memberLog{since: map[string]time.Time{}, counts: counts}
+func newMemberLog(counts *metrics.CounterVec, emit func(mesh.MemberEvent)) *memberLog {
+	return &memberLog{since: map[string]time.Time{}, counts: counts, emit: emit}
 }
 
 // HandleMemberEvent implements mesh.EventSink; the mesh already logs.
 func (l *memberLog) HandleMemberEvent(e mesh.MemberEvent) {
 	l.counts.With(e.Type).Inc()
+	if l.emit != nil {
+		l.emit(e)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if e.Type == "update" {

@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"context"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/clusterchecks"
@@ -35,6 +37,31 @@ func (a *Agent) tags() map[string]string {
 		return map[string]string{}
 	}
 	return m
+}
+
+// markTagsDirty asks the tags loop to republish; it never blocks.
+func (a *Agent) markTagsDirty() {
+	select {
+	case a.tagsDirty <- struct{}{}:
+	default: // a refresh is already pending; it will see this change too
+	}
+}
+
+// tagsLoop publishes the tags when they change. serf's SetTags waits (up to
+// its broadcast timeout, 5 s) for the update to go out, so it must not run
+// in the scheduler's change callback; here changes also coalesce.
+func (a *Agent) tagsLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.tagsDirty:
+		case <-t.C:
+		}
+		a.refreshTags()
+	}
 }
 
 // refreshTags publishes the tags if they changed (serf gossips every

@@ -32,6 +32,55 @@ type Config struct {
 	Checks Checks `yaml:"checks" json:"checks"`
 	Agent  Agent  `yaml:"agent" json:"agent"`
 	Mesh   Mesh   `yaml:"mesh" json:"mesh"`
+	Events Events `yaml:"events" json:"events"`
+}
+
+// Events configures publishing to NATS: an embedded server clustered with
+// the other agents' (default), or an external one.
+type Events struct {
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Cluster names this cluster in subjects: kuma.<cluster>.<node>.<type>.
+	Cluster  string       `yaml:"cluster" json:"cluster"`
+	NATS     NATSClient   `yaml:"nats" json:"nats"`
+	Embedded EmbeddedNATS `yaml:"embedded" json:"embedded"`
+	Stream   EventStream  `yaml:"stream" json:"stream"`
+	Outbox   EventOutbox  `yaml:"outbox" json:"outbox"`
+}
+
+// NATSClient points at an external NATS; an empty URL means the embedded server.
+type NATSClient struct {
+	URL          string `yaml:"url" json:"url"`
+	User         string `yaml:"user" json:"user"`
+	PasswordFile string `yaml:"password_file" json:"password_file"`
+	CredsFile    string `yaml:"creds_file" json:"creds_file"`
+	NKeyFile     string `yaml:"nkey_file" json:"nkey_file"`
+	CAFile       string `yaml:"ca_file" json:"ca_file"`
+	CertFile     string `yaml:"cert_file" json:"cert_file"`
+	KeyFile      string `yaml:"key_file" json:"key_file"`
+}
+
+// EmbeddedNATS is the server each agent runs when NATS.URL is empty. Its
+// client port stays on loopback; routes to the other agents' servers use
+// the node's address and are authenticated.
+type EmbeddedNATS struct {
+	// Host is the client listener: a loopback address (clients are local).
+	Host        string `yaml:"host" json:"host"`
+	Port        int    `yaml:"port" json:"port"`
+	ClusterPort int    `yaml:"cluster_port" json:"cluster_port"`
+	// RoutePasswordFile holds the shared route password; without it the
+	// embedded server runs alone (events stay on this node).
+	RoutePasswordFile string `yaml:"route_password_file" json:"route_password_file"`
+}
+
+// EventStream is the JetStream stream's retention.
+type EventStream struct {
+	MaxAge   time.Duration `yaml:"max_age" json:"max_age"`
+	MaxBytes ByteSize      `yaml:"max_bytes" json:"max_bytes"`
+}
+
+// EventOutbox bounds the on-disk outbox that keeps events while NATS is away.
+type EventOutbox struct {
+	MaxBytes ByteSize `yaml:"max_bytes" json:"max_bytes"`
 }
 
 // Agent configures the daemon's local interfaces.
@@ -181,6 +230,13 @@ func Default() Config {
 		Agent: Agent{
 			ControlSocket: "/run/kuma-agent/control.sock",
 			HTTPAddr:      "127.0.0.1:9465",
+		},
+		Events: Events{
+			Enabled:  true,
+			Cluster:  "kuma",
+			Embedded: EmbeddedNATS{Host: "127.0.0.1", Port: 4222, ClusterPort: 6222, RoutePasswordFile: "/etc/kuma-agent/nats-route.password"},
+			Stream:   EventStream{MaxAge: 7 * 24 * time.Hour, MaxBytes: GiB},
+			Outbox:   EventOutbox{MaxBytes: 64 * MiB},
 		},
 		Mesh: Mesh{
 			Port:         7946,

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/cluster"
@@ -120,6 +121,29 @@ func (c *Config) validate(name string, idx *keyIndex) error {
 	if c.Agent.HTTPAddr != "" {
 		if _, err := netip.ParseAddrPort(c.Agent.HTTPAddr); err != nil {
 			bad("agent.http_addr", "must be IP:port (e.g. 127.0.0.1:9465) or empty, not %q", c.Agent.HTTPAddr)
+		}
+	}
+	if c.Events.Enabled {
+		if c.Events.Cluster == "" || strings.ContainsAny(c.Events.Cluster, ".*> \t") {
+			bad("events.cluster", "must be a non-empty name without dots, spaces, '*' or '>' (it is a NATS subject token), not %q", c.Events.Cluster)
+		}
+		if u := c.Events.NATS.URL; u != "" && !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") {
+			bad("events.nats.url", "must start with nats:// or tls://, not %q", u)
+		}
+		for key, p := range map[string]int{"events.embedded.port": c.Events.Embedded.Port} {
+			if p < 1 || p > 65535 {
+				bad(key, "must be between 1 and 65535, not %d", p)
+			}
+		}
+		if p := c.Events.Embedded.ClusterPort; p < 0 || p > 65535 {
+			bad("events.embedded.cluster_port", "must be between 0 (no cluster) and 65535, not %d", p)
+		}
+		if ip, err := netip.ParseAddr(c.Events.Embedded.Host); err != nil || !ip.IsLoopback() {
+			bad("events.embedded.host", "must be a loopback address (clients connect locally; routes use the node's address), not %q", c.Events.Embedded.Host)
+		}
+		positive("events.stream.max_age", c.Events.Stream.MaxAge)
+		if c.Events.Outbox.MaxBytes < MiB {
+			bad("events.outbox.max_bytes", "must be at least 1MiB, not %v", c.Events.Outbox.MaxBytes)
 		}
 	}
 	if len(errs) == 0 {

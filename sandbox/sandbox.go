@@ -99,14 +99,24 @@ func WriteNode(dir, invPath string, c *cluster.Cluster, self *cluster.Host, f Fa
 	cfg.Agent.ControlSocket = filepath.Join(nd, "control.sock")
 	cfg.Agent.HTTPAddr = net.JoinHostPort(self.Address, "9465")
 	cfg.Mesh.KeyringFile = filepath.Join(dir, "gossip.keyring")
+	// Each node's NATS client listener on its own (loopback) address, so
+	// several nodes share this machine; routes need WriteKeyring's password.
+	if self.IP.IsLoopback() {
+		cfg.Events.Embedded.Host = self.Address
+	}
+	cfg.Events.Embedded.RoutePasswordFile = filepath.Join(dir, "nats-route.password")
 	return cfg, nil
 }
 
-// WriteKeyring creates dir/gossip.keyring with a fresh key (the file the
-// configs of WriteNode point at) and returns its path.
+// WriteKeyring creates dir/gossip.keyring with a fresh key and
+// dir/nats-route.password (the files the configs of WriteNode point at) and
+// returns the keyring's path.
 func WriteKeyring(dir string) (string, error) {
 	k, err := mesh.GenerateKey()
 	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nats-route.password"), []byte(MachineID(k)+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	p := filepath.Join(dir, "gossip.keyring")

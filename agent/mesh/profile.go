@@ -19,8 +19,8 @@ const (
 	//
 	// Values (stock DefaultLANConfig in brackets):
 	//
-	//	ProbeInterval           400ms [1s]
-	//	ProbeTimeout            200ms [500ms]
+	//	ProbeInterval           500ms [1s]
+	//	ProbeTimeout            350ms [500ms]
 	//	SuspicionMult           3     [4]
 	//	SuspicionMaxTimeoutMult 6     [6]
 	//	GossipInterval          100ms [200ms]
@@ -35,16 +35,16 @@ const (
 	// includes the node under suspicion, so n is 3..9 here:
 	//
 	//	min = SuspicionMult * max(1, log10(n)) * ProbeInterval
-	//	    = 3 * 1 * 400ms = 1.2s          (log10(n) < 1 for n <= 9)
-	//	max = SuspicionMaxTimeoutMult * min = 6 * 1.2s = 7.2s
+	//	    = 3 * 1 * 500ms = 1.5s          (log10(n) < 1 for n <= 9)
+	//	max = SuspicionMaxTimeoutMult * min = 6 * 1.5s = 9s
 	//	k   = SuspicionMult - 2 = 1 confirmation, set to 0 only if n-2 < k,
 	//	      which never happens for n >= 3.
 	//
 	// A suspicion timer starts at max and drops to min once k other nodes
 	// independently suspect the same node. With k = 1 every cluster size from
-	// 3 to 9 behaves the same way: two agents must agree before the fast 1.2 s
+	// 3 to 9 behaves the same way: two agents must agree before the fast 1.5 s
 	// path applies, while a lone accuser (for example an agent that is itself
-	// starved of CPU or cut off) needs the full 7.2 s, giving the accused time
+	// starved of CPU or cut off) needs the full 9 s, giving the accused time
 	// to refute. Stock settings give k = 4-2 = 2, which on 3 nodes is reduced
 	// to k = 0 (n-2 = 1 < 2): one agent alone declares a peer dead after
 	// min = 4 * 1s = 4s, and the whole detection took 5.5-7.7 s in our
@@ -52,26 +52,26 @@ const (
 	//
 	// Expected detection of a killed node with ProfileLAN:
 	//
-	//	first probe of the dead node by some agent  ~0-400ms (n-1 agents
+	//	first probe of the dead node by some agent  ~0-500ms (n-1 agents
 	//	    each probe one peer per ProbeInterval in shuffled order)
 	//	probe fails: direct UDP gives up after ProbeTimeout, indirect pings
 	//	    through up to IndirectChecks peers and a TCP ping run until the
-	//	    ProbeInterval deadline                  +400ms
+	//	    ProbeInterval deadline                  +500ms
 	//	a second agent confirms (it probes the node itself; usually within
 	//	    one or two ProbeIntervals, in parallel with the timer)
-	//	suspicion timer at min                     +1.2s
+	//	suspicion timer at min                     +1.5s
 	//	"dead" gossip reaches the others            +~100-200ms
 	//	total                                       ~2.0-2.4s, worst ~3s
 	//
 	// Why this does not add false failures: ProbeTimeout only decides when to
 	// ask other agents for indirect pings; a direct ack arriving later but
 	// before the ProbeInterval deadline still counts, and LAN round trips are
-	// well under 200 ms. A live but slow node gets at least min = 1.2 s (7.2 s
+	// well under 200 ms. A live but slow node gets at least min = 1.5 s (9 s
 	// without a confirming second agent) to refute; suspect messages are
 	// piggybacked on every probe sent to it and gossiped every 100 ms, and the
 	// refutation is gossiped back just as fast. Lifeguard's awareness score
 	// stretches an agent's own probe interval and deadline up to
-	// AwarenessMaxMultiplier * 400ms = 3.2 s when its probes fail because it
+	// AwarenessMaxMultiplier * 500ms = 4 s when its probes fail because it
 	// is itself slow (missing nacks from indirect peers), so an overloaded
 	// agent backs off instead of accusing healthy peers. IndirectChecks stays
 	// 3 so a single lossy path is never enough to suspect a node.
@@ -116,8 +116,8 @@ func (p Profile) memberlistConfig() (*memberlist.Config, error) {
 	switch p {
 	case ProfileStock:
 	case ProfileLAN:
-		c.ProbeInterval = 400 * time.Millisecond
-		c.ProbeTimeout = 200 * time.Millisecond
+		c.ProbeInterval = 500 * time.Millisecond
+		c.ProbeTimeout = 350 * time.Millisecond
 		c.SuspicionMult = 3
 		c.SuspicionMaxTimeoutMult = 6
 		c.GossipInterval = 100 * time.Millisecond

@@ -1,0 +1,243 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/config"
+	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/events/outbox"
+	"github.com/kuma-agent/kuma-agent/natsbus"
+)
+
+// routeUser is the user the embedded servers' routes authenticate as.
+const routeUser = "kuma-route"
+
+// eventBus is the agent's side of events. Every event goes to the on-disk
+// outbox first; a publisher drains the outbox into JetStream in order, with
+// the event id as the message id, so events made while NATS is away are
+// delivered when it returns, once.
+type eventBus struct {
+	cfg     config.Config
+	node    string
+	self    *cluster.Host
+	cluster *cluster.Cluster
+	log     *slog.Logger
+	ob      *outbox.Outbox
+
+	mu        sync.Mutex
+	connected bool
+	published uint64
+	failures  uint64
+}
+
+func newEventBus(cfg config.Config, node string, self *cluster.Host, c *cluster.Cluster, log *slog.Logger) (*eventBus, error) {
+	ob, err := outbox.Open(outbox.Options{
+		Dir: filepath.Join(cfg.StateDir, "outbox"), MaxBytes: int64(cfg.Events.Outbox.MaxBytes),
+		Sync: outbox.SyncInterval, Cluster: cfg.Events.Cluster, Node: node, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("event outbox: %w", err)
+	}
+	return &eventBus{cfg: cfg, node: node, self: self, cluster: c, log: log, ob: ob}, nil
+}
+
+// emit records an event; it never blocks on NATS.
+func (b *eventBus) emit(t events.Type, subject string, sev events.Severity, data any) {
+	e, err := events.New(b.cfg.Events.Cluster, b.node, t, subject, sev, data, time.Now())
+	if err == nil {
+		err = b.ob.Append(e)
+	}
+	if err != nil {
+		b.log.Error("event not recorded", "type", t, "subject", subject, "err", err)
+	}
+}
+
+// run serves the embedded NATS (unless an external URL is configured),
+// connects, makes sure the stream exists and drains the outbox until ctx is
+// done. Connection trouble is retried forever: the outbox keeps the events.
+func (b *eventBus) run(ctx context.Context) {
+	url := b.cfg.Events.NATS.URL
+	servers := 1
+	if url == "" {
+		srv, n, err := b.startEmbedded()
+		if err != nil {
+			b.log.Error("embedded NATS server not started; events stay in the outbox", "err", err)
+			return
+		}
+		defer srv.Shutdown()
+		url, servers = srv.ClientURL(), n
+	}
+	copts := natsbus.ClientOptions{URL: url, User: b.cfg.Events.NATS.User, CredsFile: b.cfg.Events.NATS.CredsFile,
+		NKeyFile: b.cfg.Events.NATS.NKeyFile, CAFile: b.cfg.Events.NATS.CAFile, CertFile: b.cfg.Events.NATS.CertFile,
+		KeyFile: b.cfg.Events.NATS.KeyFile, Name: "kuma-agent " + b.node, Logger: b.log.With("component", "nats")}
+	if f := b.cfg.Events.NATS.PasswordFile; f != "" {
+		pw, err := os.ReadFile(f)
+		if err != nil {
+			b.log.Error("events.nats.password_file unreadable; events stay in the outbox", "err", err)
+			return
+		}
+		copts.Password = strings.TrimSpace(string(pw))
+	}
+	var nc *nats.Conn
+	for wait := time.Second; ; wait = min(wait*2, 30*time.Second) {
+		var err error
+		if nc, err = natsbus.Connect(ctx, copts); err == nil {
+			break
+		}
+		b.log.Warn("NATS not reachable; events wait in the outbox", "url", url, "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.log.Error("jetstream", "err", err)
+		return
+	}
+	sopts := natsbus.StreamOptions{MaxAge: b.cfg.Events.Stream.MaxAge, MaxBytes: int64(b.cfg.Events.Stream.MaxBytes),
+		Replicas: natsbus.ReplicasFor(servers)}
+	for wait := time.Second; ; wait = min(wait*2, 30*time.Second) {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err = natsbus.EnsureStream(sctx, js, sopts)
+		cancel()
+		if err == nil {
+			break
+		}
+		// With a cluster, the stream needs its replicas' servers up: wait.
+		b.log.Warn("events stream not ready; events wait in the outbox", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+	b.setConnected(true)
+	defer b.setConnected(false)
+	b.drainLoop(ctx, js)
+}
+
+// drainLoop publishes whatever the outbox holds, then waits for more.
+func (b *eventBus) drainLoop(ctx context.Context, js jetstream.JetStream) {
+	publish := func(ctx context.Context, e events.Event) error {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return natsbus.Publish(pctx, js, e)
+	}
+	backoff := 200 * time.Millisecond
+	for {
+		more := b.ob.Wait() // taken before Drain, so an append during it is not missed
+		n, err := b.ob.Drain(ctx, publish, 256)
+		b.mu.Lock()
+		b.published += uint64(n)
+		if err != nil && ctx.Err() == nil {
+			b.failures++
+		}
+		b.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			b.log.Warn("publishing events failed; retrying, they stay in the outbox", "err", err, "pending", b.ob.Len(), "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 10*time.Second)
+			continue
+		}
+		backoff = 200 * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return
+		case <-more:
+		case <-time.After(5 * time.Second): // also retries anything a race left behind
+		}
+	}
+}
+
+// startEmbedded runs this node's NATS server, routed to the other agents'
+// servers when the route password is present.
+func (b *eventBus) startEmbedded() (*natsbus.Server, int, error) {
+	e := b.cfg.Events.Embedded
+	o := natsbus.ServerOptions{Name: b.node, Host: e.Host, Port: e.Port, ClusterName: "kuma-" + b.cfg.Events.Cluster,
+		StoreDir: filepath.Join(b.cfg.StateDir, "nats"), Logger: b.log.With("component", "nats-server")}
+	servers := 1
+	pw, err := os.ReadFile(e.RoutePasswordFile)
+	switch {
+	case e.ClusterPort == 0:
+	case errors.Is(err, os.ErrNotExist):
+		b.log.Warn("no NATS route password: the embedded server runs alone and events stay on this node",
+			"file", e.RoutePasswordFile, "fix", "create it once (openssl rand -hex 24) and copy it to every node, mode 0600")
+	case err != nil:
+		return nil, 0, fmt.Errorf("events.embedded.route_password_file: %w", err)
+	case b.self == nil || !b.self.IP.IsValid():
+		b.log.Warn("this node has no IP address in the inventory: the embedded NATS server runs alone")
+	default:
+		o.ClusterHost = b.self.IP.String()
+		o.ClusterPort = e.ClusterPort
+		o.RouteUser, o.RoutePassword = routeUser, strings.TrimSpace(string(pw))
+		for _, h := range b.cluster.Hosts {
+			if h.IP.IsValid() {
+				o.Routes = append(o.Routes, "nats-route://"+net.JoinHostPort(h.IP.String(), strconv.Itoa(e.ClusterPort)))
+				servers++
+			}
+		}
+		servers-- // the list includes this node
+	}
+	srv, err := natsbus.StartServer(o)
+	return srv, servers, err
+}
+
+// flush waits, up to d, for the outbox to empty while the publisher runs.
+func (b *eventBus) flush(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if b.ob.Len() == 0 {
+			return
+		}
+		b.mu.Lock()
+		up := b.connected
+		b.mu.Unlock()
+		if !up {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (b *eventBus) setConnected(v bool) {
+	b.mu.Lock()
+	b.connected = v
+	b.mu.Unlock()
+}
+
+// stats is what /metrics reports about events.
+func (b *eventBus) stats() (connected bool, published, failures uint64, pending int, dropped uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.connected, b.published, b.failures, b.ob.Len(), b.ob.Dropped()
+}
+
+func (b *eventBus) close() {
+	if err := b.ob.Close(); err != nil {
+		b.log.Warn("event outbox close", "err", err)
+	}
+}

@@ -1,0 +1,292 @@
+package e2e
+
+// Figures: measurements of the real agent in network namespaces, gated by
+// environment variables so that a plain `go test` stays fast. Run as root:
+//
+//	KUMA_FIG_DETECT=1         go test -count=1 -timeout 30m -run TestFigureDetection    -v ./e2e/
+//	KUMA_FIG_SOAK=10m         go test -count=1 -timeout 30m -run TestFigureSoak         -v ./e2e/
+//	KUMA_FIG_IDLE=1           go test -count=1 -timeout 10m -run TestFigureIdle         -v ./e2e/
+//	KUMA_FIG_CLUSTERDOCTOR=1  go test -count=1 -timeout 10m -run TestFigureClusterDoctor -v ./e2e/
+//
+// KUMA_FIG_DETECT_SETTLE=20s sets the pause after a heal before the next
+// trial (default 1s); `-run TestFigureDetection/lan-3` picks one case.
+// Each prints its numbers with t.Log (lines starting "FIGURE").
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func figureEnv(t *testing.T, name string) string {
+	v := os.Getenv(name)
+	if v == "" {
+		t.Skipf("figure: set %s to run it", name)
+	}
+	return v
+}
+
+// TestFigureDetection: time from kill -9 / cut-off of one agent until
+// every other agent lists it as failed, 3 and 5 agents, the lan profile
+// (20 trials) and serf's stock timing (5 trials) for comparison.
+func TestFigureDetection(t *testing.T) {
+	figureEnv(t, "KUMA_FIG_DETECT")
+	// An agent that was just cut off has Lifeguard's awareness score at its
+	// maximum (its probes failed with no nacks) and probes up to 8x slower
+	// until it recovers; the pause after a heal decides whether the next
+	// trial sees that. KUMA_FIG_DETECT_SETTLE sets it (default 1s).
+	settle := time.Second
+	if v := os.Getenv("KUMA_FIG_DETECT_SETTLE"); v != "" {
+		var err error
+		if settle, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("KUMA_FIG_DETECT_SETTLE: %v", err)
+		}
+	}
+	for _, profile := range []struct {
+		name   string
+		trials int
+	}{{"lan", 20}, {"stock", 5}} {
+		for _, n := range []int{3, 5} {
+			t.Run(fmt.Sprintf("%s-%d", profile.name, n), func(t *testing.T) {
+				m := newMesh(t, meshOpts{Hosts: n, Profile: profile.name})
+				all := hosts(n)
+				for _, i := range all {
+					m.start(i)
+				}
+				eventually(t, "mesh formed", 30*time.Second, func() bool { return m.aliveIn(all, n) })
+				res := map[string][]time.Duration{}
+				for trial := 0; trial < profile.trials; trial++ {
+					victim := 2 + trial%(n-1) // host 1 always observes
+					others := hosts(n, victim)
+					time.Sleep(settle) // let the last recovery settle
+
+					t0 := time.Now()
+					m.node(victim).proc.Kill()
+					res["kill-9"] = append(res["kill-9"], m.waitDetected(others, nodeName(victim), "failed", t0, 60*time.Second))
+					m.start(victim)
+					eventually(t, "restarted agent back", 60*time.Second, func() bool { return m.aliveIn(all, n) })
+					time.Sleep(time.Second)
+
+					t0 = time.Now()
+					if err := m.lab.CutOff(victim); err != nil {
+						t.Fatal(err)
+					}
+					res["cut-off"] = append(res["cut-off"], m.waitDetected(others, nodeName(victim), "failed", t0, 60*time.Second))
+					if err := m.lab.Heal(victim); err != nil {
+						t.Fatal(err)
+					}
+					eventually(t, "healed agent back", 90*time.Second, func() bool { return m.aliveIn(all, n) })
+				}
+				for _, kind := range []string{"kill-9", "cut-off"} {
+					ds := res[kind]
+					t.Logf("FIGURE detection profile=%s agents=%d kind=%s trials=%d median=%v max=%v min=%v all=%v",
+						profile.name, n, kind, len(ds), median(ds), slices.Max(ds), slices.Min(ds), rounded(ds))
+				}
+			})
+		}
+	}
+}
+
+// TestFigureSoak: 5 agents while CPU burners (two per core) keep the
+// machine saturated for KUMA_FIG_SOAK; no agent may ever be marked failed.
+func TestFigureSoak(t *testing.T) {
+	dur, err := time.ParseDuration(figureEnv(t, "KUMA_FIG_SOAK"))
+	if err != nil {
+		t.Fatalf("KUMA_FIG_SOAK: %v", err)
+	}
+	const n = 5
+	m := newMesh(t, meshOpts{Hosts: n})
+	all := hosts(n)
+	for _, i := range all {
+		m.start(i)
+	}
+	eventually(t, "mesh formed", 30*time.Second, func() bool { return m.aliveIn(all, n) })
+	burners := 2 * runtime.NumCPU()
+	for b := 0; b < burners; b++ {
+		p, err := m.lab.Start(1+b%n, "", "sh", "-c", "while :; do :; done")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Kill()
+	}
+	// Poll every view once a second; count every change away from alive.
+	last := map[string]string{}
+	transitions, polls, pollErrs := 0, 0, 0
+	var slowest time.Duration
+	end := time.Now().Add(dur)
+	for time.Now().Before(end) {
+		for _, o := range all {
+			st := time.Now()
+			ms, err := m.members(o)
+			slowest = max(slowest, time.Since(st))
+			polls++
+			if err != nil {
+				pollErrs++
+				continue
+			}
+			for name, mi := range ms {
+				k := fmt.Sprintf("%d/%s", o, name)
+				if mi.Status != "alive" && last[k] != mi.Status {
+					transitions++
+					t.Logf("%s: host %d sees %s %s", time.Now().Format(time.TimeOnly), o, name, mi.Status)
+				}
+				last[k] = mi.Status
+			}
+			if len(ms) != n {
+				transitions++
+				t.Logf("host %d sees %d members", o, len(ms))
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	failedLines := 0
+	for _, nd := range m.nodes {
+		b, _ := os.ReadFile(nd.logPath)
+		failedLines += strings.Count(string(b), "event=failed")
+	}
+	t.Logf("FIGURE soak agents=%d burners=%d cpus=%d duration=%v polls=%d poll_errors=%d slowest_poll=%v non_alive_transitions=%d failed_events_in_logs=%d",
+		n, burners, runtime.NumCPU(), dur, polls, pollErrs, slowest.Round(time.Millisecond), transitions, failedLines)
+	if transitions != 0 || failedLines != 0 || pollErrs != 0 {
+		t.Errorf("false failures under CPU load: %d transitions, %d failed events, %d unanswered polls", transitions, failedLines, pollErrs)
+	}
+}
+
+// TestFigureIdle: a 7-member mesh idle for 60 s with the default check
+// interval (30 s): resident memory and CPU of each agent.
+func TestFigureIdle(t *testing.T) {
+	figureEnv(t, "KUMA_FIG_IDLE")
+	const n = 7
+	m := newMesh(t, meshOpts{Hosts: n, Interval: 30 * time.Second})
+	all := hosts(n)
+	for _, i := range all {
+		m.start(i)
+	}
+	eventually(t, "mesh formed", 30*time.Second, func() bool { return m.aliveIn(all, n) })
+	time.Sleep(10 * time.Second) // past startup: first check round, join traffic
+	hz := clockTicks(t)
+	before := map[int]int64{}
+	for _, i := range all {
+		before[i] = cpuTicks(t, m.node(i).proc.PID())
+	}
+	const window = 60 * time.Second
+	start := time.Now()
+	time.Sleep(window)
+	elapsed := time.Since(start).Seconds()
+	var rssMax, rssSum, cpuMax, cpuSum float64
+	for _, i := range all {
+		pid := m.node(i).proc.PID()
+		rss := float64(vmRSSkB(t, pid)) / 1024
+		cpu := float64(cpuTicks(t, pid)-before[i]) / float64(hz) / elapsed * 100
+		t.Logf("%s pid %d: RSS %.1f MiB, CPU %.3f%% of a core", m.node(i).name, pid, rss, cpu)
+		rssMax, rssSum = max(rssMax, rss), rssSum+rss
+		cpuMax, cpuSum = max(cpuMax, cpu), cpuSum+cpu
+	}
+	t.Logf("FIGURE idle agents=%d window=%.0fs rss_mib max=%.1f mean=%.1f cpu_pct max=%.3f mean=%.3f (targets: RSS <= 30 MB, CPU <= 1%%)",
+		n, elapsed, rssMax, rssSum/n, cpuMax, cpuSum/n)
+	if rssMax > 30*1e6/(1<<20) || cpuMax > 1 {
+		t.Errorf("over target: RSS max %.1f MiB (30 MB = %.1f MiB), CPU max %.3f%%", rssMax, 30*1e6/(1<<20), cpuMax)
+	}
+}
+
+// TestFigureClusterDoctor: wall time of `kuma-agent doctor --cluster`
+// (the CLI process, start to exit) on a 7-node mesh, 20 runs.
+func TestFigureClusterDoctor(t *testing.T) {
+	figureEnv(t, "KUMA_FIG_CLUSTERDOCTOR")
+	const n, runs = 7, 20
+	m := newMesh(t, meshOpts{Hosts: n})
+	all := hosts(n)
+	for _, i := range all {
+		m.start(i)
+	}
+	eventually(t, "mesh formed", 30*time.Second, func() bool { return m.aliveIn(all, n) })
+	time.Sleep(3 * time.Second) // first check round done
+	var wall, inAgent []time.Duration
+	for r := 0; r < runs; r++ {
+		st := time.Now()
+		rep, code, err := m.doctorCLI(1 + r%n)
+		wall = append(wall, time.Since(st))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Nodes) != n || len(rep.Unanswered) != 0 {
+			t.Errorf("run %d: %d nodes answered, unanswered %v (exit %d)", r, len(rep.Nodes), rep.Unanswered, code)
+		}
+		inAgent = append(inAgent, time.Duration(rep.DurationMS*float64(time.Millisecond)))
+	}
+	t.Logf("FIGURE cluster-doctor nodes=%d runs=%d wall median=%v max=%v; in-agent median=%v max=%v",
+		n, runs, median(wall), slices.Max(wall).Round(time.Millisecond), median(inAgent), slices.Max(inAgent).Round(time.Millisecond))
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2].Round(time.Millisecond)
+	}
+	return ((s[len(s)/2-1] + s[len(s)/2]) / 2).Round(time.Millisecond)
+}
+
+func rounded(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(10 * time.Millisecond)
+	}
+	return out
+}
+
+// cpuTicks is utime+stime of pid, in clock ticks (/proc/PID/stat fields
+// 14 and 15, counted after the parenthesised command name).
+func cpuTicks(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// f[0] is field 3 (state): utime is field 14 -> f[11], stime f[12].
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("/proc/%d/stat: %q", pid, s)
+	}
+	return u + st
+}
+
+func vmRSSkB(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("VmRSS %q: %v", v, err)
+			}
+			return kb
+		}
+	}
+	t.Fatalf("/proc/%d/status has no VmRSS", pid)
+	return 0
+}
+
+func clockTicks(t *testing.T) int64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if err != nil {
+		t.Logf("getconf CLK_TCK: %v; assuming 100", err)
+		return 100
+	}
+	hz, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil || hz <= 0 {
+		return 100
+	}
+	return hz
+}

@@ -1,0 +1,61 @@
+package natsbus
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// selfSigned makes a certificate for 127.0.0.1 that is its own CA, and
+// writes it as PEM to dir/ca.pem for clients.
+func selfSigned(t *testing.T, dir string) (tls.Certificate, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kuma-agent test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, caFile
+}
+
+func TestClientTLS(t *testing.T) {
+	cert, caFile := selfSigned(t, t.TempDir())
+	s := startTestServer(t, ServerOptions{Name: "n1",
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+
+	if _, err := Connect(ctxT(t, 2*time.Second), ClientOptions{URL: s.ClientURL(), Logger: quietLog}); err == nil {
+		t.Fatal("a client that does not trust the server's certificate connected")
+	}
+	nc, err := Connect(ctxT(t, 10*time.Second), ClientOptions{URL: s.ClientURL(), CAFile: caFile, Logger: quietLog})
+	if err != nil {
+		t.Fatalf("Connect with the CA file: %v", err)
+	}
+	defer nc.Close()
+	if _, err := nc.TLSConnectionState(); err != nil {
+		t.Fatalf("connection is not TLS: %v", err)
+	}
+}
