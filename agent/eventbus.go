@@ -23,6 +23,26 @@ import (
 	"github.com/kuma-agent/kuma-agent/natsbus"
 )
 
+// NATSClientOptions is how this node's programs (the agent, `events`,
+// `alerts`) reach NATS: the external server of events.nats, else the local
+// embedded one.
+func NATSClientOptions(cfg config.Config, name string, log *slog.Logger) (natsbus.ClientOptions, error) {
+	n := cfg.Events.NATS
+	o := natsbus.ClientOptions{URL: n.URL, User: n.User, CredsFile: n.CredsFile, NKeyFile: n.NKeyFile,
+		CAFile: n.CAFile, CertFile: n.CertFile, KeyFile: n.KeyFile, Name: name, Logger: log}
+	if o.URL == "" {
+		o.URL = "nats://" + net.JoinHostPort(cfg.Events.Embedded.Host, strconv.Itoa(cfg.Events.Embedded.Port))
+	}
+	if n.PasswordFile != "" {
+		pw, err := os.ReadFile(n.PasswordFile)
+		if err != nil {
+			return o, fmt.Errorf("events.nats.password_file: %w", err)
+		}
+		o.Password = strings.TrimSpace(string(pw))
+	}
+	return o, nil
+}
+
 // routeUser is the user the embedded servers' routes authenticate as.
 const routeUser = "kuma-route"
 
@@ -81,20 +101,14 @@ func (b *eventBus) run(ctx context.Context) {
 		defer srv.Shutdown()
 		url, servers = srv.ClientURL(), n
 	}
-	copts := natsbus.ClientOptions{URL: url, User: b.cfg.Events.NATS.User, CredsFile: b.cfg.Events.NATS.CredsFile,
-		NKeyFile: b.cfg.Events.NATS.NKeyFile, CAFile: b.cfg.Events.NATS.CAFile, CertFile: b.cfg.Events.NATS.CertFile,
-		KeyFile: b.cfg.Events.NATS.KeyFile, Name: "kuma-agent " + b.node, Logger: b.log.With("component", "nats")}
-	if f := b.cfg.Events.NATS.PasswordFile; f != "" {
-		pw, err := os.ReadFile(f)
-		if err != nil {
-			b.log.Error("events.nats.password_file unreadable; events stay in the outbox", "err", err)
-			return
-		}
-		copts.Password = strings.TrimSpace(string(pw))
+	copts, err := NATSClientOptions(b.cfg, "kuma-agent "+b.node, b.log.With("component", "nats"))
+	if err != nil {
+		b.log.Error("events.nats: events stay in the outbox", "err", err)
+		return
 	}
+	copts.URL = url
 	var nc *nats.Conn
 	for wait := time.Second; ; wait = min(wait*2, 30*time.Second) {
-		var err error
 		if nc, err = natsbus.Connect(ctx, copts); err == nil {
 			break
 		}

@@ -28,6 +28,8 @@ func commands() []command {
 		{"run", "run the agent (the systemd service runs this)", runRun},
 		{"doctor", "diagnose this node (--cluster: every node), each finding with its fix", runDoctor},
 		{"members", "list the agents of the mesh", runMembers},
+		{"events", "read the cluster's events (--follow to tail them)", runEvents},
+		{"alerts", "the alerts subscriber: rules and actions on events (its own service)", runAlerts},
 		{"inventory", "check a KUMA inventory or Acura ha_env_file before installing", runInventory},
 		{"config", "validate an agent.yaml and print what it resolves to", runConfig},
 		{"keygen", "print a new gossip keyring file", runKeygen},

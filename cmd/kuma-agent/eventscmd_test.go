@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"gopkg.in/yaml.v3"
+
+	"github.com/kuma-agent/kuma-agent/config"
+	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/natsbus"
+)
+
+// eventsEnv is an embedded NATS server with the events stream, a few
+// events in it, and an agent.yaml pointing at it.
+func eventsEnv(t *testing.T) (cfgPath string, js jetstream.JetStream) {
+	t.Helper()
+	srv, err := natsbus.StartServer(natsbus.ServerOptions{Name: "t", Port: -1, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	ctx := context.Background()
+	nc, err := natsbus.Connect(ctx, natsbus.ClientOptions{URL: srv.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ = jetstream.New(nc)
+	if _, err := natsbus.EnsureStream(ctx, js, natsbus.StreamOptions{Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i, ev := range []struct {
+		node string
+		t    events.Type
+		sev  events.Severity
+		data any
+	}{
+		{"core-1.x", events.AgentStarted, events.SeverityInfo, events.AgentData{Version: "1"}},
+		{"core-1.x", events.MemberFailed, events.SeverityCritical, events.MemberData{Member: "core-3.x", Status: "failed"}},
+		{"core-2.x", events.CheckStatusChanged, events.SeverityWarning, events.CheckData{Check: "ntp", From: "ok", To: "warn", Message: "offset\n150ms"}},
+	} {
+		e, err := events.New("kuma", ev.node, ev.t, "s", ev.sev, ev.data, now.Add(time.Duration(i)*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := natsbus.Publish(ctx, js, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := config.Default()
+	cfg.Events.NATS.URL = srv.ClientURL()
+	b, _ := yaml.Marshal(cfg)
+	cfgPath = filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, js
+}
+
+func TestEventsCommand(t *testing.T) {
+	cfgPath, _ := eventsEnv(t)
+	var out, errb bytes.Buffer
+	code := dispatch(context.Background(), []string{"events", "--config", cfgPath, "--format", "json"}, &out, &errb)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("exit %d, %d lines: %s %s", code, len(lines), out.String(), errb.String())
+	}
+	var e events.Event
+	if err := json.Unmarshal([]byte(lines[1]), &e); err != nil || e.ShortType() != events.MemberFailed || e.Validate() != nil {
+		t.Errorf("second event: %+v %v", e, err)
+	}
+
+	out.Reset()
+	code = dispatch(context.Background(), []string{"events", "--config", cfgPath, "--type", "member.failed,check.status_changed", "--node", "core-2.x"}, &out, &errb)
+	if code != 0 || !strings.Contains(out.String(), "check.status_changed") || strings.Contains(out.String(), "member.failed") ||
+		!strings.Contains(out.String(), "message=offset 150ms") {
+		t.Errorf("filtered table: exit %d\n%s", code, out.String())
+	}
+
+	out.Reset()
+	code = dispatch(context.Background(), []string{"events", "--config", cfgPath, "--since", "1h", "--format", "json", "--type", "agent.started"}, &out, &errb)
+	if code != 0 || strings.Count(out.String(), "\n") != 1 {
+		t.Errorf("since: exit %d %q", code, out.String())
+	}
+	for _, bad := range [][]string{{"--since", "yesterday"}, {"--format", "xml"}, {"--type", "a b"}} {
+		if code := dispatch(context.Background(), append([]string{"events", "--config", cfgPath}, bad...), &out, &errb); code != 2 {
+			t.Errorf("%v: exit %d", bad, code)
+		}
+	}
+}
+
+func TestAlertsCommandRunsActionsOnLiveEvents(t *testing.T) {
+	cfgPath, js := eventsEnv(t)
+	dir := t.TempDir()
+	got := filepath.Join(dir, "got.json")
+	acfg := filepath.Join(dir, "alerts.yaml")
+	os.WriteFile(acfg, []byte(`rules:
+  - name: failures
+    match: {types: [member.failed]}
+    actions: [record]
+actions:
+  record: {type: command, command: ["/usr/bin/tee", "`+got+`"], timeout: 5s}
+`), 0o600)
+	var out, errb bytes.Buffer
+	if code := dispatch(context.Background(), []string{"alerts", "--config", acfg, "--check"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "1 rules, 1 actions") {
+		t.Fatalf("--check: %d %s %s", code, out.String(), errb.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- dispatch(ctx, []string{"alerts", "--config", acfg, "--agent-config", cfgPath}, &out, &errb) }()
+	time.Sleep(500 * time.Millisecond) // the stored failure is older than the start: not alerted
+	e, _ := events.New("kuma", "core-2.x", events.MemberFailed, "core-1.x", events.SeverityCritical, events.MemberData{Member: "core-1.x", Status: "failed"}, time.Now())
+	if err := natsbus.Publish(context.Background(), js, e); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var b []byte
+	for time.Now().Before(deadline) {
+		if b, _ = os.ReadFile(got); len(b) > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("alerts exit %d: %s", code, errb.String())
+	}
+	var recv events.Event
+	if err := json.Unmarshal(b, &recv); err != nil || recv.ID != e.ID {
+		t.Fatalf("the command got %q (%v), want event %s", b, err, e.ID)
+	}
+	if code := dispatch(context.Background(), []string{"alerts", "--config", filepath.Join(dir, "missing.yaml")}, &out, &errb); code != 2 {
+		t.Errorf("missing config: exit %d", code)
+	}
+}
