@@ -116,7 +116,9 @@ actions:
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- dispatch(ctx, []string{"alerts", "--config", acfg, "--agent-config", cfgPath}, &out, &errb) }()
+	go func() {
+		done <- dispatch(ctx, []string{"alerts", "--config", acfg, "--agent-config", cfgPath}, &out, &errb)
+	}()
 	time.Sleep(500 * time.Millisecond) // the stored failure is older than the start: not alerted
 	e, _ := events.New("kuma", "core-2.x", events.MemberFailed, "core-1.x", events.SeverityCritical, events.MemberData{Member: "core-1.x", Status: "failed"}, time.Now())
 	if err := natsbus.Publish(context.Background(), js, e); err != nil {
