@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^v//' || echo 0.0.0-dev)
 # Package managers need a version that starts with a digit.
-PKG_VERSION := $(shell echo '$(VERSION)' | sed -E 's/^([^0-9])/0.0.0~git\1/')
+PKG_VERSION := $(shell echo '$(VERSION)' | sed -E '/^[0-9]+\.[0-9]/!s/^/0.0.0~git/')
 LDFLAGS := -s -w -X main.version=$(VERSION)
 TOOLS := $(CURDIR)/.tools
 STATICCHECK_VERSION := v0.8.2
@@ -54,7 +54,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./inventory/ ./doctor/
 
 package: build $(TOOLS)/nfpm
-	mkdir -p dist
+	rm -rf dist && mkdir -p dist
 	VERSION=$(PKG_VERSION) ARCH=$(ARCH) $(TOOLS)/nfpm package --config nfpm.yaml --packager deb --target dist/
 	VERSION=$(PKG_VERSION) ARCH=$(ARCH) $(TOOLS)/nfpm package --config nfpm.yaml --packager rpm --target dist/
 	@ls -l dist/
@@ -65,7 +65,7 @@ demo: build
 deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps needs root (apt-get)"; exit 1; fi
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light rpm dpkg-dev iproute2 >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light libnginx-mod-stream nats-server rpm dpkg-dev iproute2 nftables >/dev/null
 
 clean:
 	rm -rf bin dist
