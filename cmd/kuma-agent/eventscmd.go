@@ -92,7 +92,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "kuma-agent events: %v\n", err)
 		return 2
 	}
-	log := newLogger(stderr, "warn")
+	log := newLogger(stderr, "error") // a reader's own connect/disconnect is no news
 	js, closeConn, err := connectEvents(ctx, cfg, "kuma-agent events", log)
 	if err != nil {
 		fmt.Fprintf(stderr, "kuma-agent events: %v\n", err)

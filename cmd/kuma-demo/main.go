@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -182,6 +184,24 @@ func run(ctx context.Context, out io.Writer, bin string, keep bool) error {
 	cmdOut(ctx, out, bin, "members", "--config", first)
 	fmt.Fprintf(out, "\n== kuma-agent doctor --cluster   (on %s)\n", c.Hosts[0].Name)
 	cmdOut(ctx, out, bin, "doctor", "--cluster", "--config", first)
+	fmt.Fprintf(out, "\n== kuma-agent events --type check.status_changed --since 1m   (the history in NATS JetStream)\n")
+	if err := waitEvents(ctx, bin, first, len(c.Hosts), 60*time.Second); err != nil {
+		fmt.Fprintf(out, "(events not available: %v)\n", err)
+	} else {
+		cmdOut(ctx, out, bin, "events", "--config", first, "--type", "check.status_changed", "--since", "1m")
+		victim := c.Hosts[2].Name
+		fmt.Fprintf(out, "\n== kill -9 the agent of %s; kuma-agent events --follow --type member.failed\n", victim)
+		fctx, cancel := context.WithTimeout(ctx, 15*time.Second) // room for the stream to elect a new leader if the victim led it
+		follow := exec.CommandContext(fctx, bin, "events", "--config", first, "--follow", "--type", "member.failed", "--since", "0s")
+		follow.Stdout, follow.Stderr = out, out
+		if err := follow.Start(); err == nil {
+			time.Sleep(500 * time.Millisecond)
+			_ = agents[2].Process.Kill()
+			_ = follow.Wait()
+		}
+		cancel()
+		fmt.Fprintln(out, "(the failure was announced by the agents that saw it; an alerts subscriber acts on such events)")
+	}
 	fmt.Fprintln(out, "\nThe faults were injected on purpose: kuma-core-3's KUMA services are down; kuma-collector-1's /etc/hosts\n"+
 		"lacks a host and maps another wrongly; kuma-storage-1 is a clone of kuma-core-1 (same machine-id) and its clock runs 1.5 s ahead.")
 	return nil
@@ -224,6 +244,33 @@ func waitMembers(ctx context.Context, dir string, c *cluster.Cluster, within tim
 	}
 	logs, _ := os.ReadFile(filepath.Join(dir, "nodes", c.Hosts[0].Name, "agent.log"))
 	return fmt.Errorf("the mesh did not form within %v; first agent's log:\n%s", within, logs)
+}
+
+// waitEvents waits until every agent's agent.started event is in the
+// stream: the embedded NATS servers have formed their JetStream cluster and
+// each agent's outbox has drained into it.
+func waitEvents(ctx context.Context, bin, cfg string, agents int, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		cmd := exec.CommandContext(ctx, bin, "events", "--config", cfg, "--format", "json", "--type", "agent.started")
+		b, err := cmd.Output()
+		nodes := map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var e struct {
+				Source string `json:"source"`
+			}
+			if json.Unmarshal([]byte(line), &e) == nil && e.Source != "" {
+				nodes[e.Source] = true
+			}
+		}
+		if err == nil && len(nodes) >= agents {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d agents' events in the stream after %v (%v)", len(nodes), agents, within, err)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // cmdOut runs a kuma-agent command and copies its output; its exit status
