@@ -69,6 +69,7 @@ type Agent struct {
 	metrics *agentMetrics
 	events  *memberLog
 
+	ready     chan struct{} // closed once Run has started everything
 	tagsMu    sync.Mutex
 	lastTags  map[string]string
 	tagsDirty chan struct{}
@@ -93,7 +94,7 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 			cfg.Mesh.BindAddr = "127.0.0.1"
 		}
 	}
-	a := &Agent{opts: o, cfg: cfg, log: o.Logger, tagsDirty: make(chan struct{}, 1)}
+	a := &Agent{opts: o, cfg: cfg, log: o.Logger, tagsDirty: make(chan struct{}, 1), ready: make(chan struct{})}
 	a.cluster, a.invErr = doctor.LoadCluster(cfg.Inventory)
 	if a.invErr != nil {
 		// The daemon still runs: the inventory check reports the error and
@@ -125,6 +126,10 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 	})
 	return a, nil
 }
+
+// Ready is closed once Run has started every part (what systemd's READY
+// reports).
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
 // Node is this agent's identity.
 func (a *Agent) Node() doctor.Node { return a.node }
@@ -272,6 +277,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("kuma-agent running", "node", a.node.Name, "roles", a.node.Roles.String(),
 		"mesh", net.JoinHostPort(mc.BindAddr, strconv.Itoa(mc.BindPort)), "control", ctl.Path(), "http", a.cfg.Agent.HTTPAddr, "dev", a.opts.Dev)
 	notify("READY=1\nSTATUS=running")
+	close(a.ready)
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()

@@ -110,8 +110,15 @@ func (tc *testCluster) start(t *testing.T, name string, cfg config.Config, o Opt
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &testNode{cfg: cfg, cancel: cancel, done: make(chan error, 1), agent: a}
 	go func() { n.done <- a.Run(ctx) }()
-	tc.nodes[name] = n
 	t.Cleanup(func() { n.stop(t) })
+	select {
+	case <-a.Ready():
+	case err := <-n.done:
+		t.Fatalf("agent %s stopped while starting: %v", name, err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("agent %s not ready within 30s", name)
+	}
+	tc.nodes[name] = n
 }
 
 func (n *testNode) stop(t *testing.T) {

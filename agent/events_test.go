@@ -2,15 +2,20 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/config"
 	"github.com/kuma-agent/kuma-agent/events"
 	"github.com/kuma-agent/kuma-agent/natsbus"
 )
@@ -83,4 +88,109 @@ func TestEventsFlowOnNATS(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("no member.failed event for core-3 on NATS")
 	}
+}
+
+// outageRun: one agent publishing to an external NATS that goes away for
+// `outage` while check changes keep coming; afterwards the stream must hold
+// every event exactly once, in order per node.
+func outageRun(t *testing.T, outage time.Duration) {
+	store := t.TempDir()
+	start := func(port int) *natsbus.Server {
+		srv, err := natsbus.StartServer(natsbus.ServerOptions{Name: "ext", Port: port, StoreDir: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	srv := start(-1)
+	_, portStr, _ := net.SplitHostPort(strings.TrimPrefix(srv.ClientURL(), "nats://"))
+	port, _ := strconv.Atoi(portStr)
+
+	tc := startCluster(t, func(name string, cfg *config.Config, o *Options) {
+		cfg.Events.Enabled = name == "core-1.test.local"
+		cfg.Events.NATS.URL = srv.ClientURL()
+	})
+	a := tc.nodes["core-1.test.local"].agent
+	emitted := 0
+	flap := func(d time.Duration) {
+		prev := checks.Outcome{Check: "outage", Result: checks.Okf("ok")}
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			cur := checks.Outcome{Check: "outage", Result: checks.Critf("flap "+strconv.Itoa(emitted), "")}
+			a.onCheckChange(&prev, cur)
+			prev = cur
+			emitted++
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	flap(time.Second)
+	srv.Shutdown() // NATS is gone; events keep coming into the outbox
+	flap(outage)
+	srv = start(port)
+	defer srv.Shutdown()
+	flap(time.Second)
+
+	nc, err := natsbus.Connect(context.Background(), natsbus.ClientOptions{URL: srv.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	var got []events.Event
+	defer func() {
+		if t.Failed() {
+			seen := map[string]bool{}
+			for _, e := range got {
+				var d events.CheckData
+				json.Unmarshal(e.Data, &d)
+				seen[d.Message] = true
+			}
+			for i := range emitted {
+				if !seen["flap "+strconv.Itoa(i)] {
+					t.Logf("missing: flap %d", i)
+				}
+			}
+		}
+	}()
+	eventually(t, "every event in the stream", 30*time.Second, func() bool {
+		got = got[:0]
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = natsbus.Read(ctx, js, natsbus.DefaultStreamName, natsbus.Query{Types: []events.Type{events.CheckStatusChanged}}, func(e events.Event) error {
+			if e.Subject == "outage" {
+				got = append(got, e)
+			}
+			return nil
+		})
+		return len(got) >= emitted
+	})
+	ids := map[string]bool{}
+	for i, e := range got {
+		if ids[e.ID] {
+			t.Fatalf("event %s stored twice", e.ID)
+		}
+		ids[e.ID] = true
+		var d events.CheckData
+		if err := json.Unmarshal(e.Data, &d); err != nil || d.Message != "flap "+strconv.Itoa(i) {
+			t.Fatalf("event %d out of order: %q", i, d.Message)
+		}
+	}
+	if len(got) != emitted {
+		t.Fatalf("stored %d of %d events", len(got), emitted)
+	}
+	t.Logf("FIGURE outage=%v emitted=%d stored=%d lost=0 duplicated=0", outage, emitted, len(got))
+}
+
+func TestEventsSurviveNATSOutage(t *testing.T) { outageRun(t, 3*time.Second) }
+
+// KUMA_FIG_AGENT_OUTAGE=60s go test -count=1 -run TestFigureAgentOutage -v ./agent/
+func TestFigureAgentOutage(t *testing.T) {
+	v := os.Getenv("KUMA_FIG_AGENT_OUTAGE")
+	if v == "" {
+		t.Skip("figure: set KUMA_FIG_AGENT_OUTAGE=60s")
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outageRun(t, d)
 }
