@@ -313,15 +313,11 @@ loop:
 // onCheckChange runs when a check's status changes: log it and refresh
 // the gossip tags so other nodes see it within a gossip round.
 func (a *Agent) onCheckChange(prev *checks.Outcome, cur checks.Outcome) {
+	// The scheduler logs the change; here it becomes a metric, an event and tags.
 	from := "none"
 	if prev != nil {
 		from = prev.Status.String()
 	}
-	lvl := slog.LevelInfo
-	if cur.Status >= checks.Warn {
-		lvl = slog.LevelWarn
-	}
-	a.log.Log(context.Background(), lvl, "check status changed", "check", cur.Check, "from", from, "to", cur.Status.String(), "message", cur.Message)
 	a.metrics.statusChanges.With(cur.Check, cur.Status.String()).Inc()
 	sev := map[checks.Status]events.Severity{checks.OK: events.SeverityInfo, checks.Unknown: events.SeverityWarning,
 		checks.Warn: events.SeverityWarning, checks.Crit: events.SeverityCritical}[cur.Status]

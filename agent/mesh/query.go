@@ -104,7 +104,9 @@ func (m *Mesh) QueryUntil(ctx context.Context, name string, payload []byte, filt
 	// one of them loses its answers. Issuing is serialized; waiting is not.
 	m.queryIssue.Lock()
 	sent := m.now()
-	resp, err := m.serf.Query(name, payload, &serf.QueryParam{FilterNodes: filterNodes, Timeout: timeout})
+	// RelayFactor: each answer also travels through 2 other members, so one
+	// lost UDP datagram does not make a live node look silent.
+	resp, err := m.serf.Query(name, payload, &serf.QueryParam{FilterNodes: filterNodes, Timeout: timeout, RelayFactor: 2})
 	m.queryIssue.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("query %q: %w", name, err)
