@@ -279,7 +279,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	notify("READY=1\nSTATUS=running")
 	close(a.ready)
 
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(heartbeatEvery())
 	defer tick.Stop()
 loop:
 	for {

@@ -30,6 +30,16 @@ func (h *heartbeat) beat() { h.last.Store(time.Now().UnixNano()) }
 
 func (h *heartbeat) since() time.Duration { return time.Since(time.Unix(0, h.last.Load())) }
 
+// heartbeatEvery is how often the main loop beats: at least four times per
+// watchdog period, so one late beat never costs a ping.
+func heartbeatEvery() time.Duration {
+	every := time.Second
+	if p, err := daemon.SdWatchdogEnabled(false); err == nil && p > 0 && p/4 < every {
+		every = p / 4
+	}
+	return every
+}
+
 // watchdog pings at half of WatchdogSec, as sd_watchdog_enabled(3) advises,
 // while the main loop has beaten within one full period.
 func watchdog(ctx context.Context, log *slog.Logger, hb *heartbeat) {
