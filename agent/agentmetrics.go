@@ -18,6 +18,7 @@ type agentMetrics struct {
 	memberEvents  *metrics.CounterVec
 	health        *metrics.GaugeVec
 	dropped       *metrics.GaugeVec
+	events        *metrics.GaugeVec
 }
 
 func newAgentMetrics(version string) *agentMetrics {
@@ -31,6 +32,7 @@ func newAgentMetrics(version string) *agentMetrics {
 		health:        r.Gauge("kuma_agent_gossip_health_score", "memberlist's awareness score: 0 is healthy, higher means this node is slow to answer probes.", "node"),
 		dropped:       r.Gauge("kuma_agent_dropped", "Mesh events and queries dropped so far because handlers were saturated (a running total kept by the mesh).", "kind"),
 	}
+	m.events = r.Gauge("kuma_agent_events", "Event publishing: nats_connected (0/1), published and publish_failures since start, outbox_pending, outbox_dropped (ever).", "kind")
 	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
 	return m
 }
@@ -41,6 +43,18 @@ func (a *Agent) collectMetrics(*metrics.Registry) {
 	m.checkStatus.Reset()
 	for _, o := range a.sched.Latest() {
 		m.checkStatus.With(o.Check).Set(float64(o.Status.NagiosCode()))
+	}
+	if a.bus != nil {
+		connected, published, failures, pending, dropped := a.bus.stats()
+		up := 0.0
+		if connected {
+			up = 1
+		}
+		m.events.With("nats_connected").Set(up)
+		m.events.With("published").Set(float64(published))
+		m.events.With("publish_failures").Set(float64(failures))
+		m.events.With("outbox_pending").Set(float64(pending))
+		m.events.With("outbox_dropped").Set(float64(dropped))
 	}
 	if a.mesh == nil {
 		return
