@@ -192,7 +192,9 @@ func runAlerts(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	js, closeConn, err := connectEvents(ctx, cfg, "kuma-agent alerts", log)
+	// The connection's own reconnect chatter (logged asynchronously by the
+	// client, even after Close) stays out unless it is an error.
+	js, closeConn, err := connectEvents(ctx, cfg, "kuma-agent alerts", newLogger(stderr, "error"))
 	if err != nil {
 		fmt.Fprintf(stderr, "kuma-agent alerts: %v\n", err)
 		return 1
