@@ -130,7 +130,14 @@ func TestMeshEndToEnd(t *testing.T) {
 	m.stop(2)
 	m.start(3)
 	m.start(2)
-	eventually(t, "doctor --cluster names the clone and the skewed clock", 30*time.Second, func() bool {
+	defer func() {
+		if t.Failed() {
+			id, clk := rep.result("cluster-machine-id"), rep.result("cluster-clock")
+			t.Logf("last doctor --cluster: exit %d, %d nodes, unanswered %v; machine-id %v %q; clock %v %q %v",
+				rep.code, len(rep.Nodes), rep.Unanswered, id.Status, id.Message, clk.Status, clk.Message, clk.Details)
+		}
+	}()
+	eventually(t, "doctor --cluster names the clone and the skewed clock", 60*time.Second, func() bool {
 		rep = m.mustDoctor(1)
 		id, clk := rep.result("cluster-machine-id"), rep.result("cluster-clock")
 		return rep.code == 2 && len(rep.Nodes) == 3 &&
