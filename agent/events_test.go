@@ -17,6 +17,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/config"
 	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/lease"
 	"github.com/kuma-agent/kuma-agent/natsbus"
 )
 
@@ -193,4 +194,50 @@ func TestFigureAgentOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	outageRun(t, d)
+}
+
+// TestLeaseTakeoverFollowsTheMesh: core-3 holds the healing lease and its
+// agent dies. core-1 may take the lease over only once its mesh marks core-3
+// failed and the lease has expired, never before.
+func TestLeaseTakeoverFollowsTheMesh(t *testing.T) {
+	tc := startCluster(t, nil)
+	n1, n3 := tc.nodes["core-1.test.local"], tc.nodes["core-3.test.local"]
+	eventually(t, "3 alive", 20*time.Second, func() bool { return len(n1.members(t)) == 3 && !n1.agent.Failed("core-3.test.local") })
+	url := "nats://" + net.JoinHostPort(n1.cfg.Events.Embedded.Host, strconv.Itoa(n1.cfg.Events.Embedded.Port))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	nc, err := natsbus.Connect(ctx, natsbus.ClientOptions{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	manager := func(node string, live lease.Liveness) *lease.Manager {
+		var m *lease.Manager
+		eventually(t, "lease bucket ready", 60*time.Second, func() bool {
+			mctx, mcancel := context.WithTimeout(ctx, 5*time.Second)
+			defer mcancel()
+			m, err = lease.New(mctx, js, lease.Options{Node: node, TTL: 3 * time.Second, Liveness: live, Replicas: 3})
+			return err == nil
+		})
+		return m
+	}
+	m3 := manager("core-3.test.local", n3.agent)
+	m1 := manager("core-1.test.local", n1.agent)
+	if _, err := m3.Acquire(ctx, "heal"); err != nil {
+		t.Fatal(err)
+	}
+	n3.stop(t)
+	// Until the mesh's verdict, the lease stays core-3's whatever the clock says.
+	var held lease.ErrHeld
+	if _, err := m1.Acquire(ctx, "heal"); !errors.As(err, &held) || held.Holder != "core-3.test.local" {
+		t.Fatalf("takeover before the mesh's verdict: %v", err)
+	}
+	eventually(t, "core-1 takes the lease over", 30*time.Second, func() bool {
+		_, err := m1.Acquire(ctx, "heal")
+		if err == nil && !n1.agent.Failed("core-3.test.local") {
+			t.Fatal("took over a lease whose holder the mesh does not call failed")
+		}
+		return err == nil
+	})
 }

@@ -85,3 +85,19 @@ func (a *Agent) clusterMembers() ([]clusterchecks.Member, []MemberInfo) {
 	}
 	return cm, info
 }
+
+// Failed reports whether the mesh has marked node failed or left: the
+// verdict the coordination lease (lease.Liveness) needs before anyone may
+// take over a lease node holds. A node the mesh does not know is not
+// "failed": no verdict, no takeover.
+func (a *Agent) Failed(node string) bool {
+	if a.mesh == nil {
+		return false
+	}
+	for _, m := range a.mesh.Members() {
+		if m.Name == node {
+			return m.Status == "failed" || m.Status == "left"
+		}
+	}
+	return false
+}
