@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +21,10 @@ import (
 	"github.com/kuma-agent/kuma-agent/cluster"
 	"github.com/kuma-agent/kuma-agent/config"
 	"github.com/kuma-agent/kuma-agent/inventory"
+	"github.com/kuma-agent/kuma-agent/natsbus"
 	"github.com/kuma-agent/kuma-agent/ntpserver"
 	"github.com/kuma-agent/kuma-agent/sandbox"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // A 3-Core Raft cluster on loopback addresses of its own: the subnet comes
@@ -153,6 +157,36 @@ func eventually(t *testing.T, what string, within time.Duration, cond func() boo
 	t.Fatalf("timed out after %v waiting for %s", within, what)
 }
 
+// waitAlive waits until n sees want alive members.
+func (n *testNode) waitAlive(t *testing.T, want int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d alive members", want), 20*time.Second, func() bool {
+		alive := 0
+		for _, m := range n.members(t) {
+			if m.Status == "alive" {
+				alive++
+			}
+		}
+		return alive == want
+	})
+}
+
+// jetStream connects to n's embedded NATS server.
+func (n *testNode) jetStream(t *testing.T, ctx context.Context) jetstream.JetStream {
+	t.Helper()
+	url := "nats://" + net.JoinHostPort(n.cfg.Events.Embedded.Host, strconv.Itoa(n.cfg.Events.Embedded.Port))
+	nc, err := natsbus.Connect(ctx, natsbus.ClientOptions{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 func (n *testNode) members(t *testing.T) map[string]MemberInfo {
 	var ms []MemberInfo
 	if err := n.call(t, OpMembers, &ms); err != nil {
@@ -238,15 +272,7 @@ func TestClusterDoctorFindsDuplicateIDsSkewAndDeadNodes(t *testing.T) {
 		}
 	})
 	n1 := tc.nodes["core-1.test.local"]
-	eventually(t, "3 alive members", 20*time.Second, func() bool {
-		alive := 0
-		for _, m := range n1.members(t) {
-			if m.Status == "alive" {
-				alive++
-			}
-		}
-		return alive == 3
-	})
+	n1.waitAlive(t, 3)
 	var rep ClusterReport
 	if err := n1.call(t, OpClusterDoctor, &rep); err != nil {
 		t.Fatal(err)
@@ -290,15 +316,7 @@ func TestRestartRejoinsFromSnapshotAndLeaveIsFinal(t *testing.T) {
 	tc := startCluster(t, nil)
 	n1 := tc.nodes["core-1.test.local"]
 	n3 := tc.nodes["core-3.test.local"]
-	eventually(t, "3 alive", 20*time.Second, func() bool {
-		alive := 0
-		for _, m := range n1.members(t) {
-			if m.Status == "alive" {
-				alive++
-			}
-		}
-		return alive == 3
-	})
+	n1.waitAlive(t, 3)
 	n3.stop(t)
 	eventually(t, "core-3 failed", 20*time.Second, func() bool {
 		return n1.members(t)["core-3.test.local"].Status == "failed"

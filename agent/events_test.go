@@ -28,27 +28,10 @@ import (
 func TestEventsFlowOnNATS(t *testing.T) {
 	tc := startCluster(t, nil)
 	n1 := tc.nodes["core-1.test.local"]
-	eventually(t, "3 alive", 20*time.Second, func() bool {
-		alive := 0
-		for _, m := range n1.members(t) {
-			if m.Status == "alive" {
-				alive++
-			}
-		}
-		return alive == 3
-	})
-	url := "nats://" + net.JoinHostPort(n1.cfg.Events.Embedded.Host, strconv.Itoa(n1.cfg.Events.Embedded.Port))
+	n1.waitAlive(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	nc, err := natsbus.Connect(ctx, natsbus.ClientOptions{URL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := n1.jetStream(t, ctx)
 
 	// History: every agent has published agent.started and its check results.
 	eventually(t, "agent.started from all three", 30*time.Second, func() bool {
@@ -203,15 +186,10 @@ func TestLeaseTakeoverFollowsTheMesh(t *testing.T) {
 	tc := startCluster(t, nil)
 	n1, n3 := tc.nodes["core-1.test.local"], tc.nodes["core-3.test.local"]
 	eventually(t, "3 alive", 20*time.Second, func() bool { return len(n1.members(t)) == 3 && !n1.agent.Failed("core-3.test.local") })
-	url := "nats://" + net.JoinHostPort(n1.cfg.Events.Embedded.Host, strconv.Itoa(n1.cfg.Events.Embedded.Port))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	nc, err := natsbus.Connect(ctx, natsbus.ClientOptions{URL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := n1.jetStream(t, ctx)
+	var err error
 	manager := func(node string, live lease.Liveness) *lease.Manager {
 		var m *lease.Manager
 		eventually(t, "lease bucket ready", 60*time.Second, func() bool {

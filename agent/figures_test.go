@@ -2,14 +2,11 @@ package agent
 
 import (
 	"context"
-	"net"
 	"os"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/events"
@@ -27,15 +24,9 @@ func TestFigureEventLatency(t *testing.T) {
 	}
 	tc := startCluster(t, nil)
 	n1 := tc.nodes["core-1.test.local"]
-	url := "nats://" + net.JoinHostPort(n1.cfg.Events.Embedded.Host, strconv.Itoa(n1.cfg.Events.Embedded.Port))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	nc, err := natsbus.Connect(ctx, natsbus.ClientOptions{URL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := n1.jetStream(t, ctx)
 	eventually(t, "the stream takes events", 60*time.Second, func() bool {
 		got := false
 		rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
