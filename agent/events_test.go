@@ -195,24 +195,36 @@ func TestLeaseTakeoverFollowsTheMesh(t *testing.T) {
 		eventually(t, "lease bucket ready", 60*time.Second, func() bool {
 			mctx, mcancel := context.WithTimeout(ctx, 5*time.Second)
 			defer mcancel()
-			m, err = lease.New(mctx, js, lease.Options{Node: node, TTL: 3 * time.Second, Liveness: live, Replicas: 3})
+			m, err = lease.New(mctx, js, lease.Options{Node: node, TTL: 20 * time.Second, Liveness: live, Replicas: 3})
 			return err == nil
 		})
 		return m
 	}
 	m3 := manager("core-3.test.local", n3.agent)
 	m1 := manager("core-1.test.local", n1.agent)
-	if _, err := m3.Acquire(ctx, "heal"); err != nil {
+	// Each call bounded: while the stream elects a new leader (core-3's
+	// server may have led it), a request can go unanswered.
+	acquire := func(m *lease.Manager) error {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		defer acancel()
+		_, err := m.Acquire(actx, "heal")
+		return err
+	}
+	if err := acquire(m3); err != nil {
 		t.Fatal(err)
 	}
 	n3.stop(t)
-	// Until the mesh's verdict, the lease stays core-3's whatever the clock says.
-	var held lease.ErrHeld
-	if _, err := m1.Acquire(ctx, "heal"); !errors.As(err, &held) || held.Holder != "core-3.test.local" {
-		t.Fatalf("takeover before the mesh's verdict: %v", err)
-	}
-	eventually(t, "core-1 takes the lease over", 30*time.Second, func() bool {
-		_, err := m1.Acquire(ctx, "heal")
+	// Until the mesh's verdict and the 20 s expiry, the lease stays core-3's.
+	eventually(t, "core-1 refused while core-3's lease holds", 30*time.Second, func() bool {
+		err := acquire(m1)
+		if err == nil {
+			t.Fatal("took over a lease that had not expired")
+		}
+		var held lease.ErrHeld
+		return errors.As(err, &held) && held.Holder == "core-3.test.local"
+	})
+	eventually(t, "core-1 takes the lease over", 60*time.Second, func() bool {
+		err := acquire(m1)
 		if err == nil && !n1.agent.Failed("core-3.test.local") {
 			t.Fatal("took over a lease whose holder the mesh does not call failed")
 		}
