@@ -32,6 +32,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/agent/schedule"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/clusterchecks"
 	"github.com/kuma-agent/kuma-agent/config"
 	"github.com/kuma-agent/kuma-agent/doctor"
 	"github.com/kuma-agent/kuma-agent/events"
@@ -69,10 +70,13 @@ type Agent struct {
 	metrics *agentMetrics
 	events  *memberLog
 
-	ready     chan struct{} // closed once Run has started everything
-	tagsMu    sync.Mutex
-	lastTags  map[string]string
-	tagsDirty chan struct{}
+	ready chan struct{} // closed once Run has started everything
+	// machineIDHash is read once: a new machine-id comes with a reboot (the
+	// documented regeneration ends in one), and tags are built every second.
+	machineIDHash string
+	tagsMu        sync.Mutex
+	lastTags      map[string]string
+	tagsDirty     chan struct{}
 }
 
 // New resolves who this node is and what to check; it starts nothing.
@@ -106,6 +110,11 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 		return nil, err
 	}
 	a.node = n
+	if len(cfg.Paths.MachineIDFiles) > 0 {
+		if id, err := checks.ReadMachineID(cfg.Paths.MachineIDFiles[0]); err == nil {
+			a.machineIDHash = clusterchecks.MachineIDHash(id)
+		}
+	}
 	a.plan = doctor.Build(cfg, cfg.Inventory, a.cluster, a.invErr, n, doctor.Selection{}, o.Commander)
 	for _, c := range a.plan.Checks {
 		if r, ok := c.(*checks.Reach); ok {

@@ -108,16 +108,11 @@ func (b *eventBus) run(ctx context.Context) {
 	}
 	copts.URL = url
 	var nc *nats.Conn
-	for wait := time.Second; ; wait = min(wait*2, 30*time.Second) {
-		if nc, err = natsbus.Connect(ctx, copts); err == nil {
-			break
-		}
-		b.log.Warn("NATS not reachable; events wait in the outbox", "url", url, "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
+	if !b.retry(ctx, "NATS not reachable; events wait in the outbox", func() (err error) {
+		nc, err = natsbus.Connect(ctx, copts)
+		return err
+	}) {
+		return
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -127,24 +122,35 @@ func (b *eventBus) run(ctx context.Context) {
 	}
 	sopts := natsbus.StreamOptions{MaxAge: b.cfg.Events.Stream.MaxAge, MaxBytes: int64(b.cfg.Events.Stream.MaxBytes),
 		Replicas: natsbus.ReplicasFor(servers)}
-	for wait := time.Second; ; wait = min(wait*2, 30*time.Second) {
+	// With a cluster, the stream needs its replicas' servers up: wait.
+	if !b.retry(ctx, "events stream not ready; events wait in the outbox", func() error {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err = natsbus.EnsureStream(sctx, js, sopts)
-		cancel()
-		if err == nil {
-			break
-		}
-		// With a cluster, the stream needs its replicas' servers up: wait.
-		b.log.Warn("events stream not ready; events wait in the outbox", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
+		defer cancel()
+		_, err := natsbus.EnsureStream(sctx, js, sopts)
+		return err
+	}) {
+		return
 	}
 	b.setConnected(true)
 	defer b.setConnected(false)
 	b.drainLoop(ctx, js)
+}
+
+// retry runs fn until it succeeds (true) or ctx is done (false), waiting
+// 1 s, 2 s, ... up to 30 s between attempts and logging each failure.
+func (b *eventBus) retry(ctx context.Context, what string, fn func() error) bool {
+	for wait := time.Second; ; wait = min(wait*2, 30*time.Second) {
+		err := fn()
+		if err == nil {
+			return true
+		}
+		b.log.Warn(what, "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+	}
 }
 
 // drainLoop publishes whatever the outbox holds, then waits for more.

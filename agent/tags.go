@@ -13,12 +13,8 @@ import (
 // tags is what this node gossips: roles, version, a health summary, a hash
 // of its machine-id (never the id) and the check generation.
 func (a *Agent) tags() map[string]string {
-	t := clusterchecks.Tags{Roles: a.node.Roles, Version: a.opts.Version, Generation: a.sched.Generation()}
-	if len(a.cfg.Paths.MachineIDFiles) > 0 {
-		if id, err := checks.ReadMachineID(a.cfg.Paths.MachineIDFiles[0]); err == nil {
-			t.MachineIDHash = clusterchecks.MachineIDHash(id)
-		}
-	}
+	t := clusterchecks.Tags{Roles: a.node.Roles, Version: a.opts.Version, Generation: a.sched.Generation(),
+		MachineIDHash: a.machineIDHash}
 	latest := a.sched.Latest()
 	for _, o := range latest {
 		t.Health.Worst = checks.Worst(t.Health.Worst, o.Status)

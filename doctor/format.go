@@ -100,10 +100,10 @@ func (r Report) writeTable(w io.Writer, color bool) error {
 				fmt.Fprintf(&b, "\n%s\n", strings.ToUpper(string(a)))
 				first = false
 			}
-			fmt.Fprintf(&b, "  %s  %-*s  %s\n", paint(f.Status, fmt.Sprintf("%-7s", statusLabel[f.Status])), width, f.Check, oneLine(f.Message))
+			fmt.Fprintf(&b, "  %s  %-*s  %s\n", paint(f.Status, fmt.Sprintf("%-7s", statusLabel[f.Status])), width, f.Check, OneLine(f.Message))
 			indent := strings.Repeat(" ", 2+7+2+width+2)
 			for _, d := range f.Details {
-				fmt.Fprintf(&b, "%s- %s\n", indent, oneLine(d))
+				fmt.Fprintf(&b, "%s- %s\n", indent, OneLine(d))
 			}
 			if f.Remedy != "" && f.Status != checks.OK {
 				// Remedies are often several commands or file lines: keep
@@ -113,7 +113,7 @@ func (r Report) writeTable(w io.Writer, color bool) error {
 					if i > 0 {
 						prefix = "     "
 					}
-					fmt.Fprintf(&b, "%s%s%s\n", indent, prefix, oneLine(line))
+					fmt.Fprintf(&b, "%s%s%s\n", indent, prefix, OneLine(line))
 				}
 			}
 		}
@@ -132,7 +132,7 @@ func (r Report) writeNagios(w io.Writer) error {
 	var bad []string
 	for _, f := range r.Findings {
 		if f.Status != checks.OK {
-			bad = append(bad, f.Check+": "+oneLine(f.Message))
+			bad = append(bad, f.Check+": "+OneLine(f.Message))
 		}
 	}
 	head := fmt.Sprintf("KUMA-AGENT %s - %s", map[checks.Status]string{checks.OK: "OK", checks.Warn: "WARNING", checks.Crit: "CRITICAL", checks.Unknown: "UNKNOWN"}[s.Status], r.Host)
@@ -157,9 +157,9 @@ func (r Report) writeNagios(w io.Writer) error {
 	return nil
 }
 
-// oneLine keeps a message from breaking the table's layout (plugin output
+// OneLine keeps a message from breaking the table's layout (plugin output
 // and command errors can contain newlines and control characters).
-func oneLine(s string) string {
+func OneLine(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\r' || r == '\t' {
 			return ' '

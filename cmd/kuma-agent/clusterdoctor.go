@@ -48,7 +48,7 @@ func runClusterDoctor(ctx context.Context, socket string, f doctor.Format, color
 		head := fmt.Sprintf("KUMA-AGENT CLUSTER %s - %d nodes answered, %d did not", word, len(rep.Nodes), len(rep.Unanswered))
 		fmt.Fprintf(stdout, "%s | nodes=%d unanswered=%d problems=%d\n", head, len(rep.Nodes), len(rep.Unanswered), len(bad))
 		for _, b := range bad {
-			fmt.Fprintln(stdout, strings.ReplaceAll(strings.ReplaceAll(b, "|", "/"), "\n", " "))
+			fmt.Fprintln(stdout, strings.ReplaceAll(doctor.OneLine(b), "|", "/"))
 		}
 		return rep.Status.NagiosCode()
 	}

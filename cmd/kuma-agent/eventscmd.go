@@ -17,6 +17,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/agent"
 	"github.com/kuma-agent/kuma-agent/alerts"
 	"github.com/kuma-agent/kuma-agent/config"
+	"github.com/kuma-agent/kuma-agent/doctor"
 	"github.com/kuma-agent/kuma-agent/events"
 	"github.com/kuma-agent/kuma-agent/natsbus"
 )
@@ -137,16 +138,7 @@ func summarize(raw json.RawMessage) string {
 			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 		}
 	}
-	return oneLine(strings.Join(parts, " "))
-}
-
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
+	return doctor.OneLine(strings.Join(parts, " "))
 }
 
 // natsSource feeds the alerts subscriber from the events stream, live from
