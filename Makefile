@@ -1,16 +1,27 @@
 # kuma-agent build, test and packaging. `make help` lists the targets.
 SHELL := /bin/bash
 GO ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^v//' || echo 0.0.0-dev)
-# Package managers need a version that starts with a digit.
-PKG_VERSION := $(shell echo '$(VERSION)' | sed -E '/^[0-9]+\.[0-9]/!s/^/0.0.0~git/')
+# VERSION is what `kuma-agent version` prints: `git describe`, or 0.0.0-dev
+# without git. PKG_VERSION is its dpkg/rpm form (packaging/pkgversion.sh).
+# Each is computed once (the tree's dirty state may change during a build).
+ifndef VERSION
+VERSION := $(shell v=$$(git describe --tags --always --dirty 2>/dev/null) && [ -n "$$v" ] && echo "$$v" || echo 0.0.0-dev)
+endif
+ifndef PKG_VERSION
+PKG_VERSION := $(shell packaging/pkgversion.sh '$(VERSION)')
+endif
 LDFLAGS := -s -w -X main.version=$(VERSION)
+# Where build puts the binary and package puts the packages (the e2e tests
+# build other versions elsewhere).
+BIN ?= bin/kuma-agent
+DIST ?= dist
 TOOLS := $(CURDIR)/.tools
 STATICCHECK_VERSION := v0.8.2
 NFPM_VERSION := v2.45.2
 ARCH ?= amd64
+RPM_ARCH := $(or $(if $(filter amd64,$(ARCH)),x86_64),$(if $(filter arm64,$(ARCH)),aarch64),$(ARCH))
 
-.PHONY: help build test test-short lint fuzz bench package demo deps clean
+.PHONY: help build test test-short lint fuzz bench package e2e demo deps clean
 
 help:
 	@echo "make build    build bin/kuma-agent"
@@ -20,10 +31,11 @@ help:
 	@echo "make fuzz     run every fuzz target briefly (FUZZTIME=20s)"
 	@echo "make bench    run the benchmarks quoted in the notes"
 	@echo "make package  build .deb and .rpm into dist/ with nfpm $(NFPM_VERSION)"
+	@echo "make e2e      the packages on real systemd: install/upgrade/remove and a 3-node cluster (root, nspawn)"
 	@echo "make deps     install the Debian packages the integration tests use (root)"
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/kuma-agent ./cmd/kuma-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/kuma-agent
 
 test:
 	$(GO) vet ./...
@@ -59,10 +71,21 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./inventory/ ./doctor/
 
 package: build $(TOOLS)/nfpm
-	rm -rf dist && mkdir -p dist
-	VERSION=$(PKG_VERSION) ARCH=$(ARCH) $(TOOLS)/nfpm package --config nfpm.yaml --packager deb --target dist/
-	VERSION=$(PKG_VERSION) ARCH=$(ARCH) $(TOOLS)/nfpm package --config nfpm.yaml --packager rpm --target dist/
-	@ls -l dist/
+	@case '$(PKG_VERSION)' in ''|[!0-9]*|*[!A-Za-z0-9.+~]*) echo "package: bad package version '$(PKG_VERSION)'" >&2; exit 1;; esac
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	BIN=$(BIN) VERSION=$(PKG_VERSION) ARCH=$(ARCH) $(TOOLS)/nfpm package --config nfpm.yaml --packager deb --target $(DIST)/kuma-agent_$(PKG_VERSION)_$(ARCH).deb
+	BIN=$(BIN) VERSION=$(PKG_VERSION) ARCH=$(ARCH) $(TOOLS)/nfpm package --config nfpm.yaml --packager rpm --target $(DIST)/kuma-agent-$(PKG_VERSION).$(RPM_ARCH).rpm
+	@ls -l $(DIST)/
+
+# The packages on real systemd (systemd-nspawn containers in network
+# namespaces, root): e2e/packages builds them with `make package` (this tree's
+# version and a newer build for upgrades), installs, upgrades and removes them,
+# and runs a 3-node Raft cluster from them. Every container, cgroup and
+# namespace is removed afterwards, also on failure (nspawnlab).
+E2E_TIMEOUT ?= 30m
+e2e: $(TOOLS)/nfpm rootfs
+	@if [ "$$(id -u)" != 0 ]; then echo "make e2e needs root (systemd-nspawn, network namespaces)"; exit 1; fi
+	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/packages/
 
 demo: build
 	$(GO) run ./cmd/kuma-demo --agent bin/kuma-agent
@@ -70,7 +93,13 @@ demo: build
 deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps needs root (apt-get)"; exit 1; fi
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light libnginx-mod-stream nats-server rpm dpkg-dev iproute2 nftables >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light libnginx-mod-stream nats-server rpm dpkg-dev iproute2 nftables systemd-container debootstrap >/dev/null
+
+# The Debian rootfs the nspawnlab tests boot (root; once, cached outside the
+# repo in KUMA_ROOTFS, default /var/cache/kuma-agent/rootfs-bookworm).
+.PHONY: rootfs
+rootfs:
+	packaging/test/rootfs.sh
 
 clean:
 	rm -rf bin dist

@@ -36,6 +36,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/config"
 	"github.com/kuma-agent/kuma-agent/doctor"
 	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/supervisor"
 )
 
 // Options are what `kuma-agent run` passes in.
@@ -66,7 +67,9 @@ type Agent struct {
 
 	sched   *schedule.Scheduler
 	mesh    *mesh.Mesh
-	bus     *eventBus // nil when events are disabled
+	bus     *eventBus              // nil when events are disabled
+	sup     *supervisor.Supervisor // nil when supervision is off
+	locker  *leaseLocker           // the supervisor's lease; nil without events
 	metrics *agentMetrics
 	events  *memberLog
 
@@ -120,6 +123,12 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 		if r, ok := c.(*checks.Reach); ok {
 			a.reach = r
 		}
+	}
+	if a.sup, err = a.newSupervisor(); err != nil {
+		return nil, err
+	}
+	if a.sup != nil {
+		a.plan.Checks = append(a.plan.Checks, a.sup.Check())
 	}
 	a.metrics = newAgentMetrics(o.Version)
 	a.events = newMemberLog(a.metrics.memberEvents, a.emitMember)
@@ -222,6 +231,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.bus = bus
 		defer bus.close()
+		if a.locker != nil {
+			bus.onConn = a.locker.setConn
+		}
 		a.emit(events.AgentStarted, a.node.Name, events.SeverityInfo, events.AgentData{Version: a.opts.Version})
 	}
 	mc, err := a.meshConfig()
@@ -282,6 +294,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	hb := newHeartbeat()
 	wg.Go(func() { watchdog(runCtx, a.log, hb) })
 	wg.Go(func() { a.tagsLoop(runCtx) })
+	if a.sup != nil {
+		wg.Go(func() { a.runSupervisor(runCtx) })
+	}
 
 	a.log.Info("kuma-agent running", "node", a.node.Name, "roles", a.node.Roles.String(),
 		"mesh", net.JoinHostPort(mc.BindAddr, strconv.Itoa(mc.BindPort)), "control", ctl.Path(), "http", a.cfg.Agent.HTTPAddr, "dev", a.opts.Dev)

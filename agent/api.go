@@ -16,6 +16,7 @@ const (
 	OpDoctor         = "doctor"         // this node's latest results
 	OpClusterDoctor  = "doctor-cluster" // every node, and the cluster-wide checks
 	OpLeave          = "leave"
+	OpUnits          = "units" // the supervisor's units
 	OpKeyringList    = "keyring-list"
 	OpKeyringInstall = "keyring-install"
 	OpKeyringUse     = "keyring-use"
@@ -41,6 +42,15 @@ func (a *Agent) controlHandlers() map[string]control.Handler {
 		OpMembers: func(context.Context, json.RawMessage) (any, error) {
 			_, info := a.clusterMembers()
 			return info, nil
+		},
+		OpUnits: func(context.Context, json.RawMessage) (any, error) {
+			if a.sup == nil {
+				return nil, fmt.Errorf("supervision is off on this node (supervisor.enabled: false)")
+			}
+			if err := a.sup.WatchError(); err != nil {
+				return nil, fmt.Errorf("the supervisor cannot watch the units: %w", err)
+			}
+			return UnitsReport{Units: a.sup.Units(), Raft: a.sup.RaftState(), DryRun: a.cfg.Supervisor.DryRun}, nil
 		},
 		OpDoctor: func(context.Context, json.RawMessage) (any, error) {
 			return a.localReport(), nil

@@ -57,9 +57,13 @@ type eventBus struct {
 	cluster *cluster.Cluster
 	log     *slog.Logger
 	ob      *outbox.Outbox
+	window  int // publishes awaiting acknowledgement at most
 
 	mu        sync.Mutex
 	connected bool
+	// onConn is told of the live connection (nil when it ends); set
+	// before run.
+	onConn    func(nc *nats.Conn, servers int)
 	published uint64
 	failures  uint64
 }
@@ -72,7 +76,7 @@ func newEventBus(cfg config.Config, node string, self *cluster.Host, c *cluster.
 	if err != nil {
 		return nil, fmt.Errorf("event outbox: %w", err)
 	}
-	return &eventBus{cfg: cfg, node: node, self: self, cluster: c, log: log, ob: ob}, nil
+	return &eventBus{cfg: cfg, node: node, self: self, cluster: c, log: log, ob: ob, window: publishWindow}, nil
 }
 
 // emit records an event; it never blocks on NATS.
@@ -101,24 +105,52 @@ func (b *eventBus) run(ctx context.Context) {
 		defer srv.Shutdown()
 		url, servers = srv.ClientURL(), n
 	}
+	nc, pub, ok := b.open(ctx, url, servers)
+	if !ok {
+		return
+	}
+	defer nc.Close()
+	b.setConnected(true)
+	defer b.setConnected(false)
+	if b.onConn != nil { // the supervisor's lease rides on this connection
+		b.onConn(nc, servers)
+		defer b.onConn(nil, 0)
+	}
+	b.drainLoop(ctx, pub)
+}
+
+// open connects to url, makes sure the stream exists (replicated on up to
+// 3 of servers) and returns the connection and the publisher. Trouble is
+// retried until ctx ends (false).
+func (b *eventBus) open(ctx context.Context, url string, servers int) (*nats.Conn, *natsbus.AsyncPublisher, bool) {
 	copts, err := NATSClientOptions(b.cfg, "kuma-agent "+b.node, b.log.With("component", "nats"))
 	if err != nil {
 		b.log.Error("events.nats: events stay in the outbox", "err", err)
-		return
+		return nil, nil, false
 	}
 	copts.URL = url
+	copts.NoReconnectBuffer = true // what the async publisher needs to keep order
 	var nc *nats.Conn
 	if !b.retry(ctx, "NATS not reachable; events wait in the outbox", func() (err error) {
 		nc, err = natsbus.Connect(ctx, copts)
 		return err
 	}) {
-		return
+		return nil, nil, false
 	}
-	defer nc.Close()
+	fail := func(what string, err error) (*nats.Conn, *natsbus.AsyncPublisher, bool) {
+		if err != nil {
+			b.log.Error(what+"; events stay in the outbox", "err", err)
+		}
+		nc.Close()
+		return nil, nil, false
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
-		b.log.Error("jetstream", "err", err)
-		return
+		return fail("jetstream", err)
+	}
+	pub, err := natsbus.NewAsyncPublisher(nc, b.window, natsbus.DefaultAckTimeout)
+	if err != nil {
+		return fail("events publisher", err)
 	}
 	sopts := natsbus.StreamOptions{MaxAge: b.cfg.Events.Stream.MaxAge, MaxBytes: int64(b.cfg.Events.Stream.MaxBytes),
 		Replicas: natsbus.ReplicasFor(servers)}
@@ -129,11 +161,9 @@ func (b *eventBus) run(ctx context.Context) {
 		_, err := natsbus.EnsureStream(sctx, js, sopts)
 		return err
 	}) {
-		return
+		return fail("", nil)
 	}
-	b.setConnected(true)
-	defer b.setConnected(false)
-	b.drainLoop(ctx, js)
+	return nc, pub, true
 }
 
 // retry runs fn until it succeeds (true) or ctx is done (false), waiting
@@ -153,17 +183,40 @@ func (b *eventBus) retry(ctx context.Context, what string, fn func() error) bool
 	}
 }
 
+// publishWindow bounds the events published and not yet acknowledged by
+// JetStream (see BenchmarkDrain for what it buys).
+const publishWindow = 256
+
+// drain publishes what the outbox holds, in order, with up to b.window
+// acknowledgements awaited at once; an event leaves the outbox once it and
+// every event before it are acknowledged.
+func (b *eventBus) drain(ctx context.Context, pub *natsbus.AsyncPublisher) (int, error) {
+	return b.ob.DrainWindow(ctx, func(e events.Event) (outbox.Pending, error) {
+		a, err := pub.PublishAsync(e)
+		if errors.Is(err, natsbus.ErrInvalidEvent) {
+			// It would fail forever and hold up every event behind it.
+			b.log.Error("event cannot be published; dropped from the outbox", "id", e.ID, "type", e.Type, "err", err)
+			return skipped{}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return a, nil
+	}, b.window)
+}
+
+// skipped is the outcome of an event not sent: nothing to wait for.
+type skipped struct{}
+
+func (skipped) Wait(context.Context) error { return nil }
+func (skipped) Done() (bool, error)        { return true, nil }
+
 // drainLoop publishes whatever the outbox holds, then waits for more.
-func (b *eventBus) drainLoop(ctx context.Context, js jetstream.JetStream) {
-	publish := func(ctx context.Context, e events.Event) error {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		return natsbus.Publish(pctx, js, e)
-	}
+func (b *eventBus) drainLoop(ctx context.Context, pub *natsbus.AsyncPublisher) {
 	backoff := 200 * time.Millisecond
 	for {
 		more := b.ob.Wait() // taken before Drain, so an append during it is not missed
-		n, err := b.ob.Drain(ctx, publish, 256)
+		n, err := b.drain(ctx, pub)
 		b.mu.Lock()
 		b.published += uint64(n)
 		if err != nil && ctx.Err() == nil {
@@ -214,6 +267,11 @@ func (b *eventBus) startEmbedded() (*natsbus.Server, int, error) {
 		o.ClusterHost = b.self.IP.String()
 		o.ClusterPort = e.ClusterPort
 		o.RouteUser, o.RoutePassword = routeUser, strings.TrimSpace(string(pw))
+		if t := e.RouteTLS; t != (config.RouteTLS{}) {
+			if o.RouteTLS, err = natsbus.RouteTLSConfig(t.CertFile, t.KeyFile, t.CAFile); err != nil {
+				return nil, 0, fmt.Errorf("events.embedded.route_tls: %w", err)
+			}
+		}
 		for _, h := range b.cluster.Hosts {
 			if h.IP.IsValid() {
 				o.Routes = append(o.Routes, "nats-route://"+net.JoinHostPort(h.IP.String(), strconv.Itoa(e.ClusterPort)))

@@ -14,7 +14,10 @@ import (
 // of its machine-id (never the id) and the check generation.
 func (a *Agent) tags() map[string]string {
 	t := clusterchecks.Tags{Roles: a.node.Roles, Version: a.opts.Version, Generation: a.sched.Generation(),
-		MachineIDHash: a.machineIDHash}
+		MachineIDHash: a.machineIDHash, Units: a.unitsTag()}
+	if a.sup != nil {
+		t.Raft = a.sup.RaftState()
+	}
 	latest := a.sched.Latest()
 	for _, o := range latest {
 		t.Health.Worst = checks.Worst(t.Health.Worst, o.Status)

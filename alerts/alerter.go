@@ -22,6 +22,40 @@ type Source interface {
 	Events(ctx context.Context, fn func(events.Event) error) error
 }
 
+// AckSource is a Source whose events are settled once handled. Each comes
+// with a settle func that Run calls exactly once: with true when every
+// action the event was routed to is done with it (delivered, failed after
+// its retries, or dropped from a full queue: all counted in Stats) or it
+// matched no rule; with false when Run stopped first (cancelled), so the
+// source delivers it again. Run prefers EventsAck to Events. The durable
+// NATS consumer of `kuma-agent alerts` is one.
+type AckSource interface {
+	Source
+	EventsAck(ctx context.Context, fn func(ev events.Event, settle func(handled bool)) error) error
+}
+
+// tracker settles one event once every action it was routed to is done
+// with it. A nil tracker does nothing.
+type tracker struct {
+	left      atomic.Int32
+	abandoned atomic.Bool
+	settle    func(handled bool)
+}
+
+// done is one action finished with the event; abandoned: cut short by Run
+// stopping, so the event must come again.
+func (t *tracker) done(abandoned bool) {
+	if t == nil {
+		return
+	}
+	if abandoned {
+		t.abandoned.Store(true)
+	}
+	if t.left.Add(-1) == 0 {
+		t.settle(!t.abandoned.Load())
+	}
+}
+
 // Stats are one action's counters since Run started.
 type Stats struct {
 	Matched   uint64 // events routed to the action by at least one rule
@@ -107,8 +141,9 @@ func (a *Alerter) Stats() map[string]Stats {
 // Run consumes src until it ends or ctx is cancelled. Each action has its
 // own worker and bounded queue, so a dead webhook delays only itself. When
 // src ends on its own, queued events are delivered before Run returns; on
-// cancellation they are abandoned. A cancelled ctx is a clean stop (nil).
-// Call Run once per Alerter; Stats may be called concurrently.
+// cancellation they are abandoned (and, from an AckSource, settled as not
+// handled). A cancelled ctx is a clean stop (nil). Call Run once per
+// Alerter; Stats may be called concurrently.
 func (a *Alerter) Run(ctx context.Context, src Source) error {
 	if a.Config == nil {
 		return errors.New("alerts: no config")
@@ -133,11 +168,21 @@ func (a *Alerter) Run(ctx context.Context, src Source) error {
 			a.work(ctx, name)
 		}()
 	}
-	err := src.Events(ctx, a.dispatch)
+	var err error
+	if as, ok := src.(AckSource); ok {
+		err = as.EventsAck(ctx, a.dispatch)
+	} else {
+		err = src.Events(ctx, func(ev events.Event) error { return a.dispatch(ev, nil) })
+	}
 	for _, q := range a.queues {
 		q.close()
 	}
 	wg.Wait()
+	for _, q := range a.queues { // left behind by a cancellation
+		for _, j := range q.rest() {
+			j.tr.done(true)
+		}
+	}
 	if ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())) {
 		return nil
 	}
@@ -161,8 +206,9 @@ func (a *Alerter) newDeliverer(name string, ac Action) (deliverer, error) {
 	return nil, fmt.Errorf("unknown action type %q", ac.Type)
 }
 
-// dispatch routes one event; it never blocks on an action.
-func (a *Alerter) dispatch(ev events.Event) error {
+// dispatch routes one event; it never blocks on an action. settle (nil
+// for a plain Source) is called once the event's actions are done with it.
+func (a *Alerter) dispatch(ev events.Event, settle func(handled bool)) error {
 	var order []string
 	routed := map[string][]string{} // action -> rules, each action once per event
 	for _, r := range a.Config.Rules {
@@ -176,13 +222,24 @@ func (a *Alerter) dispatch(ev events.Event) error {
 			routed[act] = append(routed[act], r.Name)
 		}
 	}
+	var tr *tracker
+	if settle != nil {
+		if len(order) == 0 {
+			settle(true)
+			return nil
+		}
+		tr = &tracker{settle: settle}
+		tr.left.Store(int32(len(order)))
+	}
 	for _, act := range order {
 		q, c := a.queues[act], a.stats[act]
 		if q == nil {
-			continue // validated configs cannot get here
+			tr.done(false) // validated configs cannot get here
+			continue
 		}
 		c.matched.Add(1)
-		if q.push(job{ev: ev, rules: routed[act]}) {
+		if old, dropped := q.push(job{ev: ev, rules: routed[act], tr: tr}); dropped {
+			old.tr.done(false) // counted as dropped: handled, not to come again
 			n := c.dropped.Add(1)
 			// Powers of two: a flood gets a handful of lines, not one per drop.
 			if n&(n-1) == 0 {
@@ -204,6 +261,8 @@ func (a *Alerter) work(ctx context.Context, name string) {
 		if err == nil {
 			err = d.deliver(ctx, j, body)
 		}
+		// A delivery cut short by the stop is abandoned: the event comes again.
+		j.tr.done(err != nil && ctx.Err() != nil)
 		if err != nil {
 			c.failed.Add(1)
 			a.Log.Error("alert delivery failed", "action", name, "rules", j.rules, "event_id", j.ev.ID, "type", j.ev.Type, "err", err)

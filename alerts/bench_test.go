@@ -23,6 +23,6 @@ func BenchmarkDispatch(b *testing.B) {
 	ev := mustEvent(b, "kuma-core-1.example.com", events.MemberFailed, events.SeverityCritical)
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = a.dispatch(ev)
+		_ = a.dispatch(ev, nil)
 	}
 }

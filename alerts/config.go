@@ -2,16 +2,30 @@
 // against rules and hands them to actions (log, syslog, webhook, command).
 package alerts
 
-import "time"
+import (
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/natsbus"
+)
 
 // Config is alerts.yaml.
 type Config struct {
 	// QueueSize bounds each action's backlog; when full the oldest event is
 	// dropped so a slow webhook never stalls the subscription.
-	QueueSize int               `yaml:"queue_size"`
-	Rules     []Rule            `yaml:"rules"`
-	Actions   map[string]Action `yaml:"actions"`
+	QueueSize int `yaml:"queue_size"`
+	// Durable names the JetStream durable consumer `kuma-agent alerts`
+	// reads with: the server keeps which events were acknowledged (each
+	// once its actions ran), so events stored while the subscriber was down
+	// are alerted when it is back, once. Empty: DefaultDurable(hostname).
+	// Subscribers sharing a name share the events.
+	Durable string            `yaml:"durable"`
+	Rules   []Rule            `yaml:"rules"`
+	Actions map[string]Action `yaml:"actions"`
 }
+
+// DefaultDurable is the durable name of a host's subscriber:
+// kuma-alerts-<hostname>, with what NATS does not allow in a name as '_'.
+func DefaultDurable(hostname string) string { return "kuma-alerts-" + natsbus.NameToken(hostname) }
 
 // Rule sends events that pass Match to the named actions.
 type Rule struct {

@@ -57,6 +57,19 @@ actions:
 	if cfg.QueueSize != DefaultQueueSize {
 		t.Errorf("queue_size = %d", cfg.QueueSize)
 	}
+	if cfg.Durable != "" {
+		t.Errorf("durable = %q, want empty (the CLI uses DefaultDurable)", cfg.Durable)
+	}
+}
+
+func TestDurableName(t *testing.T) {
+	cfg, err := Decode("a.yaml", []byte("durable: ops-alerts\nrules: [{name: r, actions: [j]}]\nactions: {j: {type: log}}\n"))
+	if err != nil || cfg.Durable != "ops-alerts" {
+		t.Fatalf("durable = %q, %v", cfg.Durable, err)
+	}
+	if got := DefaultDurable("kuma-core-1.example.com"); got != "kuma-alerts-kuma-core-1_example_com" {
+		t.Errorf("DefaultDurable = %q", got)
+	}
 }
 
 func TestDecodeErrors(t *testing.T) {
@@ -94,6 +107,7 @@ actions:
 		{"syntax error", base + "  k: [\n", 0, "", "invalid YAML"},
 		{"alias", "rules: &a []\nactions: *a\n", 0, "", "aliases"},
 		{"no rules", "actions:\n  j: {type: log}\n", 0, "rules", "at least one rule"},
+		{"bad durable", base + "durable: kuma.alerts\n", 7, "durable", "does not allow in a consumer name"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -6,10 +6,13 @@ import (
 	"github.com/kuma-agent/kuma-agent/events"
 )
 
-// job is one event for one action, with the rules that routed it there.
+// job is one event for one action, with the rules that routed it there and
+// the tracker that settles the event once all its actions are done (nil
+// when the source needs no settlement).
 type job struct {
 	ev    events.Event
 	rules []string
+	tr    *tracker
 }
 
 // queue is a bounded FIFO that drops its oldest entry when full, so the
@@ -27,10 +30,11 @@ func newQueue(size int) *queue {
 	return &queue{items: make([]job, size), ready: make(chan struct{}, 1)}
 }
 
-// push adds j and reports whether an older job was dropped to make room.
-func (q *queue) push(j job) (dropped bool) {
+// push adds j and returns the oldest job if it was dropped to make room.
+func (q *queue) push(j job) (old job, dropped bool) {
 	q.mu.Lock()
 	if q.n == len(q.items) {
+		old = q.items[q.head]
 		q.items[q.head] = job{}
 		q.head = (q.head + 1) % len(q.items)
 		q.n--
@@ -40,7 +44,20 @@ func (q *queue) push(j job) (dropped bool) {
 	q.n++
 	q.mu.Unlock()
 	q.signal()
-	return dropped
+	return old, dropped
+}
+
+// rest empties the queue and returns what it held, oldest first.
+func (q *queue) rest() []job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]job, 0, q.n)
+	for ; q.n > 0; q.n-- {
+		out = append(out, q.items[q.head])
+		q.items[q.head] = job{}
+		q.head = (q.head + 1) % len(q.items)
+	}
+	return out
 }
 
 // close lets pop return false once the queue is drained.

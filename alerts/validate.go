@@ -12,6 +12,8 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/config"
 	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/natsbus"
+	"github.com/kuma-agent/kuma-agent/yamlstrict"
 )
 
 // Limits on values: generous, but they stop a typo (retries: 10000) from
@@ -24,13 +26,13 @@ const (
 var severities = []string{string(events.SeverityInfo), string(events.SeverityWarning), string(events.SeverityCritical)}
 
 // validate reports every semantic problem in cfg, located via idx.
-func validate(name string, cfg *Config, idx keyIndex) config.Errors {
+func validate(name string, cfg *Config, idx yamlstrict.Index) config.Errors {
 	var errs config.Errors
 	add := func(key, format string, args ...any) {
-		line := idx.line(key)
+		line := idx.Line(key)
 		if line == 0 { // absent key: point at its parent
 			if i := strings.LastIndexAny(key, ".["); i > 0 {
-				line = idx.line(key[:i])
+				line = idx.Line(key[:i])
 			}
 		}
 		errs = append(errs, &config.FieldError{File: name, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
@@ -38,6 +40,11 @@ func validate(name string, cfg *Config, idx keyIndex) config.Errors {
 
 	if cfg.QueueSize < 1 || cfg.QueueSize > maxQueueSize {
 		add("queue_size", "must be between 1 and %d", maxQueueSize)
+	}
+	if cfg.Durable != "" {
+		if err := natsbus.ValidDurableName(cfg.Durable); err != nil {
+			add("durable", "%v", err)
+		}
 	}
 	if len(cfg.Rules) == 0 {
 		add("rules", "at least one rule is needed")
@@ -78,7 +85,7 @@ func validate(name string, cfg *Config, idx keyIndex) config.Errors {
 	return errs
 }
 
-func validateAction(n string, a Action, idx keyIndex, add func(key, format string, args ...any)) {
+func validateAction(n string, a Action, idx yamlstrict.Index, add func(key, format string, args ...any)) {
 	p := "actions." + n
 	allowed, ok := actionKeys[a.Type]
 	if !ok {
@@ -86,7 +93,7 @@ func validateAction(n string, a Action, idx keyIndex, add func(key, format strin
 		return
 	}
 	// Keys that do not apply to this type are mistakes, not decoration.
-	for key := range idx.byKey {
+	for _, key := range idx.Paths() {
 		rest, ok := strings.CutPrefix(key, p+".")
 		if !ok || strings.ContainsAny(rest, ".[") {
 			continue

@@ -14,6 +14,7 @@ const (
 	AreaLB       Area = "load-balancer"
 	AreaPlugin   Area = "plugin"
 	AreaCluster  Area = "cluster"
+	AreaServices Area = "services"
 )
 
 // Result is what one run of a check found.

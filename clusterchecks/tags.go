@@ -27,6 +27,14 @@ const (
 	TagHealth     = "h" // "ok", "warn:ntp,hosts", "crit:a,b,+3"
 	TagMachineID  = "m" // MachineIDHash
 	TagGeneration = "g" // decimal uint64
+	TagUnits      = "u" // quorum-group units on this node: "ok" or "down"
+	TagRaft       = "k" // this node's Core in Raft: "leader", "follower" or "out"
+)
+
+// unitsValues and raftValues are the values TagUnits and TagRaft may take.
+var (
+	unitsValues = []string{"ok", "down"}
+	raftValues  = []string{"leader", "follower", "out"}
 )
 
 // ErrTagsTooLarge is returned (wrapped) when tags cannot fit MaxTagsSize
@@ -72,6 +80,18 @@ func EncodeTags(t Tags) (map[string]string, error) {
 		m[TagMachineID] = t.MachineIDHash
 	}
 	m[TagGeneration] = strconv.FormatUint(t.Generation, 10)
+	for key, v := range map[string]struct {
+		val   string
+		valid []string
+	}{TagUnits: {t.Units, unitsValues}, TagRaft: {t.Raft, raftValues}} {
+		if v.val == "" {
+			continue
+		}
+		if !slices.Contains(v.valid, v.val) {
+			return nil, fmt.Errorf("tag %s: %q is not one of %v", key, v.val, v.valid)
+		}
+		m[key] = v.val
+	}
 
 	status := t.Health.Worst.String()
 	if _, err := checks.ParseStatus(status); err != nil {
@@ -177,6 +197,14 @@ func DecodeTags(m map[string]string) (Tags, error) {
 			return Tags{}, fmt.Errorf("tag %s: %q is not a generation number: %w", TagGeneration, clip(s), err)
 		}
 		t.Generation = g
+	}
+	// Unknown values from a newer agent read as "not said", never as a
+	// verdict the guard would count.
+	if s := m[TagUnits]; slices.Contains(unitsValues, s) {
+		t.Units = s
+	}
+	if s := m[TagRaft]; slices.Contains(raftValues, s) {
+		t.Raft = s
 	}
 	t.Health = Health{Worst: checks.Unknown}
 	if s, ok := m[TagHealth]; ok {

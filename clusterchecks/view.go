@@ -36,6 +36,12 @@ type Tags struct {
 	Health        Health
 	MachineIDHash string // MachineIDHash of /etc/machine-id; "" = unknown
 	Generation    uint64 // bumped by the agent on every tag change
+	// Units is "ok" when this node's quorum-group units (Raft Core, k0s
+	// controller) all run, "down" when one does not, "" when it has none
+	// or does not say. The supervisor's quorum guard counts it.
+	Units string
+	// Raft is the local Core's Raft state: leader, follower, out or "".
+	Raft string
 }
 
 // Health summarises the agent's own node checks.

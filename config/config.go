@@ -33,6 +33,8 @@ type Config struct {
 	Agent  Agent  `yaml:"agent" json:"agent"`
 	Mesh   Mesh   `yaml:"mesh" json:"mesh"`
 	Events Events `yaml:"events" json:"events"`
+	// Supervisor watches this node's KUMA/k0s units and heals them.
+	Supervisor Supervisor `yaml:"supervisor" json:"supervisor"`
 }
 
 // Events configures publishing to NATS: an embedded server clustered with
@@ -70,6 +72,18 @@ type EmbeddedNATS struct {
 	// RoutePasswordFile holds the shared route password; without it the
 	// embedded server runs alone (events stay on this node).
 	RoutePasswordFile string `yaml:"route_password_file" json:"route_password_file"`
+	// RouteTLS adds mutual TLS to the routes; empty: password only.
+	RouteTLS RouteTLS `yaml:"route_tls" json:"route_tls"`
+}
+
+// RouteTLS names the PEM files for TLS on the embedded servers' routes, all
+// three or none. Every node presents CertFile (it must name the node's
+// inventory address, which the other nodes dial) and accepts only peers
+// whose certificate CAFile signed.
+type RouteTLS struct {
+	CertFile string `yaml:"cert_file" json:"cert_file"`
+	KeyFile  string `yaml:"key_file" json:"key_file"`
+	CAFile   string `yaml:"ca_file" json:"ca_file"`
 }
 
 // EventStream is the JetStream stream's retention.
@@ -244,5 +258,6 @@ func Default() Config {
 			Profile:      "lan",
 			QueryTimeout: time.Second,
 		},
+		Supervisor: DefaultSupervisor(),
 	}
 }

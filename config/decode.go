@@ -7,12 +7,13 @@ import (
 	"io"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kuma-agent/kuma-agent/yamlstrict"
 )
 
 // MaxFileSize bounds what Load reads: a config is a few KB, so anything
@@ -91,15 +92,15 @@ func Decode(name string, data []byte) (Config, error) {
 		return cfg, cfg.validate(name, nil)
 	}
 	idx := indexKeys(&root)
-	if top := docBody(&root); top != nil && top.Kind != yaml.MappingNode {
+	if top := yamlstrict.Body(&root); top != nil && top.Kind != yaml.MappingNode {
 		if top.Tag == "!!null" {
 			return cfg, cfg.validate(name, &idx)
 		}
 		return Config{}, Errors{{File: name, Line: top.Line, Msg: "the top level must be a mapping of keys (node_name:, checks:, ...)"}}
 	}
-	if aliases(&root) > 0 {
+	if line, found := yamlstrict.FirstAlias(&root); found {
 		// Aliases buy nothing in a config and are the vector of alias bombs.
-		return Config{}, Errors{{File: name, Line: firstAliasLine(&root), Msg: "YAML aliases (*name) are not allowed in agent.yaml"}}
+		return Config{}, Errors{{File: name, Line: line, Msg: "YAML aliases (*name) are not allowed in agent.yaml"}}
 	}
 
 	strict := yaml.NewDecoder(bytes.NewReader(data))
@@ -118,30 +119,22 @@ func Decode(name string, data []byte) (Config, error) {
 	return cfg, cfg.validate(name, &idx)
 }
 
-var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
-
 func syntaxError(name string, err error) *FieldError {
-	msg := err.Error()
-	if m := lineRE.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return &FieldError{File: name, Line: n, Msg: "invalid YAML: " + m[2]}
-	}
-	return &FieldError{File: name, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	line, msg := yamlstrict.SyntaxError(err)
+	return &FieldError{File: name, Line: line, Msg: msg}
 }
 
 // typeError turns one of yaml.v3's "line N: ..." messages into a FieldError
 // with the dotted key, and lists the valid keys for an unknown one.
 func typeError(name, m string, idx keyIndex) *FieldError {
 	fe := &FieldError{File: name, Msg: m}
-	sm := lineRE.FindStringSubmatch(m)
-	if sm == nil {
+	line, rest, ok := yamlstrict.SplitLine(m)
+	if !ok {
 		return fe
 	}
-	fe.Line, _ = strconv.Atoi(sm[1])
-	fe.Msg = sm[2]
+	fe.Line, fe.Msg = line, rest
 	fe.Key = idx.keyAt(fe.Line)
-	if um := unknownFieldRE.FindStringSubmatch(fe.Msg); um != nil {
+	if _, unknown := yamlstrict.UnknownField(fe.Msg); unknown {
 		parent := fe.Key
 		if i := strings.LastIndex(parent, "."); i >= 0 {
 			parent = parent[:i]
@@ -157,91 +150,13 @@ func typeError(name, m string, idx keyIndex) *FieldError {
 }
 
 // keyIndex maps a YAML line to the dotted key declared on it, and back.
-type keyIndex struct {
-	byLine map[int]string
-	byKey  map[string]int
-}
+type keyIndex struct{ yamlstrict.Index }
 
-func (k keyIndex) keyAt(line int) string { return k.byLine[line] }
+func (k keyIndex) keyAt(line int) string { return k.KeyAt(line) }
 
-func (k keyIndex) lineOf(key string) int {
-	if k.byKey == nil {
-		return 0
-	}
-	return k.byKey[key]
-}
+func (k keyIndex) lineOf(key string) int { return k.Line(key) }
 
-func docBody(n *yaml.Node) *yaml.Node {
-	if n.Kind == yaml.DocumentNode {
-		if len(n.Content) == 0 {
-			return nil
-		}
-		return n.Content[0]
-	}
-	return n
-}
-
-func indexKeys(root *yaml.Node) keyIndex {
-	idx := keyIndex{byLine: map[int]string{}, byKey: map[string]int{}}
-	var walk func(n *yaml.Node, prefix string, depth int)
-	walk = func(n *yaml.Node, prefix string, depth int) {
-		if n == nil || depth > 32 {
-			return
-		}
-		switch n.Kind {
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				key := k.Value
-				if prefix != "" {
-					key = prefix + "." + k.Value
-				}
-				if _, seen := idx.byLine[k.Line]; !seen {
-					idx.byLine[k.Line] = key
-				}
-				idx.byKey[key] = k.Line
-				walk(v, key, depth+1)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				key := prefix + "[" + strconv.Itoa(i) + "]"
-				if _, seen := idx.byLine[c.Line]; !seen {
-					idx.byLine[c.Line] = key
-				}
-				idx.byKey[key] = c.Line
-				walk(c, key, depth+1)
-			}
-		}
-	}
-	walk(docBody(root), "", 0)
-	return idx
-}
-
-func aliases(n *yaml.Node) int {
-	if n == nil {
-		return 0
-	}
-	c := 0
-	if n.Kind == yaml.AliasNode {
-		c++
-	}
-	for _, ch := range n.Content {
-		c += aliases(ch)
-	}
-	return c
-}
-
-func firstAliasLine(n *yaml.Node) int {
-	if n.Kind == yaml.AliasNode {
-		return n.Line
-	}
-	for _, ch := range n.Content {
-		if l := firstAliasLine(ch); l > 0 {
-			return l
-		}
-	}
-	return 0
-}
+func indexKeys(root *yaml.Node) keyIndex { return keyIndex{yamlstrict.IndexKeys(root)} }
 
 // validKeys lists the yaml keys of the struct at dotted path (empty = top).
 func validKeys(path string) []string {

@@ -55,6 +55,7 @@ func (c *Config) validate(name string, idx *keyIndex) error {
 			}
 		}
 	}
+	c.validateSupervisor(bad)
 	if len(c.Paths.MachineIDFiles) == 0 {
 		bad("paths.machine_id_files", "needs at least one file (the first is the primary machine-id)")
 	}
@@ -141,6 +142,9 @@ func (c *Config) validate(name string, idx *keyIndex) error {
 		if ip, err := netip.ParseAddr(c.Events.Embedded.Host); err != nil || !ip.IsLoopback() {
 			bad("events.embedded.host", "must be a loopback address (clients connect locally; routes use the node's address), not %q", c.Events.Embedded.Host)
 		}
+		if t := c.Events.Embedded.RouteTLS; t != (RouteTLS{}) {
+			validateRouteTLS(t, bad)
+		}
 		positive("events.stream.max_age", c.Events.Stream.MaxAge)
 		if c.Events.Outbox.MaxBytes < MiB {
 			bad("events.outbox.max_bytes", "must be at least 1MiB, not %v", c.Events.Outbox.MaxBytes)
@@ -150,4 +154,25 @@ func (c *Config) validate(name string, idx *keyIndex) error {
 		return nil
 	}
 	return errs
+}
+
+// validateRouteTLS: the three files together, as absolute paths; each
+// complaint names the files given.
+func validateRouteTLS(t RouteTLS, bad func(key, format string, args ...any)) {
+	const p = "events.embedded.route_tls."
+	files := []struct{ key, path string }{{"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"ca_file", t.CAFile}}
+	var given []string
+	for _, f := range files {
+		if f.path != "" {
+			given = append(given, fmt.Sprintf("%s %q", f.key, f.path))
+		}
+	}
+	for _, f := range files {
+		switch {
+		case f.path == "":
+			bad(p+f.key, "is required with %s: route TLS needs cert_file, key_file and ca_file together", strings.Join(given, ", "))
+		case !filepath.IsAbs(f.path):
+			bad(p+f.key, "must be an absolute path, not %q", f.path)
+		}
+	}
 }

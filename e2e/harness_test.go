@@ -21,6 +21,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/config"
 	"github.com/kuma-agent/kuma-agent/inventory"
 	"github.com/kuma-agent/kuma-agent/netlab"
+	"github.com/kuma-agent/kuma-agent/nspawnlab"
 	"github.com/kuma-agent/kuma-agent/sandbox"
 )
 
@@ -51,9 +52,12 @@ func agentBinary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "kuma-agent")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/kuma-agent").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		for _, b := range []struct{ out, pkg string }{{binPath, "../cmd/kuma-agent"}, {filepath.Join(binDir, "fake-kuma-core"), "../cmd/fake-kuma-core"}} {
+			out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
+				return
+			}
 		}
 	})
 	if buildErr != nil {
@@ -72,12 +76,17 @@ type meshOpts struct {
 	Profile   string // mesh.profile; "" keeps the default (lan)
 	// Interval between check rounds; 0 means 2 s (tests want results fast).
 	Interval time.Duration
+	// Containers boots a systemd-nspawn host in each namespace, with a
+	// fake KUMA Core unit, and lets each agent supervise its container's
+	// systemd over D-Bus (containers_test.go).
+	Containers bool
 }
 
 // meshLab is a cluster of real agents, host i running node i.
 type meshLab struct {
 	t     testing.TB
 	lab   *netlab.Lab
+	ct    *nspawnlab.Lab // with meshOpts.Containers
 	bin   string
 	dir   string
 	inv   string
@@ -104,11 +113,18 @@ func newMesh(t testing.TB, o meshOpts) *meshLab {
 	// Cleanups run last-in first-out: the dump of the logs, then the lab
 	// (killing the agents), then the removal of their files.
 	dir := t.TempDir()
-	lab := netlab.New(t, o.Hosts)
+	var ct *nspawnlab.Lab
+	var lab *netlab.Lab
+	if o.Containers {
+		ct = nspawnlab.New(t, o.Hosts, nspawnlab.Options{BindRO: map[string]string{testBinDir(t): containerBinDir}})
+		lab = ct.Net()
+	} else {
+		lab = netlab.New(t, o.Hosts)
+	}
 	if o.Inventory == 0 {
 		o.Inventory = o.Hosts
 	}
-	m := &meshLab{t: t, lab: lab, bin: agentBinary(t), dir: dir}
+	m := &meshLab{t: t, lab: lab, ct: ct, bin: agentBinary(t), dir: dir}
 	t.Cleanup(func() {
 		if t.Failed() {
 			m.dumpLogs()
@@ -146,13 +162,20 @@ func newMesh(t testing.TB, o meshOpts) *meshLab {
 		// No NTP server is reachable inside the namespaces; the cluster
 		// clock check compares the agents instead.
 		cfg.Checks.Disabled = []string{"ntp"}
+		if ct != nil {
+			superviseContainer(&cfg, ct.Host(i))
+		}
 		nd := filepath.Dir(cfg.Agent.ControlSocket)
 		n := &agentNode{host: i, name: nodeName(i), cfg: cfg,
 			cfgPath: filepath.Join(nd, "agent.yaml"), logPath: filepath.Join(nd, "agent.log")}
 		n.writeConfig(t)
 		m.nodes = append(m.nodes, n)
 	}
-	m.startStandins()
+	if ct != nil {
+		m.installCores() // the fake Cores listen on the Core ports themselves
+	} else {
+		m.startStandins()
+	}
 	return m
 }
 

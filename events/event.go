@@ -181,14 +181,26 @@ type UnitData struct {
 	Unit        string `json:"unit"`
 	ActiveState string `json:"active_state"`
 	SubState    string `json:"sub_state,omitempty"`
+	Result      string `json:"result,omitempty"`
+	Condition   string `json:"condition,omitempty"` // the supervisor's reading: failed, stopped, unknown, ...
 }
 
 // HealingData is the data of healing.* events.
 type HealingData struct {
 	Unit   string `json:"unit"`
-	Action string `json:"action"`
+	Action string `json:"action"` // restart, rejoin, remove-member
 	Reason string `json:"reason,omitempty"`
 	DryRun bool   `json:"dry_run,omitempty"`
+	Group  string `json:"group,omitempty"` // raft, etcd: taken under the cluster lease
+	// Attempt counts this unit's attempts in the policy window (1 = first).
+	Attempt int `json:"attempt,omitempty"`
+	// ReactionMS (healing.started/proposed): from the unit entering the
+	// state being healed (systemd's StateChangeTimestamp) to the action.
+	ReactionMS float64 `json:"reaction_ms,omitempty"`
+	// DurationMS and Result (healing.finished): how long the action took and
+	// how it ended (e.g. "active").
+	DurationMS float64 `json:"duration_ms,omitempty"`
+	Result     string  `json:"result,omitempty"`
 }
 
 // LeaseData is the data of lease.* events.

@@ -86,16 +86,32 @@ func New(ctx context.Context, js jetstream.JetStream, o Options) (*Manager, erro
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := bucket(ctx, js, o)
+	if err != nil {
+		return nil, fmt.Errorf("lease: bucket %q (replicas %d): %w", o.Bucket, o.Replicas, err)
+	}
+	return &Manager{kv: kv, o: o}, nil
+}
+
+// bucket binds to the bucket or creates it. Every agent starts at once
+// after a cluster boot; concurrent create-or-update calls of one
+// replicated stream were seen to stall for 30 s, so an existing bucket is
+// bound, not updated, and a lost creation race binds to the winner's.
+func bucket(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, o.Bucket)
+	if err == nil || !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return kv, err
+	}
+	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      o.Bucket,
 		Description: "kuma-agent coordination leases",
 		History:     1,
 		Replicas:    o.Replicas,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("lease: bucket %q (replicas %d): %w", o.Bucket, o.Replicas, err)
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		return js.KeyValue(ctx, o.Bucket)
 	}
-	return &Manager{kv: kv, o: o}, nil
+	return kv, err
 }
 
 // Holder reads the lease record of purpose. ok is false when nobody holds

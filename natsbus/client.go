@@ -33,8 +33,12 @@ type ClientOptions struct {
 	TLS                       *tls.Config
 	CAFile, CertFile, KeyFile string
 	// Name is the connection name servers show in monitoring.
-	Name   string
-	Logger *slog.Logger
+	Name string
+	// NoReconnectBuffer makes a publish fail at once while the connection
+	// is re-established, instead of being buffered and sent after the
+	// reconnect: what AsyncPublisher needs to keep events in order.
+	NoReconnectBuffer bool
+	Logger            *slog.Logger
 }
 
 // Connect dials o.URL and waits until connected or ctx is done. Once
@@ -72,6 +76,9 @@ func Connect(ctx context.Context, o ClientOptions) (*nats.Conn, error) {
 			}
 			log.Warn("nats async error", "subject", subj, "err", err)
 		}),
+	}
+	if o.NoReconnectBuffer {
+		opts = append(opts, nats.ReconnectBufSize(-1))
 	}
 	switch {
 	case o.CredsFile != "":

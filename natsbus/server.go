@@ -48,6 +48,9 @@ type ServerOptions struct {
 	ClientUser, ClientPassword string
 	// TLS, when set, is used for the client and the route listeners.
 	TLS *tls.Config
+	// RouteTLS, when set, is used for the routes instead of TLS (the
+	// clients on loopback stay plain): see RouteTLSConfig.
+	RouteTLS *tls.Config
 	// StoreDir holds JetStream's files.
 	StoreDir string
 	// Logger receives the server's log; nil silences it.
@@ -129,11 +132,15 @@ func (o ServerOptions) natsOptions() (*server.Options, error) {
 	if cname == "" {
 		cname = "kuma-agent"
 	}
+	rtls := o.TLS
+	if o.RouteTLS != nil {
+		rtls = o.RouteTLS
+	}
 	opts.Cluster = server.ClusterOpts{
 		Name: cname, Host: chost, Port: o.ClusterPort,
-		Username: o.RouteUser, Password: o.RoutePassword, TLSConfig: o.TLS,
+		Username: o.RouteUser, Password: o.RoutePassword, TLSConfig: rtls,
 	}
-	if o.TLS != nil {
+	if rtls != nil {
 		opts.Cluster.TLSTimeout = 2
 	}
 	for i, r := range o.Routes {

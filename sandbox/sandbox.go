@@ -105,6 +105,9 @@ func WriteNode(dir, invPath string, c *cluster.Cluster, self *cluster.Host, f Fa
 		cfg.Events.Embedded.Host = self.Address
 	}
 	cfg.Events.Embedded.RoutePasswordFile = filepath.Join(dir, "nats-route.password")
+	// Sandbox hosts share this machine's init system (if any): supervising
+	// it would act on the machine. Supervision is tested on nspawn hosts.
+	cfg.Supervisor.Enabled = false
 	return cfg, nil
 }
 

@@ -1,4 +1,28 @@
-// Package supervisor will watch the local KUMA Core, k0s and Raft units over
-// systemd's D-Bus API and heal them under the cluster lease and quorum guard.
-// Not implemented yet: see ARCHITECTURE.md and the open issues.
+// Package supervisor keeps the local KUMA Core, k0s and load-balancer
+// units running without ever making an outage worse.
+//
+// It watches units over systemd's D-Bus signals (Backend), leaves fast
+// crash loops to the unit's own Restart=, and acts only when a unit is
+// `failed` or has hit its start limit: reset-failed and start, with
+// jittered exponential backoff and a failure count that expires. A unit an
+// operator stopped (inactive) is left alone. A D-Bus error or reconnect is
+// "unknown", on which nothing is ever done.
+//
+// Per unit (a healing attempt is one pass through "healing"):
+//
+//	         ┌──────── active / activating (Restart= at work) ───────────┐
+//	         v                                                          │
+//	watching ──failed/start-limit──> waiting(backoff) ──due──> guarded ──┤
+//	  │   ^                                │                     │      │
+//	  │   └─────── inactive (operator) ────┘                     │ lease held,
+//	  │                                            refused <─────┘ guard fails,
+//	  │                                         (retried later)     minority
+//	  │                                                              │
+//	  └── attempts in window >= max ──> gave-up (check critical) <── healing
+//
+// Units of a quorum group (Raft Core services, k0s controllers) are healed
+// only under the cluster lease ("heal", one node at a time) and only when
+// the Guard allows it: this node sees a majority of the cluster in the mesh,
+// and the group keeps its quorum after the action. Dry-run proposes instead
+// of acting. Every action and refusal is an event.
 package supervisor

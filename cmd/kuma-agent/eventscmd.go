@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -141,8 +142,31 @@ func summarize(raw json.RawMessage) string {
 	return doctor.OneLine(strings.Join(parts, " "))
 }
 
-// natsSource feeds the alerts subscriber from the events stream, live from
-// its start (or from --since).
+// durableSource feeds the alerts subscriber from its durable consumer:
+// each event is acknowledged once its actions ran, so events stored while
+// the subscriber was down come when it is back, and none twice.
+type durableSource struct {
+	js      jetstream.JetStream
+	durable natsbus.Durable
+}
+
+func (s durableSource) EventsAck(ctx context.Context, fn func(events.Event, func(bool)) error) error {
+	return natsbus.ReadDurable(ctx, s.js, natsbus.DefaultStreamName, s.durable, func(e events.Event, settle natsbus.Settle) error {
+		return fn(e, settle)
+	})
+}
+
+// Events acknowledges each event as soon as fn took it.
+func (s durableSource) Events(ctx context.Context, fn func(events.Event) error) error {
+	return s.EventsAck(ctx, func(e events.Event, settle func(bool)) error {
+		err := fn(e)
+		settle(true)
+		return err
+	})
+}
+
+// natsSource feeds the alerts subscriber from the events stream from
+// --since on: a one-off replay that leaves the durable consumer alone.
 type natsSource struct {
 	js    jetstream.JetStream
 	query natsbus.Query
@@ -157,7 +181,7 @@ func runAlerts(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fset.SetOutput(stderr)
 	alertsPath := fset.String("config", "/etc/kuma-agent/alerts.yaml", "alerts config: rules and actions")
 	agentPath := fset.String("agent-config", config.DefaultPath, "agent config file (for the NATS connection)")
-	since := fset.String("since", "", "also alert on stored events since (duration back or RFC 3339); default: only new events")
+	since := fset.String("since", "", "replay stored events since (duration back or RFC 3339), then follow, without the durable consumer; default: the durable consumer (events since the last run)")
 	check := fset.Bool("check", false, "validate the alerts config and exit")
 	if err := fset.Parse(args); err != nil || fset.NArg() > 0 {
 		return 2
@@ -176,12 +200,21 @@ func runAlerts(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "kuma-agent: %v\n", err)
 		return 2
 	}
-	from := time.Now()
+	var from time.Time
 	if *since != "" {
 		if from, err = parseSince(*since, time.Now()); err != nil {
 			fmt.Fprintf(stderr, "kuma-agent alerts: %v\n", err)
 			return 2
 		}
+	}
+	durable := acfg.Durable
+	if durable == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			fmt.Fprintf(stderr, "kuma-agent alerts: hostname for the durable consumer name (set durable: in %s): %v\n", *alertsPath, err)
+			return 2
+		}
+		durable = alerts.DefaultDurable(host)
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 	// The connection's own reconnect chatter (logged asynchronously by the
@@ -192,8 +225,18 @@ func runAlerts(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	defer closeConn()
-	src := natsSource{js: js, query: natsbus.Query{Cluster: cfg.Events.Cluster, Since: from, Follow: true, Logger: log}}
-	log.Info("kuma-agent alerts running", "rules", len(acfg.Rules), "actions", len(acfg.Actions))
+	query := natsbus.Query{Cluster: cfg.Events.Cluster, Follow: true, Logger: log}
+	var src alerts.Source
+	if *since != "" {
+		query.Since = from
+		src = natsSource{js: js, query: query}
+		log.Info("kuma-agent alerts replaying", "since", from, "rules", len(acfg.Rules), "actions", len(acfg.Actions))
+	} else {
+		// Twice the queue: a dead action's full queue leaves room for the
+		// others (it drops its oldest rather than stalling them).
+		src = durableSource{js: js, durable: natsbus.Durable{Name: durable, Query: query, MaxAckPending: 2 * acfg.QueueSize}}
+		log.Info("kuma-agent alerts running", "durable", durable, "rules", len(acfg.Rules), "actions", len(acfg.Actions))
+	}
 	if err := alerts.New(acfg, log).Run(ctx, src); err != nil {
 		fmt.Fprintf(stderr, "kuma-agent alerts: %v\n", err)
 		return 1

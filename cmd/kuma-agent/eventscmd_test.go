@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +144,103 @@ actions:
 	}
 	if code := dispatch(context.Background(), []string{"alerts", "--config", filepath.Join(dir, "missing.yaml")}, &out, &errb); code != 2 {
 		t.Errorf("missing config: exit %d", code)
+	}
+}
+
+// TestAlertsCommandResumesAfterRestart: `kuma-agent alerts` reads with a
+// durable consumer. Events published while it is stopped are alerted when
+// it starts again; those alerted before are not alerted again.
+func TestAlertsCommandResumesAfterRestart(t *testing.T) {
+	cfgPath, js := eventsEnv(t)
+	dir := t.TempDir()
+	got := filepath.Join(dir, "got.jsonl")
+	acfg := filepath.Join(dir, "alerts.yaml")
+	if err := os.WriteFile(acfg, []byte(`durable: restart-test
+rules:
+  - name: failures
+    match: {types: [member.failed]}
+    actions: [record]
+actions:
+  record: {type: command, command: ["/bin/sh", "-c", "cat >> `+got+`; echo >> `+got+`"], timeout: 5s}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var errb bytes.Buffer
+	start := func() (stop func()) {
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan int, 1)
+		go func() {
+			done <- dispatch(rctx, []string{"alerts", "--config", acfg, "--agent-config", cfgPath}, io.Discard, &errb)
+		}()
+		// The consumer exists once the subscriber reads.
+		waitFor(t, "the durable consumer", func() bool {
+			_, err := js.Consumer(ctx, natsbus.DefaultStreamName, "restart-test")
+			return err == nil
+		})
+		return func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("alerts exit %d: %s", code, errb.String())
+			}
+		}
+	}
+	publish := func(n int) []string {
+		var ids []string
+		for range n {
+			e, _ := events.New("kuma", "core-2.x", events.MemberFailed, "core-1.x", events.SeverityCritical,
+				events.MemberData{Member: "core-1.x", Status: "failed"}, time.Now())
+			if err := natsbus.Publish(ctx, js, e); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, e.ID)
+		}
+		return ids
+	}
+	recorded := func() []string {
+		b, _ := os.ReadFile(got)
+		var ids []string
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var e events.Event
+			if json.Unmarshal([]byte(line), &e) == nil {
+				ids = append(ids, e.ID)
+			}
+		}
+		return ids
+	}
+	// settled: everything the consumer got is acknowledged.
+	settled := func() bool {
+		c, err := js.Consumer(ctx, natsbus.DefaultStreamName, "restart-test")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	}
+
+	stop := start()
+	first := publish(2)
+	waitFor(t, "the first events alerted and acknowledged", func() bool { return len(recorded()) == 2 && settled() })
+	stop()
+
+	missed := publish(3) // nobody is subscribed
+	stop = start()
+	waitFor(t, "the missed events alerted and acknowledged", func() bool { return len(recorded()) >= 5 && settled() })
+	stop()
+	want := append(first, missed...)
+	if r := recorded(); !slices.Equal(r, want) {
+		t.Fatalf("alerted %v,\nwant each once, in order: %v", r, want)
+	}
+}
+
+// waitFor polls cond (a test deadline, not a measurement).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -28,6 +28,7 @@ func commands() []command {
 		{"run", "run the agent (the systemd service runs this)", runRun},
 		{"doctor", "diagnose this node (--cluster: every node), each finding with its fix", runDoctor},
 		{"members", "list the agents of the mesh", runMembers},
+		{"units", "the units this agent supervises and what it did about them", runUnits},
 		{"events", "read the cluster's events (--follow to tail them)", runEvents},
 		{"alerts", "the alerts subscriber: rules and actions on events (its own service)", runAlerts},
 		{"inventory", "check a KUMA inventory or Acura ha_env_file before installing", runInventory},

@@ -43,24 +43,10 @@ func (c *clientFlags) call(ctx context.Context, op string, args, out any) error 
 }
 
 func runMembers(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newClientFlags("members", stderr)
-	format := c.fset.String("format", "table", "table or json")
-	if err := c.fset.Parse(args); err != nil || c.fset.NArg() > 0 || (*format != "table" && *format != "json") {
-		if *format != "table" && *format != "json" {
-			fmt.Fprintf(stderr, "kuma-agent members: unknown --format %q (table or json)\n", *format)
-		}
-		return 2
-	}
 	var ms []agent.MemberInfo
-	if err := c.call(ctx, agent.OpMembers, nil, &ms); err != nil {
-		fmt.Fprintf(stderr, "kuma-agent: %v\n", err)
-		return 1
-	}
-	if *format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(ms)
-		return 0
+	format, code := callFormatted(ctx, "members", agent.OpMembers, args, stdout, stderr, &ms)
+	if format != "table" {
+		return code
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATUS\tROLES\tHEALTH")
@@ -149,4 +135,29 @@ func runKeyring(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(st)
 	return 0
+}
+
+// callFormatted parses a --format table|json client command, calls op
+// into out and, for json, prints it. It returns the format ("" on error)
+// and the exit code when the caller has nothing more to print.
+func callFormatted(ctx context.Context, name, op string, args []string, stdout, stderr io.Writer, out any) (string, int) {
+	c := newClientFlags(name, stderr)
+	format := c.fset.String("format", "table", "table or json")
+	if err := c.fset.Parse(args); err != nil || c.fset.NArg() > 0 {
+		return "", 2
+	}
+	if *format != "table" && *format != "json" {
+		fmt.Fprintf(stderr, "kuma-agent %s: unknown --format %q (table or json)\n", name, *format)
+		return "", 2
+	}
+	if err := c.call(ctx, op, nil, out); err != nil {
+		fmt.Fprintf(stderr, "kuma-agent: %v\n", err)
+		return "", 1
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+	}
+	return *format, 0
 }

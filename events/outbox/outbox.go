@@ -388,32 +388,79 @@ func (o *Outbox) Peek(max int) ([]events.Event, error) {
 		return nil, errors.New("outbox: closed")
 	}
 	o.peeked = o.peeked[:0]
-	var out []events.Event
 	if max <= 0 {
 		return nil, nil
 	}
-	if o.drops.Inflight == nil && o.drops.Pending.Count > 0 {
-		d := o.drops.Pending
-		d.OutboxLimit = o.opt.MaxBytes
-		ev, err := events.New(o.opt.Cluster, o.opt.Node, events.EventsDropped, "outbox", events.SeverityWarning, d, o.opt.Now())
-		if err != nil {
-			return nil, fmt.Errorf("outbox: %w", err)
-		}
-		o.drops.Inflight = &ev
-		o.drops.Pending = events.DroppedData{}
-		if err := writeAtomic(o.path(stateFile), o.drops, true); err != nil {
-			return nil, err
-		}
+	if err := o.startDropped(); err != nil {
+		return nil, err
 	}
+	var out []events.Event
 	if o.drops.Inflight != nil {
 		out = append(out, *o.drops.Inflight)
 		o.peeked = append(o.peeked, peekedRec{dropped: true})
 	}
-	for _, seg := range o.segs {
-		for _, r := range seg.recs {
+	return o.peekFrom(0, 0, out, max)
+}
+
+// PeekMore hands out up to max events following those handed out since the
+// last Peek, acked or not: a publisher with several events in flight Peeks
+// once, then asks PeekMore for more as Acks free room in its window. Ack(n)
+// still acks the oldest n handed out. An events.dropped event arising
+// meanwhile is handed out first. With nothing handed out and unacked,
+// PeekMore is Peek.
+func (o *Outbox) PeekMore(max int) ([]events.Event, error) {
+	o.mu.Lock()
+	if len(o.peeked) == 0 {
+		o.mu.Unlock()
+		return o.Peek(max)
+	}
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil, errors.New("outbox: closed")
+	}
+	if max <= 0 {
+		return nil, nil
+	}
+	var out []events.Event
+	if !slices.ContainsFunc(o.peeked, func(p peekedRec) bool { return p.dropped }) {
+		if err := o.startDropped(); err != nil {
+			return nil, err
+		}
+		if o.drops.Inflight != nil {
+			out = append(out, *o.drops.Inflight)
+			o.peeked = append(o.peeked, peekedRec{dropped: true})
+		}
+	}
+	// Records resume after the newest one handed out. If overflow dropped its
+	// segment, it dropped every older one too: resume at the oldest left.
+	si, ri := 0, 0
+	for i := len(o.peeked) - 1; i >= 0; i-- {
+		p := o.peeked[i]
+		if p.dropped {
+			continue
+		}
+		for si < len(o.segs) && o.segs[si].id < p.seg {
+			si++
+		}
+		if si < len(o.segs) && o.segs[si].id == p.seg {
+			recs := o.segs[si].recs
+			ri = sort.Search(len(recs), func(j int) bool { return recs[j].off > p.off })
+		}
+		break
+	}
+	return o.peekFrom(si, ri, out, max)
+}
+
+// peekFrom appends to out, and hands out, the records from segs[si].recs[ri]
+// on until out holds max events.
+func (o *Outbox) peekFrom(si, ri int, out []events.Event, max int) ([]events.Event, error) {
+	for ; si < len(o.segs); si, ri = si+1, 0 {
+		seg := o.segs[si]
+		for ; ri < len(seg.recs); ri++ {
 			if len(out) >= max {
 				return out, nil
 			}
+			r := seg.recs[ri]
 			ev, err := o.read(seg.id, r)
 			if err != nil {
 				return out, err
@@ -423,6 +470,23 @@ func (o *Outbox) Peek(max int) ([]events.Event, error) {
 		}
 	}
 	return out, nil
+}
+
+// startDropped turns pending drops into the events.dropped event, unless
+// one is already on its way.
+func (o *Outbox) startDropped() error {
+	if o.drops.Inflight != nil || o.drops.Pending.Count == 0 {
+		return nil
+	}
+	d := o.drops.Pending
+	d.OutboxLimit = o.opt.MaxBytes
+	ev, err := events.New(o.opt.Cluster, o.opt.Node, events.EventsDropped, "outbox", events.SeverityWarning, d, o.opt.Now())
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	o.drops.Inflight = &ev
+	o.drops.Pending = events.DroppedData{}
+	return writeAtomic(o.path(stateFile), o.drops, true)
 }
 
 func (o *Outbox) read(id uint64, r recMeta) (events.Event, error) {

@@ -1,12 +1,20 @@
 #!/bin/sh
-# Stop and disable only on real removal: deb passes "remove" (or "upgrade" on
-# upgrade), rpm passes 0 on erase and 1 on upgrade, and the old package's
-# script runs after the new %post, so an unconditional disable would leave an
-# upgraded agent stopped.
+# deb prerm:  $1 = remove, or upgrade/deconfigure/failed-upgrade.
+# rpm %preun: $1 = 0 on erase, 1 on upgrade; on `rpm -U` the OLD package's
+#             %preun runs after the new %post.
+# Stop and disable only on a real removal: an unconditional disable would
+# leave an upgraded agent stopped and disabled (test-hosts.md).
 set -e
+units="kuma-agent.service kuma-agent-alerts.service"
+case "$1" in
+remove | 0) ;;
+*) exit 0 ;;
+esac
+command -v systemctl >/dev/null 2>&1 || exit 0
 if [ -d /run/systemd/system ]; then
-  case "$1" in
-    remove|0) systemctl disable --now kuma-agent.service >/dev/null 2>&1 || true ;;
-  esac
+	# shellcheck disable=SC2086
+	systemctl stop $units >/dev/null 2>&1 || true
 fi
+# shellcheck disable=SC2086
+systemctl disable $units >/dev/null 2>&1 || true
 exit 0

@@ -1,0 +1,168 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/config"
+	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/natsbus"
+)
+
+// logBuffer is a concurrency-safe slog sink tests can search.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) Contains(s string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Contains(b.buf.String(), s)
+}
+
+func (b *logBuffer) Logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestEmbeddedRouteTLS: three agents' embedded servers, configured from
+// agent.yaml's events.embedded.route_tls, form a cluster over TLS routes,
+// and an event published on one is read on another. A server whose
+// certificate another CA signed (and which trusts only that CA) is kept
+// out.
+func TestEmbeddedRouteTLS(t *testing.T) {
+	dir := t.TempDir()
+	good, other := newTestCA(t, dir, "good"), newTestCA(t, dir, "other")
+	pwFile := filepath.Join(dir, "nats-route.password")
+	if err := os.WriteFile(pwFile, []byte("route-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clusterPort := freeTCPPort(t)
+	host := func(i string) *cluster.Host {
+		return &cluster.Host{Name: "core-" + i + ".test.local", IP: netip.MustParseAddr(testNet + "1" + i)}
+	}
+	members := &cluster.Cluster{Hosts: []*cluster.Host{host("1"), host("2"), host("3")}}
+	start := func(self *cluster.Host, inv *cluster.Cluster, ca *testCA, log *slog.Logger) *natsbus.Server {
+		t.Helper()
+		cfg := config.Default()
+		cfg.StateDir = t.TempDir()
+		cfg.Events.Embedded.Port = freeTCPPort(t)
+		cfg.Events.Embedded.ClusterPort = clusterPort
+		cfg.Events.Embedded.RoutePasswordFile = pwFile
+		cert, key := ca.issue(t, self.Name, self.IP.String())
+		cfg.Events.Embedded.RouteTLS = config.RouteTLS{CertFile: cert, KeyFile: key, CAFile: ca.file}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		b := &eventBus{cfg: cfg, node: self.Name, self: self, cluster: inv, log: log}
+		srv, servers, err := b.startEmbedded()
+		if err != nil {
+			t.Fatalf("%s: %v", self.Name, err)
+		}
+		t.Cleanup(srv.Shutdown)
+		if servers != len(inv.Hosts) {
+			t.Fatalf("%s: %d servers, want %d", self.Name, servers, len(inv.Hosts))
+		}
+		return srv
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	var srvs []*natsbus.Server
+	for _, h := range members.Hosts {
+		srvs = append(srvs, start(h, members, good, quiet))
+	}
+	meshed := func() bool {
+		for _, s := range srvs {
+			if s.NumPeers() != len(srvs)-1 {
+				return false
+			}
+		}
+		return true
+	}
+	eventually(t, "a full mesh of TLS routes", 30*time.Second, meshed)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	js1, js3 := clientJS(t, ctx, srvs[0].ClientURL()), clientJS(t, ctx, srvs[2].ClientURL())
+	eventually(t, "an R3 stream", 30*time.Second, func() bool {
+		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+		defer scancel()
+		_, err := natsbus.EnsureStream(sctx, js1, natsbus.StreamOptions{Replicas: 3})
+		return err == nil
+	})
+	e, err := events.New("kuma", "core-1.test.local", events.AgentStarted, "agent", events.SeverityInfo, events.AgentData{Version: "test"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the event stored", 30*time.Second, func() bool {
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer pcancel()
+		return natsbus.Publish(pctx, js1, e) == nil
+	})
+	var got []string
+	eventually(t, "the event read on core-3", 30*time.Second, func() bool {
+		got = got[:0]
+		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer rcancel()
+		_ = natsbus.Read(rctx, js3, natsbus.DefaultStreamName, natsbus.Query{}, func(r events.Event) error {
+			got = append(got, r.ID)
+			return nil
+		})
+		return len(got) == 1 && got[0] == e.ID
+	})
+
+	// The intruder dials all three (and they it: it is in its inventory only).
+	var log logBuffer
+	intruder := host("4")
+	withIntruder := &cluster.Cluster{Hosts: append(append([]*cluster.Host{}, members.Hosts...), intruder)}
+	bad := start(intruder, withIntruder, other, log.Logger())
+	eventually(t, "the intruder's TLS handshakes to fail", 30*time.Second, func() bool {
+		return log.Contains("TLS route handshake error")
+	})
+	if n := bad.NumRoutes(); n != 0 {
+		t.Fatalf("the intruder has %d routes", n)
+	}
+	if !meshed() {
+		t.Fatal("the intruder changed the good servers' mesh")
+	}
+}
+
+// clientJS connects to a server's client port.
+func clientJS(t *testing.T, ctx context.Context, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := natsbus.Connect(ctx, natsbus.ClientOptions{URL: url, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}

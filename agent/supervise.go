@@ -1,0 +1,310 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/config"
+	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/lease"
+	"github.com/kuma-agent/kuma-agent/natsbus"
+	"github.com/kuma-agent/kuma-agent/supervisor"
+)
+
+// newSupervisor builds the supervisor from the config, the inventory and
+// this node's roles; nil when supervision is off.
+func (a *Agent) newSupervisor() (*supervisor.Supervisor, error) {
+	sc := a.cfg.Supervisor
+	if !sc.Enabled {
+		return nil, nil
+	}
+	rules := supervisor.DefaultRules
+	if len(sc.Units) > 0 {
+		rules = nil
+		for _, u := range sc.Units {
+			rules = append(rules, supervisor.Rule{Pattern: u.Pattern, Roles: u.Roles, Group: supervisor.Group(u.Group)})
+		}
+	}
+	var layout cluster.Layout
+	if a.cluster != nil {
+		layout = a.cluster.Layout
+	}
+	var backend supervisor.Backend = &supervisor.Systemd{Address: sc.DBusAddress, Logger: a.log.With("component", "systemd")}
+	if sc.Backend == "exec" {
+		backend = &supervisor.Exec{Units: sc.Exec.Units, StatusCmd: sc.Exec.Status, StartCmd: sc.Exec.Start,
+			ResetCmd: sc.Exec.ResetFailed, Poll: sc.Exec.PollInterval}
+	}
+	var locker supervisor.Locker
+	if a.cfg.Events.Enabled {
+		// Connected to NATS when the event bus is (Run).
+		a.locker = &leaseLocker{a: a, ttl: sc.LeaseTTL, err: errors.New("NATS is not connected yet")}
+		locker = a.locker
+	}
+	return supervisor.New(supervisor.Options{
+		Node:      a.node.Name,
+		Backend:   backend,
+		Selection: supervisor.Select(rules, a.node.Roles, layout),
+		Policy: supervisor.Backoff{Initial: sc.Backoff.Initial, Max: sc.Backoff.Max, Jitter: sc.Backoff.Jitter,
+			Window: sc.Backoff.Window, MaxAttempts: sc.Backoff.MaxAttempts},
+		Guard:        a.guard(layout),
+		Peers:        a.peers,
+		Locker:       locker,
+		DryRun:       sc.DryRun,
+		StartStopped: sc.StartStopped,
+		HealTimeout:  sc.HealTimeout,
+		Emit:         a.emit,
+		OnChange:     a.markTagsDirty,
+		Logger:       a.log.With("component", "supervisor"),
+	})
+}
+
+// guard is the quorum guard's picture of the inventory.
+func (a *Agent) guard(layout cluster.Layout) supervisor.Guard {
+	g := supervisor.Guard{Groups: map[supervisor.Group][]string{}}
+	if a.cluster == nil {
+		return g // no inventory: the guard refuses every quorum action
+	}
+	g.ClusterSize = len(a.cluster.Hosts)
+	names := func(hs []*cluster.Host) []string {
+		var out []string
+		for _, h := range hs {
+			if !slices.Contains(out, h.Name) {
+				out = append(out, h.Name)
+			}
+		}
+		return out
+	}
+	sel := supervisor.Select(supervisor.DefaultRules, cluster.Roles{cluster.RoleCore}, layout)
+	if grp, _ := sel.Match("kuma-core-x.service"); grp == supervisor.GroupRaft {
+		g.Groups[supervisor.GroupRaft] = names(a.cluster.RaftMembers())
+	}
+	g.Groups[supervisor.GroupEtcd] = names(a.cluster.EtcdMembers())
+	return g
+}
+
+// peers is the mesh's view for the guard; this node speaks for itself
+// from the supervisor (its own gossip may lag by a round).
+func (a *Agent) peers() []supervisor.Peer {
+	var out []supervisor.Peer
+	for _, m := range a.mesh.Members() {
+		t, _ := clusterchecks.DecodeTags(m.Tags)
+		p := supervisor.Peer{Name: m.Name, Alive: m.Status == "alive", Healthy: t.Units == "ok", Raft: t.Raft}
+		if m.Name == a.node.Name && a.sup != nil {
+			p.Alive = true
+			p.Healthy = a.unitsTag() == "ok"
+			p.Raft = a.sup.RaftState()
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// unitsTag is what this node gossips about its quorum-group units.
+func (a *Agent) unitsTag() string {
+	if a.sup == nil {
+		return ""
+	}
+	healthy, known := a.sup.GroupHealthy()
+	switch {
+	case !known:
+		return ""
+	case !healthy || a.sup.RaftState() == "out":
+		return "down"
+	}
+	return "ok"
+}
+
+// failedSince is when the mesh marked node failed.
+func (a *Agent) failedSince(node string) (time.Time, bool) {
+	for _, m := range a.mesh.Members() {
+		if m.Name == node && m.Status == "failed" {
+			return a.events.sinceOf(node), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// runSupervisor runs the supervisor and its rejoin and cleanup loops
+// until ctx ends. A backend that cannot be reached (no systemd) is
+// retried: the node's checks and mesh go on without it.
+func (a *Agent) runSupervisor(ctx context.Context) {
+	sc := a.cfg.Supervisor
+	if sc.Rejoin.Enabled {
+		go a.sup.RunRejoin(ctx, a.rejoinOptions(sc.Rejoin))
+	}
+	if sc.Cleanup.Enabled && a.cluster != nil {
+		cmds := sc.Cleanup.K0s
+		if a.cluster.Layout == cluster.LayoutAcura {
+			cmds = sc.Cleanup.Acura
+		}
+		go a.sup.RunCleanup(ctx, supervisor.CleanupOptions{After: sc.Cleanup.After, DryRun: sc.Cleanup.DryRun, Commands: cmds,
+			FailedSince: a.failedSince, Address: a.hostAddr})
+	}
+	for wait := time.Second; ; wait = min(wait*2, time.Minute) {
+		err := a.sup.Run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		a.log.Warn("supervisor stopped; units are not supervised until it restarts", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (a *Agent) hostAddr(node string) string {
+	if a.cluster != nil {
+		if h := a.cluster.Host(node); h != nil && h.Address != "" {
+			return h.Address
+		}
+	}
+	return node
+}
+
+func (a *Agent) rejoinOptions(r config.Rejoin) supervisor.RejoinOptions {
+	o := supervisor.RejoinOptions{Interval: r.Interval, Readings: r.Readings, JoinCommand: r.JoinCommand, RaftPort: r.RaftPort}
+	// Patterns were validated with the config.
+	if r.HealthURL != "" {
+		h := supervisor.HealthSignal{URL: r.HealthURL}
+		if r.OutPattern != "" {
+			h.Out = regexp.MustCompile(r.OutPattern)
+		}
+		if r.LeaderPattern != "" {
+			h.Leader = regexp.MustCompile(r.LeaderPattern)
+		}
+		o.Signals = append(o.Signals, h)
+	}
+	if r.LogFile != "" {
+		o.Signals = append(o.Signals, &supervisor.LogSignal{File: r.LogFile, Pattern: regexp.MustCompile(r.LogPattern)})
+	}
+	if len(r.Command) > 0 {
+		o.Signals = append(o.Signals, supervisor.CommandSignal{Argv: r.Command})
+	}
+	return o
+}
+
+// leaseLocker is the supervisor's cluster lease over the event bus's NATS
+// connection; without a connection there is no lease (and no action on a
+// quorum group). The bucket is made as soon as NATS connects: creating a
+// replicated bucket takes seconds, which must not delay the first heal.
+type leaseLocker struct {
+	a   *Agent
+	ttl time.Duration
+
+	mu     sync.Mutex
+	m      *lease.Manager
+	err    error              // why m is nil
+	cancel context.CancelFunc // stops the bucket setup of the last connection
+}
+
+func (l *leaseLocker) setConn(nc *nats.Conn, servers int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cancel != nil {
+		l.cancel()
+	}
+	l.m, l.err, l.cancel = nil, errors.New("NATS is not connected"), nil
+	if nc == nil {
+		return
+	}
+	l.err = errors.New("lease bucket not ready yet")
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	go l.setup(ctx, nc, servers)
+}
+
+// setup creates or binds the bucket, retrying until it works or the
+// connection ends.
+func (l *leaseLocker) setup(ctx context.Context, nc *nats.Conn, servers int) {
+	js, err := jetstream.New(nc)
+	for wait := time.Second; err == nil; wait = min(2*wait, 30*time.Second) {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		var m *lease.Manager
+		m, err = lease.New(sctx, js, lease.Options{Node: l.a.node.Name, TTL: l.ttl, Liveness: l.a, Replicas: natsbus.ReplicasFor(servers),
+			Logger: l.a.log.With("component", "lease"),
+			OnEvent: func(t events.Type, d events.LeaseData) {
+				if t != events.LeaseRenewed { // renewals every few seconds would drown the history
+					l.a.emit(t, d.Purpose, events.SeverityInfo, d)
+				}
+			}})
+		cancel()
+		l.mu.Lock()
+		if ctx.Err() != nil {
+			l.mu.Unlock()
+			return
+		}
+		if err == nil {
+			l.m, l.err = m, nil
+			l.mu.Unlock()
+			return
+		}
+		l.err = err
+		l.mu.Unlock()
+		l.a.log.Warn("lease bucket not ready", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		err = nil
+	}
+	if err != nil {
+		l.mu.Lock()
+		l.err = err
+		l.mu.Unlock()
+	}
+}
+
+func (l *leaseLocker) manager() (*lease.Manager, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		return nil, l.err
+	}
+	return l.m, nil
+}
+
+// Acquire implements supervisor.Locker.
+func (l *leaseLocker) Acquire(ctx context.Context, purpose string) (supervisor.Lock, error) {
+	m, err := l.manager()
+	if err != nil {
+		return nil, err
+	}
+	le, err := m.Acquire(ctx, purpose)
+	if err != nil {
+		return nil, err
+	}
+	kctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	return &heldLease{l: le, lost: le.KeepAlive(kctx), stop: cancel}, nil
+}
+
+type heldLease struct {
+	l    *lease.Lease
+	lost <-chan error
+	stop context.CancelFunc
+}
+
+func (h *heldLease) Lost() <-chan error { return h.lost }
+
+func (h *heldLease) Release(ctx context.Context) error {
+	h.stop()
+	return h.l.Release(ctx)
+}
+
+// UnitsReport is the answer to OpUnits.
+type UnitsReport struct {
+	Units  []supervisor.UnitStatus `json:"units"`
+	Raft   string                  `json:"raft,omitempty"` // the local Core's Raft state
+	DryRun bool                    `json:"dry_run,omitempty"`
+}

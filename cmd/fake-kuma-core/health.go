@@ -1,0 +1,46 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// healthReply is the body of GET /health. The real Core's health format is unverified;
+// this shape is what the agent's checks are written against in tests.
+type healthReply struct {
+	Status string    `json:"status"` // "ok", or "unavailable" when out of the cluster
+	ID     string    `json:"id"`
+	Raft   raftReply `json:"raft"`
+}
+
+type raftReply struct {
+	State  string `json:"state"`  // leader, follower or out
+	Leader string `json:"leader"` // HOST:PORT of the leader, "" when out or unknown
+}
+
+// ServeHTTP answers GET /health and GET /: 200 while in the cluster, 503 when out.
+func (c *core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" && r.URL.Path != "/health" {
+		http.NotFound(w, r)
+		return
+	}
+	// A hung Core accepts the connection but never answers; hold the request until the
+	// fault goes away or the client gives up.
+	for c.isHung() {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(pollInterval):
+		}
+	}
+	state, leader := c.raftStatus()
+	reply := healthReply{Status: "ok", ID: c.cfg.id, Raft: raftReply{State: state, Leader: leader}}
+	code := http.StatusOK
+	if state == stateOut {
+		reply.Status, code = "unavailable", http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(reply)
+}

@@ -1,0 +1,206 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/events"
+)
+
+// recordRunner records commands and runs fn for each.
+type recordRunner struct {
+	mu   sync.Mutex
+	runs [][]string
+	fn   func(argv []string) error
+}
+
+func (r *recordRunner) Run(ctx context.Context, argv []string) ([]byte, error) {
+	r.mu.Lock()
+	r.runs = append(r.runs, argv)
+	r.mu.Unlock()
+	if r.fn != nil {
+		return nil, r.fn(argv)
+	}
+	return nil, nil
+}
+
+func (r *recordRunner) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.runs) }
+
+func TestRejoinRunsTheJoinCommandUnderTheLease(t *testing.T) {
+	var out atomic.Bool
+	out.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if out.Load() {
+			w.WriteHeader(503)
+			fmt.Fprint(w, `{"raft":{"state":"out"}}`)
+			return
+		}
+		fmt.Fprint(w, `{"raft":{"state":"follower"}}`)
+	}))
+	defer srv.Close()
+	peers := []Peer{{Name: "core-1", Alive: true, Healthy: true}, {Name: "core-2", Alive: true, Healthy: true, Raft: "leader"}, {Name: "core-3", Alive: true, Healthy: true}}
+	lk := &fakeLocker{node: "core-1"}
+	be := newFakeBackend(UnitState{Name: coreUnit, LoadState: "loaded", ActiveState: "active", SubState: "running"})
+	h := start(t, be, quorumOpts(&peers, lk))
+	eventually(t, "unit seen", func() bool { return len(h.sup.Units()) == 1 })
+	run := &recordRunner{fn: func([]string) error { out.Store(false); return nil }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.sup.RunRejoin(ctx, RejoinOptions{
+		Interval: 10 * time.Millisecond, Readings: 3, RaftPort: 7209, Runner: run,
+		Signals:     []Signal{HealthSignal{URL: srv.URL, Out: regexp.MustCompile(`"state":"out"`), Leader: regexp.MustCompile(`"leader"`)}},
+		JoinCommand: []string{"kuma", "core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"},
+		Address:     func(n string) string { return n + ".kuma.local" },
+	})
+	eventually(t, "rejoin finished", func() bool { return h.ev.count(events.HealingFinished) == 1 })
+	want := "kuma core --raft.join core-2.kuma.local:7209 --id 00000000-0000-0000-0000-000000000000 --install"
+	if run.count() != 1 || strings.Join(run.runs[0], " ") != want {
+		t.Fatalf("commands %v, want one %q", run.runs, want)
+	}
+	if lk.grants != 1 {
+		t.Fatalf("lease grants %d, want 1", lk.grants)
+	}
+	eventually(t, "follower", func() bool { return h.sup.RaftState() == "follower" })
+	time.Sleep(100 * time.Millisecond)
+	if run.count() != 1 {
+		t.Fatalf("rejoined again while in the cluster: %d runs", run.count())
+	}
+}
+
+func TestRejoinWithoutLeaderIsRefused(t *testing.T) {
+	peers := []Peer{{Name: "core-1", Alive: true}, {Name: "core-2", Alive: true, Healthy: true}, {Name: "core-3", Alive: true, Healthy: true}}
+	h := start(t, newFakeBackend(UnitState{Name: coreUnit, LoadState: "loaded", ActiveState: "active"}), quorumOpts(&peers, &fakeLocker{node: "core-1"}))
+	eventually(t, "unit seen", func() bool { return len(h.sup.Units()) == 1 })
+	run := &recordRunner{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.sup.RunRejoin(ctx, RejoinOptions{Interval: 10 * time.Millisecond, Readings: 1, RaftPort: 7209, Runner: run,
+		Signals: []Signal{CommandSignal{Argv: []string{"false"}}}, JoinCommand: []string{"join", "{{.Leader}}"}})
+	eventually(t, "refusal", func() bool { return h.ev.count(events.HealingRefused) == 1 })
+	d, _ := h.ev.last(events.HealingRefused)
+	if !strings.Contains(d.Reason, "no Raft leader") || run.count() != 0 {
+		t.Fatalf("reason %q, %d runs", d.Reason, run.count())
+	}
+	if h.sup.RaftState() != "out" {
+		t.Fatalf("raft state %q, want out", h.sup.RaftState())
+	}
+}
+
+func TestLogSignal(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "core")
+	if err := os.WriteFile(f, []byte("old: raft: removed from cluster\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := &LogSignal{File: f, Pattern: regexp.MustCompile(`raft: removed from cluster`)}
+	ctx := context.Background()
+	if r, err := l.Read(ctx); err != nil || r.Out {
+		t.Fatalf("first read: %+v %v: old lines are history", r, err)
+	}
+	fh, _ := os.OpenFile(f, os.O_APPEND|os.O_WRONLY, 0)
+	fmt.Fprintln(fh, "x raft: removed from cluster")
+	fh.Close()
+	if r, err := l.Read(ctx); err != nil || !r.Out {
+		t.Fatalf("after the line: %+v %v", r, err)
+	}
+	if r, _ := l.Read(ctx); !r.Out {
+		t.Fatal("the line must stay matched until Reset")
+	}
+	l.Reset()
+	if r, _ := l.Read(ctx); r.Out {
+		t.Fatal("still out after Reset")
+	}
+}
+
+func TestCleanupRemovesALongDeadMemberOnce(t *testing.T) {
+	peers := []Peer{{Name: "c1", Alive: true, Healthy: true}, {Name: "c2", Alive: true, Healthy: true}, {Name: "c3"}}
+	run := &recordRunner{}
+	h := start(t, newFakeBackend(), func(o *Options) {
+		o.Node = "c1"
+		o.Guard = Guard{ClusterSize: 3, Groups: map[Group][]string{GroupEtcd: {"c1", "c2", "c3"}}}
+		o.Peers = func() []Peer { return peers }
+		o.Locker = &fakeLocker{node: "c1"}
+	})
+	failedAt := time.Now().Add(-time.Hour)
+	opts := CleanupOptions{After: 30 * time.Minute, Runner: run,
+		Commands:    [][]string{{"k0s", "etcd", "leave", "--peer-address", "{{.Addr}}"}},
+		FailedSince: func(n string) (time.Time, bool) { return failedAt, n == "c3" },
+		Address:     func(n string) string { return "10.0.0." + strings.TrimPrefix(n, "c") }}
+	handled := map[string]bool{}
+	// Dry-run first: proposed, nothing run.
+	dry := opts
+	dry.DryRun = true
+	h.sup.cleanupOnce(context.Background(), dry, handled)
+	if run.count() != 0 || h.ev.count(events.HealingProposed) != 1 {
+		t.Fatalf("dry-run ran %d commands, %d proposals", run.count(), h.ev.count(events.HealingProposed))
+	}
+	clear(handled)
+	h.sup.cleanupOnce(context.Background(), opts, handled)
+	h.sup.cleanupOnce(context.Background(), opts, handled)
+	if run.count() != 1 || strings.Join(run.runs[0], " ") != "k0s etcd leave --peer-address 10.0.0.3" {
+		t.Fatalf("commands %v", run.runs)
+	}
+	// With c2 down too, removing c3 would leave 1 of 2: refused.
+	peers[1].Healthy = false
+	clear(handled)
+	h.sup.cleanupOnce(context.Background(), opts, handled)
+	if run.count() != 1 || h.ev.count(events.HealingRefused) != 1 {
+		t.Fatalf("removal without quorum: %d runs, %d refusals", run.count(), h.ev.count(events.HealingRefused))
+	}
+	// Only the first live voter acts.
+	peers[1].Healthy = true
+	h2 := start(t, newFakeBackend(), func(o *Options) {
+		o.Node = "c2"
+		o.Guard = Guard{ClusterSize: 3, Groups: map[Group][]string{GroupEtcd: {"c1", "c2", "c3"}}}
+		o.Peers = func() []Peer { return peers }
+		o.Locker = &fakeLocker{node: "c2"}
+	})
+	h2.sup.cleanupOnce(context.Background(), opts, map[string]bool{})
+	if run.count() != 1 {
+		t.Fatal("a second voter repeated the removal")
+	}
+}
+
+func TestExecBackend(t *testing.T) {
+	dir := t.TempDir()
+	code := filepath.Join(dir, "code")
+	os.WriteFile(code, []byte("1"), 0o600)
+	script := filepath.Join(dir, "svc")
+	os.WriteFile(script, []byte("#!/bin/sh\ncase $2 in status) exit $(cat "+code+");; start) echo 0 > "+code+";; esac\n"), 0o700)
+	e := &Exec{Units: []string{"kuma-collector-1"}, StatusCmd: []string{script, "{{.Unit}}", "status"}, StartCmd: []string{script, "{{.Unit}}", "start"}, Poll: 20 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := e.State(ctx, "kuma-collector-1")
+	if err != nil || Classify(st) != Failed {
+		t.Fatalf("status exit 1: %+v %v, want failed", st, err)
+	}
+	os.WriteFile(code, []byte("4"), 0o600)
+	if _, err := e.State(ctx, "kuma-collector-1"); err == nil || !strings.Contains(err.Error(), "unknown") {
+		t.Fatalf("status exit 4: %v, want unknown", err)
+	}
+	os.WriteFile(code, []byte("1"), 0o600)
+	ch, _ := e.Watch(ctx, func(string) bool { return true })
+	if u := <-ch; u.Err != nil || u.State.ActiveState != "failed" {
+		t.Fatalf("first update %+v", u)
+	}
+	if err := e.Start(ctx, "kuma-collector-1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case u := <-ch:
+		if u.State.ActiveState != "active" {
+			t.Fatalf("after start: %+v", u)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no update after start")
+	}
+}
