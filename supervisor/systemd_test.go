@@ -310,9 +310,9 @@ func TestSystemdOperatorStopIsRespected(t *testing.T) {
 	}
 }
 
-func TestSystemdDaemonReexecCausesNoRestart(t *testing.T) {
+func TestSystemdDaemonReexecAndBusRestartCauseNoRestart(t *testing.T) {
 	h := bootSystemd(t)
-	_, ev := h.runSupervisor(t, Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Window: time.Minute, MaxAttempts: 5})
+	s, ev := h.runSupervisor(t, Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Window: time.Minute, MaxAttempts: 5})
 	pids := map[string]string{sdCore: h.show(t, sdCore, "MainPID"), sdCollector: h.show(t, sdCollector, "MainPID")}
 	for i := 0; i < 3; i++ {
 		h.systemctl(t, "daemon-reexec")
@@ -327,8 +327,28 @@ func TestSystemdDaemonReexecCausesNoRestart(t *testing.T) {
 	if n := ev.count(events.HealingStarted) + ev.count(events.HealingProposed); n != 0 {
 		t.Fatalf("%d healing actions across daemon-reexec, want 0", n)
 	}
-	// The watch survived the re-exec: a crash now is still healed.
+	// The bus itself restarts: the watch loses its connection (units
+	// unknown, no action) and reconnects.
+	h.systemctl(t, "restart", "dbus.service")
+	time.Sleep(2 * time.Second)
+	for u, pid := range pids {
+		if now := h.show(t, u, "MainPID"); now != pid {
+			t.Errorf("%s: MainPID %s -> %s across a D-Bus restart", u, pid, now)
+		}
+	}
+	if n := ev.count(events.HealingStarted); n != 0 {
+		t.Fatalf("%d healing actions across a D-Bus restart, want 0", n)
+	}
+	// The watch survived both: a crash now is still healed.
+	eventuallyWithin(t, "units readable again", 20*time.Second, func() bool {
+		for _, u := range s.Units() {
+			if u.Condition != "running" {
+				return false
+			}
+		}
+		return true
+	})
 	h.fault(t, "a", "crash")
-	eventuallyWithin(t, "restart after re-exec", 20*time.Second, func() bool { return len(ev.startedFor(sdCore)) == 1 })
+	eventuallyWithin(t, "restart after re-exec", 30*time.Second, func() bool { return len(ev.startedFor(sdCore)) == 1 })
 	h.waitActive(t, sdCore, 20*time.Second)
 }
