@@ -169,7 +169,9 @@ func (b *eventBus) open(ctx context.Context, url string, servers int) (*nats.Con
 // retry runs fn until it succeeds (true) or ctx is done (false), waiting
 // 1 s, 2 s, ... up to 30 s between attempts and logging each failure.
 func (b *eventBus) retry(ctx context.Context, what string, fn func() error) bool {
-	for wait := time.Second; ; wait = min(wait*2, 30*time.Second) {
+	// Short waits at first: after a cluster boot the stream's placement
+	// succeeds seconds later, once the peers' servers have met.
+	for wait := 500 * time.Millisecond; ; wait = min(wait*2, 10*time.Second) {
 		err := fn()
 		if err == nil {
 			return true

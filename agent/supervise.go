@@ -46,7 +46,7 @@ func (a *Agent) newSupervisor() (*supervisor.Supervisor, error) {
 	var locker supervisor.Locker
 	if a.cfg.Events.Enabled {
 		// Connected to NATS when the event bus is (Run).
-		a.locker = &leaseLocker{a: a, ttl: sc.LeaseTTL, err: errors.New("NATS is not connected yet")}
+		a.locker = &leaseLocker{a: a, ttl: sc.LeaseTTL}
 		locker = a.locker
 	}
 	return supervisor.New(supervisor.Options{
@@ -270,6 +270,9 @@ func (l *leaseLocker) manager() (*lease.Manager, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.m == nil {
+		if l.err == nil { // never connected: no lease, and never a nil manager
+			return nil, errors.New("NATS is not connected yet")
+		}
 		return nil, l.err
 	}
 	return l.m, nil

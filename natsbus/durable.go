@@ -104,7 +104,21 @@ func ReadDurable(ctx context.Context, js jetstream.JetStream, stream string, d D
 	} else {
 		cfg.FilterSubjects = subjects
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
+	// The agents create the stream; after a cluster start that takes a
+	// while (placement waits for its replicas). Wait for it, not exit.
+	var cons jetstream.Consumer
+	for wait := 500 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		cons, err = js.CreateOrUpdateConsumer(ctx, stream, cfg)
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			break
+		}
+		log.Info("waiting for the events stream (the agents create it)", "stream", stream, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("read %s: durable consumer %s: %w", stream, d.Name, err)
 	}

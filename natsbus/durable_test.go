@@ -184,3 +184,31 @@ func TestDurableNameChecked(t *testing.T) {
 		t.Fatalf("ReadDurable with a bad name: %v", err)
 	}
 }
+
+// A subscriber started before the agents made the stream waits for it
+// instead of failing.
+func TestDurableWaitsForTheStream(t *testing.T) {
+	s := startTestServer(t, ServerOptions{Name: "w"})
+	_, js := connectTest(t, s.ClientURL())
+	d := Durable{Name: "alerts-wait", Query: Query{Cluster: "prod"}}
+	r := startDurable(t, js, d, func(_ events.Event, s Settle) { s(true) })
+	time.Sleep(700 * time.Millisecond) // past the first retry
+	select {
+	case err := <-r.done:
+		t.Fatalf("ReadDurable ended before the stream existed: %v", err)
+	default:
+	}
+	if _, err := EnsureStream(ctxT(t, 10*time.Second), js, StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the consumer", func() bool {
+		_, err := js.Consumer(context.Background(), DefaultStreamName, d.Name)
+		return err == nil
+	})
+	ids := publishN(t, js, 0, 2)
+	for _, id := range ids {
+		if e := r.next(t); e.ID != id {
+			t.Fatalf("delivered %s, want %s", e.ID, id)
+		}
+	}
+}
