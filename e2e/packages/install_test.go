@@ -233,6 +233,24 @@ func checkSandbox(t *testing.T, h node) {
 	if out, _ := h.try("journalctl -b -u kuma-agent --no-pager | grep -i 'watchdog timeout'"); out != "" {
 		t.Errorf("%s: %s", h.Name(), out)
 	}
+	// A hung agent (stopped: no pings) is killed by the watchdog and
+	// restarted by Restart=always.
+	h.sh(fmt.Sprintf("kill -STOP %d", pid))
+	hungAt := time.Now()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st = h.show("kuma-agent.service", "ActiveState", "MainPID", "NRestarts")
+		if st["ActiveState"] == "active" && st["MainPID"] != fmt.Sprint(pid) && st["MainPID"] != "0" && st["NRestarts"] != "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: a hung agent was not restarted by the watchdog within 30 s: %v", h.Name(), st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	waitJournal(t, h, "kuma-agent.service", "Watchdog timeout", 10*time.Second)
+	t.Logf("%s: hung agent restarted by systemd's watchdog %s after the hang (WatchdogSec=2s, RestartSec=2s): %v",
+		h.Name(), time.Since(hungAt).Round(100*time.Millisecond), st)
 	h.sh("rm -r /etc/systemd/system/kuma-agent.service.d && systemctl daemon-reload && systemctl restart kuma-agent")
 	h.waitActive("kuma-agent.service", 30*time.Second)
 	pid = h.agentPID()
