@@ -49,14 +49,14 @@ func TestUnitsCheckStates(t *testing.T) {
 }
 
 // noBus is a backend whose bus cannot be reached (no systemd).
-type noBus struct{ fakeBackend }
+type noBus struct{ *fakeBackend }
 
 func (noBus) Watch(context.Context, func(string) bool) (<-chan Update, error) {
 	return nil, context.DeadlineExceeded
 }
 
 func TestUnitsCheckWithoutABusIsUnknown(t *testing.T) {
-	s, err := New(Options{Node: "n", Backend: &noBus{}, Policy: testPolicy(), Peers: func() []Peer { return nil }})
+	s, err := New(Options{Node: "n", Backend: noBus{newFakeBackend()}, Policy: testPolicy(), Peers: func() []Peer { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
