@@ -60,13 +60,20 @@ type testCluster struct {
 	ntp   *ntpserver.Server
 }
 
-// startCluster writes a sandbox for every host and starts an agent for each
-// in this process. tweak may change a node's config or options first.
+// startCluster writes a sandbox for every host of the test inventory and
+// starts an agent for each in this process. tweak may change a node's
+// config or options first.
 func startCluster(t *testing.T, tweak func(name string, cfg *config.Config, o *Options)) *testCluster {
+	t.Helper()
+	return startClusterFrom(t, testInventory, tweak)
+}
+
+// startClusterFrom is startCluster with another inventory.
+func startClusterFrom(t *testing.T, invYAML string, tweak func(name string, cfg *config.Config, o *Options)) *testCluster {
 	t.Helper()
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "inventory.yml")
-	if err := os.WriteFile(inv, []byte(testInventory), 0o644); err != nil {
+	if err := os.WriteFile(inv, []byte(invYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c, err := inventory.Load(inv)
@@ -95,13 +102,17 @@ func startCluster(t *testing.T, tweak func(name string, cfg *config.Config, o *O
 		cfg.Checks.NTP.Servers = []string{srv.Addr()}
 		cfg.Checks.Disk.MinFree = 1
 		cfg.Checks.Interval = time.Second
-		o := Options{Version: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		o := quietOptions()
 		if tweak != nil {
 			tweak(h.Name, &cfg, &o)
 		}
 		tc.start(t, h.Name, cfg, o)
 	}
 	return tc
+}
+
+func quietOptions() Options {
+	return Options{Version: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func (tc *testCluster) start(t *testing.T, name string, cfg config.Config, o Options) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,8 +44,9 @@ func NATSClientOptions(cfg config.Config, name string, log *slog.Logger) (natsbu
 	return o, nil
 }
 
-// routeUser is the user the embedded servers' routes authenticate as.
-const routeUser = "kuma-route"
+// routeUser and leafUser are the users the embedded servers' routes and
+// leaf connections authenticate as, both with the route password.
+const routeUser, leafUser = "kuma-route", "kuma-leaf"
 
 // eventBus is the agent's side of events. Every event goes to the on-disk
 // outbox first; a publisher drains the outbox into JetStream in order, with
@@ -248,13 +250,17 @@ func (b *eventBus) drainLoop(ctx context.Context, pub *natsbus.AsyncPublisher) {
 	}
 }
 
-// startEmbedded runs this node's NATS server, routed to the other agents'
-// servers when the route password is present.
-func (b *eventBus) startEmbedded() (*natsbus.Server, int, error) {
+// startEmbedded runs this node's NATS server, when the route password is
+// present: on a JetStream hub (see jetStreamHubs) with JetStream, routed to
+// the other hubs and accepting the other nodes' leaf connections; on the
+// other nodes without JetStream, as a leaf node of the hubs. servers is the
+// number of JetStream servers (the stream's and the lease's replicas follow
+// it).
+func (b *eventBus) startEmbedded() (srv *natsbus.Server, servers int, err error) {
 	e := b.cfg.Events.Embedded
 	o := natsbus.ServerOptions{Name: b.node, Host: e.Host, Port: e.Port, ClusterName: "kuma-" + b.cfg.Events.Cluster,
 		StoreDir: filepath.Join(b.cfg.StateDir, "nats"), Logger: b.log.With("component", "nats-server")}
-	servers := 1
+	servers = 1
 	pw, err := os.ReadFile(e.RoutePasswordFile)
 	switch {
 	case e.ClusterPort == 0:
@@ -266,24 +272,63 @@ func (b *eventBus) startEmbedded() (*natsbus.Server, int, error) {
 	case b.self == nil || !b.self.IP.IsValid():
 		b.log.Warn("this node has no IP address in the inventory: the embedded NATS server runs alone")
 	default:
-		o.ClusterHost = b.self.IP.String()
-		o.ClusterPort = e.ClusterPort
-		o.RouteUser, o.RoutePassword = routeUser, strings.TrimSpace(string(pw))
+		password := strings.TrimSpace(string(pw))
 		if t := e.RouteTLS; t != (config.RouteTLS{}) {
 			if o.RouteTLS, err = natsbus.RouteTLSConfig(t.CertFile, t.KeyFile, t.CAFile); err != nil {
 				return nil, 0, fmt.Errorf("events.embedded.route_tls: %w", err)
 			}
 		}
-		for _, h := range b.cluster.Hosts {
-			if h.IP.IsValid() {
+		hubs, leaves := jetStreamHubs(b.cluster, e.JetStreamServers)
+		servers = len(hubs)
+		var names []string
+		for _, h := range hubs {
+			names = append(names, h.Name)
+		}
+		if !slices.ContainsFunc(hubs, func(h *cluster.Host) bool { return h.Name == b.self.Name }) {
+			o.NoJetStream = true
+			o.LeafUser, o.LeafPassword = leafUser, password
+			for _, h := range hubs {
+				o.LeafRemotes = append(o.LeafRemotes, "nats-leaf://"+net.JoinHostPort(h.IP.String(), strconv.Itoa(e.LeafPort)))
+			}
+			b.log.Info("embedded NATS server: a leaf node without JetStream, connected to a JetStream hub", "hubs", names)
+			break
+		}
+		// A single hub runs JetStream unclustered: a JetStream cluster of
+		// one never elects its meta leader (it waits for routes).
+		if len(hubs) > 1 {
+			o.ClusterHost = b.self.IP.String()
+			o.ClusterPort = e.ClusterPort
+			o.RouteUser, o.RoutePassword = routeUser, password
+			for _, h := range hubs {
 				o.Routes = append(o.Routes, "nats-route://"+net.JoinHostPort(h.IP.String(), strconv.Itoa(e.ClusterPort)))
-				servers++
 			}
 		}
-		servers-- // the list includes this node
+		if leaves > 0 { // with every node a hub, no listener nobody uses
+			o.LeafHost, o.LeafPort = b.self.IP.String(), e.LeafPort
+			o.LeafUser, o.LeafPassword = leafUser, password
+		}
+		b.log.Info("embedded NATS server: a JetStream hub", "hubs", names, "leaf_nodes", leaves)
 	}
-	srv, err := natsbus.StartServer(o)
+	srv, err = natsbus.StartServer(o)
 	return srv, servers, err
+}
+
+// jetStreamHubs picks the nodes whose embedded servers run JetStream: the
+// first n inventory hosts that have an IP address, in inventory order, so
+// every agent (reading the same inventory) picks the same ones; n == 0 or
+// n at least their number means all of them. leaves counts the hosts with
+// an address left out.
+func jetStreamHubs(c *cluster.Cluster, n int) (hubs []*cluster.Host, leaves int) {
+	for _, h := range c.Hosts {
+		switch {
+		case !h.IP.IsValid():
+		case n > 0 && len(hubs) == n:
+			leaves++
+		default:
+			hubs = append(hubs, h)
+		}
+	}
+	return hubs, leaves
 }
 
 // flush waits, up to d, for the outbox to empty while the publisher runs.

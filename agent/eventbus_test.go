@@ -75,6 +75,7 @@ func TestEmbeddedRouteTLS(t *testing.T) {
 		cfg.Events.Embedded.Port = freeTCPPort(t)
 		cfg.Events.Embedded.ClusterPort = clusterPort
 		cfg.Events.Embedded.RoutePasswordFile = pwFile
+		cfg.Events.Embedded.JetStreamServers = 0 // every node routed, the intruder too
 		cert, key := ca.issue(t, self.Name, self.IP.String())
 		cfg.Events.Embedded.RouteTLS = config.RouteTLS{CertFile: cert, KeyFile: key, CAFile: ca.file}
 		if err := cfg.Validate(); err != nil {

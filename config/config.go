@@ -62,13 +62,24 @@ type NATSClient struct {
 }
 
 // EmbeddedNATS is the server each agent runs when NATS.URL is empty. Its
-// client port stays on loopback; routes to the other agents' servers use
-// the node's address and are authenticated.
+// client port stays on loopback. On the JetStream hubs (the first
+// JetStreamServers inventory hosts with an address) it runs JetStream,
+// routed to the other hubs; on the other nodes it is a leaf node without
+// JetStream, connected to a hub. Routes and leaf connections use the
+// node's address and are authenticated.
 type EmbeddedNATS struct {
 	// Host is the client listener: a loopback address (clients are local).
 	Host        string `yaml:"host" json:"host"`
 	Port        int    `yaml:"port" json:"port"`
 	ClusterPort int    `yaml:"cluster_port" json:"cluster_port"`
+	// LeafPort is the hubs' leafnode listener (the other nodes connect to
+	// it), on the node's address.
+	LeafPort int `yaml:"leaf_port" json:"leaf_port"`
+	// JetStreamServers is the number of hubs: the first N inventory hosts
+	// that have an IP address, in inventory order, so that every agent
+	// picks the same ones. Odd (a Raft group needs a majority); 0 means
+	// every node.
+	JetStreamServers int `yaml:"jetstream_servers" json:"jetstream_servers"`
 	// RoutePasswordFile holds the shared route password; without it the
 	// embedded server runs alone (events stay on this node).
 	RoutePasswordFile string `yaml:"route_password_file" json:"route_password_file"`
@@ -248,7 +259,7 @@ func Default() Config {
 		Events: Events{
 			Enabled:  true,
 			Cluster:  "kuma",
-			Embedded: EmbeddedNATS{Host: "127.0.0.1", Port: 4222, ClusterPort: 6222, RoutePasswordFile: "/etc/kuma-agent/nats-route.password"},
+			Embedded: EmbeddedNATS{Host: "127.0.0.1", Port: 4222, ClusterPort: 6222, LeafPort: 7422, JetStreamServers: 3, RoutePasswordFile: "/etc/kuma-agent/nats-route.password"},
 			Stream:   EventStream{MaxAge: 7 * 24 * time.Hour, MaxBytes: GiB},
 			Outbox:   EventOutbox{MaxBytes: 64 * MiB},
 		},

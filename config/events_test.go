@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -52,5 +53,31 @@ func TestRouteTLSErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestJetStreamServersAndLeafPort(t *testing.T) {
+	d := Default().Events.Embedded
+	if d.JetStreamServers != 3 || d.LeafPort != 7422 {
+		t.Fatalf("defaults: jetstream_servers %d, leaf_port %d; want 3 and 7422", d.JetStreamServers, d.LeafPort)
+	}
+	for _, n := range []int{0, 1, 3, 5, 7} {
+		cfg, err := Decode("agent.yaml", []byte("events:\n  embedded:\n    jetstream_servers: "+strconv.Itoa(n)+"\n"))
+		if err != nil || cfg.Events.Embedded.JetStreamServers != n {
+			t.Errorf("jetstream_servers %d: %v (got %d)", n, err, cfg.Events.Embedded.JetStreamServers)
+		}
+	}
+	for _, c := range []struct{ yaml, want string }{
+		{"events:\n  embedded:\n    jetstream_servers: 2\n",
+			"agent.yaml:3: events.embedded.jetstream_servers: must be odd (1, 3, 5, ...: JetStream's Raft needs a majority) or 0 (every node), not 2"},
+		{"events:\n  embedded:\n    jetstream_servers: -1\n", "agent.yaml:3: events.embedded.jetstream_servers: must be odd"},
+		{"events:\n  embedded:\n    leaf_port: 0\n", "agent.yaml:3: events.embedded.leaf_port: must be between 1 and 65535, not 0"},
+		{"events:\n  embedded:\n    cluster_port: 7000\n    leaf_port: 7000\n",
+			"agent.yaml:4: events.embedded.leaf_port: must differ from events.embedded.cluster_port"},
+	} {
+		_, err := Decode("agent.yaml", []byte(c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want %q", c.yaml, err, c.want)
+		}
 	}
 }

@@ -139,6 +139,15 @@ func (c *Config) validate(name string, idx *keyIndex) error {
 		if p := c.Events.Embedded.ClusterPort; p < 0 || p > 65535 {
 			bad("events.embedded.cluster_port", "must be between 0 (no cluster) and 65535, not %d", p)
 		}
+		switch p := c.Events.Embedded.LeafPort; {
+		case p < 1 || p > 65535:
+			bad("events.embedded.leaf_port", "must be between 1 and 65535, not %d", p)
+		case p == c.Events.Embedded.ClusterPort:
+			bad("events.embedded.leaf_port", "must differ from events.embedded.cluster_port (both listen on the node's address), not %d", p)
+		}
+		if n := c.Events.Embedded.JetStreamServers; n < 0 || (n%2 == 0 && n != 0) {
+			bad("events.embedded.jetstream_servers", "must be odd (1, 3, 5, ...: JetStream's Raft needs a majority) or 0 (every node), not %d", n)
+		}
 		if ip, err := netip.ParseAddr(c.Events.Embedded.Host); err != nil || !ip.IsLoopback() {
 			bad("events.embedded.host", "must be a loopback address (clients connect locally; routes use the node's address), not %q", c.Events.Embedded.Host)
 		}

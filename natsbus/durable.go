@@ -95,9 +95,9 @@ func ReadDurable(ctx context.Context, js jetstream.JetStream, stream string, d D
 	if maxPending <= 0 {
 		maxPending = DefaultMaxAckPending
 	}
+	start := time.Now()
 	cfg := jetstream.ConsumerConfig{
-		Durable: d.Name, DeliverPolicy: jetstream.DeliverNewPolicy,
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait, MaxAckPending: maxPending,
+		Durable: d.Name, AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait, MaxAckPending: maxPending,
 	}
 	if len(subjects) == 1 { // one filter subject: old servers lack FilterSubjects
 		cfg.FilterSubject = subjects[0]
@@ -108,7 +108,7 @@ func ReadDurable(ctx context.Context, js jetstream.JetStream, stream string, d D
 	// while (placement waits for its replicas). Wait for it, not exit.
 	var cons jetstream.Consumer
 	for wait := 500 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		cons, err = js.CreateOrUpdateConsumer(ctx, stream, cfg)
+		cons, err = ensureDurable(ctx, js, stream, cfg, start)
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
 			break
 		}
@@ -122,12 +122,19 @@ func ReadDurable(ctx context.Context, js jetstream.JetStream, stream string, d D
 	if err != nil {
 		return fmt.Errorf("read %s: durable consumer %s: %w", stream, d.Name, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(min(maxPending, 256)))
-	if err != nil {
-		return fmt.Errorf("read %s: durable consumer %s: messages: %w", stream, d.Name, err)
+	open := func() (jetstream.MessagesContext, error) {
+		it, err := cons.Messages(jetstream.PullMaxMessages(min(maxPending, 256)))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: durable consumer %s: messages: %w", stream, d.Name, err)
+		}
+		return it, nil
 	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
+	it, err := open()
+	if err != nil {
+		return err
+	}
+	defer func() { it.Stop() }()
+	stop := context.AfterFunc(ctx, func() { it.Stop() })
 	defer stop()
 
 	out := &outstanding{msgs: map[*settlement]struct{}{}, log: log}
@@ -140,7 +147,25 @@ func ReadDurable(ctx context.Context, js jetstream.JetStream, stream string, d D
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("read %s: durable consumer %s: next: %w", stream, d.Name, err)
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				// The server holding the pull went away (a hub lost, a
+				// new consumer leader): the iterator pulls again.
+				log.Warn("events: consumer heartbeat missed; pulling again", "consumer", d.Name)
+				continue
+			}
+			// Anything else: start a new pull on the durable consumer,
+			// which keeps its place, after a pause.
+			log.Warn("events: consumer read failed; resuming", "consumer", d.Name, "err", err)
+			it.Stop()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			if it, err = open(); err != nil {
+				return err
+			}
+			continue
 		}
 		var e events.Event
 		if err := decode(msg.Data(), &e); err != nil {
@@ -212,4 +237,24 @@ func (o *outstanding) keepAlive(ctx context.Context, period time.Duration) {
 			_ = m.InProgress() // a settled one is settled; the server ignores it
 		}
 	}
+}
+
+// ensureDurable creates the durable consumer or updates an existing one.
+// A new one starts at the subscriber's start time rather than at "new": a
+// replicated consumer's start is fixed only when its leader is elected, and
+// events stored in between would be skipped. An existing one keeps its
+// delivery start (the server refuses to change it), so it resumes where it
+// left off.
+func ensureDurable(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, start time.Time) (jetstream.Consumer, error) {
+	c, err := js.Consumer(ctx, stream, cfg.Durable)
+	switch {
+	case err == nil:
+		old := c.CachedInfo().Config
+		cfg.DeliverPolicy, cfg.OptStartTime, cfg.OptStartSeq = old.DeliverPolicy, old.OptStartTime, old.OptStartSeq
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+	default:
+		return nil, err
+	}
+	return js.CreateOrUpdateConsumer(ctx, stream, cfg)
 }

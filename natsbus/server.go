@@ -1,7 +1,8 @@
 // Package natsbus is kuma-agent's NATS layer: the embedded server each agent
-// runs (clustered with the other agents' servers by authenticated routes,
-// JetStream on), the client connection, the events stream, and publishing
-// and reading events.
+// runs (on a few hub nodes clustered by authenticated routes with JetStream
+// on; on the other nodes a leaf node without JetStream, connected to the
+// hubs), the client connection, the events stream, and publishing and
+// reading events.
 package natsbus
 
 import (
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -48,11 +50,30 @@ type ServerOptions struct {
 	ClientUser, ClientPassword string
 	// TLS, when set, is used for the client and the route listeners.
 	TLS *tls.Config
-	// RouteTLS, when set, is used for the routes instead of TLS (the
-	// clients on loopback stay plain): see RouteTLSConfig.
+	// RouteTLS, when set, is used for the routes and the leafnode
+	// connections (both ways) instead of TLS (the clients on loopback stay
+	// plain): see RouteTLSConfig.
 	RouteTLS *tls.Config
-	// StoreDir holds JetStream's files.
+	// StoreDir holds JetStream's files; unused with NoJetStream.
 	StoreDir string
+	// NoJetStream runs the server without JetStream: a leaf node (see
+	// LeafRemotes) whose clients' JetStream requests (API, key-value,
+	// publishes to streams) are served by the hubs' JetStream across the
+	// leaf connection, in the same account.
+	NoJetStream bool
+	// LeafPort is the leafnode listener of a hub, on LeafHost (empty means
+	// ClusterHost, else Host): -1 picks a free one, 0 runs none. Leaf nodes
+	// must authenticate as LeafUser/LeafPassword.
+	LeafHost string
+	LeafPort int
+	// LeafRemotes are nats-leaf://host:port of the hubs' leafnode
+	// listeners, for a server with NoJetStream. They form one remote: the
+	// server is connected to one hub at a time and fails over to another
+	// (in random order) when that one is lost. LeafUser/LeafPassword are
+	// added to URLs that carry none.
+	LeafRemotes []string
+	// LeafUser and LeafPassword authenticate leaf connections both ways.
+	LeafUser, LeafPassword string
 	// Logger receives the server's log; nil silences it.
 	Logger *slog.Logger
 }
@@ -62,8 +83,8 @@ type Server struct {
 	ns *server.Server
 }
 
-// StartServer starts a JetStream-enabled server and waits until it accepts
-// clients.
+// StartServer starts the server (JetStream on unless NoJetStream) and
+// waits until it accepts clients.
 func StartServer(o ServerOptions) (*Server, error) {
 	opts, err := o.natsOptions()
 	if err != nil {
@@ -74,7 +95,7 @@ func StartServer(o ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("nats server %q: %w", o.Name, err)
 	}
 	if o.Logger != nil {
-		ns.SetLogger(serverLogger{o.Logger.With("component", "nats-server")}, false, false)
+		ns.SetLogger(leafLogger{serverLogger{o.Logger.With("component", "nats-server")}}, false, false)
 	}
 	ns.Start()
 	if !ns.ReadyForConnections(ReadyTimeout) {
@@ -85,7 +106,7 @@ func StartServer(o ServerOptions) (*Server, error) {
 }
 
 func (o ServerOptions) natsOptions() (*server.Options, error) {
-	if o.StoreDir == "" {
+	if o.StoreDir == "" && !o.NoJetStream {
 		return nil, errors.New("nats server: store_dir is empty")
 	}
 	host := o.Host
@@ -99,7 +120,7 @@ func (o ServerOptions) natsOptions() (*server.Options, error) {
 		ServerName: o.Name,
 		Host:       host,
 		Port:       o.Port,
-		JetStream:  true,
+		JetStream:  !o.NoJetStream,
 		StoreDir:   o.StoreDir,
 		NoSigs:     true,
 		NoLog:      o.Logger == nil,
@@ -110,6 +131,9 @@ func (o ServerOptions) natsOptions() (*server.Options, error) {
 	if o.TLS != nil {
 		opts.TLS = true
 		opts.TLSTimeout = 2
+	}
+	if err := o.leafOptions(opts, host); err != nil {
+		return nil, err
 	}
 	if o.ClusterPort == 0 {
 		if len(o.Routes) > 0 {
@@ -132,10 +156,7 @@ func (o ServerOptions) natsOptions() (*server.Options, error) {
 	if cname == "" {
 		cname = "kuma-agent"
 	}
-	rtls := o.TLS
-	if o.RouteTLS != nil {
-		rtls = o.RouteTLS
-	}
+	rtls := o.routeTLS()
 	opts.Cluster = server.ClusterOpts{
 		Name: cname, Host: chost, Port: o.ClusterPort,
 		Username: o.RouteUser, Password: o.RoutePassword, TLSConfig: rtls,
@@ -162,6 +183,99 @@ func (o ServerOptions) natsOptions() (*server.Options, error) {
 	return opts, nil
 }
 
+// routeTLS is the TLS of the routes and leafnode connections.
+func (o ServerOptions) routeTLS() *tls.Config {
+	if o.RouteTLS != nil {
+		return o.RouteTLS
+	}
+	return o.TLS
+}
+
+// leafOptions adds the leafnode listener (a hub) or the remote to the hubs
+// (a leaf node) to opts.
+func (o ServerOptions) leafOptions(opts *server.Options, host string) error {
+	if o.LeafPort == 0 && len(o.LeafRemotes) == 0 {
+		return nil
+	}
+	if o.LeafUser == "" || o.LeafPassword == "" {
+		return errors.New("nats server: leafnode connections need leaf user and password")
+	}
+	rtls := o.routeTLS()
+	if o.LeafPort != 0 {
+		lhost := o.LeafHost
+		if lhost == "" {
+			lhost = o.ClusterHost
+		}
+		if lhost == "" {
+			lhost = host
+		}
+		opts.LeafNode.Host, opts.LeafNode.Port = lhost, o.LeafPort
+		opts.LeafNode.Username, opts.LeafNode.Password = o.LeafUser, o.LeafPassword
+		opts.LeafNode.Compression.Mode = server.CompressionOff // see the remote's
+		if rtls != nil {
+			opts.LeafNode.TLSConfig, opts.LeafNode.TLSTimeout = rtls, 2
+		}
+		// nats-server denies the global account's JetStream subjects
+		// ($JS.API.>, $KV.>, $OBJ.>) on a leaf connection unless the
+		// account's default JetStream domain is the empty one, on both
+		// sides: without it here, JetStream API requests from a leaf node
+		// still work but its key-value writes find no stream (tried).
+		opts.JsAccDefaultDomain = map[string]string{server.DEFAULT_GLOBAL_ACCOUNT: ""}
+	}
+	if len(o.LeafRemotes) == 0 {
+		return nil
+	}
+	if !o.NoJetStream {
+		// Two JetStreams in one account across a leaf connection need
+		// domains; a leaf node here has none and uses the hubs'.
+		return errors.New("nats server: leaf remotes are for a server without JetStream (NoJetStream)")
+	}
+	// No compression (nats-server's default for leaf connections is
+	// s2_auto): on a LAN it costs memory and CPU and saves nothing, and the
+	// routes do without it too.
+	remote := &server.RemoteLeafOpts{Compression: server.CompressionOpts{Mode: server.CompressionOff}}
+	for i, r := range o.LeafRemotes {
+		u, err := url.Parse(r)
+		if err != nil {
+			return fmt.Errorf("nats server: leaf remotes[%d] %q: %w", i, r, err)
+		}
+		if u.Scheme != "nats-leaf" && u.Scheme != "nats" && u.Scheme != "tls" {
+			return fmt.Errorf("nats server: leaf remotes[%d] %q: scheme %q, want nats-leaf", i, r, u.Scheme)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("nats server: leaf remotes[%d] %q: no host:port", i, r)
+		}
+		if u.User == nil {
+			u.User = url.UserPassword(o.LeafUser, o.LeafPassword)
+		}
+		remote.URLs = append(remote.URLs, u)
+	}
+	if rtls != nil {
+		remote.TLS, remote.TLSConfig, remote.TLSTimeout = true, rtls, 2
+	}
+	opts.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
+	// Without JetStream of its own, this server lets the global account's
+	// JetStream traffic cross the leaf connection to the hubs' JetStream:
+	// the empty default domain for $G, as on the hubs.
+	opts.JsAccDefaultDomain = map[string]string{server.DEFAULT_GLOBAL_ACCOUNT: ""}
+	return nil
+}
+
+// leafLogger is serverLogger with nats-server's warning about the
+// default_js_domain option (which leafOptions sets, on purpose, on every
+// hub and leaf node) at debug level: on every start it would say nothing
+// the operator can act on. TestLeafNodesUseTheHubsJetStream fails if a
+// nats-server upgrade drops the option's effect.
+type leafLogger struct{ serverLogger }
+
+func (l leafLogger) Warnf(format string, v ...any) {
+	if strings.Contains(format, "default_js_domain") {
+		l.Debugf(format, v...)
+		return
+	}
+	l.serverLogger.Warnf(format, v...)
+}
+
 func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true
@@ -181,6 +295,10 @@ func (s *Server) ClusterAddr() string {
 	}
 	return net.JoinHostPort(a.IP.String(), strconv.Itoa(a.Port))
 }
+
+// NumLeafs is the number of leafnode connections (a hub: accepted from leaf
+// nodes; a leaf node: 1 while connected to a hub).
+func (s *Server) NumLeafs() int { return s.ns.NumLeafNodes() }
 
 // NumRoutes is the number of route connections. NATS pools several
 // connections per remote server, so compare with NumPeers for membership.
