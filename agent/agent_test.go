@@ -21,7 +21,6 @@ import (
 	"github.com/kuma-agent/kuma-agent/cluster"
 	"github.com/kuma-agent/kuma-agent/config"
 	"github.com/kuma-agent/kuma-agent/inventory"
-	"github.com/kuma-agent/kuma-agent/natsbus"
 	"github.com/kuma-agent/kuma-agent/ntpserver"
 	"github.com/kuma-agent/kuma-agent/sandbox"
 	"github.com/nats-io/nats.go/jetstream"
@@ -185,17 +184,7 @@ func (n *testNode) waitAlive(t *testing.T, want int) {
 // jetStream connects to n's embedded NATS server.
 func (n *testNode) jetStream(t *testing.T, ctx context.Context) jetstream.JetStream {
 	t.Helper()
-	url := "nats://" + net.JoinHostPort(n.cfg.Events.Embedded.Host, strconv.Itoa(n.cfg.Events.Embedded.Port))
-	nc, err := natsbus.Connect(ctx, natsbus.ClientOptions{URL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return clientJS(t, ctx, "nats://"+net.JoinHostPort(n.cfg.Events.Embedded.Host, strconv.Itoa(n.cfg.Events.Embedded.Port)))
 }
 
 func (n *testNode) members(t *testing.T) map[string]MemberInfo {

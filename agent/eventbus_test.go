@@ -70,27 +70,10 @@ func TestEmbeddedRouteTLS(t *testing.T) {
 	members := &cluster.Cluster{Hosts: []*cluster.Host{host("1"), host("2"), host("3")}}
 	start := func(self *cluster.Host, inv *cluster.Cluster, ca *testCA, log *slog.Logger) *natsbus.Server {
 		t.Helper()
-		cfg := config.Default()
-		cfg.StateDir = t.TempDir()
-		cfg.Events.Embedded.Port = freeTCPPort(t)
-		cfg.Events.Embedded.ClusterPort = clusterPort
-		cfg.Events.Embedded.RoutePasswordFile = pwFile
-		cfg.Events.Embedded.JetStreamServers = 0 // every node routed, the intruder too
-		cert, key := ca.issue(t, self.Name, self.IP.String())
-		cfg.Events.Embedded.RouteTLS = config.RouteTLS{CertFile: cert, KeyFile: key, CAFile: ca.file}
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		b := &eventBus{cfg: cfg, node: self.Name, self: self, cluster: inv, log: log}
-		srv, servers, err := b.startEmbedded()
-		if err != nil {
-			t.Fatalf("%s: %v", self.Name, err)
-		}
-		t.Cleanup(srv.Shutdown)
-		if servers != len(inv.Hosts) {
-			t.Fatalf("%s: %d servers, want %d", self.Name, servers, len(inv.Hosts))
-		}
-		return srv
+		return startTLSEmbedded(t, self, inv, ca, pwFile, log, len(inv.Hosts), func(e *config.EmbeddedNATS) {
+			e.ClusterPort = clusterPort
+			e.JetStreamServers = 0 // every node routed, the intruder too
+		})
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	var srvs []*natsbus.Server
@@ -166,4 +149,33 @@ func clientJS(t *testing.T, ctx context.Context, url string) jetstream.JetStream
 		t.Fatal(err)
 	}
 	return js
+}
+
+// startTLSEmbedded starts self's embedded server from the agent's config,
+// with route TLS from ca and the route password in pwFile; tweak sets the
+// ports and the hub count. It fails the test unless the server counts
+// wantServers JetStream servers.
+func startTLSEmbedded(t *testing.T, self *cluster.Host, inv *cluster.Cluster, ca *testCA, pwFile string, log *slog.Logger,
+	wantServers int, tweak func(*config.EmbeddedNATS)) *natsbus.Server {
+	t.Helper()
+	cfg := config.Default()
+	cfg.StateDir = t.TempDir()
+	cfg.Events.Embedded.Port = freeTCPPort(t)
+	cfg.Events.Embedded.RoutePasswordFile = pwFile
+	tweak(&cfg.Events.Embedded)
+	cert, key := ca.issue(t, self.Name, self.IP.String())
+	cfg.Events.Embedded.RouteTLS = config.RouteTLS{CertFile: cert, KeyFile: key, CAFile: ca.file}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	b := &eventBus{cfg: cfg, node: self.Name, self: self, cluster: inv, log: log}
+	srv, servers, err := b.startEmbedded()
+	if err != nil {
+		t.Fatalf("%s: %v", self.Name, err)
+	}
+	t.Cleanup(srv.Shutdown)
+	if servers != wantServers {
+		t.Fatalf("%s: %d JetStream servers, want %d", self.Name, servers, wantServers)
+	}
+	return srv
 }

@@ -165,27 +165,10 @@ func TestEmbeddedLeafTLS(t *testing.T) {
 	inv := &cluster.Cluster{Hosts: []*cluster.Host{host("1"), host("2"), host("3")}}
 	start := func(self *cluster.Host, ca *testCA, log *slog.Logger) *natsbus.Server {
 		t.Helper()
-		cfg := config.Default()
-		cfg.StateDir = t.TempDir()
-		cfg.Events.Embedded.Port = freeTCPPort(t)
-		cfg.Events.Embedded.ClusterPort, cfg.Events.Embedded.LeafPort = clusterPort, leafPort
-		cfg.Events.Embedded.JetStreamServers = 1
-		cfg.Events.Embedded.RoutePasswordFile = pwFile
-		cert, key := ca.issue(t, self.Name, self.IP.String())
-		cfg.Events.Embedded.RouteTLS = config.RouteTLS{CertFile: cert, KeyFile: key, CAFile: ca.file}
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		b := &eventBus{cfg: cfg, node: self.Name, self: self, cluster: inv, log: log}
-		srv, servers, err := b.startEmbedded()
-		if err != nil {
-			t.Fatalf("%s: %v", self.Name, err)
-		}
-		t.Cleanup(srv.Shutdown)
-		if servers != 1 {
-			t.Fatalf("%s: %d JetStream servers, want 1", self.Name, servers)
-		}
-		return srv
+		return startTLSEmbedded(t, self, inv, ca, pwFile, log, 1, func(e *config.EmbeddedNATS) {
+			e.ClusterPort, e.LeafPort = clusterPort, leafPort
+			e.JetStreamServers = 1
+		})
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	if os.Getenv("KUMA_NATS_TEST_LOG") != "" {

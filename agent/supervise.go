@@ -83,8 +83,7 @@ func (a *Agent) guard(layout cluster.Layout) supervisor.Guard {
 		}
 		return out
 	}
-	sel := supervisor.Select(supervisor.DefaultRules, cluster.Roles{cluster.RoleCore}, layout)
-	if grp, _ := sel.Match("kuma-core-x.service"); grp == supervisor.GroupRaft {
+	if layout == "" || layout.RaftCore() { // as supervisor.Select decides
 		g.Groups[supervisor.GroupRaft] = names(a.cluster.RaftMembers())
 	}
 	g.Groups[supervisor.GroupEtcd] = names(a.cluster.EtcdMembers())
@@ -228,10 +227,15 @@ func (l *leaseLocker) setConn(nc *nats.Conn, servers int) {
 // connection ends.
 func (l *leaseLocker) setup(ctx context.Context, nc *nats.Conn, servers int) {
 	js, err := jetstream.New(nc)
-	for wait := time.Second; err == nil; wait = min(2*wait, 30*time.Second) {
+	if err != nil {
+		l.mu.Lock()
+		l.err = err
+		l.mu.Unlock()
+		return
+	}
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		var m *lease.Manager
-		m, err = lease.New(sctx, js, lease.Options{Node: l.a.node.Name, TTL: l.ttl, Liveness: l.a, Replicas: natsbus.ReplicasFor(servers),
+		m, err := lease.New(sctx, js, lease.Options{Node: l.a.node.Name, TTL: l.ttl, Liveness: l.a, Replicas: natsbus.ReplicasFor(servers),
 			Logger: l.a.log.With("component", "lease"),
 			OnEvent: func(t events.Type, d events.LeaseData) {
 				if t != events.LeaseRenewed { // renewals every few seconds would drown the history
@@ -240,29 +244,21 @@ func (l *leaseLocker) setup(ctx context.Context, nc *nats.Conn, servers int) {
 			}})
 		cancel()
 		l.mu.Lock()
-		if ctx.Err() != nil {
+		if ctx.Err() != nil { // a newer connection owns the locker now
 			l.mu.Unlock()
 			return
 		}
-		if err == nil {
-			l.m, l.err = m, nil
-			l.mu.Unlock()
-			return
-		}
-		l.err = err
+		l.m, l.err = m, err
 		l.mu.Unlock()
+		if err == nil {
+			return
+		}
 		l.a.log.Warn("lease bucket not ready", "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
-		err = nil
-	}
-	if err != nil {
-		l.mu.Lock()
-		l.err = err
-		l.mu.Unlock()
 	}
 }
 

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -112,6 +113,10 @@ const (
 	NameNeedsDot NameRule = iota
 	NameNoDot
 )
+
+// RaftCore reports whether the layout's KUMA Core services form a Raft
+// group (in a k0s layout Core is a pod, in Acura there is none).
+func (l Layout) RaftCore() bool { return slices.Contains(raftKinds, l) }
 
 // NameRule returns the hostname rule for the layout.
 func (l Layout) NameRule() NameRule {

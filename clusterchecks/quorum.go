@@ -46,15 +46,12 @@ var quorumGroups = []quorumGroup{
 	},
 }
 
-// raftKinds are the layouts whose Core is a Raft group.
-var raftKinds = []cluster.Layout{cluster.LayoutDistributed, cluster.LayoutExpand, cluster.LayoutSingle}
-
 // kubeRoles mark a k0s or Acura cluster when there is no inventory.
 var kubeRoles = []cluster.Role{cluster.RoleController, cluster.RoleControllerWorker, cluster.RoleWorker, cluster.RoleAcuraNode}
 
 func raftApplies(v View) bool {
 	if v.Inventory != nil {
-		return slices.Contains(raftKinds, v.Inventory.Layout)
+		return v.Inventory.Layout.RaftCore()
 	}
 	for _, m := range v.Members {
 		for _, r := range kubeRoles {

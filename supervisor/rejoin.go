@@ -239,18 +239,19 @@ func withoutLog(sigs []Signal) []Signal {
 // refuseOnce emits a refusal unless the same reason was the last emitted.
 func (s *Supervisor) refuseOnce(unit, verb, reason string) {
 	s.mu.Lock()
-	t := s.units[unit]
-	same := t != nil && t.refusal == reason
-	if t != nil {
-		t.refusal = reason
-	}
+	defer s.mu.Unlock()
+	s.refuseLocked(unit, s.units[unit], verb, reason)
+}
+
+// refuseLocked is refuseOnce with s.mu held; t may be nil (an action on no
+// watched unit, such as a dead member's removal).
+func (s *Supervisor) refuseLocked(unit string, t *track, verb, reason string) {
 	group := NoGroup
 	if t != nil {
-		group = t.group
-	}
-	s.mu.Unlock()
-	if same {
-		return
+		if t.refusal == reason {
+			return
+		}
+		t.refusal, group = reason, t.group
 	}
 	s.log.Warn("action refused", "unit", unit, "action", verb, "reason", reason)
 	s.emit(events.HealingRefused, unit, events.SeverityWarning, healingData(unit, verb, reason, group))

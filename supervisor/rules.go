@@ -44,9 +44,6 @@ var DefaultRules = []Rule{
 	{Pattern: "nginx.service", Roles: []cluster.Role{cluster.RoleLB}},
 }
 
-// raftLayouts are the layouts whose Core services form a Raft group.
-var raftLayouts = []cluster.Layout{cluster.LayoutDistributed, cluster.LayoutExpand, cluster.LayoutSingle}
-
 // Selection is the rules that apply to one node.
 type Selection struct {
 	rules []Rule
@@ -60,7 +57,7 @@ func Select(rules []Rule, roles cluster.Roles, layout cluster.Layout) Selection 
 		if !slices.ContainsFunc(r.Roles, roles.Has) && len(r.Roles) > 0 {
 			continue
 		}
-		if r.Group == GroupRaft && layout != "" && !slices.Contains(raftLayouts, layout) {
+		if r.Group == GroupRaft && layout != "" && !layout.RaftCore() {
 			r.Group = NoGroup
 		}
 		s.rules = append(s.rules, r)

@@ -310,11 +310,7 @@ func (s *Supervisor) finish(r result) {
 	switch r.out.kind {
 	case refused:
 		t.due = s.o.Now().Add(s.o.RetryRefused)
-		if r.out.reason != t.refusal {
-			t.refusal = r.out.reason
-			s.log.Warn("healing refused", "unit", r.unit, "reason", r.out.reason)
-			s.emit(events.HealingRefused, r.unit, events.SeverityWarning, healingData(r.unit, "restart", r.out.reason, t.group))
-		}
+		s.refuseLocked(r.unit, t, "restart", r.out.reason)
 	case proposed:
 		t.proposed = true
 	case noop:
