@@ -71,7 +71,7 @@ fuzz:
 	  done; done
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./inventory/ ./doctor/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/inventory/ ./internal/doctor/
 
 package: build $(TOOLS)/nfpm
 	@case '$(PKG_VERSION)' in ''|[!0-9]*|*[!A-Za-z0-9.+~]*) echo "package: bad package version '$(PKG_VERSION)'" >&2; exit 1;; esac
@@ -81,14 +81,14 @@ package: build $(TOOLS)/nfpm
 	@ls -l $(DIST)/
 
 # The packages on real systemd (systemd-nspawn containers in network
-# namespaces, root): e2e/packages builds them with `make package` (this tree's
+# namespaces, root): test/e2e/packages builds them with `make package` (this tree's
 # version and a newer build for upgrades), installs, upgrades and removes them,
 # and runs a 3-node Raft cluster from them. Every container, cgroup and
 # namespace is removed afterwards, also on failure (nspawnlab).
 E2E_TIMEOUT ?= 30m
 e2e: $(TOOLS)/nfpm rootfs
 	@if [ "$$(id -u)" != 0 ]; then echo "make e2e needs root (systemd-nspawn, network namespaces)"; exit 1; fi
-	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/packages/
+	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/packages/
 
 demo: build
 	$(GO) run ./cmd/kuma-demo --agent bin/kuma-agent

@@ -31,11 +31,11 @@ import (
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/agent/schedule"
 	"github.com/kuma-agent/kuma-agent/checks"
-	"github.com/kuma-agent/kuma-agent/cluster"
-	"github.com/kuma-agent/kuma-agent/clusterchecks"
-	"github.com/kuma-agent/kuma-agent/config"
-	"github.com/kuma-agent/kuma-agent/doctor"
-	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/plan"
+	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/supervisor"
 )
 
@@ -61,8 +61,8 @@ type Agent struct {
 	log     *slog.Logger
 	cluster *cluster.Cluster
 	invErr  error
-	node    doctor.Node
-	plan    doctor.Plan
+	node    plan.Node
+	plan    plan.Plan
 	reach   *checks.Reach // this node's peer probes, for reach queries
 
 	sched   *schedule.Scheduler
@@ -102,13 +102,13 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 		}
 	}
 	a := &Agent{opts: o, cfg: cfg, log: o.Logger, tagsDirty: make(chan struct{}, 1), ready: make(chan struct{})}
-	a.cluster, a.invErr = doctor.LoadCluster(cfg.Inventory)
+	a.cluster, a.invErr = plan.LoadCluster(cfg.Inventory)
 	if a.invErr != nil {
 		// The daemon still runs: the inventory check reports the error and
 		// the operator can fix the file without losing the node's checks.
 		a.log.Error("inventory unreadable", "file", cfg.Inventory, "err", a.invErr)
 	}
-	n, err := doctor.ResolveNode(ctx, cfg, a.cluster, o.Commander)
+	n, err := plan.ResolveNode(ctx, cfg, a.cluster, o.Commander)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 			a.machineIDHash = clusterchecks.MachineIDHash(id)
 		}
 	}
-	a.plan = doctor.Build(cfg, cfg.Inventory, a.cluster, a.invErr, n, doctor.Selection{}, o.Commander)
+	a.plan = plan.Build(cfg, cfg.Inventory, a.cluster, a.invErr, n, plan.Selection{}, o.Commander)
 	for _, c := range a.plan.Checks {
 		if r, ok := c.(*checks.Reach); ok {
 			a.reach = r
@@ -150,7 +150,7 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
 // Node is this agent's identity.
-func (a *Agent) Node() doctor.Node { return a.node }
+func (a *Agent) Node() plan.Node { return a.node }
 
 // bindAddr is where gossip listens: configured, else the node's inventory
 // address, else all addresses.

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/kuma-agent/kuma-agent/agent/control"
-	"github.com/kuma-agent/kuma-agent/doctor"
+	"github.com/kuma-agent/kuma-agent/internal/doctor"
 )
 
 // Control operations, the CLI's side of the agent. Names are the wire

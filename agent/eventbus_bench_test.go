@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
-	"github.com/kuma-agent/kuma-agent/config"
-	"github.com/kuma-agent/kuma-agent/events"
-	"github.com/kuma-agent/kuma-agent/natsbus"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/natsbus"
 )
 
 // BenchmarkDrain is the agent's publish path on one node: events recorded

@@ -15,10 +15,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kuma-agent/kuma-agent/checks"
-	"github.com/kuma-agent/kuma-agent/config"
-	"github.com/kuma-agent/kuma-agent/events"
-	"github.com/kuma-agent/kuma-agent/lease"
-	"github.com/kuma-agent/kuma-agent/natsbus"
+	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/lease"
+	"github.com/kuma-agent/kuma-agent/internal/natsbus"
 )
 
 // TestEventsFlowOnNATS: three agents with their embedded NATS servers

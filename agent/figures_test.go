@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/checks"
-	"github.com/kuma-agent/kuma-agent/events"
-	"github.com/kuma-agent/kuma-agent/natsbus"
+	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/natsbus"
 )
 
 // TestFigureEventLatency measures the time from a check's status change (the

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/checks"
-	"github.com/kuma-agent/kuma-agent/cluster"
-	"github.com/kuma-agent/kuma-agent/config"
-	"github.com/kuma-agent/kuma-agent/events"
-	"github.com/kuma-agent/kuma-agent/natsbus"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/natsbus"
 )
 
 func TestJetStreamHubs(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/agent/metrics"
-	"github.com/kuma-agent/kuma-agent/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 )
 
 // memberLog is the mesh's event sink: it counts member events and

@@ -10,8 +10,8 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/checks"
-	"github.com/kuma-agent/kuma-agent/clusterchecks"
-	"github.com/kuma-agent/kuma-agent/hostsfile"
+	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/internal/hostsfile"
 )
 
 // The gossip queries every agent answers. Each answer is data this agent

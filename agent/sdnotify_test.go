@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/config"
+	"github.com/kuma-agent/kuma-agent/internal/config"
 )
 
 // TestSystemdNotifyProtocol runs an agent under a notify socket as systemd

@@ -11,12 +11,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
-	"github.com/kuma-agent/kuma-agent/clusterchecks"
-	"github.com/kuma-agent/kuma-agent/config"
-	"github.com/kuma-agent/kuma-agent/events"
-	"github.com/kuma-agent/kuma-agent/lease"
-	"github.com/kuma-agent/kuma-agent/natsbus"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/lease"
+	"github.com/kuma-agent/kuma-agent/internal/natsbus"
 	"github.com/kuma-agent/kuma-agent/supervisor"
 )
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/checks"
-	"github.com/kuma-agent/kuma-agent/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 )
 
 // tags is what this node gossips: roles, version, a health summary, a hash

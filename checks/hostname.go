@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
 )
 
 // DefaultInstallDirs are the directories whose presence means KUMA or k0s

@@ -10,8 +10,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
-	"github.com/kuma-agent/kuma-agent/hostsfile"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/hostsfile"
 )
 
 // Hosts checks that /etc/hosts maps every inventory host to its inventory

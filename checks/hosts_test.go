@@ -7,13 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
 )
 
 // hostsTestCluster mirrors k0s-aio-1lb-1cp-2w.inventory.yml (built by hand:
 // this package must not depend on the inventory parser).
 func hostsTestCluster() *cluster.Cluster {
-	c := &cluster.Cluster{Layout: cluster.LayoutK0s, Source: filepath.Join("..", "..", "shared", "fixtures", "inventories", "k0s-aio-1lb-1cp-2w.inventory.yml")}
+	c := &cluster.Cluster{Layout: cluster.LayoutK0s, Source: filepath.Join("..", "internal", "inventory", "testdata", "inventories", "k0s-aio-1lb-1cp-2w.inventory.yml")}
 	for _, h := range []struct {
 		name, addr string
 		roles      cluster.Roles

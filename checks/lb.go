@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
 )
 
 // streamModule is the dynamic module that gives nginx the stream block.

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
 )
 
 // Canned `nginx -V` outputs. Debian's has --with-stream=dynamic and, like

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/ntpserver"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/ntpserver"
 )
 
 // startFakeNTP serves until the test ends and returns "127.0.0.1:port".

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
 )
 
 // DefaultPortTimeout bounds the whole batch of TCP probes when Ports.Timeout

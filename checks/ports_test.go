@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
 )
 
 func peerHost(name, addr string) *cluster.Host {

@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
 )
 
 // Socket states of /proc/net/{tcp,udp} (include/net/tcp_states.h).

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/kuma-agent/kuma-agent/checks"
-	"github.com/kuma-agent/kuma-agent/cluster"
-	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/events"
 )
 
 func TestK0sWorkerThatDoesNotRecoverGetsAFindingWithItsRecovery(t *testing.T) {

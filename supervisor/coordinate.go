@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/internal/events"
 )
 
 // outcomeKind is how one coordinated action ended.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/internal/events"
 )
 
 // fakeBackend is an in-memory init system for the policy tests; the real

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/internal/events"
 )
 
 // TestFigureReaction: time from a unit's failure (systemd's

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
 )
 
 // Peer is one cluster node as this node's mesh sees it.

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/internal/events"
 )
 
 // recordRunner records commands and runs fn for each.

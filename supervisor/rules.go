@@ -5,7 +5,7 @@ import (
 	"path"
 	"slices"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
 )
 
 // Group names a consensus group whose members are healed one at a time.

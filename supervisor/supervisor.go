@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/internal/events"
 )
 
 // Options configure a Supervisor. Backend, Node and Peers are required.

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
-	"github.com/kuma-agent/kuma-agent/events"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/events"
 )
 
 const coreUnit = "kuma-core-00000000-0000-0000-0000-000000000000.service"

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
-	"github.com/kuma-agent/kuma-agent/events"
-	"github.com/kuma-agent/kuma-agent/nspawnlab"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/nspawnlab"
 )
 
 // These tests run the supervisor against a real systemd: a booted
@@ -67,7 +67,7 @@ func fakeCoreBin(t *testing.T) string {
 		if fakeCoreErr != nil {
 			return
 		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(fakeCoreDir, "fake-kuma-core"), "../cmd/fake-kuma-core").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", filepath.Join(fakeCoreDir, "fake-kuma-core"), "../internal/testlab/fakecore").CombinedOutput()
 		if err != nil {
 			fakeCoreErr = fmt.Errorf("go build fake-kuma-core: %v\n%s", err, out)
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/agent"
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/checks"
-	"github.com/kuma-agent/kuma-agent/doctor"
+	"github.com/kuma-agent/kuma-agent/internal/doctor"
 )
 
 // runClusterDoctor asks the local agent for every node's findings and the

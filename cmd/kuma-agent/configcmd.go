@@ -11,8 +11,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
-	"github.com/kuma-agent/kuma-agent/config"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/config"
 )
 
 // loadConfig reads path. The default path may be absent (a fresh host, or

@@ -12,10 +12,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
-	"github.com/kuma-agent/kuma-agent/inventory"
-	"github.com/kuma-agent/kuma-agent/ntpserver"
-	"github.com/kuma-agent/kuma-agent/sandbox"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/inventory"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/ntpserver"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/sandbox"
 )
 
 // node is one sandboxed host of the single-host fixture, with real

@@ -9,8 +9,9 @@ import (
 	"strings"
 
 	"github.com/kuma-agent/kuma-agent/checks"
-	"github.com/kuma-agent/kuma-agent/config"
-	"github.com/kuma-agent/kuma-agent/doctor"
+	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/doctor"
+	"github.com/kuma-agent/kuma-agent/internal/plan"
 )
 
 // listFlag accepts a comma-separated list and may be repeated.
@@ -38,7 +39,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fset.Var(&only, "only", "run only these checks (comma-separated; repeatable)")
 	fset.Var(&skip, "skip", "skip these checks (comma-separated; repeatable)")
 	fset.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: kuma-agent doctor [flags]\n\nRuns every check that applies to this node once and prints each finding with its fix.\nExit status: 0 ok, 1 warning or unknown, 2 critical (nagios format: 0/1/2/3).\nChecks: %s, plugin:<file>.\n\nFlags:\n", strings.Join(doctor.BuiltinChecks, ", "))
+		fmt.Fprintf(stderr, "Usage: kuma-agent doctor [flags]\n\nRuns every check that applies to this node once and prints each finding with its fix.\nExit status: 0 ok, 1 warning or unknown, 2 critical (nagios format: 0/1/2/3).\nChecks: %s, plugin:<file>.\n\nFlags:\n", strings.Join(plan.BuiltinChecks, ", "))
 		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
@@ -53,7 +54,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "kuma-agent doctor: --format: %v\n", err)
 		return 2
 	}
-	sel := doctor.Selection{Only: only, Skip: skip}
+	sel := plan.Selection{Only: only, Skip: skip}
 	if err := sel.Validate(); err != nil {
 		fmt.Fprintf(stderr, "kuma-agent doctor: %v\n", err)
 		return 2
@@ -81,18 +82,18 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *invPath != "" {
 		path = *invPath
 	}
-	c, loadErr := doctor.LoadCluster(path)
+	c, loadErr := plan.LoadCluster(path)
 	if loadErr == nil && c == nil && *invPath != "" {
 		fmt.Fprintf(stderr, "kuma-agent doctor: --inventory %s: no such file\n", *invPath)
 		return 2
 	}
 	cmd := checks.ExecCommander{}
-	n, err := doctor.ResolveNode(ctx, cfg, c, cmd)
+	n, err := plan.ResolveNode(ctx, cfg, c, cmd)
 	if err != nil {
 		fmt.Fprintf(stderr, "kuma-agent doctor: %v\n", err)
 		return 2
 	}
-	plan := doctor.Build(cfg, path, c, loadErr, n, sel, cmd)
+	plan := plan.Build(cfg, path, c, loadErr, n, sel, cmd)
 	rep := doctor.Run(ctx, plan, checks.Runner{Timeout: cfg.Checks.Timeout, Concurrency: cfg.Checks.Concurrency})
 	if err := rep.Write(stdout, f, color); err != nil {
 		fmt.Fprintf(stderr, "kuma-agent doctor: %v\n", err)

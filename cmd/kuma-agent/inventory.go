@@ -11,8 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/kuma-agent/kuma-agent/cluster"
-	"github.com/kuma-agent/kuma-agent/inventory"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/inventory"
 )
 
 const inventoryUsage = `usage: kuma-agent inventory check FILE [--format table|json]

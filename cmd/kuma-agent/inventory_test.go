@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-var inventoryFixtures = filepath.Join("..", "..", "..", "shared", "fixtures", "inventories")
+var inventoryFixtures = filepath.Join("..", "..", "internal", "inventory", "testdata", "inventories")
 
 func runInv(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()

@@ -13,7 +13,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/agent"
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
-	"github.com/kuma-agent/kuma-agent/config"
+	"github.com/kuma-agent/kuma-agent/internal/config"
 )
 
 // clientFlags are the flags every command talking to the daemon shares.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/agent"
-	"github.com/kuma-agent/kuma-agent/config"
+	"github.com/kuma-agent/kuma-agent/internal/config"
 )
 
 // testClockOffsetEnv shifts this agent's answers to cluster time queries.

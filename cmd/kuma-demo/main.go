@@ -26,11 +26,11 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/agent"
 	"github.com/kuma-agent/kuma-agent/agent/control"
-	"github.com/kuma-agent/kuma-agent/cluster"
-	"github.com/kuma-agent/kuma-agent/config"
-	"github.com/kuma-agent/kuma-agent/inventory"
-	"github.com/kuma-agent/kuma-agent/ntpserver"
-	"github.com/kuma-agent/kuma-agent/sandbox"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/inventory"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/ntpserver"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/sandbox"
 )
 
 const inventoryYAML = `# kuma-demo: KUMA 4.0 distributed install, Core in a 3-node Raft cluster.

@@ -1,0 +1,183 @@
+package clusterchecks
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+)
+
+// Serf member statuses as the mesh reports them.
+const (
+	StatusAlive   = "alive"
+	StatusLeaving = "leaving"
+	StatusLeft    = "left"
+	StatusFailed  = "failed"
+)
+
+// Member is one agent of the gossip mesh as the local agent sees it.
+type Member struct {
+	Name   string
+	Addr   string
+	Status string // alive, leaving, left or failed
+	Tags   Tags
+	// Since is when the member entered Status, if known (zero otherwise).
+	Since time.Time
+}
+
+// Tags is what every agent gossips about itself (see EncodeTags).
+type Tags struct {
+	Roles         cluster.Roles
+	Version       string
+	Health        Health
+	MachineIDHash string // MachineIDHash of /etc/machine-id; "" = unknown
+	Generation    uint64 // bumped by the agent on every tag change
+	// Units is "ok" when this node's quorum-group units (Raft Core, k0s
+	// controller) all run, "down" when one does not, "" when it has none
+	// or does not say. The supervisor's quorum guard counts it.
+	Units string
+	// Raft is the local Core's Raft state: leader, follower, out or "".
+	Raft string
+}
+
+// Health summarises the agent's own node checks.
+type Health struct {
+	Worst checks.Status
+	// Failing names the checks at warn or crit, sorted.
+	Failing []string
+	// Omitted counts failing checks left out of Failing to fit the tag
+	// budget (encoded as a "+N" suffix).
+	Omitted int
+}
+
+// TimeSample is one node's clock as measured from the local node.
+type TimeSample struct {
+	Node string
+	// Offset is remote clock minus local clock, corrected for half the RTT
+	// (see ClockOffset).
+	Offset time.Duration
+	RTT    time.Duration
+}
+
+// HostsView is one node's /etc/hosts mapping of each inventory name; an
+// empty slice (or a missing name) means the name is not listed there.
+type HostsView map[string][]netip.Addr
+
+// Edge is one failing (from, to, port) probe of the reachability matrix.
+type Edge struct {
+	From, To string
+	Port     cluster.Port
+	Reason   string
+}
+
+// View is everything the cluster-wide checks judge.
+type View struct {
+	Inventory *cluster.Cluster // may be nil
+	Self      string
+	Members   []Member
+	// Times holds one sample per node that answered, Self included with
+	// Offset 0.
+	Times []TimeSample
+	// Hosts maps a node that answered to its /etc/hosts mapping.
+	Hosts map[string]HostsView
+	// Reach maps a node that answered to the failing edges it observed (an
+	// empty slice: none failing; absent: the node did not answer).
+	Reach map[string][]Edge
+	// SkewWarn and SkewCrit bound clock skew from the cluster median; zero
+	// means DefaultSkewWarn / DefaultSkewCrit.
+	SkewWarn, SkewCrit time.Duration
+}
+
+// NamedResult is the result of one cluster-wide check.
+type NamedResult struct {
+	Name   string        `json:"name"`
+	Result checks.Result `json:"result"`
+}
+
+// Area is the doctor area of every check in this package.
+const Area = checks.AreaCluster
+
+// All runs every cluster-wide check on v, in a stable order.
+func All(v View) []NamedResult {
+	out := make([]NamedResult, 0, len(allChecks))
+	for _, c := range allChecks {
+		out = append(out, NamedResult{Name: c.name, Result: c.run(v)})
+	}
+	return out
+}
+
+// allChecks is the table All runs; the names are stable (they key
+// --only/--skip, metrics and events).
+var allChecks = []struct {
+	name string
+	run  func(View) checks.Result
+}{
+	{"cluster-members", MembersCheck},
+	{"cluster-machine-id", MachineIDCheck},
+	{"cluster-clock", ClockCheck},
+	{"cluster-hosts", HostsCheck},
+	{"cluster-reachability", ReachabilityCheck},
+	{"cluster-quorum", QuorumCheck},
+}
+
+// expectedNodes lists the nodes that should answer a query: every member
+// that has not left plus every inventory host, sorted and deduplicated.
+func expectedNodes(v View) []string {
+	var out []string
+	for _, m := range v.Members {
+		if m.Status != StatusLeft {
+			out = append(out, m.Name)
+		}
+	}
+	if v.Inventory != nil {
+		for _, h := range v.Inventory.Hosts {
+			out = append(out, h.Name)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// silentDetails lists the expected nodes for which answered is false, with
+// their member status so "failed" explains the silence.
+func silentDetails(v View, what string, answered func(string) bool) []string {
+	status := make(map[string]string, len(v.Members))
+	for _, m := range v.Members {
+		status[m.Name] = m.Status
+	}
+	var out []string
+	for _, n := range expectedNodes(v) {
+		if answered(n) {
+			continue
+		}
+		st, ok := status[n]
+		if !ok {
+			st = "not in the mesh"
+		}
+		out = append(out, n+": unknown (did not answer the "+what+" query; "+st+")")
+	}
+	return out
+}
+
+// plural is "1 node" or "3 nodes".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// maxListed caps the node names in a one-line message; details list all.
+const maxListed = 8
+
+// nameList joins names for a message, capped at maxListed.
+func nameList(names []string) string {
+	if len(names) <= maxListed {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:maxListed], ", ") + ", +" + strconv.Itoa(len(names)-maxListed) + " more"
+}

@@ -1,0 +1,245 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+)
+
+// Supervisor configures unit supervision and healing.
+type Supervisor struct {
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// DryRun proposes every action (as events) and performs none.
+	DryRun bool `yaml:"dry_run" json:"dry_run"`
+	// Backend is systemd (D-Bus) or exec (hosts without systemd).
+	Backend string `yaml:"backend" json:"backend"`
+	// DBusAddress overrides the system bus (containers, tests).
+	DBusAddress string `yaml:"dbus_address" json:"dbus_address"`
+	// Units replaces the role-derived unit table when not empty.
+	Units []UnitRule `yaml:"units" json:"units"`
+	// StartStopped also starts enabled units found inactive; by default an
+	// inactive unit is an operator's stop and is left alone.
+	StartStopped bool              `yaml:"start_stopped" json:"start_stopped"`
+	Backoff      SupervisorBackoff `yaml:"backoff" json:"backoff"`
+	// HealTimeout bounds the wait for a started unit to become active.
+	HealTimeout time.Duration `yaml:"heal_timeout" json:"heal_timeout"`
+	// LeaseTTL is how long the cluster lease outlives a silent holder.
+	LeaseTTL time.Duration `yaml:"lease_ttl" json:"lease_ttl"`
+	Exec     ExecBackend   `yaml:"exec" json:"exec"`
+	Rejoin   Rejoin        `yaml:"rejoin" json:"rejoin"`
+	Cleanup  Cleanup       `yaml:"cleanup" json:"cleanup"`
+}
+
+// UnitRule adds units to supervise: a glob, the roles it applies to (empty
+// = every node) and its quorum group (raft, etcd or empty).
+type UnitRule struct {
+	Pattern string         `yaml:"pattern" json:"pattern"`
+	Roles   []cluster.Role `yaml:"roles" json:"roles"`
+	Group   string         `yaml:"group" json:"group"`
+}
+
+// SupervisorBackoff is the local healing policy.
+type SupervisorBackoff struct {
+	Initial     time.Duration `yaml:"initial" json:"initial"`
+	Max         time.Duration `yaml:"max" json:"max"`
+	Jitter      float64       `yaml:"jitter" json:"jitter"`
+	Window      time.Duration `yaml:"window" json:"window"`
+	MaxAttempts int           `yaml:"max_attempts" json:"max_attempts"`
+}
+
+// ExecBackend runs commands instead of talking to systemd. {{.Unit}} in an
+// argument is replaced by the unit name. Status's exit code follows LSB
+// `status`: 0 running, 3 stopped, 1-2 failed, other unknown.
+type ExecBackend struct {
+	Units        []string      `yaml:"units" json:"units"`
+	Status       []string      `yaml:"status" json:"status"`
+	Start        []string      `yaml:"start" json:"start"`
+	ResetFailed  []string      `yaml:"reset_failed" json:"reset_failed"`
+	PollInterval time.Duration `yaml:"poll_interval" json:"poll_interval"`
+}
+
+// Rejoin brings a Raft Core that runs but fell out of the cluster back in.
+// Any configured signal saying "out" counts; JoinCommand is a template with
+// {{.Leader}} (host:port of the leader, found through the mesh), {{.ID}}
+// (the Core's service ID, from its unit name) and {{.Unit}}.
+type Rejoin struct {
+	Enabled  bool          `yaml:"enabled" json:"enabled"`
+	Interval time.Duration `yaml:"interval" json:"interval"`
+	// Readings is how many consecutive "out" readings trigger a rejoin.
+	Readings int `yaml:"readings" json:"readings"`
+	// HealthURL: a non-2xx answer, or a body matching OutPattern, is "out".
+	HealthURL  string `yaml:"health_url" json:"health_url"`
+	OutPattern string `yaml:"out_pattern" json:"out_pattern"`
+	// LeaderPattern on the health body tells this Core leads (gossiped so
+	// that a rejoining node finds the leader).
+	LeaderPattern string `yaml:"leader_pattern" json:"leader_pattern"`
+	// LogFile and LogPattern: a new line matching is "out".
+	LogFile    string `yaml:"log_file" json:"log_file"`
+	LogPattern string `yaml:"log_pattern" json:"log_pattern"`
+	// Command: a non-zero exit is "out".
+	Command     []string `yaml:"command" json:"command"`
+	JoinCommand []string `yaml:"join_command" json:"join_command"`
+	RaftPort    int      `yaml:"raft_port" json:"raft_port"`
+}
+
+// Cleanup removes members failed for longer than After from etcd (opt-in).
+// Commands are templates with {{.Name}} and {{.Addr}} of the dead member.
+type Cleanup struct {
+	Enabled bool          `yaml:"enabled" json:"enabled"`
+	DryRun  bool          `yaml:"dry_run" json:"dry_run"`
+	After   time.Duration `yaml:"after" json:"after"`
+	// K0s and Acura are the command lists per layout, run in order.
+	K0s   [][]string `yaml:"k0s" json:"k0s"`
+	Acura [][]string `yaml:"acura" json:"acura"`
+}
+
+// DefaultSupervisor is the supervisor section of Default().
+func DefaultSupervisor() Supervisor {
+	return Supervisor{
+		Enabled:     true,
+		Backend:     "systemd",
+		Units:       []UnitRule{},
+		Backoff:     SupervisorBackoff{Initial: 2 * time.Second, Max: 5 * time.Minute, Jitter: 0.2, Window: 30 * time.Minute, MaxAttempts: 5},
+		HealTimeout: 2 * time.Minute,
+		LeaseTTL:    15 * time.Second,
+		Exec: ExecBackend{
+			Units:  []string{},
+			Status: []string{"service", "{{.Unit}}", "status"}, Start: []string{"service", "{{.Unit}}", "start"},
+			ResetFailed: []string{}, PollInterval: 2 * time.Second,
+		},
+		Rejoin: Rejoin{
+			Enabled: true, Interval: 5 * time.Second, Readings: 3,
+			HealthURL:     "http://127.0.0.1:7208/",
+			OutPattern:    `"state"\s*:\s*"out"`,
+			LeaderPattern: `"state"\s*:\s*"leader"`,
+			Command:       []string{},
+			JoinCommand:   []string{"/opt/kaspersky/kuma/kuma", "core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"},
+			RaftPort:      7209,
+		},
+		Cleanup: Cleanup{
+			DryRun: true, After: 30 * time.Minute,
+			K0s: [][]string{{"k0s", "etcd", "leave", "--peer-address", "{{.Addr}}"}},
+			Acura: [][]string{
+				{"kubectl", "delete", "node", "{{.Name}}"},
+				{"sh", "-c", `id=$(kubectl -n kube-system exec "etcd-$(hostname)" -- etcdctl --cacert /etc/kubernetes/pki/etcd/ca.crt --cert /etc/kubernetes/pki/etcd/peer.crt --key /etc/kubernetes/pki/etcd/peer.key member list | awk -F', ' '$3 == "{{.Name}}" {print $1}') && [ -n "$id" ] && kubectl -n kube-system exec "etcd-$(hostname)" -- etcdctl --cacert /etc/kubernetes/pki/etcd/ca.crt --cert /etc/kubernetes/pki/etcd/peer.crt --key /etc/kubernetes/pki/etcd/peer.key member remove "$id"`},
+			},
+		},
+	}
+}
+
+var supervisorBackends = []string{"systemd", "exec"}
+
+// templateFields are the placeholders command templates may use.
+var templateFields = regexp.MustCompile(`\{\{\s*\.(\w+)\s*\}\}`)
+
+func checkTemplate(bad func(key, format string, args ...any), key string, args []string, allowed ...string) {
+	for i, a := range args {
+		for _, m := range templateFields.FindAllStringSubmatch(a, -1) {
+			if !slices.Contains(allowed, m[1]) {
+				bad(fmt.Sprintf("%s[%d]", key, i), "unknown placeholder {{.%s}} (known: %s)", m[1], strings.Join(allowed, ", "))
+			}
+		}
+	}
+}
+
+func (c *Config) validateSupervisor(bad func(key, format string, args ...any)) {
+	s := c.Supervisor
+	if !slices.Contains(supervisorBackends, s.Backend) {
+		bad("supervisor.backend", "must be one of %v, not %q", supervisorBackends, s.Backend)
+	}
+	for i, r := range s.Units {
+		key := fmt.Sprintf("supervisor.units[%d]", i)
+		if _, err := path.Match(r.Pattern, ""); err != nil || r.Pattern == "" {
+			bad(key+".pattern", "must be a unit glob such as kuma-core-*.service, not %q", r.Pattern)
+		}
+		if !slices.Contains([]string{"", "raft", "etcd"}, r.Group) {
+			bad(key+".group", "must be raft, etcd or empty, not %q", r.Group)
+		}
+		for j, role := range r.Roles {
+			if _, err := cluster.ParseRole(string(role)); err != nil {
+				bad(fmt.Sprintf("%s.roles[%d]", key, j), "%v", err)
+			}
+		}
+	}
+	b := s.Backoff
+	if b.Initial <= 0 || b.Max < b.Initial {
+		bad("supervisor.backoff.initial", "must be positive and at most supervisor.backoff.max (%v, %v)", b.Initial, b.Max)
+	}
+	if b.Window <= 0 {
+		bad("supervisor.backoff.window", "must be a positive duration, not %v", b.Window)
+	}
+	if b.Jitter < 0 || b.Jitter >= 1 {
+		bad("supervisor.backoff.jitter", "must be in [0, 1), not %v", b.Jitter)
+	}
+	if b.MaxAttempts < 1 {
+		bad("supervisor.backoff.max_attempts", "must be at least 1, not %d", b.MaxAttempts)
+	}
+	if s.HealTimeout <= 0 {
+		bad("supervisor.heal_timeout", "must be a positive duration, not %v", s.HealTimeout)
+	}
+	if s.LeaseTTL < 3*time.Second {
+		bad("supervisor.lease_ttl", "must be at least 3s (it is renewed every third), not %v", s.LeaseTTL)
+	}
+	if s.Backend == "exec" {
+		if len(s.Exec.Units) == 0 {
+			bad("supervisor.exec.units", "lists the units to supervise; the exec backend cannot discover them")
+		}
+		if len(s.Exec.Status) == 0 || len(s.Exec.Start) == 0 {
+			bad("supervisor.exec.status", "status and start commands are required with backend exec")
+		}
+		if s.Exec.PollInterval <= 0 {
+			bad("supervisor.exec.poll_interval", "must be a positive duration, not %v", s.Exec.PollInterval)
+		}
+	}
+	checkTemplate(bad, "supervisor.exec.status", s.Exec.Status, "Unit")
+	checkTemplate(bad, "supervisor.exec.start", s.Exec.Start, "Unit")
+	checkTemplate(bad, "supervisor.exec.reset_failed", s.Exec.ResetFailed, "Unit")
+	r := s.Rejoin
+	if r.Enabled {
+		if r.Interval <= 0 {
+			bad("supervisor.rejoin.interval", "must be a positive duration, not %v", r.Interval)
+		}
+		if r.Readings < 1 {
+			bad("supervisor.rejoin.readings", "must be at least 1, not %d", r.Readings)
+		}
+		if r.HealthURL == "" && r.LogFile == "" && len(r.Command) == 0 {
+			bad("supervisor.rejoin", "needs at least one signal: health_url, log_file or command")
+		}
+		if len(r.JoinCommand) == 0 {
+			bad("supervisor.rejoin.join_command", "is required when rejoin is enabled")
+		}
+		if r.RaftPort < 1 || r.RaftPort > 65535 {
+			bad("supervisor.rejoin.raft_port", "must be a port number, not %d", r.RaftPort)
+		}
+	}
+	if r.HealthURL != "" {
+		if u, err := url.Parse(r.HealthURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("supervisor.rejoin.health_url", "must be an http(s) URL, not %q", r.HealthURL)
+		}
+	}
+	for key, p := range map[string]string{"supervisor.rejoin.out_pattern": r.OutPattern,
+		"supervisor.rejoin.leader_pattern": r.LeaderPattern, "supervisor.rejoin.log_pattern": r.LogPattern} {
+		if _, err := regexp.Compile(p); err != nil {
+			bad(key, "is not a valid regular expression: %v", err)
+		}
+	}
+	if (r.LogFile == "") != (r.LogPattern == "") {
+		bad("supervisor.rejoin.log_file", "log_file and log_pattern go together")
+	}
+	checkTemplate(bad, "supervisor.rejoin.join_command", r.JoinCommand, "Leader", "ID", "Unit")
+	if s.Cleanup.Enabled && s.Cleanup.After < time.Minute {
+		bad("supervisor.cleanup.after", "must be at least 1m: removing a member is not undone by its return, not %v", s.Cleanup.After)
+	}
+	for i, cmd := range s.Cleanup.K0s {
+		checkTemplate(bad, fmt.Sprintf("supervisor.cleanup.k0s[%d]", i), cmd, "Name", "Addr")
+	}
+	for i, cmd := range s.Cleanup.Acura {
+		checkTemplate(bad, fmt.Sprintf("supervisor.cleanup.acura[%d]", i), cmd, "Name", "Addr")
+	}
+}

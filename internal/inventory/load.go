@@ -1,0 +1,125 @@
+package inventory
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+)
+
+// MaxFileSize bounds what Load reads. A 600-host inventory is well under
+// 100 KB; anything near this size is a wrong file or an attack, and the
+// YAML node tree costs tens of times the input, so the cap bounds memory.
+const MaxFileSize = 4 << 20
+
+// Loader reads inventory files. The zero value reads the local filesystem
+// with MaxFileSize; tests inject Open and MaxBytes.
+type Loader struct {
+	// Open opens the named file; nil means os.Open.
+	Open func(name string) (io.ReadCloser, error)
+	// MaxBytes is the largest file accepted; 0 means MaxFileSize.
+	MaxBytes int64
+}
+
+// Load reads the inventory at path with the default Loader.
+func Load(path string) (*cluster.Cluster, error) { return Loader{}.Load(path) }
+
+// Parse resolves inventory data; name is used in messages and as Source.
+func Parse(name string, data []byte) (*cluster.Cluster, error) {
+	return Loader{}.Parse(name, data)
+}
+
+func (l Loader) max() int64 {
+	if l.MaxBytes > 0 {
+		return l.MaxBytes
+	}
+	return MaxFileSize
+}
+
+// Load reads at most MaxBytes+1 bytes of path, so a huge or endless file
+// (a device, a FIFO) is refused without being read whole.
+func (l Loader) Load(path string) (*cluster.Cluster, error) {
+	open := l.Open
+	if open == nil {
+		open = func(name string) (io.ReadCloser, error) { return os.Open(name) }
+	}
+	f, err := open(path)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, l.max()+1))
+	if err != nil {
+		return nil, fmt.Errorf("inventory %s: %w", path, err)
+	}
+	return l.Parse(path, data)
+}
+
+// Parse detects the format of data and resolves it into a cluster.
+func (l Loader) Parse(name string, data []byte) (*cluster.Cluster, error) {
+	if int64(len(data)) > l.max() {
+		return nil, errAt(name, 0, "", "file is larger than %d bytes; is this really an inventory?", l.max())
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	var (
+		c   *cluster.Cluster
+		err error
+	)
+	if looksLikeINI(data) {
+		c, err = parseINI(name, data)
+	} else {
+		c, err = parseYAML(name, data)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.Source = name
+	if len(c.Hosts) == 0 {
+		return nil, errAt(name, 0, "", "inventory declares no hosts")
+	}
+	return c, nil
+}
+
+// looksLikeINI decides the format from the first meaningful line: an INI
+// inventory starts with a `[group]` header or a `name key=value ...` host
+// line, which is never how a YAML inventory (a mapping of groups) starts.
+func looksLikeINI(data []byte) bool {
+	for len(data) > 0 {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte("\n"))
+		s := strings.TrimSpace(string(line))
+		if s == "" || s[0] == '#' || s[0] == ';' {
+			continue
+		}
+		if s[0] == '[' {
+			return true // a YAML inventory is a mapping, never a top-level list
+		}
+		fields := iniFields(s)
+		if len(fields) == 0 {
+			return false
+		}
+		if !isINIHostToken(fields[0]) {
+			return false
+		}
+		for _, f := range fields[1:] {
+			if !strings.Contains(f, "=") {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// isINIHostToken accepts what can start an INI host line but not a YAML
+// document: no key colon, no YAML indicator as first character.
+func isINIHostToken(s string) bool {
+	if s == "" || strings.HasSuffix(s, ":") || strings.Contains(s, "=") {
+		return false
+	}
+	c := s[0]
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}

@@ -1,0 +1,178 @@
+package inventory
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+)
+
+// etcdLabel names the etcd members in messages, per layout.
+var etcdLabel = map[cluster.Layout]string{
+	cluster.LayoutK0s:   "controllers",
+	cluster.LayoutAcura: "Acura nodes (etcd members)",
+}
+
+// ruleEtcdQuorum: etcd needs floor(n/2)+1 members; an even count adds a
+// member without adding a tolerated failure, and one controller is a
+// single point of failure for a multi-node cluster.
+func ruleEtcdQuorum(c *cluster.Cluster) []Finding {
+	label, ok := etcdLabel[c.Layout]
+	if !ok {
+		return nil
+	}
+	n := len(c.EtcdMembers())
+	nodes := len(c.EtcdMembers())
+	if c.Layout == cluster.LayoutK0s {
+		nodes = len(k0sNodes(c))
+	}
+	q := cluster.QuorumOf(n, n)
+	switch {
+	case n == 0 && c.Layout == cluster.LayoutK0s:
+		return []Finding{newFinding(Error, "no-controller", nil,
+			"add 3 dedicated controllers: one in kuma_control_plane_master, two in kuma_control_plane",
+			"no k0s controller: kuma_control_plane_master, kuma_control_plane and their *_worker variants are empty")}
+	case n == 1 && nodes > 1:
+		return []Finding{newFinding(Warning, "single-controller", nil,
+			"add two more controllers (3 dedicated controllers on different physical hosts for production)",
+			"1 %s in a %d-node cluster: quorum %d, %d may fail; losing it leaves the cluster unmanageable",
+			strings.TrimSuffix(label, "s"), nodes, q.Needed, q.MayFail)}
+	case n > 1 && n%2 == 0:
+		return []Finding{newFinding(Warning, "controllers-even", nil,
+			"use an odd number: 3 dedicated controllers on different physical hosts for production",
+			"%d %s need %d for quorum and tolerate %d failures; %d would tolerate as many",
+			n, label, q.Needed, q.MayFail, n-1)}
+	case n >= 3:
+		return []Finding{newFinding(Info, "etcd-quorum", nil, "",
+			"%d %s: quorum %d, %d may fail", n, label, q.Needed, q.MayFail)}
+	}
+	return nil
+}
+
+// masterGroups hold the first controller, which the others join.
+var masterGroups = map[string]bool{"kuma_control_plane_master": true, "kuma_control_plane_master_worker": true}
+
+// ruleK0sMaster: the installer bootstraps k0s on one master controller
+// and joins the rest to it, so exactly one host is a master.
+func ruleK0sMaster(c *cluster.Cluster) []Finding {
+	if c.Layout != cluster.LayoutK0s || len(c.EtcdMembers()) == 0 {
+		return nil
+	}
+	var masters []*cluster.Host
+	for _, h := range c.Hosts {
+		if slices.ContainsFunc(h.Groups, func(g string) bool { return masterGroups[g] }) {
+			masters = append(masters, h)
+		}
+	}
+	switch {
+	case len(masters) == 0:
+		return []Finding{newFinding(Warning, "control-plane-master-count", nil,
+			"move one controller to kuma_control_plane_master (or kuma_control_plane_master_worker)",
+			"no host in kuma_control_plane_master or kuma_control_plane_master_worker: the cluster has no first controller to bootstrap")}
+	case len(masters) > 1:
+		var out []Finding
+		for _, h := range masters[1:] {
+			out = append(out, newFinding(Warning, "control-plane-master-count", h,
+				"keep one host in the *_master groups and move the others to kuma_control_plane",
+				"%d hosts in kuma_control_plane_master(_worker): exactly one first controller is expected", len(masters)))
+		}
+		return out
+	}
+	return nil
+}
+
+// ruleControllerWorker: a controller that also runs workload is for demos
+// only; losing it may lose Core, and upgrades are refused.
+func ruleControllerWorker(c *cluster.Cluster) []Finding {
+	if c.Layout != cluster.LayoutK0s || len(k0sNodes(c)) < 2 {
+		return nil
+	}
+	var out []Finding
+	for _, h := range c.Hosts {
+		combined := h.Roles.Has(cluster.RoleControllerWorker) ||
+			h.Roles.Has(cluster.RoleController) && h.Roles.Has(cluster.RoleWorker)
+		if combined {
+			out = append(out, newFinding(Warning, "controller-worker-combined", h,
+				"use dedicated controllers (kuma_control_plane_master, kuma_control_plane) and separate workers",
+				"%s is both controller and worker: a demo-only setup; if the Core pod runs there, losing it loses Core, and upgrades are refused while roles are combined", h.Name))
+		}
+	}
+	return out
+}
+
+// ruleWorkers: the Core pod and its Longhorn volume replicas need at least
+// two workers to move between.
+func ruleWorkers(c *cluster.Cluster) []Finding {
+	if c.Layout != cluster.LayoutK0s {
+		return nil
+	}
+	workers := len(c.WithRole(cluster.RoleWorker))
+	switch {
+	case workers == 0 && len(c.WithRole(cluster.RoleControllerWorker)) == 0:
+		return []Finding{newFinding(Error, "no-worker", nil,
+			"add at least 2 hosts to kuma_worker",
+			"no k0s worker: the Core pod has nowhere to run")}
+	case workers < 2 && len(k0sNodes(c)) > 1:
+		return []Finding{newFinding(Warning, "single-worker", nil,
+			"add a second worker to kuma_worker (production needs at least 2)",
+			"%d dedicated worker(s): the Core pod and its Longhorn volume replicas have no other worker to move to", workers)}
+	}
+	return nil
+}
+
+// ruleLoadBalancer: the k0s design puts an external TCP load balancer in
+// front of the cluster, and it must not share a host with a k0s node since
+// both would listen on the same ports.
+func ruleLoadBalancer(c *cluster.Cluster) []Finding {
+	if c.Layout != cluster.LayoutK0s {
+		return nil
+	}
+	lbs := c.WithRole(cluster.RoleLB)
+	if len(lbs) == 0 {
+		return []Finding{newFinding(Warning, "no-load-balancer", nil,
+			"add the nginx load balancer host to kuma_lb",
+			"kuma_lb is empty: the k0s design needs an external TCP load balancer in front of the cluster")}
+	}
+	lbPorts := cluster.ListenPorts(c.Layout, cluster.Roles{cluster.RoleLB}, nil)
+	var out []Finding
+	for _, h := range lbs {
+		if !isK0sNode(h) {
+			continue
+		}
+		var others cluster.Roles
+		for _, r := range h.Roles {
+			if r != cluster.RoleLB {
+				others = append(others, r)
+			}
+		}
+		var clash []string
+		for _, p := range cluster.ListenPorts(c.Layout, others, nil) {
+			if slices.Contains(lbPorts, p) {
+				clash = append(clash, p.String())
+			}
+		}
+		if len(clash) > 0 {
+			out = append(out, newFinding(Error, "lb-port-conflict", h,
+				"put the load balancer on a host of its own",
+				"%s is the load balancer and a k0s node (%s): both listen on %s", h.Name, others, strings.Join(clash, ", ")))
+		}
+	}
+	return out
+}
+
+// ruleCoreOnWorker: in a k0s install Core is a pod on a worker, and
+// kuma_core names that worker; any other host there is a mistake.
+func ruleCoreOnWorker(c *cluster.Cluster) []Finding {
+	if c.Layout != cluster.LayoutK0s {
+		return nil
+	}
+	var out []Finding
+	for _, h := range c.WithRole(cluster.RoleCore) {
+		if !h.Roles.Has(cluster.RoleWorker) && !h.Roles.Has(cluster.RoleControllerWorker) {
+			out = append(out, newFinding(Warning, "core-not-on-worker", h,
+				"name one of the kuma_worker hosts in kuma_core",
+				"%s is in kuma_core but is not a k0s worker: with Core on k0s, kuma_core names the worker that runs Core", h.Name))
+		}
+	}
+	return out
+}

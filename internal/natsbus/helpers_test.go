@@ -1,0 +1,142 @@
+package natsbus
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// quietLog drops everything; tests that assert logs use logBuffer.
+var quietLog = slog.New(slog.DiscardHandler)
+
+// serverTestLog shows servers' logs when KUMA_NATS_TEST_LOG=1, for debugging.
+func serverTestLog() *slog.Logger {
+	if os.Getenv("KUMA_NATS_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+// logBuffer is a concurrency-safe slog sink tests can search.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) Contains(s string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Contains(b.buf.String(), s)
+}
+
+func (b *logBuffer) Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func startTestServer(t testing.TB, o ServerOptions) *Server {
+	t.Helper()
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.Port == 0 {
+		o.Port = -1
+	}
+	if o.StoreDir == "" {
+		o.StoreDir = t.TempDir()
+	}
+	s, err := StartServer(o)
+	if err != nil {
+		t.Fatalf("StartServer: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func connectTest(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := Connect(ctx, ClientOptions{URL: url, Name: t.Name(), Logger: quietLog})
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream.New: %v", err)
+	}
+	return nc, js
+}
+
+func testEvent(t testing.TB, cluster, node string, typ events.Type, i int, now time.Time) events.Event {
+	t.Helper()
+	e, err := events.New(cluster, node, typ, fmt.Sprintf("check-%d", i), events.SeverityInfo,
+		events.CheckData{Check: fmt.Sprintf("check-%d", i), From: "ok", To: "warning", Message: fmt.Sprint(i)}, now)
+	if err != nil {
+		t.Fatalf("events.New: %v", err)
+	}
+	return e
+}
+
+func ctxT(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// readAll reads q without Follow and returns what Read delivered.
+func readAll(t testing.TB, js jetstream.JetStream, stream string, q Query) []events.Event {
+	t.Helper()
+	var got []events.Event
+	if q.Logger == nil {
+		q.Logger = quietLog
+	}
+	if err := Read(ctxT(t, 30*time.Second), js, stream, q, func(e events.Event) error {
+		got = append(got, e)
+		return nil
+	}); err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	return got
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// freePort finds a loopback port nobody listens on; servers that must know
+// each other's ports before starting need them up front.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

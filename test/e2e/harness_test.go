@@ -1,0 +1,365 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kuma-agent/kuma-agent/agent"
+	"github.com/kuma-agent/kuma-agent/agent/control"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/inventory"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/netlab"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/nspawnlab"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/sandbox"
+)
+
+// The agent binary is built once per test run, on first use, and removed
+// by TestMain.
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(standinEnv); spec != "" {
+		serveStandin(spec)
+	}
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+func agentBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "kuma-e2e-bin-"); buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "kuma-agent")
+		for _, b := range []struct{ out, pkg string }{{binPath, "../../cmd/kuma-agent"}, {filepath.Join(binDir, "fake-kuma-core"), "../../internal/testlab/fakecore"}} {
+			out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// nodeName is the inventory name of host i.
+func nodeName(i int) string { return fmt.Sprintf("core-%d.e2e.local", i) }
+
+// meshOpts shapes a test cluster.
+type meshOpts struct {
+	Hosts     int    // namespaces in the lab
+	Inventory int    // hosts 1..Inventory are the inventory's Core hosts (0: all)
+	Profile   string // mesh.profile; "" keeps the default (lan)
+	// Interval between check rounds; 0 means 2 s (tests want results fast).
+	Interval time.Duration
+	// Containers boots a systemd-nspawn host in each namespace, with a
+	// fake KUMA Core unit, and lets each agent supervise its container's
+	// systemd over D-Bus (containers_test.go).
+	Containers bool
+}
+
+// meshLab is a cluster of real agents, host i running node i.
+type meshLab struct {
+	t     testing.TB
+	lab   *netlab.Lab
+	ct    *nspawnlab.Lab // with meshOpts.Containers
+	bin   string
+	dir   string
+	inv   string
+	c     *cluster.Cluster
+	nodes []*agentNode // nodes[i-1] is host i
+}
+
+// agentNode is one agent: its config file, log and (when running) process.
+type agentNode struct {
+	host    int
+	name    string
+	cfg     config.Config
+	cfgPath string
+	logPath string
+	env     []string // extra environment, e.g. the clock-offset test hook
+	proc    *netlab.Proc
+	starts  int
+}
+
+// newMesh writes the inventory, keyring, sandbox files and configs; it
+// starts no agent.
+func newMesh(t testing.TB, o meshOpts) *meshLab {
+	t.Helper()
+	// Cleanups run last-in first-out: the dump of the logs, then the lab
+	// (killing the agents), then the removal of their files.
+	dir := t.TempDir()
+	var ct *nspawnlab.Lab
+	var lab *netlab.Lab
+	if o.Containers {
+		ct = nspawnlab.New(t, o.Hosts, nspawnlab.Options{BindRO: map[string]string{testBinDir(t): containerBinDir}})
+		lab = ct.Net()
+	} else {
+		lab = netlab.New(t, o.Hosts)
+	}
+	if o.Inventory == 0 {
+		o.Inventory = o.Hosts
+	}
+	m := &meshLab{t: t, lab: lab, ct: ct, bin: agentBinary(t), dir: dir}
+	t.Cleanup(func() {
+		if t.Failed() {
+			m.dumpLogs()
+		}
+	})
+	m.inv = filepath.Join(m.dir, "inventory.yml")
+	if err := os.WriteFile(m.inv, []byte(inventoryYAML(lab, o.Inventory)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if m.c, err = inventory.Load(m.inv); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sandbox.WriteKeyring(m.dir); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= o.Hosts; i++ {
+		self := m.c.Host(nodeName(i))
+		if self == nil { // a host outside the inventory
+			self = &cluster.Host{Name: nodeName(i), Address: lab.Addr(i)}
+		}
+		cfg, err := sandbox.WriteNode(m.dir, m.inv, m.c, self, sandbox.Fault{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Mesh.BindAddr = lab.Addr(i)
+		if o.Profile != "" {
+			cfg.Mesh.Profile = o.Profile
+		}
+		cfg.Checks.Interval = 2 * time.Second
+		if o.Interval > 0 {
+			cfg.Checks.Interval = o.Interval
+		}
+		cfg.Checks.Disk.MinFree = 1
+		// No NTP server is reachable inside the namespaces; the cluster
+		// clock check compares the agents instead.
+		cfg.Checks.Disabled = []string{"ntp"}
+		if ct != nil {
+			superviseContainer(&cfg, ct.Host(i))
+		}
+		nd := filepath.Dir(cfg.Agent.ControlSocket)
+		n := &agentNode{host: i, name: nodeName(i), cfg: cfg,
+			cfgPath: filepath.Join(nd, "agent.yaml"), logPath: filepath.Join(nd, "agent.log")}
+		n.writeConfig(t)
+		m.nodes = append(m.nodes, n)
+	}
+	if ct != nil {
+		m.installCores() // the fake Cores listen on the Core ports themselves
+	} else {
+		m.startStandins()
+	}
+	return m
+}
+
+func inventoryYAML(lab *netlab.Lab, cores int) string {
+	var b strings.Builder
+	b.WriteString("kuma:\n  children:\n    kuma_core:\n      hosts:\n")
+	fmt.Fprintf(&b, "        %s:\n          ip: %s\n", nodeName(1), lab.Addr(1))
+	if cores > 1 {
+		b.WriteString("    kuma_core_peers:\n      hosts:\n")
+		for i := 2; i <= cores; i++ {
+			fmt.Fprintf(&b, "        %s:\n          ip: %s\n", nodeName(i), lab.Addr(i))
+		}
+	}
+	return b.String()
+}
+
+func (m *meshLab) node(i int) *agentNode { return m.nodes[i-1] }
+
+// writeConfig saves n.cfg as YAML, the way an operator's agent.yaml looks.
+func (n *agentNode) writeConfig(t testing.TB) {
+	t.Helper()
+	b, err := yaml.Marshal(n.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(n.cfgPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// currentLog is the log of the node's latest start.
+func (n *agentNode) currentLog() string {
+	b, _ := os.ReadFile(n.logPath)
+	s := string(b)
+	if i := strings.LastIndex(s, "=== start "); i >= 0 {
+		s = s[i:]
+	}
+	return s
+}
+
+// start runs `kuma-agent run` in the node's namespace.
+func (m *meshLab) start(i int) {
+	m.t.Helper()
+	n := m.node(i)
+	n.starts++
+	if f, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+		fmt.Fprintf(f, "=== start %d at %s, env %v\n", n.starts, time.Now().Format(time.RFC3339Nano), n.env)
+		f.Close()
+	}
+	cmd := m.lab.Exec(i, m.bin, "run", "--config", n.cfgPath)
+	cmd.Env = append(os.Environ(), n.env...)
+	p, err := m.lab.StartCmd(cmd, n.logPath)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	n.proc = p
+}
+
+// stop ends node i's agent with SIGTERM (a restart, not a leave).
+func (m *meshLab) stop(i int) {
+	m.t.Helper()
+	if err := m.node(i).proc.Stop(); err != nil {
+		m.t.Errorf("%s: %v", m.node(i).name, err)
+	}
+}
+
+// members is node i's view, by name; an agent not (yet) answering on its
+// control socket gives an error.
+func (m *meshLab) members(i int) (map[string]agent.MemberInfo, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var ms []agent.MemberInfo
+	if err := control.Call(ctx, m.node(i).cfg.Agent.ControlSocket, agent.OpMembers, nil, &ms); err != nil {
+		return nil, err
+	}
+	out := make(map[string]agent.MemberInfo, len(ms))
+	for _, mi := range ms {
+		out[mi.Name] = mi
+	}
+	return out, nil
+}
+
+// eventually polls cond every 50 ms until it holds or within passes.
+func eventually(t testing.TB, what string, within time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < within {
+		if cond() {
+			return time.Since(start)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s", within, what)
+	return 0
+}
+
+// aliveIn reports whether every observer sees exactly want members, all alive.
+func (m *meshLab) aliveIn(observers []int, want int) bool {
+	for _, o := range observers {
+		ms, err := m.members(o)
+		if err != nil || len(ms) != want {
+			return false
+		}
+		for _, mi := range ms {
+			if mi.Status != "alive" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// waitDetected waits until every observer lists name as status and returns
+// the detection time: when the last observer learned of it (the agents'
+// own event timestamps, same clock as ours), measured from t0.
+func (m *meshLab) waitDetected(observers []int, name, status string, t0 time.Time, within time.Duration) time.Duration {
+	m.t.Helper()
+	var worst time.Duration
+	eventually(m.t, fmt.Sprintf("%s %s in the view of hosts %v", name, status, observers), within, func() bool {
+		worst = 0
+		for _, o := range observers {
+			ms, err := m.members(o)
+			if err != nil || ms[name].Status != status {
+				return false
+			}
+			d := time.Since(t0) // fallback: when we saw it
+			if s := ms[name].Since; s.After(t0) {
+				d = s.Sub(t0)
+			}
+			worst = max(worst, d)
+		}
+		return true
+	})
+	return worst
+}
+
+// doctorCLI runs `kuma-agent doctor --cluster --format json` against node
+// i's control socket (a file: no namespace needed) and returns the report
+// and the exit code.
+func (m *meshLab) doctorCLI(i int) (agent.ClusterReport, int, error) {
+	cmd := exec.Command(m.bin, "doctor", "--cluster", "--format", "json", "--config", m.node(i).cfgPath)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		return agent.ClusterReport{}, -1, err
+	}
+	var rep agent.ClusterReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return rep, code, fmt.Errorf("doctor --cluster (exit %d): %w: %s %s", code, err, out, stderr.String())
+	}
+	return rep, code, nil
+}
+
+func (m *meshLab) dumpLogs() {
+	for _, n := range m.nodes {
+		b, err := os.ReadFile(n.logPath)
+		if err != nil {
+			continue
+		}
+		const maxLog = 64 << 10 // the tail is what matters
+		if len(b) > maxLog {
+			b = b[len(b)-maxLog:]
+		}
+		m.t.Logf("==== log of %s (host %d, %s):\n%s", n.name, n.host, n.logPath, b)
+	}
+}
+
+// hosts returns 1..n except the given ones.
+func hosts(n int, except ...int) []int {
+	var out []int
+outer:
+	for i := 1; i <= n; i++ {
+		for _, e := range except {
+			if i == e {
+				continue outer
+			}
+		}
+		out = append(out, i)
+	}
+	return out
+}
