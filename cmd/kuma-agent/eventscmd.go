@@ -8,19 +8,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kuma-agent/kuma-agent/agent"
-	"github.com/kuma-agent/kuma-agent/internal/alerts"
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/doctor"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/natsbus"
+	"github.com/kuma-agent/kuma-agent/internal/plan"
 )
 
 // connectEvents opens the events stream as the agent's config describes.
@@ -58,73 +57,176 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fset := flag.NewFlagSet("events", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	cfgPath := fset.String("config", config.DefaultPath, "agent config file (for the NATS connection)")
-	follow := fset.Bool("follow", false, "keep printing new events")
-	node := fset.String("node", "", "only events from this node")
-	since := fset.String("since", "", "only events since (duration back, e.g. 10m, or RFC 3339 time)")
-	format := fset.String("format", "table", "table or json (one CloudEvent per line)")
-	var types listFlag
-	fset.Var(&types, "type", "only these event types, e.g. member.failed (comma-separated; repeatable)")
-	if err := fset.Parse(args); err != nil || fset.NArg() > 0 {
-		return 2
+func eventsCommand(o stdio) *command {
+	var (
+		sh          shared
+		follow      bool
+		node, since string
+		types       listFlag
+	)
+	return &command{
+		name:  "events",
+		short: "read the cluster's events (--follow to tail them)",
+		usage: "kuma-agent events [--follow] [--type T,..] [--node N] [--since 10m|RFC3339] [--format table|json]",
+		help:  "Reads the cluster's events from the JetStream stream (json: one CloudEvent per line).",
+		flags: func(fs *flag.FlagSet) {
+			sh.register(fs, "agent config file (for the NATS connection)", tableOrJSON, 0)
+			fs.BoolVar(&follow, "follow", false, "keep printing new events")
+			fs.StringVar(&node, "node", "", "only events from this node")
+			fs.StringVar(&since, "since", "", "only events since (duration back, e.g. 10m, or RFC 3339 time)")
+			fs.Var(&types, "type", "only these event `types`, e.g. member.failed (comma-separated; repeatable)")
+		},
+		exec: func(ctx context.Context, _ []string) error {
+			q := natsbus.Query{Node: node, Follow: follow}
+			for _, t := range types {
+				q.Types = append(q.Types, events.Type(t))
+			}
+			var err error
+			if q.Since, err = parseSince(since, time.Now()); err != nil {
+				return usageError{err}
+			}
+			cfg, err := sh.loadConfig()
+			if err != nil {
+				return err
+			}
+			q.Cluster = cfg.Events.Cluster
+			if _, err := q.Subjects(); err != nil {
+				return usageError{err}
+			}
+			log := newLogger(o.err, "error") // a reader's own connect/disconnect is no news
+			js, closeConn, err := connectEvents(ctx, cfg, "kuma-agent events", log)
+			if err != nil {
+				return err
+			}
+			defer closeConn()
+			q.Logger = log
+			// Read once, the table is printed at the end, fitted to its rows;
+			// followed, row by row in fixed widths.
+			var emit func(events.Event) error
+			var rows [][]string
+			switch {
+			case sh.format == "json":
+				emit = func(e events.Event) error {
+					b, _ := json.Marshal(e)
+					_, err := fmt.Fprintln(o.out, string(b))
+					return err
+				}
+			case follow:
+				ft := newFollowTable(o.out, knownNodes(cfg, node))
+				if err := ft.row(eventHeader); err != nil {
+					return err
+				}
+				emit = func(e events.Event) error { return ft.row(eventRow(e)) }
+			default:
+				rows = [][]string{eventHeader}
+				emit = func(e events.Event) error {
+					rows = append(rows, eventRow(e))
+					return nil
+				}
+			}
+			err = natsbus.Read(ctx, js, natsbus.DefaultStreamName, q, emit)
+			if rows != nil {
+				err = errors.Join(err, fittedTable(o.out, rows).rows(rows))
+			}
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		},
 	}
-	if *format != "table" && *format != "json" {
-		fmt.Fprintf(stderr, "kuma-agent events: unknown --format %q (table or json)\n", *format)
-		return 2
+}
+
+var eventHeader = []string{"TIME", "NODE", "TYPE", "SEVERITY", "SUBJECT", "DATA"}
+
+const eventTimeLayout = "2006-01-02 15:04:05.000"
+
+func eventRow(e events.Event) []string {
+	return []string{e.Time.Local().Format(eventTimeLayout), e.Node(), string(e.ShortType()),
+		string(e.Severity), e.Subject, summarize(e.Data)}
+}
+
+// defaultNodeWidth is the NODE column's width when no inventory names the
+// nodes: room for names such as kuma-core-1.example.com.
+const defaultNodeWidth = 24
+
+// knownNodes are the node names the events may carry: the inventory's
+// hosts (from the config's inventory:, if it reads), and --node.
+func knownNodes(cfg config.Config, node string) []string {
+	var names []string
+	if c, err := plan.LoadCluster(cfg.Inventory); err == nil && c != nil {
+		for _, h := range c.Hosts {
+			names = append(names, h.Name)
+		}
 	}
-	q := natsbus.Query{Node: *node, Follow: *follow}
-	for _, t := range types {
-		q.Types = append(q.Types, events.Type(t))
+	if node != "" {
+		names = append(names, node)
 	}
-	var err error
-	if q.Since, err = parseSince(*since, time.Now()); err != nil {
-		fmt.Fprintf(stderr, "kuma-agent events: %v\n", err)
-		return 2
+	return names
+}
+
+// eventTable prints rows in columns of fixed widths (all but the last
+// column, DATA, which is not padded); a longer value widens its column from
+// that row on.
+type eventTable struct {
+	w      io.Writer
+	widths []int
+}
+
+// newFollowTable is the table for --follow, whose rows are printed one at a
+// time: TIME, TYPE and SEVERITY are as wide as their longest value can be,
+// NODE and SUBJECT (mostly node and check names) as the longest known node
+// name, or defaultNodeWidth without an inventory. So rows line up (tabwriter
+// flushed for each row aligned each row on its own).
+func newFollowTable(w io.Writer, nodes []string) *eventTable {
+	node := defaultNodeWidth
+	if len(nodes) > 0 {
+		node = 0
+		for _, n := range nodes {
+			node = max(node, utf8.RuneCountInString(n))
+		}
 	}
-	cfg, err := loadConfig(*cfgPath, flagSet(fset, "config"))
-	if err != nil {
-		fmt.Fprintf(stderr, "kuma-agent: %v\n", err)
-		return 2
+	typ := 0
+	for _, ty := range events.Types {
+		typ = max(typ, len(ty))
 	}
-	q.Cluster = cfg.Events.Cluster
-	if _, err := q.Subjects(); err != nil {
-		fmt.Fprintf(stderr, "kuma-agent events: %v\n", err)
-		return 2
+	t := &eventTable{w: w, widths: []int{len(eventTimeLayout), node, typ, len(events.SeverityCritical), node}}
+	t.fit(eventHeader)
+	return t
+}
+
+// fittedTable is a table as wide as rows need.
+func fittedTable(w io.Writer, rows [][]string) *eventTable {
+	t := &eventTable{w: w, widths: make([]int, len(eventHeader)-1)}
+	for _, r := range rows {
+		t.fit(r)
 	}
-	log := newLogger(stderr, "error") // a reader's own connect/disconnect is no news
-	js, closeConn, err := connectEvents(ctx, cfg, "kuma-agent events", log)
-	if err != nil {
-		fmt.Fprintf(stderr, "kuma-agent events: %v\n", err)
-		return 1
+	return t
+}
+
+func (t *eventTable) fit(cells []string) {
+	for i := range t.widths {
+		t.widths[i] = max(t.widths[i], utf8.RuneCountInString(cells[i]))
 	}
-	defer closeConn()
-	q.Logger = log
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	if *format == "table" {
-		fmt.Fprintln(tw, "TIME\tNODE\tTYPE\tSEVERITY\tSUBJECT\tDATA")
+}
+
+func (t *eventTable) row(cells []string) error {
+	t.fit(cells)
+	var b strings.Builder
+	for i, c := range cells[:len(t.widths)] {
+		fmt.Fprintf(&b, "%-*s  ", t.widths[i], c)
 	}
-	err = natsbus.Read(ctx, js, natsbus.DefaultStreamName, q, func(e events.Event) error {
-		if *format == "json" {
-			b, _ := json.Marshal(e)
-			_, err := fmt.Fprintln(stdout, string(b))
+	b.WriteString(cells[len(t.widths)])
+	_, err := io.WriteString(t.w, strings.TrimRight(b.String(), " ")+"\n")
+	return err
+}
+
+func (t *eventTable) rows(rows [][]string) error {
+	for _, r := range rows {
+		if err := t.row(r); err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05.000"), e.Node(), e.ShortType(),
-			e.Severity, e.Subject, summarize(e.Data))
-		if *follow {
-			return tw.Flush()
-		}
-		return nil
-	})
-	tw.Flush()
-	if err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "kuma-agent events: %v\n", err)
-		return 1
 	}
-	return 0
+	return nil
 }
 
 // summarize prints event data compactly on one line.
@@ -140,106 +242,4 @@ func summarize(raw json.RawMessage) string {
 		}
 	}
 	return doctor.OneLine(strings.Join(parts, " "))
-}
-
-// durableSource feeds the alerts subscriber from its durable consumer:
-// each event is acknowledged once its actions ran, so events stored while
-// the subscriber was down come when it is back, and none twice.
-type durableSource struct {
-	js      jetstream.JetStream
-	durable natsbus.Durable
-}
-
-func (s durableSource) EventsAck(ctx context.Context, fn func(events.Event, func(bool)) error) error {
-	return natsbus.ReadDurable(ctx, s.js, natsbus.DefaultStreamName, s.durable, func(e events.Event, settle natsbus.Settle) error {
-		return fn(e, settle)
-	})
-}
-
-// Events acknowledges each event as soon as fn took it.
-func (s durableSource) Events(ctx context.Context, fn func(events.Event) error) error {
-	return s.EventsAck(ctx, func(e events.Event, settle func(bool)) error {
-		err := fn(e)
-		settle(true)
-		return err
-	})
-}
-
-// natsSource feeds the alerts subscriber from the events stream from
-// --since on: a one-off replay that leaves the durable consumer alone.
-type natsSource struct {
-	js    jetstream.JetStream
-	query natsbus.Query
-}
-
-func (s natsSource) Events(ctx context.Context, fn func(events.Event) error) error {
-	return natsbus.Read(ctx, s.js, natsbus.DefaultStreamName, s.query, fn)
-}
-
-func runAlerts(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fset := flag.NewFlagSet("alerts", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	alertsPath := fset.String("config", "/etc/kuma-agent/alerts.yaml", "alerts config: rules and actions")
-	agentPath := fset.String("agent-config", config.DefaultPath, "agent config file (for the NATS connection)")
-	since := fset.String("since", "", "replay stored events since (duration back or RFC 3339), then follow, without the durable consumer; default: the durable consumer (events since the last run)")
-	check := fset.Bool("check", false, "validate the alerts config and exit")
-	if err := fset.Parse(args); err != nil || fset.NArg() > 0 {
-		return 2
-	}
-	acfg, err := alerts.LoadConfig(*alertsPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "kuma-agent alerts: %v\n", err)
-		return 2
-	}
-	if *check {
-		fmt.Fprintf(stdout, "%s is valid: %d rules, %d actions\n", *alertsPath, len(acfg.Rules), len(acfg.Actions))
-		return 0
-	}
-	cfg, err := loadConfig(*agentPath, flagSet(fset, "agent-config"))
-	if err != nil {
-		fmt.Fprintf(stderr, "kuma-agent: %v\n", err)
-		return 2
-	}
-	var from time.Time
-	if *since != "" {
-		if from, err = parseSince(*since, time.Now()); err != nil {
-			fmt.Fprintf(stderr, "kuma-agent alerts: %v\n", err)
-			return 2
-		}
-	}
-	durable := acfg.Durable
-	if durable == "" {
-		host, err := os.Hostname()
-		if err != nil {
-			fmt.Fprintf(stderr, "kuma-agent alerts: hostname for the durable consumer name (set durable: in %s): %v\n", *alertsPath, err)
-			return 2
-		}
-		durable = alerts.DefaultDurable(host)
-	}
-	log := newLogger(stderr, cfg.LogLevel)
-	// The connection's own reconnect chatter (logged asynchronously by the
-	// client, even after Close) stays out unless it is an error.
-	js, closeConn, err := connectEvents(ctx, cfg, "kuma-agent alerts", newLogger(stderr, "error"))
-	if err != nil {
-		fmt.Fprintf(stderr, "kuma-agent alerts: %v\n", err)
-		return 1
-	}
-	defer closeConn()
-	query := natsbus.Query{Cluster: cfg.Events.Cluster, Follow: true, Logger: log}
-	var src alerts.Source
-	if *since != "" {
-		query.Since = from
-		src = natsSource{js: js, query: query}
-		log.Info("kuma-agent alerts replaying", "since", from, "rules", len(acfg.Rules), "actions", len(acfg.Actions))
-	} else {
-		// Twice the queue: a dead action's full queue leaves room for the
-		// others (it drops its oldest rather than stalling them).
-		src = durableSource{js: js, durable: natsbus.Durable{Name: durable, Query: query, MaxAckPending: 2 * acfg.QueueSize}}
-		log.Info("kuma-agent alerts running", "durable", durable, "rules", len(acfg.Rules), "actions", len(acfg.Actions))
-	}
-	if err := alerts.New(acfg, log).Run(ctx, src); err != nil {
-		fmt.Fprintf(stderr, "kuma-agent alerts: %v\n", err)
-		return 1
-	}
-	return 0
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,7 +15,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"gopkg.in/yaml.v3"
 
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/events"
@@ -21,8 +22,8 @@ import (
 )
 
 // eventsEnv is an embedded NATS server with the events stream, a few
-// events in it, and an agent.yaml pointing at it.
-func eventsEnv(t *testing.T) (cfgPath string, js jetstream.JetStream) {
+// events in it, and an agent.yaml pointing at it (and at inventory, if set).
+func eventsEnv(t *testing.T, inventory string) (cfgPath string, js jetstream.JetStream) {
 	t.Helper()
 	srv, err := natsbus.StartServer(natsbus.ServerOptions{Name: "t", Port: -1, StoreDir: t.TempDir()})
 	if err != nil {
@@ -58,18 +59,15 @@ func eventsEnv(t *testing.T) (cfgPath string, js jetstream.JetStream) {
 			t.Fatal(err)
 		}
 	}
-	cfg := config.Default()
-	cfg.Events.NATS.URL = srv.ClientURL()
-	b, _ := yaml.Marshal(cfg)
-	cfgPath = filepath.Join(t.TempDir(), "agent.yaml")
-	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath = writeConfig(t, func(c *config.Config) {
+		c.Events.NATS.URL = srv.ClientURL()
+		c.Inventory = inventory
+	})
 	return cfgPath, js
 }
 
 func TestEventsCommand(t *testing.T) {
-	cfgPath, _ := eventsEnv(t)
+	cfgPath, _ := eventsEnv(t, "")
 	var out, errb bytes.Buffer
 	code := dispatch(context.Background(), []string{"events", "--config", cfgPath, "--format", "json"}, &out, &errb)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -101,7 +99,7 @@ func TestEventsCommand(t *testing.T) {
 }
 
 func TestAlertsCommandRunsActionsOnLiveEvents(t *testing.T) {
-	cfgPath, js := eventsEnv(t)
+	cfgPath, js := eventsEnv(t, "")
 	dir := t.TempDir()
 	got := filepath.Join(dir, "got.json")
 	acfg := filepath.Join(dir, "alerts.yaml")
@@ -151,7 +149,7 @@ actions:
 // durable consumer. Events published while it is stopped are alerted when
 // it starts again; those alerted before are not alerted again.
 func TestAlertsCommandResumesAfterRestart(t *testing.T) {
-	cfgPath, js := eventsEnv(t)
+	cfgPath, js := eventsEnv(t, "")
 	dir := t.TempDir()
 	got := filepath.Join(dir, "got.jsonl")
 	acfg := filepath.Join(dir, "alerts.yaml")
@@ -243,4 +241,97 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// checkColumns fails unless every line's columns start where the header's
+// do (two spaces before each).
+func checkColumns(t *testing.T, out string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	var starts []int
+	for _, h := range eventHeader[1:] {
+		starts = append(starts, strings.Index(lines[0], "  "+h)+2)
+	}
+	for _, l := range lines[1:] {
+		for i, s := range starts {
+			if len(l) <= s && i == len(starts)-1 {
+				continue // no DATA
+			}
+			if len(l) <= s || l[s-2:s] != "  " || l[s] == ' ' {
+				t.Errorf("column %s does not start at %d in\n%s\n%s", eventHeader[i+1], s, lines[0], l)
+			}
+		}
+	}
+}
+
+// TestEventsFollowColumnsAlign: followed, each row is printed on its own,
+// in columns as wide as the inventory's longest node name.
+func TestEventsFollowColumnsAlign(t *testing.T) {
+	long := "a-much-longer-node-name.example.com"
+	inv := filepath.Join(t.TempDir(), "inventory.yml")
+	if err := os.WriteFile(inv, []byte(`kuma:
+  children:
+    kuma_collector:
+      hosts:
+        core-1.x: {ansible_host: 127.0.0.1}
+        core-2.x: {ansible_host: 127.0.0.2}
+        `+long+`: {ansible_host: 127.0.0.3}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath, js := eventsEnv(t, inv)
+	publish := func(node string) {
+		e, _ := events.New("kuma", node, events.MemberJoined, "core-1.x", events.SeverityInfo, events.MemberData{Member: "core-1.x", Status: "alive"}, time.Now())
+		if err := natsbus.Publish(context.Background(), js, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(long)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		code := dispatch(ctx, []string{"events", "--config", cfgPath, "--follow", "--since", "1h"}, pw, &errb)
+		pw.Close()
+		done <- code
+	}()
+	stuck := time.AfterFunc(20*time.Second, func() { pr.CloseWithError(errors.New("no row within 20s")) })
+	defer stuck.Stop()
+	sc := bufio.NewScanner(pr)
+	var lines []string
+	read := func(n int) {
+		for range n {
+			if !sc.Scan() {
+				t.Fatalf("after %q: %v", lines, sc.Err())
+			}
+			lines = append(lines, sc.Text())
+		}
+	}
+	read(5)             // the header and the 4 stored events
+	publish("core-2.x") // a live one, printed on its own
+	read(1)
+	cancel()
+	go io.Copy(io.Discard, pr)
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	out := strings.Join(lines, "\n")
+	checkColumns(t, out)
+	if !strings.Contains(out, "  "+long+"  member.joined") {
+		t.Errorf("the long node name is not in its column:\n%s", out)
+	}
+}
+
+// Without an inventory the follow table's node columns have a default
+// width that names of usual lengths fit.
+func TestFollowTableDefaultWidth(t *testing.T) {
+	var b bytes.Buffer
+	ft := newFollowTable(&b, nil)
+	ft.row(eventHeader)
+	for _, node := range []string{"core-1.x", "kuma-core-10.example.com"} {
+		ft.row([]string{"2026-11-23 10:00:00.000", node, "member.failed", "critical", "core-3.x", "member=core-3.x"})
+	}
+	checkColumns(t, b.String())
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,87 +13,47 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/inventory"
 )
 
-const inventoryUsage = `usage: kuma-agent inventory check FILE [--format table|json]
-
-Reads a KUMA installer inventory (YAML) or an Acura ha_env_file (INI) and
-checks it against the HA rules. Exit status: 0 clean, 1 warnings, 2 errors
-(or the file could not be read).
-`
-
 // inventoryFormats renders a report; table for people, json for scripts.
 var inventoryFormats = map[string]func(io.Writer, inventoryReport) error{
 	"table": writeInventoryTable,
 	"json":  writeInventoryJSON,
 }
 
-// runInventory is the `inventory` subcommand; args follow the word
-// "inventory" on the command line.
-func runInventory(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "check" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprint(stdout, inventoryUsage)
-			return 0
-		}
-		fmt.Fprint(stderr, inventoryUsage)
-		return 2
-	}
-	file, format, code, ok := parseInventoryCheckArgs(args[1:], stdout, stderr)
-	if !ok {
-		return code
-	}
-	if err := ctx.Err(); err != nil {
-		fmt.Fprintf(stderr, "kuma-agent: %v\n", err)
-		return 2
-	}
-	c, err := inventory.Load(file)
-	if err != nil {
-		fmt.Fprintf(stderr, "kuma-agent: %v\n", err)
-		return 2
-	}
-	findings := inventory.Validate(c)
-	// Worst first; within a severity, rule order (stable sort).
-	slices.SortStableFunc(findings, func(a, b inventory.Finding) int { return int(b.Severity - a.Severity) })
-	if err := inventoryFormats[format](stdout, newInventoryReport(file, c, findings)); err != nil {
-		fmt.Fprintf(stderr, "kuma-agent: writing report: %v\n", err)
-		return 2
-	}
-	return inventory.ExitCode(findings)
-}
-
-// parseInventoryCheckArgs accepts flags before or after FILE, which the
-// flag package alone does not (it stops at the first non-flag).
-func parseInventoryCheckArgs(args []string, stdout, stderr io.Writer) (file, format string, code int, ok bool) {
-	fs := flag.NewFlagSet("kuma-agent inventory check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), inventoryUsage)
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&format, "format", "table", "output format: table or json")
-	var files []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return "", "", 0, false // flag printed the usage
+func inventoryCommand(o stdio) *command {
+	var sh shared
+	return &command{
+		name:     "inventory",
+		short:    "check a KUMA inventory or Acura ha_env_file before installing",
+		usage:    "kuma-agent inventory check FILE [--format table|json]",
+		withArgs: true,
+		help: "Reads a KUMA installer inventory (YAML) or an Acura ha_env_file (INI) and\n" +
+			"checks it against the HA rules. Exit status: 0 clean, 1 warnings, 2 errors\n" +
+			"(or the file could not be read).",
+		flags: func(fs *flag.FlagSet) { sh.register(fs, "", tableOrJSON, 0) },
+		exec: func(ctx context.Context, args []string) error {
+			if len(args) == 0 || args[0] != "check" {
+				return usagef("want the subcommand check")
 			}
-			return "", "", 2, false // flag already printed the error and usage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		args = fs.Args()[1:]
+			if len(args) != 2 {
+				return usagef("want exactly one FILE, got %d", len(args)-1)
+			}
+			file := args[1]
+			if err := ctx.Err(); err != nil {
+				return exitWith(2, err)
+			}
+			c, err := inventory.Load(file)
+			if err != nil {
+				return exitWith(2, err)
+			}
+			findings := inventory.Validate(c)
+			// Worst first; within a severity, rule order (stable sort).
+			slices.SortStableFunc(findings, func(a, b inventory.Finding) int { return int(b.Severity - a.Severity) })
+			if err := inventoryFormats[sh.format](o.out, newInventoryReport(file, c, findings)); err != nil {
+				return exitWith(2, fmt.Errorf("writing report: %w", err))
+			}
+			return exitWith(inventory.ExitCode(findings), nil)
+		},
 	}
-	switch {
-	case len(files) != 1:
-		fmt.Fprintf(stderr, "kuma-agent inventory check: want exactly one FILE, got %d\n", len(files))
-	case inventoryFormats[format] == nil:
-		fmt.Fprintf(stderr, "kuma-agent inventory check: unknown --format %q (table or json)\n", format)
-	default:
-		return files[0], format, 0, true
-	}
-	fs.Usage()
-	return "", "", 2, false
 }
 
 // inventoryReport is the JSON shape of a check; the table shows the same.
@@ -144,11 +102,7 @@ func newInventoryReport(file string, c *cluster.Cluster, findings []inventory.Fi
 	return r
 }
 
-func writeInventoryJSON(w io.Writer, r inventoryReport) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
+func writeInventoryJSON(w io.Writer, r inventoryReport) error { return writeJSON(w, r) }
 
 func writeInventoryTable(w io.Writer, r inventoryReport) error {
 	fmt.Fprintf(w, "%s: layout %s, %d hosts\n\n", r.File, r.Layout, len(r.Hosts))

@@ -15,7 +15,7 @@ var inventoryFixtures = filepath.Join("..", "..", "internal", "inventory", "test
 func runInv(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = runInventory(context.Background(), args, &out, &errb)
+	code = dispatch(context.Background(), append([]string{"inventory"}, args...), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -135,12 +135,12 @@ func TestInventoryUsageAndErrors(t *testing.T) {
 		{"unknown subcommand", []string{"lint", good}, 2, "usage:"},
 		{"no file", []string{"check"}, 2, "want exactly one FILE, got 0"},
 		{"two files", []string{"check", good, good}, 2, "want exactly one FILE, got 2"},
-		{"bad format", []string{"check", good, "--format", "xml"}, 2, `unknown --format "xml"`},
+		{"bad format", []string{"check", good, "--format", "xml"}, 2, `invalid value "xml" for flag -format: want table or json`},
 		{"unknown flag", []string{"check", "--colour", good}, 2, "flag provided but not defined"},
 		{"help", []string{"check", "-h"}, 0, ""},
-		{"missing file", []string{"check", filepath.Join(t.TempDir(), "none.yml")}, 2, "kuma-agent: inventory: open "},
+		{"missing file", []string{"check", filepath.Join(t.TempDir(), "none.yml")}, 2, "kuma-agent inventory: inventory: open "},
 		{"broken yaml", []string{"check", filepath.Join(inventoryFixtures, "invalid", "broken-yaml.inventory.yml")}, 2,
-			"kuma-agent: " + filepath.Join(inventoryFixtures, "invalid", "broken-yaml.inventory.yml") + ":8: "},
+			"kuma-agent inventory: " + filepath.Join(inventoryFixtures, "invalid", "broken-yaml.inventory.yml") + ":8: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,7 +156,7 @@ func TestInventoryCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var out, errb bytes.Buffer
-	if code := runInventory(ctx, []string{"check", filepath.Join(inventoryFixtures, "single.inventory.yml")}, &out, &errb); code != 2 || out.Len() != 0 {
+	if code := dispatch(ctx, []string{"inventory", "check", filepath.Join(inventoryFixtures, "single.inventory.yml")}, &out, &errb); code != 2 || out.Len() != 0 {
 		t.Errorf("exit %d, output %q after cancel", code, out.String())
 	}
 }

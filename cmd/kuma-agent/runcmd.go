@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/agent"
-	"github.com/kuma-agent/kuma-agent/internal/config"
 )
 
 // testClockOffsetEnv shifts this agent's answers to cluster time queries.
@@ -18,42 +17,42 @@ import (
 // skewed node being reported set it; nothing else reads it.
 const testClockOffsetEnv = "KUMA_AGENT_TEST_CLOCK_OFFSET"
 
-func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fset := flag.NewFlagSet("run", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	cfgPath := fset.String("config", config.DefaultPath, "agent config file")
-	dev := fset.Bool("dev", false, "single node for trying it out: no gossip encryption, state in a temporary directory")
-	fset.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: kuma-agent run [--config FILE] [--dev]\n\nRuns the agent: continuous checks, the encrypted gossip mesh, the control socket\nand the /healthz and /metrics listener. Under systemd it reports READY and pings\nthe watchdog. Stopping it does not leave the mesh (use `kuma-agent leave`).\n\nFlags:")
-		fset.PrintDefaults()
+func runCommand(o stdio) *command {
+	var (
+		sh  shared
+		dev bool
+	)
+	return &command{
+		name:  "run",
+		short: "run the agent (the systemd service runs this)",
+		usage: "kuma-agent run [--config FILE] [--dev]",
+		help: "Runs the agent: continuous checks, the encrypted gossip mesh, the control socket\n" +
+			"and the /healthz and /metrics listener. Under systemd it reports READY and pings\n" +
+			"the watchdog. Stopping it does not leave the mesh (use `kuma-agent leave`).",
+		flags: func(fs *flag.FlagSet) {
+			sh.register(fs, "agent config file", nil, 0)
+			fs.BoolVar(&dev, "dev", false, "single node for trying it out: no gossip encryption, state in a temporary directory")
+		},
+		exec: func(ctx context.Context, _ []string) error {
+			cfg, err := sh.loadConfig()
+			if err != nil {
+				return err
+			}
+			log := newLogger(o.err, cfg.LogLevel)
+			var offset time.Duration
+			if v := os.Getenv(testClockOffsetEnv); v != "" {
+				if offset, err = time.ParseDuration(v); err != nil {
+					return exitWith(2, fmt.Errorf("%s: %w", testClockOffsetEnv, err))
+				}
+				log.Warn("test hook: answering time queries with a shifted clock", "offset", offset)
+			}
+			a, err := agent.New(ctx, agent.Options{Config: cfg, Dev: dev, Version: version, Logger: log, ClockOffset: offset})
+			if err != nil {
+				return err
+			}
+			return a.Run(ctx)
+		},
 	}
-	if err := fset.Parse(args); err != nil || fset.NArg() > 0 {
-		return 2
-	}
-	cfg, err := loadConfig(*cfgPath, flagSet(fset, "config"))
-	if err != nil {
-		fmt.Fprintf(stderr, "kuma-agent: %v\n", err)
-		return 2
-	}
-	log := newLogger(stderr, cfg.LogLevel)
-	var offset time.Duration
-	if v := os.Getenv(testClockOffsetEnv); v != "" {
-		if offset, err = time.ParseDuration(v); err != nil {
-			fmt.Fprintf(stderr, "kuma-agent: %s: %v\n", testClockOffsetEnv, err)
-			return 2
-		}
-		log.Warn("test hook: answering time queries with a shifted clock", "offset", offset)
-	}
-	a, err := agent.New(ctx, agent.Options{Config: cfg, Dev: *dev, Version: version, Logger: log, ClockOffset: offset})
-	if err != nil {
-		fmt.Fprintf(stderr, "kuma-agent: %v\n", err)
-		return 1
-	}
-	if err := a.Run(ctx); err != nil {
-		fmt.Fprintf(stderr, "kuma-agent: %v\n", err)
-		return 1
-	}
-	return 0
 }
 
 // newLogger writes text records to w (journald stores stderr lines as they

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kuma-agent/kuma-agent/internal/alerts"
+	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/natsbus"
+)
+
+// durableSource feeds the alerts subscriber from its durable consumer:
+// each event is acknowledged once its actions ran, so events stored while
+// the subscriber was down come when it is back, and none twice.
+type durableSource struct {
+	js      jetstream.JetStream
+	durable natsbus.Durable
+}
+
+func (s durableSource) EventsAck(ctx context.Context, fn func(events.Event, func(bool)) error) error {
+	return natsbus.ReadDurable(ctx, s.js, natsbus.DefaultStreamName, s.durable, func(e events.Event, settle natsbus.Settle) error {
+		return fn(e, settle)
+	})
+}
+
+// Events acknowledges each event as soon as fn took it.
+func (s durableSource) Events(ctx context.Context, fn func(events.Event) error) error {
+	return s.EventsAck(ctx, func(e events.Event, settle func(bool)) error {
+		err := fn(e)
+		settle(true)
+		return err
+	})
+}
+
+// natsSource feeds the alerts subscriber from the events stream from
+// --since on: a one-off replay that leaves the durable consumer alone.
+type natsSource struct {
+	js    jetstream.JetStream
+	query natsbus.Query
+}
+
+func (s natsSource) Events(ctx context.Context, fn func(events.Event) error) error {
+	return natsbus.Read(ctx, s.js, natsbus.DefaultStreamName, s.query, fn)
+}
+
+// alertsCommand has no shared --config: its --config is alerts.yaml, the
+// agent's is --agent-config.
+func alertsCommand(o stdio) *command {
+	var (
+		fset       *flag.FlagSet
+		alertsPath string
+		agentPath  string
+		since      string
+		check      bool
+	)
+	return &command{
+		name:  "alerts",
+		short: "the alerts subscriber: rules and actions on events (its own service)",
+		usage: "kuma-agent alerts [--config FILE] [--agent-config FILE] [--since D|RFC3339] [--check]",
+		help: "Acts on the cluster's events: rules on type, severity and node; actions log, syslog,\n" +
+			"webhook and command. Reads through a JetStream durable consumer, acknowledging each\n" +
+			"event once its actions ran.",
+		flags: func(fs *flag.FlagSet) {
+			fset = fs
+			fs.StringVar(&alertsPath, "config", "/etc/kuma-agent/alerts.yaml", "alerts config: rules and actions")
+			fs.StringVar(&agentPath, "agent-config", config.DefaultPath, "agent config file (for the NATS connection)")
+			fs.StringVar(&since, "since", "", "replay stored events since (duration back or RFC 3339), then follow, without the durable consumer; default: the durable consumer (events since the last run)")
+			fs.BoolVar(&check, "check", false, "validate the alerts config and exit")
+		},
+		exec: func(ctx context.Context, _ []string) error {
+			acfg, err := alerts.LoadConfig(alertsPath)
+			if err != nil {
+				return exitWith(2, err)
+			}
+			if check {
+				_, err := fmt.Fprintf(o.out, "%s is valid: %d rules, %d actions\n", alertsPath, len(acfg.Rules), len(acfg.Actions))
+				return err
+			}
+			cfg, err := loadConfig(agentPath, flagSet(fset, "agent-config"))
+			if err != nil {
+				return exitWith(2, err)
+			}
+			from, err := parseSince(since, time.Now())
+			if err != nil {
+				return usageError{err}
+			}
+			durable := acfg.Durable
+			if durable == "" {
+				host, err := os.Hostname()
+				if err != nil {
+					return exitWith(2, fmt.Errorf("hostname for the durable consumer name (set durable: in %s): %w", alertsPath, err))
+				}
+				durable = alerts.DefaultDurable(host)
+			}
+			log := newLogger(o.err, cfg.LogLevel)
+			// The connection's own reconnect chatter (logged asynchronously by the
+			// client, even after Close) stays out unless it is an error.
+			js, closeConn, err := connectEvents(ctx, cfg, "kuma-agent alerts", newLogger(o.err, "error"))
+			if err != nil {
+				return err
+			}
+			defer closeConn()
+			query := natsbus.Query{Cluster: cfg.Events.Cluster, Follow: true, Logger: log}
+			var src alerts.Source
+			if since != "" {
+				query.Since = from
+				src = natsSource{js: js, query: query}
+				log.Info("kuma-agent alerts replaying", "since", from, "rules", len(acfg.Rules), "actions", len(acfg.Actions))
+			} else {
+				// Twice the queue: a dead action's full queue leaves room for the
+				// others (it drops its oldest rather than stalling them).
+				src = durableSource{js: js, durable: natsbus.Durable{Name: durable, Query: query, MaxAckPending: 2 * acfg.QueueSize}}
+				log.Info("kuma-agent alerts running", "durable", durable, "rules", len(acfg.Rules), "actions", len(acfg.Actions))
+			}
+			return alerts.New(acfg, log).Run(ctx, src)
+		},
+	}
+}
