@@ -1,82 +1,41 @@
 package alerts
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"io"
-	"os"
-	"regexp"
-
-	"gopkg.in/yaml.v3"
-
-	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/yamlstrict"
 )
 
+// configFile is what alerts.yaml may hold: one document, no aliases, known
+// keys, as agent.yaml.
+var configFile = yamlstrict.Options{Kind: "alerts config", MaxBytes: yamlstrict.DefaultMaxBytes, TopLevel: "rules: and actions:"}
+
 // LoadConfig reads and strictly decodes the alerts config at path.
 func LoadConfig(path string) (*Config, error) {
-	f, err := os.Open(path)
+	data, err := configFile.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("alerts config: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, config.MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("alerts config %s: %w", path, err)
-	}
-	if len(data) > config.MaxFileSize {
-		return nil, fmt.Errorf("alerts config %s: larger than %d bytes; is this the right file?", path, config.MaxFileSize)
+		return nil, err
 	}
 	return Decode(path, data)
 }
 
 // Decode parses data (named name in errors) strictly: an unknown key, a
-// wrong type or a bad value is a config.FieldError naming line and key, and
-// all problems are returned together as config.Errors.
+// wrong type or a bad value is a yamlstrict.Error naming line and key, and
+// all problems are returned together as yamlstrict.Errors.
 func Decode(name string, data []byte) (*Config, error) {
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, config.Errors{{File: name, Msg: "empty file: at least one rule and one action are needed"}}
-		}
-		return nil, config.Errors{syntaxError(name, err)}
+	doc, err := configFile.Parse(name, data)
+	if err != nil {
+		return nil, err
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, config.Errors{{File: name, Line: extra.Line, Msg: "more than one YAML document"}}
+	if doc.Body == nil {
+		return nil, yamlstrict.Errorf(name, 0, "", "empty file: at least one rule and one action are needed")
 	}
-	if line, found := yamlstrict.FirstAlias(&root); found {
-		// Aliases buy nothing here and are the vector of alias bombs.
-		return nil, config.Errors{{File: name, Line: line, Msg: "YAML aliases (*name) are not allowed"}}
-	}
-	body := yamlstrict.Body(&root)
-	if body == nil {
-		body = &root
-	}
-	if body.Kind != yaml.MappingNode {
-		return nil, config.Errors{{File: name, Line: body.Line, Msg: "the top level must be a mapping (rules:, actions:)"}}
-	}
-	idx := yamlstrict.IndexKeys(body)
-
 	var cfg Config
-	strict := yaml.NewDecoder(bytes.NewReader(data))
-	strict.KnownFields(true)
-	if err := strict.Decode(&cfg); err != nil {
-		var te *yaml.TypeError
-		if !errors.As(err, &te) {
-			return nil, config.Errors{syntaxError(name, err)}
-		}
-		var out config.Errors
-		for _, m := range te.Errors {
-			out = append(out, typeError(name, m, idx))
-		}
-		return nil, out
+	if err := doc.Decode(&cfg); err != nil {
+		return nil, err
 	}
+	idx := doc.Index()
 	applyDefaults(&cfg, idx)
-	if errs := validate(name, &cfg, idx); len(errs) > 0 {
-		return nil, errs
+	if err := validate(name, &cfg, idx); err != nil {
+		return nil, err
 	}
 	return &cfg, nil
 }
@@ -111,28 +70,4 @@ func applyDefaults(cfg *Config, idx yamlstrict.Index) {
 		}
 		cfg.Actions[name] = a
 	}
-}
-
-func syntaxError(name string, err error) *config.FieldError {
-	line, msg := yamlstrict.SyntaxError(err)
-	return &config.FieldError{File: name, Line: line, Msg: msg}
-}
-
-var valueRE = regexp.MustCompile("cannot unmarshal !!\\w+ `([^`]*)`")
-
-func typeError(name, m string, idx yamlstrict.Index) *config.FieldError {
-	fe := &config.FieldError{File: name, Msg: m}
-	line, rest, ok := yamlstrict.SplitLine(m)
-	if !ok {
-		return fe
-	}
-	fe.Line, fe.Msg = line, rest
-	fe.Key = idx.KeyOn(fe.Line, "", "")
-	if field, unknown := yamlstrict.UnknownField(fe.Msg); unknown {
-		fe.Key = idx.KeyOn(fe.Line, field, "")
-		fe.Msg = "unknown key"
-	} else if vm := valueRE.FindStringSubmatch(fe.Msg); vm != nil {
-		fe.Key = idx.KeyOn(fe.Line, "", vm[1])
-	}
-	return fe
 }

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/natsbus"
 	"github.com/kuma-agent/kuma-agent/internal/yamlstrict"
@@ -26,16 +25,11 @@ const (
 var severities = []string{string(events.SeverityInfo), string(events.SeverityWarning), string(events.SeverityCritical)}
 
 // validate reports every semantic problem in cfg, located via idx.
-func validate(name string, cfg *Config, idx yamlstrict.Index) config.Errors {
-	var errs config.Errors
+// An absent key (a required one) is reported at its parent's line.
+func validate(name string, cfg *Config, idx yamlstrict.Index) error {
+	var errs yamlstrict.Errors
 	add := func(key, format string, args ...any) {
-		line := idx.Line(key)
-		if line == 0 { // absent key: point at its parent
-			if i := strings.LastIndexAny(key, ".["); i > 0 {
-				line = idx.Line(key[:i])
-			}
-		}
-		errs = append(errs, &config.FieldError{File: name, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+		errs.Add(name, idx.Near(key), key, format, args...)
 	}
 
 	if cfg.QueueSize < 1 || cfg.QueueSize > maxQueueSize {
@@ -82,7 +76,7 @@ func validate(name string, cfg *Config, idx yamlstrict.Index) config.Errors {
 		}
 		validateMatch(p+".match", r.Match, add)
 	}
-	return errs
+	return errs.Err()
 }
 
 func validateAction(n string, a Action, idx yamlstrict.Index, add func(key, format string, args ...any)) {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kuma-agent/kuma-agent/internal/yamlstrict"
 )
 
 func TestExampleConfigIsTheDefault(t *testing.T) {
@@ -155,6 +157,13 @@ func TestLoadRefusesHugeAndMissing(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "nope.yaml")); err == nil || !strings.Contains(err.Error(), "nope.yaml") {
 		t.Errorf("missing file: %v", err)
+	}
+	// Load reads through the pipeline's reader, which refuses anything
+	// but a regular file (a FIFO used to block Load forever in open(2);
+	// yamlstrict's TestReadFileRefusesFIFO has the FIFO).
+	var es Errors
+	if _, err := Load(dir); !errors.Is(err, yamlstrict.ErrNotRegular) || !errors.As(err, &es) || !strings.HasPrefix(err.Error(), dir+": is a directory") {
+		t.Errorf("directory: %v", err)
 	}
 }
 

@@ -9,24 +9,21 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/yamlstrict"
 )
 
 var logLevels = []string{"debug", "info", "warn", "error"}
 
 // Validate checks values that decode fine but make no sense (for a Config
 // built in code; Decode validates what it reads).
-func (c *Config) Validate() error { return c.validate("config", nil) }
+func (c *Config) Validate() error { return c.validate("config", yamlstrict.Index{}) }
 
 // validate is Validate with name and idx locating the offending key in the
-// file (idx is nil for values that came from no file).
-func (c *Config) validate(name string, idx *keyIndex) error {
+// file (the zero Index for values that came from no file: line 0).
+func (c *Config) validate(name string, idx yamlstrict.Index) error {
 	var errs Errors
 	bad := func(key, format string, args ...any) {
-		line := 0
-		if idx != nil {
-			line = idx.lineOf(key)
-		}
-		errs = append(errs, &FieldError{File: name, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+		errs.Add(name, idx.Line(key), key, format, args...)
 	}
 	for i, r := range c.Roles {
 		if _, err := cluster.ParseRole(string(r)); err != nil {
@@ -159,10 +156,7 @@ func (c *Config) validate(name string, idx *keyIndex) error {
 			bad("events.outbox.max_bytes", "must be at least 1MiB, not %v", c.Events.Outbox.MaxBytes)
 		}
 	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return errs
+	return errs.Err()
 }
 
 // validateRouteTLS: the three files together, as absolute paths; each

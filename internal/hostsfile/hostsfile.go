@@ -11,8 +11,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"strings"
+
+	"github.com/kuma-agent/kuma-agent/internal/yamlstrict"
 )
 
 // Caps keep a hostile or runaway file from costing unbounded memory. A real
@@ -49,9 +50,11 @@ type File struct {
 	Problems []ParseError
 }
 
-// ReadFile opens and parses the hosts file at path.
+// ReadFile opens and parses the hosts file at path, a regular file: a FIFO
+// or device there is refused (yamlstrict.ErrNotRegular) instead of hanging
+// the check that reads it.
 func ReadFile(path string) (*File, error) {
-	f, err := os.Open(path)
+	f, err := yamlstrict.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kuma-agent/kuma-agent/internal/yamlstrict"
 )
 
 const sample = "# Debian default plus a cluster\n" +
@@ -160,5 +162,9 @@ func TestReadFile(t *testing.T) {
 	}
 	if _, err := ReadFile(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file err = %v, want ErrNotExist", err)
+	}
+	// Not a regular file (a FIFO would block open(2)): refused at once.
+	if _, err := ReadFile(os.DevNull); !errors.Is(err, yamlstrict.ErrNotRegular) {
+		t.Errorf("%s: err = %v, want ErrNotRegular", os.DevNull, err)
 	}
 }

@@ -2,12 +2,11 @@ package inventory
 
 import (
 	"bytes"
-	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/yamlstrict"
 )
 
 // MaxFileSize bounds what Load reads. A 600-host inventory is well under
@@ -15,10 +14,11 @@ import (
 // YAML node tree costs tens of times the input, so the cap bounds memory.
 const MaxFileSize = 4 << 20
 
-// Loader reads inventory files. The zero value reads the local filesystem
-// with MaxFileSize; tests inject Open and MaxBytes.
+// Loader reads inventory files. The zero value reads regular files of the
+// local filesystem with MaxFileSize; tests inject Open and MaxBytes.
 type Loader struct {
-	// Open opens the named file; nil means os.Open.
+	// Open opens the named file; nil means the local filesystem, regular
+	// files only (a FIFO or device is refused before it is opened).
 	Open func(name string) (io.ReadCloser, error)
 	// MaxBytes is the largest file accepted; 0 means MaxFileSize.
 	MaxBytes int64
@@ -32,36 +32,40 @@ func Parse(name string, data []byte) (*cluster.Cluster, error) {
 	return Loader{}.Parse(name, data)
 }
 
-func (l Loader) max() int64 {
-	if l.MaxBytes > 0 {
-		return l.MaxBytes
+// file is the strict-YAML pipeline's rules for an inventory: unlike a
+// config it may use anchors and aliases (installer inventories share host
+// variables with them), within a budget that stops an alias bomb.
+func (l Loader) file() yamlstrict.Options {
+	o := yamlstrict.Options{
+		Kind:     "inventory",
+		MaxBytes: MaxFileSize,
+		MaxNodes: maxNodes,
+		MaxDepth: maxDepth,
+		TopLevel: "groups (all, kuma, kuma_k0s)",
+		Aliases:  &yamlstrict.AliasBudget{MaxAliases: maxAliases, MaxVisits: maxVisits},
+		Open:     l.Open,
 	}
-	return MaxFileSize
+	if l.MaxBytes > 0 {
+		o.MaxBytes = l.MaxBytes
+	}
+	return o
 }
 
-// Load reads at most MaxBytes+1 bytes of path, so a huge or endless file
-// (a device, a FIFO) is refused without being read whole.
+// Load reads at most MaxBytes+1 bytes of path, so a huge file is refused
+// without being read whole.
 func (l Loader) Load(path string) (*cluster.Cluster, error) {
-	open := l.Open
-	if open == nil {
-		open = func(name string) (io.ReadCloser, error) { return os.Open(name) }
-	}
-	f, err := open(path)
+	data, err := l.file().ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("inventory: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, l.max()+1))
-	if err != nil {
-		return nil, fmt.Errorf("inventory %s: %w", path, err)
+		return nil, err
 	}
 	return l.Parse(path, data)
 }
 
 // Parse detects the format of data and resolves it into a cluster.
 func (l Loader) Parse(name string, data []byte) (*cluster.Cluster, error) {
-	if int64(len(data)) > l.max() {
-		return nil, errAt(name, 0, "", "file is larger than %d bytes; is this really an inventory?", l.max())
+	file := l.file()
+	if err := file.CheckSize(name, len(data)); err != nil {
+		return nil, err
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	var (
@@ -71,7 +75,7 @@ func (l Loader) Parse(name string, data []byte) (*cluster.Cluster, error) {
 	if looksLikeINI(data) {
 		c, err = parseINI(name, data)
 	} else {
-		c, err = parseYAML(name, data)
+		c, err = parseYAML(file, name, data)
 	}
 	if err != nil {
 		return nil, err

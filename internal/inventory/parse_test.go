@@ -316,6 +316,14 @@ func TestSizeCap(t *testing.T) {
 			t.Fatalf("error = %v", err)
 		}
 	})
+	t.Run("not a regular file", func(t *testing.T) {
+		dir := t.TempDir()
+		_, err := Load(dir)
+		var pe *ParseError
+		if !errors.As(err, &pe) || pe.File != dir || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("error = %v", err)
+		}
+	})
 	t.Run("too many nodes", func(t *testing.T) {
 		data := "kuma_core:\n  hosts:\n    a.b: {v: [" + strings.Repeat("1,", maxNodes) + "1]}\n"
 		_, err := Parse("n.yml", []byte(data))

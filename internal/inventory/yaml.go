@@ -1,20 +1,20 @@
 package inventory
 
 import (
-	"errors"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/yamlstrict"
 )
 
-// Limits of the YAML walk. yaml.v3 does not expand aliases when decoding
-// into a yaml.Node, so the walk below is what would blow up on an alias
-// bomb; every alias it follows and every node it visits is counted.
+// Limits of the YAML walk, the inventory's yamlstrict.Options. yaml.v3 does
+// not expand aliases when decoding into a yaml.Node, so the walk below is
+// what would blow up on an alias bomb; every alias it follows and every node
+// it visits is counted by the Doc's Resolve.
 const (
 	// maxAliases is far above what a hand-written inventory uses (anchors
 	// are rare in KUMA inventories) and far below a billion-laughs document.
@@ -29,7 +29,7 @@ const (
 )
 
 // errBudget marks a document refused for its shape rather than its syntax.
-var errBudget = errors.New("too many YAML aliases/too deep")
+var errBudget = yamlstrict.ErrBudget
 
 // hostVarsAddress are the variables naming a host's address, by priority.
 var hostVarsAddress = []string{"ansible_host", "ip"}
@@ -41,42 +41,28 @@ type yamlHost struct {
 }
 
 type yamlParser struct {
-	file    string
-	aliases int
-	visits  int
-	memo    map[*yaml.Node]any // converted anchored values, shared by aliases
-	hosts   map[string]*yamlHost
-	order   []*yamlHost
-	facts   layoutFacts
+	file  string
+	doc   *yamlstrict.Doc
+	memo  map[*yaml.Node]any // converted anchored values, shared by aliases
+	hosts map[string]*yamlHost
+	order []*yamlHost
+	facts layoutFacts
 }
 
 // parseYAML resolves a KUMA installer inventory: top-level groups (all,
 // kuma, kuma_k0s, ...) with vars, children (recursive) and hosts. Variables
 // are inherited all.vars < parent group < child group < host, roughly as
 // Ansible does; a host listed in several groups gets the union of roles.
-func parseYAML(file string, data []byte) (*cluster.Cluster, error) {
-	if n := estimateNodes(data); n > maxNodes {
-		return nil, &ParseError{File: file, Err: errBudget,
-			Msg: "too big: about " + strconv.Itoa(n) + " YAML nodes, more than an inventory plausibly needs"}
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlError(file, data, err)
-	}
-	if len(doc.Content) == 0 {
-		return nil, errAt(file, 0, "", "empty inventory")
-	}
-	p := &yamlParser{file: file, memo: map[*yaml.Node]any{}, hosts: map[string]*yamlHost{}}
-	root, err := p.resolve(doc.Content[0])
+func parseYAML(file yamlstrict.Options, name string, data []byte) (*cluster.Cluster, error) {
+	doc, err := file.Parse(name, data)
 	if err != nil {
 		return nil, err
 	}
-	if isNull(root) {
-		return nil, errAt(file, root.Line, "", "empty inventory")
+	if doc.Body == nil {
+		return nil, errAt(name, 0, "", "empty inventory")
 	}
-	if root.Kind != yaml.MappingNode {
-		return nil, errAt(file, root.Line, "", "top level must be a mapping of groups (all, kuma, kuma_k0s), got a %s", kindName(root))
-	}
+	p := &yamlParser{file: name, doc: doc, memo: map[*yaml.Node]any{}, hosts: map[string]*yamlHost{}}
+	root := doc.Body
 	allVars, err := p.allVars(root)
 	if err != nil {
 		return nil, err
@@ -131,7 +117,7 @@ func (p *yamlParser) walkGroup(n *yaml.Node, chain []string, inherited map[strin
 		return nil // an empty group, as the installer templates list them
 	}
 	if n.Kind != yaml.MappingNode {
-		return errAt(p.file, n.Line, name, "a group must be a mapping with vars, children and hosts, got a %s", kindName(n))
+		return errAt(p.file, n.Line, name, "a group must be a mapping with vars, children and hosts, got a %s", yamlstrict.KindName(n))
 	}
 	parts := map[string]*yaml.Node{}
 	var order []string
@@ -182,7 +168,7 @@ func (p *yamlParser) walkHosts(n *yaml.Node, chain []string, vars map[string]any
 		return err
 	}
 	if n.Kind != yaml.MappingNode {
-		return errAt(p.file, n.Line, group+".hosts", "must be a mapping of host name to variables, got a %s", kindName(n))
+		return errAt(p.file, n.Line, group+".hosts", "must be a mapping of host name to variables, got a %s", yamlstrict.KindName(n))
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn := n.Content[i]
@@ -200,7 +186,7 @@ func (p *yamlParser) walkHosts(n *yaml.Node, chain []string, vars map[string]any
 		var hostVars map[string]any
 		if !isNull(hv) {
 			if hv.Kind != yaml.MappingNode {
-				return errAt(p.file, hv.Line, name, "host variables must be a mapping, got a %s", kindName(hv))
+				return errAt(p.file, hv.Line, name, "host variables must be a mapping, got a %s", yamlstrict.KindName(hv))
 			}
 			if hostVars, err = p.mapping(hv, name, depth+1); err != nil {
 				return err
@@ -218,7 +204,7 @@ func (p *yamlParser) walkChildren(n *yaml.Node, chain []string, vars map[string]
 		return err
 	}
 	if n.Kind != yaml.MappingNode {
-		return errAt(p.file, n.Line, group+".children", "must be a mapping of group name to group, got a %s", kindName(n))
+		return errAt(p.file, n.Line, group+".children", "must be a mapping of group name to group, got a %s", yamlstrict.KindName(n))
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		child, err := p.key(n.Content[i], group+".children")
@@ -281,27 +267,9 @@ func (p *yamlParser) cluster() *cluster.Cluster {
 }
 
 // resolve follows an alias, counting it against the budget.
-func (p *yamlParser) resolve(n *yaml.Node) (*yaml.Node, error) {
-	for hops := 0; n.Kind == yaml.AliasNode; hops++ {
-		p.aliases++
-		if p.aliases > maxAliases || hops > maxDepth || n.Alias == nil {
-			return nil, &ParseError{File: p.file, Line: n.Line, Err: errBudget,
-				Msg: "too many YAML aliases/too deep: more than " + strconv.Itoa(maxAliases) + " aliases"}
-		}
-		n = n.Alias
-	}
-	p.visits++
-	if p.visits > maxVisits {
-		return nil, &ParseError{File: p.file, Line: n.Line, Err: errBudget,
-			Msg: "too many YAML aliases/too deep: the document expands to more than " + strconv.Itoa(maxVisits) + " nodes"}
-	}
-	return n, nil
-}
+func (p *yamlParser) resolve(n *yaml.Node) (*yaml.Node, error) { return p.doc.Resolve(n) }
 
-func (p *yamlParser) tooDeep(n *yaml.Node, key string) error {
-	return &ParseError{File: p.file, Line: n.Line, Key: key, Err: errBudget,
-		Msg: "too many YAML aliases/too deep: nested more than " + strconv.Itoa(maxDepth) + " levels"}
-}
+func (p *yamlParser) tooDeep(n *yaml.Node, key string) error { return p.doc.TooDeep(n, key) }
 
 // key returns a mapping key, which must be a scalar.
 func (p *yamlParser) key(n *yaml.Node, where string) (string, error) {
@@ -310,7 +278,7 @@ func (p *yamlParser) key(n *yaml.Node, where string) (string, error) {
 		return "", err
 	}
 	if k.Kind != yaml.ScalarNode {
-		return "", errAt(p.file, k.Line, where, "a key must be a plain name, got a %s", kindName(k))
+		return "", errAt(p.file, k.Line, where, "a key must be a plain name, got a %s", yamlstrict.KindName(k))
 	}
 	return k.Value, nil
 }
@@ -325,7 +293,7 @@ func (p *yamlParser) mapping(n *yaml.Node, where string, depth int) (map[string]
 		return nil, nil
 	}
 	if r.Kind != yaml.MappingNode {
-		return nil, errAt(p.file, r.Line, where, "must be a mapping of variables, got a %s", kindName(r))
+		return nil, errAt(p.file, r.Line, where, "must be a mapping of variables, got a %s", yamlstrict.KindName(r))
 	}
 	v, err := p.value(r, where, depth)
 	if err != nil {
@@ -369,7 +337,7 @@ func (p *yamlParser) value(n *yaml.Node, where string, depth int) (any, error) {
 		}
 		out = m
 	default:
-		return nil, errAt(p.file, n.Line, where, "unexpected YAML %s", kindName(n))
+		return nil, errAt(p.file, n.Line, where, "unexpected YAML %s", yamlstrict.KindName(n))
 	}
 	if n.Anchor != "" {
 		p.memo[n] = out
@@ -469,22 +437,6 @@ func isNull(n *yaml.Node) bool {
 	return n.Kind == 0 || n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		return "scalar"
-	case yaml.SequenceNode:
-		return "list"
-	case yaml.MappingNode:
-		return "mapping"
-	case yaml.AliasNode:
-		return "alias"
-	case yaml.DocumentNode:
-		return "document"
-	}
-	return "empty value"
-}
-
 // overlay returns base with top's keys over it, as a new map; base is
 // shared between hosts and must not be written to.
 func overlay(base, top map[string]any) map[string]any {
@@ -496,80 +448,4 @@ func overlay(base, top map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
-}
-
-var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (?s)(.*)$`)
-
-// maxBisect bounds the size of a document whose error line is pinned down
-// by re-parsing prefixes (a few dozen parses at most).
-const maxBisect = 256 << 10
-
-// yamlError turns yaml.v3's "yaml: line N: msg" into "FILE:N: msg".
-// yaml.v3 names the line where the enclosing block starts, which for bad
-// indentation is lines above the culprit; the first line whose inclusion
-// makes the text unparsable is what an operator needs to fix.
-func yamlError(file string, data []byte, err error) error {
-	m := yamlLineRe.FindStringSubmatch(err.Error())
-	if m == nil {
-		return &ParseError{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Err: err}
-	}
-	line, _ := strconv.Atoi(m[1])
-	msg := "invalid YAML: " + m[2]
-	if bad := firstBadLine(data, line); bad > line {
-		msg += " (in the block that starts at line " + m[1] + ")"
-		line = bad
-	}
-	return &ParseError{File: file, Line: line, Msg: msg, Err: err}
-}
-
-// firstBadLine finds, by bisection from line from on, the smallest k such
-// that the first k lines do not parse; 0 when it cannot tell.
-func firstBadLine(data []byte, from int) int {
-	if len(data) > maxBisect || from < 1 {
-		return 0
-	}
-	ends := []int{} // ends[i] is the byte offset after line i+1
-	for i, c := range data {
-		if c == '\n' {
-			ends = append(ends, i+1)
-		}
-	}
-	if len(ends) == 0 || ends[len(ends)-1] != len(data) {
-		ends = append(ends, len(data))
-	}
-	fails := func(k int) bool {
-		var n yaml.Node
-		return yaml.Unmarshal(data[:ends[k-1]], &n) != nil
-	}
-	lo, hi := from, len(ends)
-	if lo > hi || !fails(hi) {
-		return 0
-	}
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		if fails(mid) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return lo
-}
-
-// estimateNodes over-counts the nodes yaml.v3 would build from data: every
-// node after the first needs a line break, a flow separator, a key colon
-// or a list dash before it.
-func estimateNodes(data []byte) int {
-	n := 1
-	for i, c := range data {
-		switch c {
-		case '\n', ',', '[', '{':
-			n++
-		case ':', '-':
-			if i+1 == len(data) || data[i+1] == ' ' || data[i+1] == '\n' || data[i+1] == '\t' || data[i+1] == '\r' {
-				n += 2 // a key and its value, or an entry
-			}
-		}
-	}
-	return n
 }

@@ -1,8 +1,13 @@
-// Package yamlstrict holds what strict YAML decoding with located errors
-// needs beyond gopkg.in/yaml.v3: an index between lines and dotted key paths
-// (index.go), the refusal of aliases (alias.go), and the reading of yaml.v3's
-// "line N: ..." messages (message.go). config (agent.yaml) and alerts
-// (alerts.yaml) build their FieldErrors on it.
+// Package yamlstrict is the one strict-YAML pipeline of config (agent.yaml),
+// alerts (alerts.yaml) and inventory (Ansible YAML inventories), with the one
+// error type they all return (error.go: Error, printed FILE:LINE: KEY: MSG,
+// and Errors). Options (pipeline.go) say what a kind of file may hold;
+// ReadFile (read.go) reads it size-capped and refuses anything but a
+// regular file; Parse checks one document (node estimate, syntax with the
+// culprit line, a single document, aliases refused or budgeted, depth,
+// top-level mapping); Doc.Decode decodes it with known fields only, every
+// type error located through the key index (index.go) and yaml.v3's
+// messages (message.go).
 package yamlstrict
 
 import (
@@ -97,6 +102,22 @@ func (x Index) KeyOn(line int, field, value string) string {
 
 // Line is where path is declared, 0 if it is not in the file.
 func (x Index) Line(path string) int { return x.byKey[path] }
+
+// Near is where path is declared or else its nearest declared parent
+// (a required key the file leaves out is reported at its parent), 0 if
+// none is in the file.
+func (x Index) Near(path string) int {
+	for {
+		if line, ok := x.byKey[path]; ok {
+			return line
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i <= 0 {
+			return 0
+		}
+		path = path[:i]
+	}
+}
 
 // Has reports whether the file declares path.
 func (x Index) Has(path string) bool {

@@ -110,10 +110,10 @@ func TestMessages(t *testing.T) {
 	if _, ok := UnknownField("cannot unmarshal !!str `x` into int"); ok {
 		t.Error("UnknownField matched a type error")
 	}
-	if n, msg := SyntaxError(errors.New("yaml: line 3: mapping values are not allowed in this context")); n != 3 || msg != "invalid YAML: mapping values are not allowed in this context" {
-		t.Errorf("SyntaxError = %d %q", n, msg)
+	if e := syntaxError("f.yaml", nil, errors.New("yaml: line 3: mapping values are not allowed in this context")); e.Line != 3 || e.Msg != "invalid YAML: mapping values are not allowed in this context" {
+		t.Errorf("syntaxError = %d %q", e.Line, e.Msg)
 	}
-	if n, msg := SyntaxError(errors.New("yaml: control characters are not allowed")); n != 0 || msg != "invalid YAML: control characters are not allowed" {
-		t.Errorf("SyntaxError = %d %q", n, msg)
+	if e := syntaxError("f.yaml", nil, errors.New("yaml: control characters are not allowed")); e.Line != 0 || e.Msg != "invalid YAML: control characters are not allowed" {
+		t.Errorf("syntaxError = %d %q", e.Line, e.Msg)
 	}
 }
