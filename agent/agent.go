@@ -34,8 +34,8 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 	"github.com/kuma-agent/kuma-agent/internal/config"
-	"github.com/kuma-agent/kuma-agent/internal/plan"
 	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/plan"
 	"github.com/kuma-agent/kuma-agent/supervisor"
 )
 

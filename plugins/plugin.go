@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/internal/proc"
 )
 
 // Output caps: a plugin gets this much of its stdout read; the rest is
@@ -20,10 +17,6 @@ const (
 	maxStdout = 4096
 	maxStderr = 1024
 )
-
-// pluginEnv is the whole environment of a plugin: nothing of the agent's
-// own environment leaks into code we did not write.
-var pluginEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 
 // pipeGrace is how long we keep reading output after the plugin's process
 // group is gone, for a descendant that escaped the group but holds the pipe.
@@ -67,32 +60,26 @@ func (p Plugin) Run(ctx context.Context) checks.Result {
 }
 
 // run is what one execution produced.
-type run struct {
-	stdout   []byte
-	total    int64 // stdout bytes the plugin wrote
-	stderr   []byte
-	state    *os.ProcessState
-	timedOut bool
-}
+type run proc.Result
 
 func (r run) result(timeout time.Duration, fallback string) checks.Result {
-	msg, details, remedy := parseOutput(r.stdout)
-	if r.total > int64(len(r.stdout)) {
-		details = append(details, fmt.Sprintf("output truncated: read %d of %d bytes", len(r.stdout), r.total))
+	msg, details, remedy := parseOutput(r.Stdout)
+	if r.StdoutDropped > 0 {
+		details = append(details, fmt.Sprintf("output truncated: read %d of %d bytes", len(r.Stdout), int64(len(r.Stdout))+r.StdoutDropped))
 	}
 	var status checks.Status
-	switch ws, _ := r.state.Sys().(syscall.WaitStatus); {
-	case r.timedOut:
+	switch {
+	case r.Killed != nil:
 		status = checks.Unknown
 		if msg != "" {
 			details = append([]string{"last said: " + msg}, details...)
 		}
 		msg = fmt.Sprintf("timed out after %v, process group killed", timeout)
-	case ws.Signaled():
+	case r.Signal != 0:
 		status = checks.Unknown
-		details = append(details, fmt.Sprintf("killed by signal %v", ws.Signal()))
+		details = append(details, fmt.Sprintf("killed by signal %v", r.Signal))
 	default:
-		code := r.state.ExitCode()
+		code := r.ExitCode
 		s, ok := exitStatus[code]
 		if !ok {
 			s = checks.Unknown
@@ -102,7 +89,7 @@ func (r run) result(timeout time.Duration, fallback string) checks.Result {
 	}
 	if msg == "" {
 		msg = "plugin printed nothing"
-		if e, _, _ := parseOutput(r.stderr); e != "" {
+		if e, _, _ := parseOutput(r.Stderr); e != "" {
 			details = append(details, "stderr: "+e)
 		}
 	}
@@ -116,82 +103,16 @@ func (r run) result(timeout time.Duration, fallback string) checks.Result {
 	return res
 }
 
-// runGroup runs path with no arguments, empty stdin and a minimal
-// environment, in a new process group. When ctx ends the whole group is
-// killed; after the plugin exits, whatever it left in its group is killed
-// too, so background children neither outlive the check nor hold our pipes.
+// runGroup runs path with no arguments, empty stdin and the minimal
+// environment, in a new process group killed when ctx ends; whatever the
+// plugin left in its group is killed when it exits, so background children
+// neither outlive the check nor hold our pipes.
 func runGroup(ctx context.Context, path string) (run, error) {
-	outR, outW, err := os.Pipe()
-	if err != nil {
+	res, err := proc.Run(ctx, proc.Cmd{Argv: []string{path}, MaxStdout: maxStdout, MaxStderr: maxStderr,
+		KillLeftovers: true, WaitDelay: pipeGrace})
+	var ee *proc.ExitError
+	if err != nil && !errors.As(err, &ee) {
 		return run{}, err
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return run{}, err
-	}
-	cmd := &exec.Cmd{
-		Path:        path,
-		Args:        []string{path},
-		Env:         pluginEnv,
-		Dir:         "/",
-		Stdout:      outW, // *os.File: handed to the child, no copying goroutine
-		Stderr:      errW,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
-	}
-	err = cmd.Start()
-	outW.Close()
-	errW.Close()
-	if err != nil {
-		outR.Close()
-		errR.Close()
-		return run{}, err
-	}
-	outC := capture(outR, maxStdout)
-	errC := capture(errR, maxStderr)
-	pgid := cmd.Process.Pid
-
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	var r run
-	var werr error
-	select {
-	case werr = <-waited:
-	case <-ctx.Done():
-		r.timedOut = true
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		werr = <-waited
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL) // ESRCH when the group is already empty
-	var ee *exec.ExitError
-	if werr != nil && !errors.As(werr, &ee) {
-		return run{}, werr
-	}
-	r.state = cmd.ProcessState
-	deadline := time.Now().Add(pipeGrace)
-	_ = outR.SetReadDeadline(deadline)
-	_ = errR.SetReadDeadline(deadline)
-	out, errOut := <-outC, <-errC
-	r.stdout, r.total, r.stderr = out.data, out.total, errOut.data
-	return r, nil
-}
-
-type captured struct {
-	data  []byte
-	total int64
-}
-
-// capture reads up to limit bytes of f, then drains the rest until EOF or
-// the read deadline, counting it.
-func capture(f *os.File, limit int) <-chan captured {
-	ch := make(chan captured, 1)
-	go func() {
-		defer f.Close()
-		buf := make([]byte, limit)
-		n, _ := io.ReadFull(f, buf)
-		rest, _ := io.Copy(io.Discard, f)
-		ch <- captured{data: buf[:n], total: int64(n) + rest}
-	}()
-	return ch
+	return run(res), nil
 }

@@ -1,17 +1,17 @@
 package plugins
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/internal/proc"
+	"github.com/kuma-agent/kuma-agent/internal/proc/proctest"
 )
 
 // pluginDir is a fresh directory that passes the safety rules for the
@@ -87,7 +87,7 @@ func TestPluginEnvironment(t *testing.T) {
 	if r.Message != "cwd=/" {
 		t.Errorf("message %q, want the plugin to run in /", r.Message)
 	}
-	if !strings.Contains(all, "PATH=/usr/sbin:/usr/bin:/sbin:/bin") {
+	if !strings.Contains(all, "PATH="+proc.DefaultPath) {
 		t.Errorf("no minimal PATH in %q", all)
 	}
 	if strings.Contains(all, "KUMA_AGENT_SECRET_TEST") || strings.Contains(all, "HOME=") {
@@ -114,31 +114,6 @@ func TestPluginOutputCap(t *testing.T) {
 	}
 	if kept > 4096 {
 		t.Errorf("kept %d bytes of output, cap is 4096", kept)
-	}
-}
-
-// alive reports whether pid exists and is not a zombie (a zombie is dead; in
-// a container nobody may reap it).
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
-}
-
-// waitDead waits, boundedly, for pid to die: SIGKILL is delivered
-// asynchronously, so "dead" may lag the return of Run a little.
-func waitDead(t *testing.T, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("process %d still alive", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -169,7 +144,7 @@ sleep 1000`)
 	if len(r.Details) == 0 || r.Details[0] != "last said: starting" {
 		t.Errorf("details %q, want the partial output", r.Details)
 	}
-	waitDead(t, readPid(t, pidFile))
+	proctest.WaitDead(t, readPid(t, pidFile))
 }
 
 func TestPluginLeftoversKilled(t *testing.T) {
@@ -190,7 +165,7 @@ echo "OK but leaky"`)
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run waited for the plugin's background child")
 	}
-	waitDead(t, readPid(t, pidFile))
+	proctest.WaitDead(t, readPid(t, pidFile))
 }
 
 func TestPluginRecheckedBeforeRun(t *testing.T) {

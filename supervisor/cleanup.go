@@ -2,8 +2,13 @@ package supervisor
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -14,9 +19,18 @@ type CleanupOptions struct {
 	After    time.Duration
 	DryRun   bool
 	Interval time.Duration // default 10s
-	// Commands run in order, templates with {{.Name}} and {{.Addr}}.
+	// Commands run in order, argv templates with {{.Name}} and {{.Addr}}
+	// of the dead member, {{.Hostname}} (this host's name as `hostname`
+	// prints it) and {{.MemberID}}. A step whose arguments hold `member
+	// list` (etcdctl's, with -w json) is read by the agent: in the steps
+	// after it {{.MemberID}} is the hex ID of the etcd member named
+	// {{.Name}}; when no member has that name the remaining steps are
+	// skipped (it is gone already). No value is ever put into a shell
+	// script (see expand).
 	Commands [][]string
 	Runner   Runner
+	// Hostname fills {{.Hostname}}; "" means os.Hostname().
+	Hostname string
 	// FailedSince is when the mesh marked node failed; ok false while it
 	// is not failed.
 	FailedSince func(node string) (time.Time, bool)
@@ -33,11 +47,18 @@ func (s *Supervisor) RunCleanup(ctx context.Context, o CleanupOptions) {
 	if o.Interval <= 0 {
 		o.Interval = 10 * time.Second
 	}
+	if err := checkSteps(o.Commands); err != nil {
+		s.log.Error("dead-member cleanup disabled", "err", err)
+		return
+	}
 	if o.Runner == nil {
-		o.Runner = ExecRunner{}
+		o.Runner = defaultRunner()
 	}
 	if o.Address == nil {
 		o.Address = func(n string) string { return n }
+	}
+	if o.Hostname == "" {
+		o.Hostname, _ = os.Hostname() // "" leaves {{.Hostname}} unexpandable: the step fails and says so
 	}
 	handled := map[string]bool{} // removed or proposed
 	t := time.NewTicker(o.Interval)
@@ -66,24 +87,12 @@ func (s *Supervisor) cleanupOnce(ctx context.Context, o CleanupOptions, handled 
 			}
 			continue
 		}
-		vars := struct{ Name, Addr string }{dead, o.Address(dead)}
 		j := job{
 			action:  Action{Node: dead, Unit: "etcd-member/" + dead, Verb: "remove-member", Group: GroupEtcd, Removes: true},
 			reason:  fmt.Sprintf("%s failed in the mesh for %s (threshold %s)", dead, now.Sub(since).Round(time.Second), o.After),
 			dryRun:  o.DryRun,
 			confirm: func(context.Context) (bool, error) { _, still := o.FailedSince(dead); return still, nil },
-			do: func(ctx context.Context) (string, error) {
-				for _, tmpl := range o.Commands {
-					argv, err := expand(tmpl, vars)
-					if err != nil {
-						return "", err
-					}
-					if _, err := o.Runner.Run(ctx, argv); err != nil {
-						return "", err
-					}
-				}
-				return "removed", nil
-			},
+			do:      func(ctx context.Context) (string, error) { return o.remove(ctx, dead) },
 		}
 		switch out := s.coordinate(ctx, j); out.kind {
 		case done, proposed:
@@ -108,4 +117,87 @@ func (s *Supervisor) firstLiveVoter(voters []string) string {
 		}
 	}
 	return ""
+}
+
+// remove runs the cleanup steps for the dead member name.
+func (o CleanupOptions) remove(ctx context.Context, name string) (string, error) {
+	vars := map[string]string{"Name": name, "Addr": o.Address(name)}
+	if o.Hostname != "" {
+		vars["Hostname"] = o.Hostname
+	}
+	for i, tmpl := range o.Commands {
+		argv, err := expand(tmpl, vars)
+		if err != nil {
+			return "", fmt.Errorf("cleanup step %d: %w", i+1, err)
+		}
+		out, err := o.Runner.Run(ctx, argv)
+		if err != nil {
+			return "", fmt.Errorf("cleanup step %d: %w", i+1, err)
+		}
+		if !listsMembers(tmpl) {
+			continue
+		}
+		id, found, err := etcdMemberID(out, name)
+		if err != nil {
+			return "", fmt.Errorf("cleanup step %d: %w", i+1, err)
+		}
+		if !found {
+			return fmt.Sprintf("not an etcd member: steps after %d skipped", i+1), nil
+		}
+		vars["MemberID"] = id
+	}
+	return "removed", nil
+}
+
+// listsMembers tells a step that lists etcd members.
+func listsMembers(argv []string) bool {
+	for i := 0; i+1 < len(argv); i++ {
+		if argv[i] == "member" && argv[i+1] == "list" {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSteps refuses steps using {{.MemberID}} with no member listing
+// before them.
+func checkSteps(cmds [][]string) error {
+	listed := false
+	for i, argv := range cmds {
+		for _, a := range argv {
+			if !listed && strings.Contains(a, ".MemberID") {
+				return fmt.Errorf("cleanup step %d uses {{.MemberID}} but no step before it lists the members (`etcdctl member list -w json`)", i+1)
+			}
+		}
+		listed = listed || listsMembers(argv)
+	}
+	return nil
+}
+
+// etcdMemberID finds the member called name in the output of `etcdctl
+// member list -w json` and returns its ID in hex, as `etcdctl member
+// remove` takes it.
+func etcdMemberID(out []byte, name string) (id string, found bool, err error) {
+	var list struct {
+		Members []struct {
+			ID   uint64 `json:"ID"`
+			Name string `json:"name"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal(out, &list); err != nil {
+		return "", false, fmt.Errorf("member list is not etcdctl's JSON (is -w json given?): %w", err)
+	}
+	if list.Members == nil {
+		return "", false, errors.New(`member list has no "members": not etcdctl's JSON`)
+	}
+	for _, m := range list.Members {
+		if m.Name != name || m.ID == 0 {
+			continue
+		}
+		if found {
+			return "", false, fmt.Errorf("two etcd members are named %q: remove the right one by hand", name)
+		}
+		id, found = strconv.FormatUint(m.ID, 16), true
+	}
+	return id, found, nil
 }

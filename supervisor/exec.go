@@ -2,9 +2,7 @@ package supervisor
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os/exec"
 	"time"
 )
 
@@ -32,7 +30,7 @@ var lsbStates = map[int]UnitState{
 
 func (e *Exec) runner() Runner {
 	if e.Runner == nil {
-		return ExecRunner{}
+		return defaultRunner()
 	}
 	return e.Runner
 }
@@ -44,13 +42,8 @@ func (e *Exec) State(ctx context.Context, unit string) (UnitState, error) {
 		return UnitState{}, err
 	}
 	_, err = e.runner().Run(ctx, argv)
-	code := 0
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
+	code, exited := exitCode(err)
+	if err != nil && !exited {
 		return UnitState{}, err
 	}
 	st, ok := lsbStates[code]
@@ -81,6 +74,10 @@ func (e *Exec) run(ctx context.Context, tmpl []string, unit string) error {
 	return err
 }
 
+// minStatusTimeout bounds one status command at least this long: a short
+// poll interval must not turn a loaded host's slow `status` into unknown.
+const minStatusTimeout = 5 * time.Second
+
 // Watch implements Backend by polling: there is no change signal.
 func (e *Exec) Watch(ctx context.Context, match func(string) bool) (<-chan Update, error) {
 	poll := e.Poll
@@ -98,7 +95,7 @@ func (e *Exec) Watch(ctx context.Context, match func(string) bool) (<-chan Updat
 				if !match(u) {
 					continue
 				}
-				sctx, cancel := context.WithTimeout(ctx, poll)
+				sctx, cancel := context.WithTimeout(ctx, max(poll, minStatusTimeout))
 				st, err := e.State(sctx, u)
 				cancel()
 				if err == nil && last[u] == st {

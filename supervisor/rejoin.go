@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-
 	"fmt"
 	"maps"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/retry"
 )
 
 // RejoinOptions configure the Raft rejoin loop.
@@ -85,7 +85,7 @@ func (s *Supervisor) RunRejoin(ctx context.Context, o RejoinOptions) {
 		return
 	}
 	if o.Runner == nil {
-		o.Runner = ExecRunner{}
+		o.Runner = defaultRunner()
 	}
 	if o.Address == nil {
 		o.Address = func(n string) string { return n }
@@ -213,10 +213,8 @@ func (s *Supervisor) rejoinJob(unit string, r Reading, leader string, haveLeader
 				if err == nil && !r.Out {
 					return "joined " + leader, nil
 				}
-				select {
-				case <-ctx.Done():
+				if !retry.Sleep(ctx, healPoll) {
 					return "", fmt.Errorf("still out of the cluster %s after the rejoin via %s", s.o.HealTimeout, leader)
-				case <-time.After(200 * time.Millisecond):
 				}
 			}
 		},

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -121,15 +122,18 @@ type CommandSignal struct {
 func (c CommandSignal) Read(ctx context.Context) (Reading, error) {
 	r := c.Runner
 	if r == nil {
-		r = ExecRunner{}
+		r = defaultRunner()
 	}
 	out, err := r.Run(ctx, c.Argv)
-	if err != nil {
-		var ee interface{ ExitCode() int }
-		if errors.As(err, &ee) && ee.ExitCode() > 0 {
-			return Reading{Out: true, Detail: fmt.Sprintf("command exit %d: %.200s", ee.ExitCode(), out)}, nil
-		}
-		return Reading{}, err
+	if err == nil {
+		return Reading{}, nil
 	}
-	return Reading{}, nil
+	if code, ok := exitCode(err); ok && code > 0 {
+		said := strings.TrimSpace(string(out))
+		if said == "" {
+			said = err.Error()
+		}
+		return Reading{Out: true, Detail: fmt.Sprintf("command exit %d: %.200s", code, said)}, nil
+	}
+	return Reading{}, err
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/retry"
 )
 
 // Options configure a Supervisor. Backend, Node and Peers are required.
@@ -269,6 +270,10 @@ func (s *Supervisor) restartJob(name string, t *track, attempt int) job {
 	}
 }
 
+// healPoll is how often a heal re-reads the state it waits for (the unit
+// active again, the Core back in its cluster).
+const healPoll = 100 * time.Millisecond
+
 // restart clears the failure, starts the unit and waits for it to be
 // active (or to fail again) within HealTimeout.
 func (s *Supervisor) restart(ctx context.Context, name string) (string, error) {
@@ -290,10 +295,8 @@ func (s *Supervisor) restart(ctx context.Context, name string) (string, error) {
 				return st.ActiveState, fmt.Errorf("%s is %s/%s (result %s) after start", name, st.ActiveState, st.SubState, st.Result)
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, healPoll) {
 			return "", fmt.Errorf("%s not active within %s: %w", name, s.o.HealTimeout, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
+
+	"github.com/kuma-agent/kuma-agent/internal/retry"
 )
 
 // Systemd is the backend over systemd's D-Bus API. Unit changes arrive as
@@ -142,6 +144,9 @@ func (s *Systemd) Start(ctx context.Context, unit string) error {
 	})
 }
 
+// reconnectBackoff paces reconnecting to D-Bus after the connection broke.
+var reconnectBackoff = retry.Backoff{Min: 200 * time.Millisecond, Max: 10 * time.Second}
+
 // Watch implements Backend.
 func (s *Systemd) Watch(ctx context.Context, match func(string) bool) (<-chan Update, error) {
 	out := make(chan Update, 64)
@@ -154,30 +159,31 @@ func (s *Systemd) Watch(ctx context.Context, match func(string) bool) (<-chan Up
 	go func() {
 		defer close(out)
 		known := map[string]bool{}
-		for wait := 200 * time.Millisecond; ; wait = min(wait*2, 10*time.Second) {
-			if c != nil {
-				err := s.watchConn(ctx, c, match, known, out)
-				c.Close()
-				c = nil
-				if ctx.Err() != nil {
-					return
-				}
-				s.log().Warn("systemd D-Bus connection lost: units unknown until reconnected", "bus", s.busName(), "err", err)
-				wait = 200 * time.Millisecond
+		for {
+			err := s.watchConn(ctx, c, match, known, out)
+			c.Close()
+			if ctx.Err() != nil {
+				return
 			}
+			s.log().Warn("systemd D-Bus connection lost: units unknown until reconnected", "bus", s.busName(), "err", err)
 			// Every unit seen is now unknown: no action until re-read.
 			for _, u := range slices.Sorted(maps.Keys(known)) {
 				if !send(ctx, out, Update{State: UnitState{Name: u}, Err: errors.New("D-Bus reconnecting")}) {
 					return
 				}
 			}
-			select {
-			case <-ctx.Done():
+			// A pause before the first attempt too: a connection that
+			// breaks as soon as it is made must not spin.
+			if !retry.Sleep(ctx, reconnectBackoff.Delay(0)) {
 				return
-			case <-time.After(wait):
 			}
-			if c, err = s.Connect(ctx); err != nil {
+			if retry.Do(ctx, reconnectBackoff, func(ctx context.Context) (err error) {
+				c, err = s.Connect(ctx)
+				return err
+			}, func(err error, wait time.Duration) {
 				s.log().Warn("systemd D-Bus reconnect", "bus", s.busName(), "err", err, "retry_in", wait)
+			}) != nil {
+				return
 			}
 		}
 	}()

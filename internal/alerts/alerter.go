@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/bits"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/retry"
 )
 
 // Source delivers events to fn until ctx ends or the source is exhausted;
@@ -80,8 +79,9 @@ type Alerter struct {
 	HTTPClient *http.Client
 	// Sleep waits between webhook retries; returns ctx.Err() if ctx ends.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Jitter turns a nominal backoff into the actual wait.
-	Jitter func(d time.Duration) time.Duration
+	// Rand places each retry wait in [d/2, d) of its nominal backoff d
+	// (retry.Backoff.Rand); nil means math/rand.
+	Rand func() float64
 	// SyslogDial opens the syslog writer for a syslog action.
 	SyslogDial func(tag string) (SyslogWriter, error)
 
@@ -111,9 +111,6 @@ func (a *Alerter) init() {
 		}
 		if a.Sleep == nil {
 			a.Sleep = sleepCtx
-		}
-		if a.Jitter == nil {
-			a.Jitter = equalJitter
 		}
 		if a.SyslogDial == nil {
 			a.SyslogDial = dialSyslog
@@ -199,7 +196,7 @@ func (a *Alerter) newDeliverer(name string, ac Action) (deliverer, error) {
 	case ActionSyslog:
 		return &syslogAction{name: name, tag: ac.Tag, dial: a.SyslogDial}, nil
 	case ActionWebhook:
-		return &webhookAction{name: name, cfg: ac, client: a.HTTPClient, sleep: a.Sleep, jitter: a.Jitter, log: a.Log}, nil
+		return &webhookAction{name: name, cfg: ac, client: a.HTTPClient, sleep: a.Sleep, rand: a.Rand, log: a.Log}, nil
 	case ActionCommand:
 		return &commandAction{name: name, cfg: ac, log: a.Log}, nil
 	}
@@ -273,30 +270,8 @@ func (a *Alerter) work(ctx context.Context, name string) {
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !retry.Sleep(ctx, d) {
 		return ctx.Err()
 	}
-}
-
-// equalJitter waits between d/2 and d, so retrying agents spread out but
-// still back off.
-func equalJitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// backoffFor is the nominal wait before retry number n (0-based):
-// base*2^n, capped at limit.
-func backoffFor(n int, base, limit time.Duration) time.Duration {
-	if n >= 63 || bits.Len64(uint64(base))+n >= 63 {
-		return limit
-	}
-	return min(base<<n, limit)
+	return nil
 }

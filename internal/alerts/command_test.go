@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/proc/proctest"
 )
 
 func lookPath(t *testing.T, name string) string {
@@ -88,36 +88,5 @@ func TestCommandTimeoutKillsProcessGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// SIGKILL is delivered asynchronously: give the kernel a moment.
-	for deadline := time.Now().Add(5 * time.Second); processAlive(pid) && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if processAlive(pid) {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		t.Fatalf("grandchild %d survived the timeout", pid)
-	}
-}
-
-// processAlive treats a zombie as dead: it was killed, only not yet reaped
-// by whatever adopted it.
-func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
-func TestCappedBuffer(t *testing.T) {
-	b := &cappedBuffer{max: 5}
-	for _, s := range []string{"abc", "defg", "hij"} {
-		if n, err := b.Write([]byte(s)); n != len(s) || err != nil {
-			t.Fatalf("Write(%q) = %d, %v", s, n, err)
-		}
-	}
-	if b.String() != "abcde" || !b.truncated {
-		t.Errorf("buffer = %q truncated=%v, want abcde true", b.String(), b.truncated)
-	}
+	proctest.WaitDead(t, pid)
 }

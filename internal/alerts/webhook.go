@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/kuma-agent/kuma-agent/internal/retry"
 )
 
 // ContentType is the structured-mode CloudEvents media type.
@@ -22,13 +24,16 @@ type webhookAction struct {
 	cfg    Action
 	client *http.Client
 	sleep  func(context.Context, time.Duration) error
-	jitter func(time.Duration) time.Duration
+	rand   func() float64
 	log    *slog.Logger
 }
 
 // deliver POSTs body, retrying network errors, 5xx and 429 with
-// exponential backoff; any other status is final.
+// exponential backoff (retry.Backoff: backoff doubling up to max_backoff,
+// jittered); any other status is final. The loop is its own rather than
+// retry.Do's: the number of retries is bounded and some errors are final.
 func (w *webhookAction) deliver(ctx context.Context, j job, body []byte) error {
+	b := retry.Backoff{Min: w.cfg.Backoff, Max: w.cfg.MaxBackoff, Rand: w.rand}
 	for attempt := 0; ; attempt++ {
 		retry, err := w.post(ctx, body)
 		if err == nil {
@@ -37,7 +42,7 @@ func (w *webhookAction) deliver(ctx context.Context, j job, body []byte) error {
 		if !retry || attempt >= w.cfg.Retries || ctx.Err() != nil {
 			return fmt.Errorf("webhook %s: attempt %d: %w", w.name, attempt+1, err)
 		}
-		wait := w.jitter(backoffFor(attempt, w.cfg.Backoff, w.cfg.MaxBackoff))
+		wait := b.Delay(attempt)
 		w.log.Warn("webhook failed; retrying", "action", w.name, "event_id", j.ev.ID, "attempt", attempt+1, "wait", wait, "err", err)
 		if err := w.sleep(ctx, wait); err != nil {
 			return fmt.Errorf("webhook %s: waiting to retry: %w", w.name, err)

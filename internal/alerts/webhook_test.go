@@ -77,7 +77,7 @@ func runWebhook(t *testing.T, cfg *Config, evs ...events.Event) (*Alerter, *reco
 	rs := &recordingSleep{}
 	a := New(cfg, discardLog())
 	a.Sleep = rs.sleep
-	a.Jitter = func(d time.Duration) time.Duration { return d } // nominal waits, checkable
+	a.Rand = func() float64 { return 0 } // the low end of each wait, d/2: checkable
 	if err := a.Run(context.Background(), sliceSource(evs)); err != nil {
 		t.Fatal(err)
 	}
@@ -104,8 +104,8 @@ func TestWebhookRetriesThenSucceeds(t *testing.T) {
 			t.Errorf("request %d X-Token = %q", i, tok)
 		}
 	}
-	// backoff 1s doubling, capped at max_backoff 3s.
-	if wantWaits := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second}; !slices.Equal(rs.waits, wantWaits) {
+	// backoff 1s doubling, capped at max_backoff 3s; half of each with Rand 0.
+	if wantWaits := []time.Duration{500 * time.Millisecond, time.Second, 1500 * time.Millisecond, 1500 * time.Millisecond}; !slices.Equal(rs.waits, wantWaits) {
 		t.Errorf("waits = %v, want %v", rs.waits, wantWaits)
 	}
 	if s := a.Stats()["hook"]; s != (Stats{Matched: 1, Delivered: 1}) {
@@ -154,34 +154,5 @@ func TestWebhookNetworkErrorRetried(t *testing.T) {
 	}
 	if s := a.Stats()["hook"]; s.Failed != 1 {
 		t.Errorf("stats = %+v", s)
-	}
-}
-
-func TestBackoffFor(t *testing.T) {
-	cases := []struct {
-		n           int
-		base, limit time.Duration
-		want        time.Duration
-	}{
-		{0, time.Second, time.Minute, time.Second},
-		{3, time.Second, time.Minute, 8 * time.Second},
-		{10, time.Second, time.Minute, time.Minute},
-		{200, time.Second, time.Minute, time.Minute}, // no overflow
-		{62, 1, time.Hour, time.Hour},
-	}
-	for _, c := range cases {
-		if got := backoffFor(c.n, c.base, c.limit); got != c.want {
-			t.Errorf("backoffFor(%d, %s, %s) = %s, want %s", c.n, c.base, c.limit, got, c.want)
-		}
-	}
-}
-
-func TestEqualJitterBounds(t *testing.T) {
-	for _, d := range []time.Duration{0, 1, 2, 3, time.Millisecond, time.Second, 30 * time.Second} {
-		for range 200 {
-			if got := equalJitter(d); got < d/2 || got > d {
-				t.Fatalf("equalJitter(%s) = %s, outside [d/2, d]", d, got)
-			}
-		}
 	}
 }

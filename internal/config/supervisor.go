@@ -89,7 +89,9 @@ type Rejoin struct {
 }
 
 // Cleanup removes members failed for longer than After from etcd (opt-in).
-// Commands are templates with {{.Name}} and {{.Addr}} of the dead member.
+// Commands are argv templates with {{.Name}} and {{.Addr}} of the dead
+// member, {{.Hostname}} of this host and {{.MemberID}}, the etcd ID the
+// agent reads from a step running `etcdctl member list -w json` before.
 type Cleanup struct {
 	Enabled bool          `yaml:"enabled" json:"enabled"`
 	DryRun  bool          `yaml:"dry_run" json:"dry_run"`
@@ -127,13 +129,22 @@ func DefaultSupervisor() Supervisor {
 			K0s: [][]string{{"k0s", "etcd", "leave", "--peer-address", "{{.Addr}}"}},
 			Acura: [][]string{
 				{"kubectl", "delete", "node", "{{.Name}}"},
-				{"sh", "-c", `id=$(kubectl -n kube-system exec "etcd-$(hostname)" -- etcdctl --cacert /etc/kubernetes/pki/etcd/ca.crt --cert /etc/kubernetes/pki/etcd/peer.crt --key /etc/kubernetes/pki/etcd/peer.key member list | awk -F', ' '$3 == "{{.Name}}" {print $1}') && [ -n "$id" ] && kubectl -n kube-system exec "etcd-$(hostname)" -- etcdctl --cacert /etc/kubernetes/pki/etcd/ca.crt --cert /etc/kubernetes/pki/etcd/peer.crt --key /etc/kubernetes/pki/etcd/peer.key member remove "$id"`},
+				slices.Concat(acuraEtcdctl, []string{"member", "list", "-w", "json"}),
+				slices.Concat(acuraEtcdctl, []string{"member", "remove", "{{.MemberID}}"}),
 			},
 		},
 	}
 }
 
+// acuraEtcdctl runs etcdctl in this host's etcd pod (the cleanup's
+// member list and remove steps).
+var acuraEtcdctl = []string{"kubectl", "-n", "kube-system", "exec", "etcd-{{.Hostname}}", "--", "etcdctl",
+	"--cacert", "/etc/kubernetes/pki/etcd/ca.crt", "--cert", "/etc/kubernetes/pki/etcd/peer.crt", "--key", "/etc/kubernetes/pki/etcd/peer.key"}
+
 var supervisorBackends = []string{"systemd", "exec"}
+
+// cleanupFields are the placeholders of cleanup commands.
+var cleanupFields = []string{"Name", "Addr", "Hostname", "MemberID"}
 
 // templateFields are the placeholders command templates may use.
 var templateFields = regexp.MustCompile(`\{\{\s*\.(\w+)\s*\}\}`)
@@ -237,9 +248,9 @@ func (c *Config) validateSupervisor(bad func(key, format string, args ...any)) {
 		bad("supervisor.cleanup.after", "must be at least 1m: removing a member is not undone by its return, not %v", s.Cleanup.After)
 	}
 	for i, cmd := range s.Cleanup.K0s {
-		checkTemplate(bad, fmt.Sprintf("supervisor.cleanup.k0s[%d]", i), cmd, "Name", "Addr")
+		checkTemplate(bad, fmt.Sprintf("supervisor.cleanup.k0s[%d]", i), cmd, cleanupFields...)
 	}
 	for i, cmd := range s.Cleanup.Acura {
-		checkTemplate(bad, fmt.Sprintf("supervisor.cleanup.acura[%d]", i), cmd, "Name", "Addr")
+		checkTemplate(bad, fmt.Sprintf("supervisor.cleanup.acura[%d]", i), cmd, cleanupFields...)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/retry"
 )
 
 // Defaults for zero Durable fields.
@@ -107,76 +108,107 @@ func ReadDurable(ctx context.Context, js jetstream.JetStream, stream string, d D
 	// The agents create the stream; after a cluster start that takes a
 	// while (placement waits for its replicas). Wait for it, not exit.
 	var cons jetstream.Consumer
-	for wait := 500 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+	if retry.Do(ctx, streamWait, func(ctx context.Context) error {
 		cons, err = ensureDurable(ctx, js, stream, cfg, start)
-		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			break
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
 		}
+		return nil // made, or an error that waiting does not cure
+	}, func(_ error, wait time.Duration) {
 		log.Info("waiting for the events stream (the agents create it)", "stream", stream, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
+	}) != nil || ctx.Err() != nil {
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read %s: durable consumer %s: %w", stream, d.Name, err)
 	}
-	open := func() (jetstream.MessagesContext, error) {
-		it, err := cons.Messages(jetstream.PullMaxMessages(min(maxPending, 256)))
-		if err != nil {
-			return nil, fmt.Errorf("read %s: durable consumer %s: messages: %w", stream, d.Name, err)
-		}
-		return it, nil
-	}
-	it, err := open()
-	if err != nil {
-		return err
-	}
-	defer func() { it.Stop() }()
-	stop := context.AfterFunc(ctx, func() { it.Stop() })
-	defer stop()
 
 	out := &outstanding{msgs: map[*settlement]struct{}{}, log: log}
 	hbCtx, hbStop := context.WithCancel(ctx)
 	defer hbStop()
 	go out.keepAlive(hbCtx, ackWait/3)
+	p := pull{cons: cons, stream: stream, name: d.Name, batch: min(maxPending, 256), fn: fn, out: out, log: log}
+	for failures := 0; ; {
+		delivered, err := p.run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !errors.Is(err, errPullBroken) {
+			return err
+		}
+		// Start a new pull on the durable consumer, which keeps its place,
+		// after a pause that grows while pulls keep failing at once.
+		if delivered {
+			failures = 0
+		}
+		wait := resumeWait.Delay(failures)
+		failures++
+		log.Warn("events: consumer read failed; resuming", "consumer", d.Name, "err", err, "retry_in", wait)
+		if !retry.Sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// Waits of ReadDurable: for the stream to exist, and before a new pull
+// after one broke.
+var (
+	streamWait = retry.Backoff{Min: 500 * time.Millisecond, Max: 5 * time.Second}
+	resumeWait = retry.Backoff{Min: time.Second, Max: 30 * time.Second}
+)
+
+// errPullBroken marks a pull that failed in a way a new pull may cure.
+var errPullBroken = errors.New("pull broken")
+
+// pull is one Messages iterator on a durable consumer at a time.
+type pull struct {
+	cons         jetstream.Consumer
+	stream, name string
+	batch        int
+	fn           func(events.Event, Settle) error
+	out          *outstanding
+	log          *slog.Logger
+}
+
+// run reads one iterator until ctx ends (nil), fn fails (its error) or
+// the iterator breaks (an error wrapping errPullBroken); delivered tells
+// whether any event reached fn. The iterator is this call's alone: the
+// context.AfterFunc that stops it on ctx's end is bound to it and undone
+// before run returns, so no iterator is stopped from another goroutine
+// while a new one is made, and none is left running.
+func (p pull) run(ctx context.Context) (delivered bool, err error) {
+	it, err := p.cons.Messages(jetstream.PullMaxMessages(p.batch))
+	if err != nil {
+		return false, fmt.Errorf("read %s: durable consumer %s: messages: %w", p.stream, p.name, err)
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
 	for {
 		msg, err := it.Next()
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return delivered, nil
 			}
 			if errors.Is(err, jetstream.ErrNoHeartbeat) {
 				// The server holding the pull went away (a hub lost, a
 				// new consumer leader): the iterator pulls again.
-				log.Warn("events: consumer heartbeat missed; pulling again", "consumer", d.Name)
+				p.log.Warn("events: consumer heartbeat missed; pulling again", "consumer", p.name)
 				continue
 			}
-			// Anything else: start a new pull on the durable consumer,
-			// which keeps its place, after a pause.
-			log.Warn("events: consumer read failed; resuming", "consumer", d.Name, "err", err)
-			it.Stop()
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Second):
-			}
-			if it, err = open(); err != nil {
-				return err
-			}
-			continue
+			return delivered, fmt.Errorf("%w: %w", errPullBroken, err)
 		}
 		var e events.Event
 		if err := decode(msg.Data(), &e); err != nil {
-			log.Warn("events: undecodable message skipped", "subject", msg.Subject(), "err", err)
+			p.log.Warn("events: undecodable message skipped", "subject", msg.Subject(), "err", err)
 			if err := msg.Term(); err != nil {
-				log.Warn("events: terminating an undecodable message", "subject", msg.Subject(), "err", err)
+				p.log.Warn("events: terminating an undecodable message", "subject", msg.Subject(), "err", err)
 			}
 			continue
 		}
-		if err := fn(e, out.add(msg, e.ID)); err != nil {
-			return err
+		delivered = true
+		if err := p.fn(e, p.out.add(msg, e.ID)); err != nil {
+			return delivered, err
 		}
 	}
 }
