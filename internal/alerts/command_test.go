@@ -74,7 +74,7 @@ func TestCommandFailureLogsOutput(t *testing.T) {
 // A timeout kills the whole process group, not just the direct child.
 func TestCommandTimeoutKillsProcessGroup(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
-	c := &commandAction{name: "cmd", log: discardLog(), cfg: Action{Timeout: 300 * time.Millisecond,
+	c := &commandAction{name: "cmd", log: discardLog(), cfg: Action{Timeout: 2 * time.Second,
 		Command: []string{lookPath(t, "sh"), "-c", `sleep 60 & echo $! > "$0"; wait`, pidFile}}}
 	err := c.deliver(context.Background(), job{}, []byte("{}"))
 	if !errors.Is(err, context.DeadlineExceeded) {

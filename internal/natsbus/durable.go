@@ -182,7 +182,15 @@ func (p pull) run(ctx context.Context) (delivered bool, err error) {
 		return false, fmt.Errorf("read %s: durable consumer %s: messages: %w", p.stream, p.name, err)
 	}
 	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
+	// On ctx's end the iterator is drained, not just stopped: Drain
+	// unsubscribes and waits until the server has processed it, and the
+	// messages already delivered to this client (prefetched, or sent to the
+	// pull before the server saw the unsubscribe) still come out of Next.
+	// They are handed back at once (nak) below. Stopped instead, they would
+	// sit unacknowledged until AckWait (30 s) before the next subscriber
+	// got them: the delay that made TestAlertsCommandResumesAfterRestart
+	// fail under load.
+	stop := context.AfterFunc(ctx, func() { it.Drain() })
 	defer stop()
 	for {
 		msg, err := it.Next()
@@ -197,6 +205,12 @@ func (p pull) run(ctx context.Context) (delivered bool, err error) {
 				continue
 			}
 			return delivered, fmt.Errorf("%w: %w", errPullBroken, err)
+		}
+		if ctx.Err() != nil {
+			if err := msg.Nak(); err != nil {
+				p.log.Warn("events: handing back an event on shutdown", "subject", msg.Subject(), "err", err)
+			}
+			continue
 		}
 		var e events.Event
 		if err := decode(msg.Data(), &e); err != nil {
