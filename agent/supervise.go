@@ -300,10 +300,3 @@ func (h *heldLease) Release(ctx context.Context) error {
 	h.stop()
 	return h.l.Release(ctx)
 }
-
-// UnitsReport is the answer to OpUnits.
-type UnitsReport struct {
-	Units  []supervisor.UnitStatus `json:"units"`
-	Raft   string                  `json:"raft,omitempty"` // the local Core's Raft state
-	DryRun bool                    `json:"dry_run,omitempty"`
-}

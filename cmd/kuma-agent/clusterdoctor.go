@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/kuma-agent/kuma-agent/agent"
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/doctor"
@@ -16,8 +15,8 @@ import (
 // runClusterDoctor asks the local agent for every node's findings and the
 // cluster-wide checks, and renders them like doctor does for one node.
 func runClusterDoctor(ctx context.Context, socket string, f doctor.Format, color bool, stdout, stderr io.Writer) int {
-	var rep agent.ClusterReport
-	if err := control.Call(ctx, socket, agent.OpClusterDoctor, nil, &rep); err != nil {
+	var rep control.ClusterReport
+	if err := control.Call(ctx, socket, control.OpClusterDoctor, nil, &rep); err != nil {
 		fmt.Fprintf(stderr, "kuma-agent doctor --cluster: %v\n", err)
 		return 2
 	}

@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/agent"
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/internal/config"
@@ -43,8 +42,8 @@ func (c *clientFlags) call(ctx context.Context, op string, args, out any) error 
 }
 
 func runMembers(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var ms []agent.MemberInfo
-	format, code := callFormatted(ctx, "members", agent.OpMembers, args, stdout, stderr, &ms)
+	var ms []control.MemberInfo
+	format, code := callFormatted(ctx, "members", control.OpMembers, args, stdout, stderr, &ms)
 	if format != "table" {
 		return code
 	}
@@ -69,7 +68,7 @@ func runLeave(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := c.fset.Parse(args); err != nil || c.fset.NArg() > 0 {
 		return 2
 	}
-	if err := c.call(ctx, agent.OpLeave, nil, nil); err != nil {
+	if err := c.call(ctx, control.OpLeave, nil, nil); err != nil {
 		fmt.Fprintf(stderr, "kuma-agent: %v\n", err)
 		return 1
 	}
@@ -98,7 +97,7 @@ func runKeyring(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
-	ops := map[string]string{"list": agent.OpKeyringList, "install": agent.OpKeyringInstall, "use": agent.OpKeyringUse, "remove": agent.OpKeyringRemove}
+	ops := map[string]string{"list": control.OpKeyringList, "install": control.OpKeyringInstall, "use": control.OpKeyringUse, "remove": control.OpKeyringRemove}
 	op, ok := ops[args[0]]
 	if !ok {
 		fmt.Fprintln(stderr, usage)
@@ -124,7 +123,7 @@ func runKeyring(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stderr, "kuma-agent keyring: %v\n", err)
 			return 2
 		}
-		req = agent.KeyArgs{Key: key}
+		req = control.KeyArgs{Key: key}
 	}
 	var st mesh.KeyringStatus
 	if err := c.call(ctx, op, req, &st); err != nil {

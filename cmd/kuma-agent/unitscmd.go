@@ -7,13 +7,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/agent"
+	"github.com/kuma-agent/kuma-agent/agent/control"
 )
 
 // runUnits prints the supervisor's view through the control socket.
 func runUnits(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var r agent.UnitsReport
-	format, code := callFormatted(ctx, "units", agent.OpUnits, args, stdout, stderr, &r)
+	var r control.UnitsReport
+	format, code := callFormatted(ctx, "units", control.OpUnits, args, stdout, stderr, &r)
 	if format != "table" {
 		return code
 	}
