@@ -3,11 +3,14 @@
 // answers the other agents' cluster queries, and serves the CLI over a
 // root-only control socket and Prometheus over a loopback HTTP listener.
 //
-// Lifecycle (in the manner of k0s components):
+// Lifecycle (internal/component; the order is in components.go):
 //
-//	New ──> Run ──(sockets, mesh, scheduler up)──> READY ──(ctx done)──> STOPPING ──> stopped
-//	 │        └── error while starting: everything started so far is stopped, Run returns it
-//	 └── error: bad config/inventory/node; nothing was started
+//	New ──> Run ──(every component started, in order)──> READY ──(ctx done)──> STOPPING ──(reverse order)──> stopped
+//	 │        └── a component fails to start: the ones started are stopped in reverse, Run returns the error
+//	 └── error: bad config/inventory/node; nothing was started (the --dev state dir is removed)
+//
+// While running, the watchdog pings systemd only while every loop's
+// heartbeat is fresh (sdnotify.go).
 //
 // Stopping never leaves the mesh: a restart is not a leave, and the serf
 // snapshot lets the node rejoin. `kuma-agent leave` is the explicit way out.
@@ -19,7 +22,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -27,12 +29,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/agent/schedule"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/internal/component"
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/plan"
@@ -70,20 +72,30 @@ type Agent struct {
 	bus     *eventBus              // nil when events are disabled
 	sup     *supervisor.Supervisor // nil when supervision is off
 	locker  *leaseLocker           // the supervisor's lease; nil without events
+	supBeat *component.Heartbeat   // the supervisor's heartbeat; nil when off
 	metrics *agentMetrics
 	events  *memberLog
+
+	// beats are the loops' heartbeats; a loop silent for stallAfter is
+	// stuck (the watchdog stops pinging, /healthz answers 503).
+	beats      *component.Heartbeats
+	stallAfter time.Duration
+	wdPeriod   time.Duration // systemd's WatchdogSec; 0 without one
 
 	ready chan struct{} // closed once Run has started everything
 	// machineIDHash is read once: a new machine-id comes with a reboot (the
 	// documented regeneration ends in one), and tags are built every second.
 	machineIDHash string
 	tagsMu        sync.Mutex
-	lastTags      map[string]string
+	lastTags      map[string]string // the last tags published
+	tagsErr       string            // why newer tags are not published; "" when they are
 	tagsDirty     chan struct{}
 }
 
-// New resolves who this node is and what to check; it starts nothing.
-func New(ctx context.Context, o Options) (*Agent, error) {
+// New resolves who this node is and what to check; it starts nothing
+// (with --dev it makes the temporary state dir, which Run removes when it
+// returns, and New when it fails).
+func New(ctx context.Context, o Options) (_ *Agent, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -92,16 +104,24 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 	}
 	cfg := o.Config
 	if o.Dev {
-		dir, err := os.MkdirTemp("", "kuma-agent-dev-")
-		if err != nil {
-			return nil, err
+		dir, merr := os.MkdirTemp("", "kuma-agent-dev-")
+		if merr != nil {
+			return nil, fmt.Errorf("dev state dir: %w", merr)
 		}
+		defer func() {
+			if err != nil {
+				os.RemoveAll(dir)
+			}
+		}()
 		cfg.StateDir = dir
 		if cfg.Mesh.BindAddr == "" {
 			cfg.Mesh.BindAddr = "127.0.0.1"
 		}
 	}
 	a := &Agent{opts: o, cfg: cfg, log: o.Logger, tagsDirty: make(chan struct{}, 1), ready: make(chan struct{})}
+	a.wdPeriod = watchdogPeriod()
+	a.stallAfter = stallAfter(a.wdPeriod)
+	a.beats = component.NewHeartbeats(beatEvery(a.stallAfter))
 	a.cluster, a.invErr = plan.LoadCluster(cfg.Inventory)
 	if a.invErr != nil {
 		// The daemon still runs: the inventory check reports the error and
@@ -141,6 +161,7 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 		FailuresBeforeCritical: cfg.Checks.FailuresBeforeCritical,
 		OnChange:               a.onCheckChange,
 		Logger:                 a.log,
+		Heartbeat:              a.beats.Add("scheduler"),
 	})
 	return a, nil
 }
@@ -200,7 +221,8 @@ func (a *Agent) meshConfig() (mesh.Config, error) {
 		Dev:           a.opts.Dev,
 		Logger:        a.log.With("component", "mesh"),
 		EventSink:     a.events,
-		Tags:          a.tags(),
+		Tags:          a.initialTags(),
+		Heartbeat:     a.beats.Add("mesh"),
 	}
 	if a.cfg.Mesh.Profile == "stock" {
 		mc.Profile = mesh.ProfileStock
@@ -218,119 +240,29 @@ func (a *Agent) meshConfig() (mesh.Config, error) {
 	return mc, nil
 }
 
-// Run starts everything, reports READY to systemd, and blocks until ctx is
-// done; then it stops in reverse order without leaving the mesh.
+// Run starts the components in order (components.go), reports READY to
+// systemd, and blocks until ctx is done; then it stops them in reverse
+// order, without leaving the mesh. A component that fails to start stops
+// the ones already started, and Run returns its error.
 func (a *Agent) Run(ctx context.Context) error {
-	if err := os.MkdirAll(a.cfg.StateDir, 0o700); err != nil {
-		return fmt.Errorf("state dir: %w", err)
-	}
-	if a.cfg.Events.Enabled {
-		bus, err := newEventBus(a.cfg, a.node.Name, a.node.Self, a.cluster, a.log.With("component", "events"))
-		if err != nil {
-			return err
+	m := component.NewManager(a.log, a.components()...)
+	if err := m.Start(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil // asked to stop while starting: not a failure
 		}
-		a.bus = bus
-		defer bus.close()
-		if a.locker != nil {
-			bus.onConn = a.locker.setConn
-		}
-		a.emit(events.AgentStarted, a.node.Name, events.SeverityInfo, events.AgentData{Version: a.opts.Version})
-	}
-	mc, err := a.meshConfig()
-	if err != nil {
 		return err
 	}
-	a.mesh, err = mesh.New(mc)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := a.mesh.Shutdown(); err != nil {
-			a.log.Warn("mesh shutdown", "err", err)
-		}
-	}()
-	if err := a.registerQueries(); err != nil {
-		return err
-	}
-
-	ctl, err := control.Listen(a.cfg.Agent.ControlSocket, a.controlHandlers(), a.log.With("component", "control"))
-	if err != nil {
-		return err
-	}
-	var httpSrv *http.Server
-	if a.cfg.Agent.HTTPAddr != "" {
-		ln, err := net.Listen("tcp", a.cfg.Agent.HTTPAddr)
-		if err != nil {
-			return fmt.Errorf("agent.http_addr %s: %w", a.cfg.Agent.HTTPAddr, err)
-		}
-		httpSrv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.log.Error("http listener", "err", err)
-			}
-		}()
-	}
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := ctl.Serve(runCtx); err != nil {
-			a.log.Error("control socket", "err", err)
-		}
-	})
-	wg.Go(func() { _ = a.sched.Run(runCtx) })
-	if addrs := a.joinAddrs(); len(addrs) > 0 {
-		wg.Go(func() {
-			a.mesh.RetryJoin(runCtx, addrs, func(n int) { a.log.Info("joined the mesh", "contacted", n) })
-		})
-	}
-	busDone := make(chan struct{})
-	if a.bus != nil {
-		go func() { defer close(busDone); a.bus.run(runCtx) }()
-	} else {
-		close(busDone)
-	}
-	hb := newHeartbeat()
-	wg.Go(func() { watchdog(runCtx, a.log, hb) })
-	wg.Go(func() { a.tagsLoop(runCtx) })
-	if a.sup != nil {
-		wg.Go(func() { a.runSupervisor(runCtx) })
-	}
-
 	a.log.Info("kuma-agent running", "node", a.node.Name, "roles", a.node.Roles.String(),
-		"mesh", net.JoinHostPort(mc.BindAddr, strconv.Itoa(mc.BindPort)), "control", ctl.Path(), "http", a.cfg.Agent.HTTPAddr, "dev", a.opts.Dev)
+		"mesh", net.JoinHostPort(a.bindAddr(), strconv.Itoa(a.cfg.Mesh.Port)), "control", a.cfg.Agent.ControlSocket,
+		"http", a.cfg.Agent.HTTPAddr, "dev", a.opts.Dev)
 	notify("READY=1\nSTATUS=running")
 	close(a.ready)
 
-	tick := time.NewTicker(heartbeatEvery())
-	defer tick.Stop()
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case <-tick.C:
-			hb.beat() // the main loop is alive: the watchdog may ping
-		}
-	}
+	<-ctx.Done()
 	notify("STOPPING=1")
 	a.log.Info("kuma-agent stopping")
-	if a.bus != nil {
-		a.emit(events.AgentStopping, a.node.Name, events.SeverityInfo, events.AgentData{Version: a.opts.Version})
-		a.bus.flush(2 * time.Second) // what is not published now is published at the next start
-	}
-	cancel()
-	<-busDone
-	if httpSrv != nil {
-		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = httpSrv.Shutdown(sctx)
-		scancel()
-	}
-	wg.Wait()
-	if a.opts.Dev {
-		os.RemoveAll(a.cfg.StateDir)
-	}
+	// Stop errors are logged by the manager; the agent did stop.
+	_ = m.Stop()
 	return nil
 }
 

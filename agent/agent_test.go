@@ -187,15 +187,15 @@ func (n *testNode) jetStream(t *testing.T, ctx context.Context) jetstream.JetStr
 	return clientJS(t, ctx, "nats://"+net.JoinHostPort(n.cfg.Events.Embedded.Host, strconv.Itoa(n.cfg.Events.Embedded.Port)))
 }
 
-func (n *testNode) members(t *testing.T) map[string]MemberInfo {
-	var ms []MemberInfo
-	if err := n.call(t, OpMembers, &ms); err != nil {
+func (n *testNode) members(t *testing.T) map[string]control.MemberInfo {
+	var ms []control.MemberInfo
+	if err := n.call(t, control.OpMembers, &ms); err != nil {
 		if errors.Is(err, control.ErrNoAgent) {
 			return nil
 		}
 		t.Fatal(err)
 	}
-	out := map[string]MemberInfo{}
+	out := map[string]control.MemberInfo{}
 	for _, m := range ms {
 		out[m.Name] = m
 	}
@@ -205,7 +205,7 @@ func (n *testNode) members(t *testing.T) map[string]MemberInfo {
 func TestAgentsFormMeshAndReport(t *testing.T) {
 	tc := startCluster(t, nil)
 	n1 := tc.nodes["core-1.test.local"]
-	var last map[string]MemberInfo
+	var last map[string]control.MemberInfo
 	defer func() {
 		if t.Failed() {
 			t.Logf("last members: %+v", last)
@@ -223,8 +223,8 @@ func TestAgentsFormMeshAndReport(t *testing.T) {
 		return alive == 3
 	})
 
-	var rep ClusterReport
-	if err := n1.call(t, OpClusterDoctor, &rep); err != nil {
+	var rep control.ClusterReport
+	if err := n1.call(t, control.OpClusterDoctor, &rep); err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Nodes) != 3 || len(rep.Unanswered) != 0 {
@@ -273,8 +273,8 @@ func TestClusterDoctorFindsDuplicateIDsSkewAndDeadNodes(t *testing.T) {
 	})
 	n1 := tc.nodes["core-1.test.local"]
 	n1.waitAlive(t, 3)
-	var rep ClusterReport
-	if err := n1.call(t, OpClusterDoctor, &rep); err != nil {
+	var rep control.ClusterReport
+	if err := n1.call(t, control.OpClusterDoctor, &rep); err != nil {
 		t.Fatal(err)
 	}
 	res := map[string]checks.Result{}
@@ -294,7 +294,7 @@ func TestClusterDoctorFindsDuplicateIDsSkewAndDeadNodes(t *testing.T) {
 	eventually(t, "core-3 failed", 20*time.Second, func() bool {
 		return n1.members(t)["core-3.test.local"].Status == "failed"
 	})
-	if err := n1.call(t, OpClusterDoctor, &rep); err != nil {
+	if err := n1.call(t, control.OpClusterDoctor, &rep); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(rep.Unanswered, []string{"core-3.test.local"}) {
@@ -330,7 +330,7 @@ func TestRestartRejoinsFromSnapshotAndLeaveIsFinal(t *testing.T) {
 	})
 
 	n2 := tc.nodes["core-2.test.local"]
-	if err := n2.call(t, OpLeave, nil); err != nil {
+	if err := n2.call(t, control.OpLeave, nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "core-2 left", 20*time.Second, func() bool {

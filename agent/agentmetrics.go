@@ -19,6 +19,7 @@ type agentMetrics struct {
 	health        *metrics.GaugeVec
 	dropped       *metrics.GaugeVec
 	events        *metrics.GaugeVec
+	tagsStale     *metrics.GaugeVec
 }
 
 func newAgentMetrics(version string) *agentMetrics {
@@ -32,6 +33,7 @@ func newAgentMetrics(version string) *agentMetrics {
 		health:        r.Gauge("kuma_agent_gossip_health_score", "memberlist's awareness score: 0 is healthy, higher means this node is slow to answer probes.", "node"),
 		dropped:       r.Gauge("kuma_agent_dropped", "Mesh events and queries dropped so far because handlers were saturated (a running total kept by the mesh).", "kind"),
 	}
+	m.tagsStale = r.Gauge("kuma_agent_gossip_tags_stale", "1 while this node's newest tags could not be encoded or sent: the other nodes see its last good ones (the log says why).")
 	m.events = r.Gauge("kuma_agent_events", "Event publishing: nats_connected (0/1), published and publish_failures since start, outbox_pending, outbox_dropped (ever).", "kind")
 	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
 	return m
@@ -78,6 +80,10 @@ func (a *Agent) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", a.metrics.reg.Handler())
 	mux.Handle("/healthz", metrics.HealthHandler(func() (bool, string) {
+		// A stuck loop first: the checks' results may be stale because of it.
+		if stalled := a.stallReport(); stalled != "" {
+			return false, stalled
+		}
 		w := a.sched.Worst()
 		var crit []string
 		for _, o := range a.sched.Latest() {

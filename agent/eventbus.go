@@ -18,31 +18,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/component"
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/events/outbox"
 	"github.com/kuma-agent/kuma-agent/internal/natsbus"
+	"github.com/kuma-agent/kuma-agent/internal/retry"
 )
-
-// NATSClientOptions is how this node's programs (the agent, `events`,
-// `alerts`) reach NATS: the external server of events.nats, else the local
-// embedded one.
-func NATSClientOptions(cfg config.Config, name string, log *slog.Logger) (natsbus.ClientOptions, error) {
-	n := cfg.Events.NATS
-	o := natsbus.ClientOptions{URL: n.URL, User: n.User, CredsFile: n.CredsFile, NKeyFile: n.NKeyFile,
-		CAFile: n.CAFile, CertFile: n.CertFile, KeyFile: n.KeyFile, Name: name, Logger: log}
-	if o.URL == "" {
-		o.URL = "nats://" + net.JoinHostPort(cfg.Events.Embedded.Host, strconv.Itoa(cfg.Events.Embedded.Port))
-	}
-	if n.PasswordFile != "" {
-		pw, err := os.ReadFile(n.PasswordFile)
-		if err != nil {
-			return o, fmt.Errorf("events.nats.password_file: %w", err)
-		}
-		o.Password = strings.TrimSpace(string(pw))
-	}
-	return o, nil
-}
 
 // routeUser and leafUser are the users the embedded servers' routes and
 // leaf connections authenticate as, both with the route password.
@@ -60,6 +42,17 @@ type eventBus struct {
 	log     *slog.Logger
 	ob      *outbox.Outbox
 	window  int // publishes awaiting acknowledgement at most
+
+	// hb is the drain loop's heartbeat (nil: none), set before run;
+	// stallAfter is how long it may go silent (0: maxAttempt applies).
+	hb         *component.Heartbeat
+	stallAfter time.Duration
+	// url and servers are where run publishes and how many JetStream
+	// servers there are; srv is the embedded server (nil with an external
+	// one). Set by startServer.
+	url     string
+	servers int
+	srv     *natsbus.Server
 
 	mu        sync.Mutex
 	connected bool
@@ -92,22 +85,37 @@ func (b *eventBus) emit(t events.Type, subject string, sev events.Severity, data
 	}
 }
 
-// run serves the embedded NATS (unless an external URL is configured),
-// connects, makes sure the stream exists and drains the outbox until ctx is
-// done. Connection trouble is retried forever: the outbox keeps the events.
-func (b *eventBus) run(ctx context.Context) {
-	url := b.cfg.Events.NATS.URL
-	servers := 1
-	if url == "" {
-		srv, n, err := b.startEmbedded()
-		if err != nil {
-			b.log.Error("embedded NATS server not started; events stay in the outbox", "err", err)
-			return
-		}
-		defer srv.Shutdown()
-		url, servers = srv.ClientURL(), n
+// startServer starts the embedded NATS server unless an external URL is
+// configured. False means there is nothing to publish to (logged): the
+// events stay in the outbox.
+func (b *eventBus) startServer() bool {
+	b.url, b.servers = b.cfg.Events.NATS.URL, 1
+	if b.url != "" {
+		return true
 	}
-	nc, pub, ok := b.open(ctx, url, servers)
+	srv, n, err := b.startEmbedded()
+	if err != nil {
+		b.log.Error("embedded NATS server not started; events stay in the outbox", "err", err)
+		return false
+	}
+	b.srv, b.url, b.servers = srv, srv.ClientURL(), n
+	return true
+}
+
+// stopServer stops the embedded server, if one runs; after run returned.
+func (b *eventBus) stopServer() {
+	if b.srv != nil {
+		b.srv.Shutdown()
+	}
+}
+
+// run connects to the server startServer chose, makes sure the stream
+// exists and drains the outbox until ctx is done. Connection trouble is
+// retried forever: the outbox keeps the events. It beats b.hb throughout,
+// and retires it when it gives up.
+func (b *eventBus) run(ctx context.Context) {
+	defer b.hb.Retire() // ended: stopped, or given up on and logged
+	nc, pub, ok := b.open(ctx, b.url, b.servers)
 	if !ok {
 		return
 	}
@@ -115,7 +123,7 @@ func (b *eventBus) run(ctx context.Context) {
 	b.setConnected(true)
 	defer b.setConnected(false)
 	if b.onConn != nil { // the supervisor's lease rides on this connection
-		b.onConn(nc, servers)
+		b.onConn(nc, b.servers)
 		defer b.onConn(nil, 0)
 	}
 	b.drainLoop(ctx, pub)
@@ -125,7 +133,7 @@ func (b *eventBus) run(ctx context.Context) {
 // 3 of servers) and returns the connection and the publisher. Trouble is
 // retried until ctx ends (false).
 func (b *eventBus) open(ctx context.Context, url string, servers int) (*nats.Conn, *natsbus.AsyncPublisher, bool) {
-	copts, err := NATSClientOptions(b.cfg, "kuma-agent "+b.node, b.log.With("component", "nats"))
+	copts, err := natsbus.ClientOptionsFor(b.cfg.Events, "kuma-agent "+b.node, b.log.With("component", "nats"))
 	if err != nil {
 		b.log.Error("events.nats: events stay in the outbox", "err", err)
 		return nil, nil, false
@@ -134,7 +142,11 @@ func (b *eventBus) open(ctx context.Context, url string, servers int) (*nats.Con
 	copts.NoReconnectBuffer = true // what the async publisher needs to keep order
 	var nc *nats.Conn
 	if !b.retry(ctx, "NATS not reachable; events wait in the outbox", func() (err error) {
-		nc, err = natsbus.Connect(ctx, copts)
+		// Connect alone would wait as long as NATS is away; an attempt
+		// that ends lets the wait between attempts beat the heartbeat.
+		cctx, cancel := context.WithTimeout(ctx, b.attempt())
+		defer cancel()
+		nc, err = natsbus.Connect(cctx, copts)
 		return err
 	}) {
 		return nil, nil, false
@@ -158,7 +170,7 @@ func (b *eventBus) open(ctx context.Context, url string, servers int) (*nats.Con
 		Replicas: natsbus.ReplicasFor(servers)}
 	// With a cluster, the stream needs its replicas' servers up: wait.
 	if !b.retry(ctx, "events stream not ready; events wait in the outbox", func() error {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, b.attempt())
 		defer cancel()
 		_, err := natsbus.EnsureStream(sctx, js, sopts)
 		return err
@@ -168,23 +180,29 @@ func (b *eventBus) open(ctx context.Context, url string, servers int) (*nats.Con
 	return nc, pub, true
 }
 
-// retry runs fn until it succeeds (true) or ctx is done (false), waiting
-// 1 s, 2 s, ... up to 30 s between attempts and logging each failure.
-func (b *eventBus) retry(ctx context.Context, what string, fn func() error) bool {
-	// Short waits at first: after a cluster boot the stream's placement
-	// succeeds seconds later, once the peers' servers have met.
-	for wait := 500 * time.Millisecond; ; wait = min(wait*2, 10*time.Second) {
-		err := fn()
-		if err == nil {
-			return true
-		}
-		b.log.Warn(what, "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(wait):
-		}
+// maxAttempt bounds one attempt to connect or to set up the stream.
+const maxAttempt = 10 * time.Second
+
+// attempt is how long one connect or stream attempt may take: maxAttempt,
+// and at most half of what the heartbeat may stay silent (an attempt does
+// not beat; the waits between attempts do).
+func (b *eventBus) attempt() time.Duration {
+	if b.stallAfter > 0 {
+		return min(maxAttempt, b.stallAfter/2)
 	}
+	return maxAttempt
+}
+
+// connectBackoff starts short: after a cluster boot the stream's
+// placement succeeds seconds later, once the peers' servers have met.
+var connectBackoff = retry.Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second}
+
+// retry runs fn until it succeeds (true) or ctx is done (false), logging
+// each failure; the waits beat the heartbeat.
+func (b *eventBus) retry(ctx context.Context, what string, fn func() error) bool {
+	return b.hb.Retry(ctx, connectBackoff, func(context.Context) error { return fn() }, func(err error, wait time.Duration) {
+		b.log.Warn(what, "err", err, "retry_in", wait)
+	}) == nil
 }
 
 // publishWindow bounds the events published and not yet acknowledged by
@@ -196,6 +214,7 @@ const publishWindow = 256
 // every event before it are acknowledged.
 func (b *eventBus) drain(ctx context.Context, pub *natsbus.AsyncPublisher) (int, error) {
 	return b.ob.DrainWindow(ctx, func(e events.Event) (outbox.Pending, error) {
+		b.hb.Beat() // a long backlog is progress, one event at a time
 		a, err := pub.PublishAsync(e)
 		if errors.Is(err, natsbus.ErrInvalidEvent) {
 			// It would fail forever and hold up every event behind it.
@@ -215,9 +234,12 @@ type skipped struct{}
 func (skipped) Wait(context.Context) error { return nil }
 func (skipped) Done() (bool, error)        { return true, nil }
 
+// drainBackoff spaces the retries of a failed drain.
+var drainBackoff = retry.Backoff{Min: 200 * time.Millisecond, Max: 10 * time.Second}
+
 // drainLoop publishes whatever the outbox holds, then waits for more.
 func (b *eventBus) drainLoop(ctx context.Context, pub *natsbus.AsyncPublisher) {
-	backoff := 200 * time.Millisecond
+	failures := 0
 	for {
 		more := b.ob.Wait() // taken before Drain, so an append during it is not missed
 		n, err := b.drain(ctx, pub)
@@ -231,21 +253,18 @@ func (b *eventBus) drainLoop(ctx context.Context, pub *natsbus.AsyncPublisher) {
 			return
 		}
 		if err != nil {
-			b.log.Warn("publishing events failed; retrying, they stay in the outbox", "err", err, "pending", b.ob.Len(), "retry_in", backoff)
-			select {
-			case <-ctx.Done():
+			wait := drainBackoff.Delay(failures)
+			failures++
+			b.log.Warn("publishing events failed; retrying, they stay in the outbox", "err", err, "pending", b.ob.Len(), "retry_in", wait)
+			if !b.hb.Sleep(ctx, wait) {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 10*time.Second)
 			continue
 		}
-		backoff = 200 * time.Millisecond
-		select {
-		case <-ctx.Done():
+		failures = 0
+		// The 5 s bound also retries anything a race left behind.
+		if !b.hb.Wait(ctx, 5*time.Second, more) {
 			return
-		case <-more:
-		case <-time.After(5 * time.Second): // also retries anything a race left behind
 		}
 	}
 }
@@ -361,8 +380,9 @@ func (b *eventBus) stats() (connected bool, published, failures uint64, pending 
 	return b.connected, b.published, b.failures, b.ob.Len(), b.ob.Dropped()
 }
 
-func (b *eventBus) close() {
+func (b *eventBus) close() error {
 	if err := b.ob.Close(); err != nil {
-		b.log.Warn("event outbox close", "err", err)
+		return fmt.Errorf("event outbox: %w", err)
 	}
+	return nil
 }

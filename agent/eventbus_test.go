@@ -179,3 +179,9 @@ func startTLSEmbedded(t *testing.T, self *cluster.Host, inv *cluster.Cluster, ca
 	}
 	return srv
 }
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

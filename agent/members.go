@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/agent/metrics"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
@@ -47,30 +48,15 @@ func (l *memberLog) sinceOf(name string) time.Time {
 	return l.since[name]
 }
 
-// MemberInfo is one row of `kuma-agent members`.
-type MemberInfo struct {
-	Name    string   `json:"name"`
-	Addr    string   `json:"addr"`
-	Status  string   `json:"status"`
-	Roles   []string `json:"roles"`
-	Health  string   `json:"health"`
-	Failing []string `json:"failing,omitempty"`
-	Version string   `json:"version,omitempty"`
-	// TagsError is set when the member's tags could not be decoded (an
-	// agent of another version, or corruption); the member is still listed.
-	TagsError string    `json:"tags_error,omitempty"`
-	Since     time.Time `json:"since,omitzero"`
-}
-
 // clusterMembers converts the mesh's view for the cluster checks and the CLI.
-func (a *Agent) clusterMembers() ([]clusterchecks.Member, []MemberInfo) {
+func (a *Agent) clusterMembers() ([]clusterchecks.Member, []control.MemberInfo) {
 	var cm []clusterchecks.Member
-	var info []MemberInfo
+	var info []control.MemberInfo
 	ms := a.mesh.Members()
 	slices.SortFunc(ms, func(x, y mesh.Member) int { return strings.Compare(x.Name, y.Name) })
 	for _, m := range ms {
 		t, err := clusterchecks.DecodeTags(m.Tags)
-		mi := MemberInfo{Name: m.Name, Addr: m.Addr, Status: m.Status, Roles: []string{}, Since: a.events.sinceOf(m.Name)}
+		mi := control.MemberInfo{Name: m.Name, Addr: m.Addr, Status: m.Status, Roles: []string{}, Since: a.events.sinceOf(m.Name)}
 		if err != nil {
 			mi.TagsError = err.Error()
 		}

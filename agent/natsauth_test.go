@@ -48,9 +48,9 @@ func startAuthServer(t *testing.T, opts *server.Options) *server.Server {
 // externalConnect connects as the config says, within d.
 func externalConnect(t *testing.T, cfg config.Config, d time.Duration) (jetstream.JetStream, error) {
 	t.Helper()
-	o, err := NATSClientOptions(cfg, "auth test", slog.New(slog.DiscardHandler))
+	o, err := natsbus.ClientOptionsFor(cfg.Events, "auth test", slog.New(slog.DiscardHandler))
 	if err != nil {
-		t.Fatalf("NATSClientOptions: %v", err)
+		t.Fatalf("ClientOptionsFor: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()

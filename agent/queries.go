@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
@@ -85,21 +86,9 @@ func (a *Agent) doctorReply() clusterchecks.DoctorReply {
 	return r
 }
 
-// ClusterReport is `doctor --cluster`: every node's findings and what only
-// the cluster as a whole shows.
-type ClusterReport struct {
-	Self       string                      `json:"self"`
-	Members    []MemberInfo                `json:"members"`
-	Nodes      []clusterchecks.DoctorReply `json:"nodes"`
-	Unanswered []string                    `json:"unanswered"`
-	Cluster    []clusterchecks.NamedResult `json:"cluster"`
-	Status     checks.Status               `json:"status"`
-	DurationMS float64                     `json:"duration_ms"`
-}
-
 // clusterDoctor asks every live member at once (four queries in parallel,
 // one timeout) and judges the answers.
-func (a *Agent) clusterDoctor(ctx context.Context) (ClusterReport, error) {
+func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error) {
 	start := time.Now()
 	timeout := a.cfg.Mesh.QueryTimeout
 	type answer struct {
@@ -124,7 +113,7 @@ func (a *Agent) clusterDoctor(ctx context.Context) (ClusterReport, error) {
 	wg.Wait()
 	for i, an := range answers {
 		if an.err != nil {
-			return ClusterReport{}, fmt.Errorf("cluster query %s: %w", names[i], an.err)
+			return control.ClusterReport{}, fmt.Errorf("cluster query %s: %w", names[i], an.err)
 		}
 	}
 	members, info := a.clusterMembers()
@@ -133,7 +122,7 @@ func (a *Agent) clusterDoctor(ctx context.Context) (ClusterReport, error) {
 		Hosts: map[string]clusterchecks.HostsView{}, Reach: map[string][]clusterchecks.Edge{},
 		SkewWarn: a.cfg.Checks.ClockSkew.Warn, SkewCrit: a.cfg.Checks.ClockSkew.Crit,
 	}
-	rep := ClusterReport{Self: a.node.Name, Members: info, Nodes: []clusterchecks.DoctorReply{}, Unanswered: []string{}}
+	rep := control.ClusterReport{Self: a.node.Name, Members: info, Nodes: []clusterchecks.DoctorReply{}, Unanswered: []string{}}
 	bad := func(node, what string, err error) {
 		a.log.Warn("malformed cluster answer", "from", node, "query", what, "err", err)
 	}

@@ -3,10 +3,14 @@ package agent
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/kuma-agent/kuma-agent/internal/component"
 )
 
 // notify sends a state to systemd when running under Type=notify; outside
@@ -15,51 +19,104 @@ func notify(state string) {
 	_, _ = daemon.SdNotify(false, state)
 }
 
-// heartbeat is bumped by the agent's main loop. The watchdog pings systemd
-// only while it moves, so a hung agent is restarted by WatchdogSec instead
-// of being kept alive by a goroutine that still happens to run.
-type heartbeat struct{ last atomic.Int64 }
+// defaultStallAfter bounds a heartbeat's silence when systemd runs no
+// watchdog (for /healthz and the log): the unit's WatchdogSec.
+const defaultStallAfter = 30 * time.Second
 
-func newHeartbeat() *heartbeat {
-	h := &heartbeat{}
-	h.beat()
-	return h
+// watchdogPeriod is systemd's WatchdogSec for this process (WATCHDOG_USEC
+// and WATCHDOG_PID), 0 when there is none.
+func watchdogPeriod() time.Duration {
+	p, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || p <= 0 {
+		return 0
+	}
+	return p
 }
 
-func (h *heartbeat) beat() { h.last.Store(time.Now().UnixNano()) }
-
-func (h *heartbeat) since() time.Duration { return time.Since(time.Unix(0, h.last.Load())) }
-
-// heartbeatEvery is how often the main loop beats: at least four times per
-// watchdog period, so one late beat never costs a ping.
-func heartbeatEvery() time.Duration {
-	every := time.Second
-	if p, err := daemon.SdWatchdogEnabled(false); err == nil && p > 0 && p/4 < every {
-		every = p / 4
+// stallAfter is how long a loop may go without beating before it counts as
+// stuck: one watchdog period, as systemd allows between pings.
+func stallAfter(period time.Duration) time.Duration {
+	if period > 0 {
+		return period
 	}
-	return every
+	return defaultStallAfter
 }
 
-// watchdog pings at half of WatchdogSec, as sd_watchdog_enabled(3) advises,
-// while the main loop has beaten within one full period.
-func watchdog(ctx context.Context, log *slog.Logger, hb *heartbeat) {
-	period, err := daemon.SdWatchdogEnabled(false)
-	if err != nil || period <= 0 {
-		return
+// beatEvery is how often the loops beat: at least four times per bound, so
+// one late beat never costs a ping, and at least once a second.
+func beatEvery(bound time.Duration) time.Duration {
+	return min(time.Second, bound/4)
+}
+
+// watchdog pings systemd at half the watchdog period, as
+// sd_watchdog_enabled(3) advises, but only while every loop's heartbeat is
+// fresh: a deadlocked scheduler, mesh reader, tags loop, event publisher or
+// supervisor stops the pings and systemd restarts the agent, instead of a
+// goroutine that still happens to run keeping it alive. Each stall is
+// logged once, naming the loop and how long it has been silent (/healthz
+// names it too).
+type watchdog struct {
+	log    *slog.Logger
+	beats  *component.Heartbeats
+	period time.Duration // systemd's; 0: no pings, stalls are only logged
+	after  time.Duration // a heartbeat silent longer than this is a stall
+	notify func(string)
+}
+
+func (w *watchdog) run(ctx context.Context) {
+	if w.period > 0 {
+		w.log.Info("systemd watchdog enabled", "period", w.period)
 	}
-	log.Info("systemd watchdog enabled", "period", period)
-	t := time.NewTicker(period / 2)
+	t := time.NewTicker(w.after / 2)
 	defer t.Stop()
+	stalled := map[string]bool{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if hb.since() < period {
-				notify("WATCHDOG=1")
-			} else {
-				log.Error("main loop stalled: withholding the watchdog ping so systemd restarts the agent", "stalled_for", hb.since())
-			}
+			stalled = w.check(stalled)
 		}
 	}
+}
+
+// check pings if nothing is stalled; it logs stalls that are new in
+// stalled and recoveries, and returns the new set.
+func (w *watchdog) check(stalled map[string]bool) map[string]bool {
+	now := map[string]bool{}
+	for _, s := range w.beats.Stalled(w.after) {
+		now[s.Name] = true
+		if stalled[s.Name] {
+			continue
+		}
+		if w.period > 0 {
+			w.log.Error("subsystem stalled: withholding the watchdog ping so systemd restarts the agent",
+				"subsystem", s.Name, "stalled_for", s.Age.Round(time.Millisecond))
+		} else {
+			w.log.Error("subsystem stalled (no systemd watchdog to restart the agent)",
+				"subsystem", s.Name, "stalled_for", s.Age.Round(time.Millisecond))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(stalled)) {
+		if !now[name] {
+			w.log.Info("subsystem progressing again", "subsystem", name)
+		}
+	}
+	if len(now) == 0 && w.period > 0 {
+		w.notify("WATCHDOG=1")
+	}
+	return now
+}
+
+// stallReport is /healthz's account of stuck loops ("" when none).
+func (a *Agent) stallReport() string {
+	stalls := a.beats.Stalled(a.stallAfter)
+	if len(stalls) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(stalls))
+	for _, s := range stalls {
+		parts = append(parts, s.Name+" (no progress for "+s.Age.Round(time.Millisecond).String()+")")
+	}
+	return "stalled: " + strings.Join(parts, ", ") + "\n"
 }

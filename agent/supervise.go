@@ -13,10 +13,12 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/internal/component"
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/lease"
 	"github.com/kuma-agent/kuma-agent/internal/natsbus"
+	"github.com/kuma-agent/kuma-agent/internal/retry"
 	"github.com/kuma-agent/kuma-agent/supervisor"
 )
 
@@ -43,6 +45,8 @@ func (a *Agent) newSupervisor() (*supervisor.Supervisor, error) {
 		backend = &supervisor.Exec{Units: sc.Exec.Units, StatusCmd: sc.Exec.Status, StartCmd: sc.Exec.Start,
 			ResetCmd: sc.Exec.ResetFailed, Poll: sc.Exec.PollInterval}
 	}
+	a.supBeat = a.beats.Add("supervisor")
+	backend = beatingBackend{Backend: backend, hb: a.supBeat}
 	var locker supervisor.Locker
 	if a.cfg.Events.Enabled {
 		// Connected to NATS when the event bus is (Run).
@@ -132,32 +136,87 @@ func (a *Agent) failedSince(node string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// supervisorBackoff spaces the restarts of a supervisor whose backend
+// went away (no systemd, D-Bus restarted).
+var supervisorBackoff = retry.Backoff{Min: time.Second, Max: time.Minute}
+
 // runSupervisor runs the supervisor and its rejoin and cleanup loops
-// until ctx ends. A backend that cannot be reached (no systemd) is
-// retried: the node's checks and mesh go on without it.
+// until ctx ends, and waits for them. A backend that cannot be reached (no
+// systemd) is retried: the node's checks and mesh go on without it.
 func (a *Agent) runSupervisor(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	sc := a.cfg.Supervisor
 	if sc.Rejoin.Enabled {
-		go a.sup.RunRejoin(ctx, a.rejoinOptions(sc.Rejoin))
+		wg.Go(func() { a.sup.RunRejoin(ctx, a.rejoinOptions(sc.Rejoin)) })
 	}
 	if sc.Cleanup.Enabled && a.cluster != nil {
 		cmds := sc.Cleanup.K0s
 		if a.cluster.Layout == cluster.LayoutAcura {
 			cmds = sc.Cleanup.Acura
 		}
-		go a.sup.RunCleanup(ctx, supervisor.CleanupOptions{After: sc.Cleanup.After, DryRun: sc.Cleanup.DryRun, Commands: cmds,
-			FailedSince: a.failedSince, Address: a.hostAddr})
+		wg.Go(func() {
+			a.sup.RunCleanup(ctx, supervisor.CleanupOptions{After: sc.Cleanup.After, DryRun: sc.Cleanup.DryRun, Commands: cmds,
+				FailedSince: a.failedSince, Address: a.hostAddr})
+		})
 	}
-	for wait := time.Second; ; wait = min(wait*2, time.Minute) {
+	// Run ends only when the backend does (or with ctx): every end is a
+	// failure to retry, so the loop never sees a nil from fn.
+	_ = a.supBeat.Retry(ctx, supervisorBackoff, func(ctx context.Context) error {
 		err := a.sup.Run(ctx)
-		if ctx.Err() != nil {
-			return
+		if err == nil {
+			err = errors.New("the unit watch ended")
 		}
+		return err
+	}, func(err error, wait time.Duration) {
 		a.log.Warn("supervisor stopped; units are not supervised until it restarts", "err", err, "retry_in", wait)
+	})
+}
+
+// beatingBackend hands the backend's unit updates to the supervisor through
+// a relay that beats the supervisor's heartbeat: from its ticker while it
+// waits for updates, and after the supervisor's loop took each one. A
+// supervisor loop that stops taking updates, or a watch that hangs while
+// connecting, stops the beats. (The loop itself is package supervisor's;
+// this sees it through the one channel it must keep reading.)
+type beatingBackend struct {
+	supervisor.Backend
+	hb *component.Heartbeat
+}
+
+func (b beatingBackend) Watch(ctx context.Context, match func(unit string) bool) (<-chan supervisor.Update, error) {
+	in, err := b.Backend.Watch(ctx, match)
+	if err != nil {
+		return nil, err
+	}
+	b.hb.Beat()
+	out := make(chan supervisor.Update)
+	go relayUpdates(ctx, in, out, b.hb)
+	return out, nil
+}
+
+// relayUpdates passes in to out until in closes or ctx ends, then closes
+// out.
+func relayUpdates(ctx context.Context, in <-chan supervisor.Update, out chan<- supervisor.Update, hb *component.Heartbeat) {
+	defer close(out)
+	tick := time.NewTicker(hb.Every())
+	defer tick.Stop()
+	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-tick.C:
+			hb.Beat()
+		case u, ok := <-in:
+			if !ok {
+				return
+			}
+			select { // no beat until the supervisor's loop takes it
+			case out <- u:
+				hb.Beat()
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }
@@ -201,10 +260,12 @@ type leaseLocker struct {
 	a   *Agent
 	ttl time.Duration
 
-	mu     sync.Mutex
-	m      *lease.Manager
-	err    error              // why m is nil
-	cancel context.CancelFunc // stops the bucket setup of the last connection
+	mu      sync.Mutex
+	m       *lease.Manager
+	err     error              // why m is nil
+	cancel  context.CancelFunc // stops the bucket setup of the last connection
+	stopped bool               // the lease component stopped: no new setup
+	setups  sync.WaitGroup
 }
 
 func (l *leaseLocker) setConn(nc *nats.Conn, servers int) {
@@ -214,13 +275,25 @@ func (l *leaseLocker) setConn(nc *nats.Conn, servers int) {
 		l.cancel()
 	}
 	l.m, l.err, l.cancel = nil, errors.New("NATS is not connected"), nil
-	if nc == nil {
+	if nc == nil || l.stopped {
 		return
 	}
 	l.err = errors.New("lease bucket not ready yet")
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
-	go l.setup(ctx, nc, servers)
+	l.setups.Go(func() { l.setup(ctx, nc, servers) })
+}
+
+// stop ends the bucket setup in progress and waits for it; the lease
+// component's Stop. Leases still held are the supervisor's to release,
+// and it stops first.
+func (l *leaseLocker) stop() error {
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	l.setConn(nil, 0) // cancels the setup in progress
+	l.setups.Wait()
+	return nil
 }
 
 // setup creates or binds the bucket, retrying until it works or the
@@ -233,7 +306,7 @@ func (l *leaseLocker) setup(ctx context.Context, nc *nats.Conn, servers int) {
 		l.mu.Unlock()
 		return
 	}
-	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+	_ = retry.Do(ctx, leaseSetupBackoff, func(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		m, err := lease.New(sctx, js, lease.Options{Node: l.a.node.Name, TTL: l.ttl, Liveness: l.a, Replicas: natsbus.ReplicasFor(servers),
 			Logger: l.a.log.With("component", "lease"),
@@ -244,23 +317,19 @@ func (l *leaseLocker) setup(ctx context.Context, nc *nats.Conn, servers int) {
 			}})
 		cancel()
 		l.mu.Lock()
+		defer l.mu.Unlock()
 		if ctx.Err() != nil { // a newer connection owns the locker now
-			l.mu.Unlock()
-			return
+			return ctx.Err()
 		}
 		l.m, l.err = m, err
-		l.mu.Unlock()
-		if err == nil {
-			return
-		}
+		return err
+	}, func(err error, wait time.Duration) {
 		l.a.log.Warn("lease bucket not ready", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-	}
+	})
 }
+
+// leaseSetupBackoff spaces the attempts to create or bind the lease bucket.
+var leaseSetupBackoff = retry.Backoff{Min: time.Second, Max: 30 * time.Second}
 
 func (l *leaseLocker) manager() (*lease.Manager, error) {
 	l.mu.Lock()
@@ -299,11 +368,4 @@ func (h *heldLease) Lost() <-chan error { return h.lost }
 func (h *heldLease) Release(ctx context.Context) error {
 	h.stop()
 	return h.l.Release(ctx)
-}
-
-// UnitsReport is the answer to OpUnits.
-type UnitsReport struct {
-	Units  []supervisor.UnitStatus `json:"units"`
-	Raft   string                  `json:"raft,omitempty"` // the local Core's Raft state
-	DryRun bool                    `json:"dry_run,omitempty"`
 }

@@ -90,11 +90,16 @@ func Listen(path string, handlers map[string]Handler, log *slog.Logger) (*Server
 // Path is where the socket lives.
 func (s *Server) Path() string { return s.path }
 
-// Serve accepts connections until ctx is done, then closes the listener,
-// waits for running requests and removes the socket.
+// Serve accepts connections until ctx is done or accepting fails, then
+// closes the listener, waits for running requests and removes the socket.
 func (s *Server) Serve(ctx context.Context) error {
-	go func() { <-ctx.Done(); s.ln.Close() }()
+	// Closing the listener is what ends a blocked Accept when ctx ends.
+	// AfterFunc leaves no goroutine behind when Serve returns on an accept
+	// error instead (stop unregisters it).
+	stop := context.AfterFunc(ctx, func() { s.ln.Close() })
 	defer func() {
+		stop()
+		s.ln.Close()
 		s.wg.Wait()
 		os.Remove(s.path)
 	}()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -184,4 +185,43 @@ func TestChildConnects(t *testing.T) {
 		return
 	}
 	t.Fatalf("a non-root user reached the agent: %v", err)
+}
+
+// TestServeErrorLeavesNothingBehind makes Accept fail with an error other
+// than a close (a deadline in the past) while ctx stays live: Serve must
+// return it without leaving a goroutine waiting on ctx, an open listener
+// or the socket file.
+func TestServeErrorLeavesNothingBehind(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.sock")
+	s, err := Listen(path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ln.SetDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // only at the end: Serve must not rely on it
+	if err := s.Serve(ctx); err == nil || !strings.Contains(err.Error(), "control socket") {
+		t.Fatalf("Serve = %v, want the accept error", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("socket file left behind: %v", err)
+	}
+	if _, err := s.ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("listener still open: Accept = %v", err)
+	}
+	// The goroutine that closes the listener when ctx ends must be gone.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "control.(*Server).Serve") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a goroutine of Serve outlived it:\n%s", stacks)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/serf/serf"
+
+	"github.com/kuma-agent/kuma-agent/internal/component"
 )
 
 // Config configures one agent's gossip layer.
@@ -49,6 +51,11 @@ type Config struct {
 	EventSink EventSink
 	// Now is the clock used to stamp events; nil means time.Now.
 	Now func() time.Time
+	// Heartbeat, if not nil, is beaten by the loop that reads serf's
+	// events, while it waits and after each event: serf hands events over
+	// synchronously, so a stuck reader stalls gossip, and the watchdog must
+	// see it.
+	Heartbeat *component.Heartbeat
 
 	// Test hooks, unexported on purpose.
 	sinkQueueLen int                // capacity of the sink queue; 0 means defaultSinkQueueLen

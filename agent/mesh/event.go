@@ -95,11 +95,19 @@ func toMemberEvent(e serf.MemberEvent, at time.Time) MemberEvent {
 // gossip handlers.
 func (m *Mesh) readEvents(ch <-chan serf.Event) {
 	defer close(m.readerDone)
+	tick := time.NewTicker(m.hb.Every())
+	defer tick.Stop()
 	for {
 		select {
+		case <-tick.C: // waiting for events is progress too
+			m.hb.Beat()
 		case e := <-ch:
 			m.handleEvent(e)
+			m.hb.Beat()
 		case <-m.serf.ShutdownCh():
+			// Shut down on purpose (Shutdown, or Leave from the control
+			// socket while the agent goes on): silence is not a stall.
+			m.hb.Retire()
 			for {
 				select {
 				case e := <-ch:

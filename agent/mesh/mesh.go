@@ -5,14 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/serf/serf"
+
+	"github.com/kuma-agent/kuma-agent/internal/component"
+	"github.com/kuma-agent/kuma-agent/internal/retry"
 )
+
+// defaultJoinBackoff: start at 1s so a cluster that boots together forms
+// fast, cap at 30s so a long outage costs few log lines.
+var defaultJoinBackoff = retry.Backoff{Min: time.Second, Max: 30 * time.Second}
 
 // Mesh is one agent's membership in the gossip cluster.
 type Mesh struct {
@@ -20,6 +26,7 @@ type Mesh struct {
 	log  *slog.Logger
 	now  func() time.Time
 	sink EventSink
+	hb   *component.Heartbeat
 
 	sinkCh       chan MemberEvent
 	readerDone   chan struct{}
@@ -32,7 +39,7 @@ type Mesh struct {
 	queryDrops   atomic.Uint64
 	queryWG      sync.WaitGroup
 	queryIssue   sync.Mutex
-	joinBackoff  backoff
+	joinBackoff  retry.Backoff
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -75,6 +82,7 @@ func New(cfg Config) (*Mesh, error) {
 		log:          log,
 		now:          cfg.Now,
 		sink:         cfg.EventSink,
+		hb:           cfg.Heartbeat,
 		readerDone:   make(chan struct{}),
 		dispatchDone: make(chan struct{}),
 		handlers:     make(map[string]QueryHandler),
@@ -84,7 +92,6 @@ func New(cfg Config) (*Mesh, error) {
 	if m.now == nil {
 		m.now = time.Now
 	}
-	m.joinBackoff.Rand = rand.Float64
 	queueLen := cfg.sinkQueueLen
 	if queueLen <= 0 {
 		queueLen = defaultSinkQueueLen
@@ -120,27 +127,29 @@ func (m *Mesh) Join(addrs []string) (int, error) {
 // attempts and logging each failure. onJoined (may be nil) gets the number
 // of agents reached.
 func (m *Mesh) RetryJoin(ctx context.Context, addrs []string, onJoined func(int)) {
-	for attempt := 0; ; attempt++ {
-		n, err := m.Join(addrs)
-		if err == nil {
-			m.log.Info("gossip joined", "contacted", n, "attempt", attempt+1)
-			if onJoined != nil {
-				onJoined(n)
-			}
-			return
-		}
-		wait := m.joinBackoff.delay(attempt)
-		m.log.Warn("gossip join failed, will retry", "attempt", attempt+1, "retry_in", wait, "err", err)
-		t := time.NewTimer(wait)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // a shut-down mesh has nobody left to join for
 		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return
 		case <-m.serf.ShutdownCh():
-			t.Stop()
-			return
+			cancel()
+		case <-ctx.Done():
 		}
+	}()
+	attempts, contacted := 0, 0
+	err := retry.Do(ctx, m.joinBackoff, func(context.Context) (err error) {
+		attempts++
+		contacted, err = m.Join(addrs)
+		return err
+	}, func(err error, wait time.Duration) {
+		m.log.Warn("gossip join failed, will retry", "attempt", attempts, "retry_in", wait, "err", err)
+	})
+	if err != nil {
+		return
+	}
+	m.log.Info("gossip joined", "contacted", contacted, "attempt", attempts)
+	if onJoined != nil {
+		onJoined(contacted)
 	}
 }
 

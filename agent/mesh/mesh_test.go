@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/serf/serf"
+
+	"github.com/kuma-agent/kuma-agent/internal/component"
 )
 
 func TestJoinFormsMesh(t *testing.T) {
@@ -268,5 +270,36 @@ func TestShutdownTwiceAndAfterLeave(t *testing.T) {
 	}
 	if _, err := a.Join([]string{"127.0.0.1:1"}); err == nil {
 		t.Error("Join after Leave succeeded")
+	}
+}
+
+// TestEventReaderBeats: the loop reading serf's events beats its heartbeat
+// while idle; blocked (here on the handlers lock, while a query arrives)
+// it stops; unblocked it beats again; shut down on purpose it is retired.
+func TestEventReaderBeats(t *testing.T) {
+	hs := component.NewHeartbeats(10 * time.Millisecond)
+	hb := hs.Add("mesh")
+	a := startAgent(t, Config{NodeName: "beating", Dev: true, Heartbeat: hb})
+	if err := a.HandleQuery("q", func([]byte) ([]byte, error) { return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	const bound = 300 * time.Millisecond
+	time.Sleep(2 * bound)
+	if s := hs.Stalled(bound); len(s) != 0 {
+		t.Fatalf("an idle reader stalled: %v", s)
+	}
+
+	a.handlersMu.Lock()
+	go a.Query(context.Background(), "q", nil, nil, time.Second) // this node answers its own queries
+	eventually(t, "the blocked reader stalls", func() bool { return len(hs.Stalled(bound)) == 1 })
+	a.handlersMu.Unlock()
+	eventually(t, "the reader beats again", func() bool { return len(hs.Stalled(bound)) == 0 })
+
+	if err := a.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * bound)
+	if s := hs.Stalled(bound); len(s) != 0 {
+		t.Errorf("a mesh shut down on purpose counts as stalled: %v", s)
 	}
 }

@@ -6,12 +6,15 @@ import (
 	"time"
 )
 
-func TestBackoffGrowsCapsAndJitters(t *testing.T) {
+// TestJoinBackoffGrowsCapsAndJitters pins the join schedule: 1 s, 2 s, 4 s
+// ... up to 30 s, each jittered into [d/2, d).
+func TestJoinBackoffGrowsCapsAndJitters(t *testing.T) {
 	for _, r := range []float64{0, 0.5, 0.999} {
-		b := backoff{Min: time.Second, Max: 30 * time.Second, Rand: func() float64 { return r }}
+		b := defaultJoinBackoff
+		b.Rand = func() float64 { return r }
 		prevCeil := time.Duration(0)
 		for attempt := range 10 {
-			d := b.delay(attempt)
+			d := b.Delay(attempt)
 			ceil := min(time.Second<<attempt, 30*time.Second)
 			if d < ceil/2 || d >= ceil {
 				t.Errorf("rand=%v attempt %d: delay %v outside [%v, %v)", r, attempt, d, ceil/2, ceil)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/internal/component"
 )
 
 // Defaults for zero Options fields; they match config.Default().
@@ -18,6 +19,12 @@ const (
 	// but neither should `kuma-agent run` wait a whole interval to know
 	// anything.
 	maxFirstDelay = time.Second
+	// StuckGrace is how long a run may outlast its check's deadline before
+	// the scheduler counts it as stuck: the runner gives up on a check at
+	// its deadline, so what remains is recording the outcome and OnChange.
+	StuckGrace = 5 * time.Second
+	// defaultCheckTimeout is checks.Runner's deadline when none is set.
+	defaultCheckTimeout = 10 * time.Second
 )
 
 // Options configure a Scheduler. Zero values fall back to the defaults noted
@@ -51,6 +58,10 @@ type Options struct {
 	Rand func() float64
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Heartbeat, if not nil, is beaten by Run every Heartbeat.Every() while
+	// no check run is stuck (see Scheduler.Stuck): a watchdog that waits
+	// for it sees a deadlocked scheduler.
+	Heartbeat *component.Heartbeat
 }
 
 func (o Options) withDefaults() Options {

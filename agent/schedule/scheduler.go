@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/internal/component"
 )
 
 // Scheduler runs checks periodically and keeps the latest outcome of each.
@@ -33,6 +35,10 @@ type entry struct {
 	name     string
 	check    checks.Check // thresholds(exclusive(original))
 	interval time.Duration
+	timeout  time.Duration // the runner's deadline for this check
+	// busy is when the run in progress took its concurrency slot (unix
+	// nanoseconds), 0 when none is: what Stuck looks at.
+	busy atomic.Int64
 	// turn is the per-check mutex (a channel so that waiting for it can be
 	// cancelled): the loop and RunNow take it for a whole run, so a check
 	// never runs twice at once and its results are recorded in order.
@@ -55,6 +61,7 @@ func New(cs []checks.Check, o Options) *Scheduler {
 			name:     c.Name(),
 			check:    checks.WithThresholds(&exclusive{Check: c}, o.FailuresBeforeWarning, o.FailuresBeforeCritical),
 			interval: o.intervalOf(c.Name()),
+			timeout:  timeoutOf(o.Runner, c),
 			turn:     make(chan struct{}, 1),
 		}
 		s.entries = append(s.entries, e)
@@ -90,8 +97,65 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		first := firstDelay(e.interval, s.random())
 		wg.Go(func() { s.loop(ctx, e, first) })
 	}
+	if hb := s.opt.Heartbeat; hb != nil {
+		wg.Go(func() { s.pulse(ctx, hb) })
+	}
 	wg.Wait()
 	return nil
+}
+
+// timeoutOf is the deadline checks.Runner gives c.
+func timeoutOf(r checks.Runner, c checks.Check) time.Duration {
+	d := r.Timeout
+	if t, ok := c.(checks.Timeouter); ok && t.Timeout() > 0 {
+		d = t.Timeout()
+	}
+	if d <= 0 {
+		d = defaultCheckTimeout
+	}
+	return d
+}
+
+// Stuck reports the check whose run has outlasted its deadline by more
+// than StuckGrace the longest, and for how long it has run. A run counts
+// from taking its concurrency slot to recording its outcome (OnChange
+// included); runs waiting for a slot are not stuck, the ones holding the
+// slots are.
+func (s *Scheduler) Stuck() (check string, running time.Duration, stuck bool) {
+	t := s.now()
+	for _, e := range s.entries {
+		b := e.busy.Load()
+		if b == 0 {
+			continue
+		}
+		if d := t.Sub(time.Unix(0, b)); d > e.timeout+StuckGrace && d > running {
+			check, running, stuck = e.name, d, true
+		}
+	}
+	return check, running, stuck
+}
+
+// pulse beats hb while no run is stuck, and logs each stuck check once.
+func (s *Scheduler) pulse(ctx context.Context, hb *component.Heartbeat) {
+	t := time.NewTicker(hb.Every())
+	defer t.Stop()
+	logged := ""
+	for {
+		check, running, stuck := s.Stuck()
+		switch {
+		case !stuck:
+			hb.Beat()
+			logged = ""
+		case check != logged:
+			s.opt.Logger.Error("check run stuck past its deadline: the scheduler stops showing progress", "check", check, "running_for", running)
+			logged = check
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Scheduler) loop(ctx context.Context, e *entry, first time.Duration) {
@@ -130,6 +194,8 @@ func (s *Scheduler) runOnce(ctx context.Context, e *entry) checks.Outcome {
 	case <-ctx.Done():
 		return s.notRun(e.name, "cancelled before the check ran")
 	}
+	e.busy.Store(s.now().UnixNano())
+	defer e.busy.Store(0)
 	out := s.opt.Runner.Run(ctx, e.check)
 	<-s.sem
 	if ctx.Err() != nil {
@@ -140,11 +206,15 @@ func (s *Scheduler) runOnce(ctx context.Context, e *entry) checks.Outcome {
 }
 
 func (s *Scheduler) notRun(name, msg string) checks.Outcome {
-	now := time.Now
+	return checks.Outcome{Check: name, Result: checks.Unknownf(msg, ""), Started: s.now()}
+}
+
+// now is the scheduler's clock (the runner's, which tests inject).
+func (s *Scheduler) now() time.Time {
 	if s.opt.Runner.Now != nil {
-		now = s.opt.Runner.Now
+		return s.opt.Runner.Now()
 	}
-	return checks.Outcome{Check: name, Result: checks.Unknownf(msg, ""), Started: now()}
+	return time.Now()
 }
 
 // record stores cur as e's latest outcome; on a status change it bumps the

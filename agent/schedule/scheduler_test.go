@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/internal/component"
 )
 
 func TestOneCheckNeverRunsTwiceAtOnce(t *testing.T) {
@@ -353,5 +354,50 @@ func TestRunStopsAllLoopsOnCancel(t *testing.T) {
 	}
 	if after != total {
 		t.Errorf("%d runs after Run returned", after-total)
+	}
+}
+
+// TestHeartbeatStopsWhileARunIsStuck blocks OnChange (the part of a run the
+// runner's deadline does not bound): once the run outlasts its deadline by
+// StuckGrace the scheduler names the check and stops beating; released, it
+// beats again.
+func TestHeartbeatStopsWhileARunIsStuck(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Unix(1000, 0).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	hs := component.NewHeartbeats(5 * time.Millisecond)
+	hb := hs.Add("scheduler")
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	o := fast()
+	o.Runner = checks.Runner{Timeout: time.Second, Concurrency: 2, Now: now}
+	o.Heartbeat = hb
+	o.OnChange = func(*checks.Outcome, checks.Outcome) {
+		once.Do(func() { close(entered); <-release })
+	}
+	s := New([]checks.Check{&probe{name: "idle"}, &probe{name: "blocked"}}, o)
+	// Only one first result blocks; whichever it is, it is the stuck one.
+	start(t, s)
+	<-entered
+	const bound = 100 * time.Millisecond
+	if _, _, stuck := s.Stuck(); stuck {
+		t.Fatal("a run within its deadline counted as stuck")
+	}
+	time.Sleep(2 * bound)
+	if st := hs.Stalled(bound); len(st) != 0 {
+		t.Fatalf("stalled before any run outlasted its deadline: %v", st)
+	}
+
+	clock.Add(int64(time.Second + StuckGrace + time.Millisecond))
+	check, running, stuck := s.Stuck()
+	if !stuck || (check != "idle" && check != "blocked") || running <= time.Second+StuckGrace {
+		t.Fatalf("Stuck = %q %v %v, want a check running past its deadline + grace", check, running, stuck)
+	}
+	eventually(t, "the heartbeat stalls", func() bool { return len(hs.Stalled(bound)) == 1 })
+
+	close(release)
+	eventually(t, "the heartbeat resumes", func() bool { return len(hs.Stalled(bound)) == 0 })
+	if _, _, stuck := s.Stuck(); stuck {
+		t.Error("still stuck after the run finished")
 	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kuma-agent/kuma-agent/agent"
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
@@ -159,9 +158,9 @@ func TestClientCommandsEndOnInterrupt(t *testing.T) {
 // from the agent's answer carry the round's duration, not 0 ms.
 func TestDoctorClusterShowsTheDuration(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "control.sock")
-	rep := agent.ClusterReport{
+	rep := control.ClusterReport{
 		Self:    "core-1.x",
-		Members: []agent.MemberInfo{{Name: "core-1.x", Roles: []string{"core"}}},
+		Members: []control.MemberInfo{{Name: "core-1.x", Roles: []string{"core"}}},
 		Nodes: []clusterchecks.DoctorReply{{Host: "core-1.x", Findings: []clusterchecks.FindingWire{
 			clusterchecks.FindingOf("ntp", checks.AreaTime, checks.Result{Status: checks.OK, Message: "offset 1ms"}),
 		}}},
@@ -170,7 +169,7 @@ func TestDoctorClusterShowsTheDuration(t *testing.T) {
 		DurationMS: 42.4,
 	}
 	srv, err := control.Listen(sock, map[string]control.Handler{
-		agent.OpClusterDoctor: func(context.Context, json.RawMessage) (any, error) { return rep, nil },
+		control.OpClusterDoctor: func(context.Context, json.RawMessage) (any, error) { return rep, nil },
 	}, nil)
 	if err != nil {
 		t.Fatal(err)

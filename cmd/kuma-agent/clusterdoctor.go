@@ -7,22 +7,22 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/agent"
+	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/doctor"
 )
 
 // fetchClusterReport asks the local agent for every node's findings and the
 // cluster-wide checks, waiting at most timeout.
-func fetchClusterReport(ctx context.Context, socket string, timeout time.Duration) (agent.ClusterReport, error) {
-	var rep agent.ClusterReport
-	err := callAgent(ctx, socket, timeout, agent.OpClusterDoctor, nil, &rep)
+func fetchClusterReport(ctx context.Context, socket string, timeout time.Duration) (control.ClusterReport, error) {
+	var rep control.ClusterReport
+	err := callAgent(ctx, socket, timeout, control.OpClusterDoctor, nil, &rep)
 	return rep, err
 }
 
 // writeClusterReport renders rep like doctor does for one node and returns
 // the exit status it calls for.
-func writeClusterReport(w io.Writer, rep agent.ClusterReport, f doctor.Format, color bool) (int, error) {
+func writeClusterReport(w io.Writer, rep control.ClusterReport, f doctor.Format, color bool) (int, error) {
 	switch f {
 	case doctor.FormatJSON:
 		return rep.Status.ExitCode(), writeJSON(w, rep)
@@ -73,7 +73,7 @@ func writeTable(w io.Writer, r doctor.Report, durationMS float64, color bool) er
 
 // writeClusterNagios prints one status line with perfdata, then every
 // problem, one a line.
-func writeClusterNagios(w io.Writer, rep agent.ClusterReport) error {
+func writeClusterNagios(w io.Writer, rep control.ClusterReport) error {
 	var bad []string
 	for _, n := range rep.Nodes {
 		for _, fw := range n.Findings {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/kuma-agent/kuma-agent/agent"
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/doctor"
 	"github.com/kuma-agent/kuma-agent/internal/events"
@@ -24,7 +23,7 @@ import (
 
 // connectEvents opens the events stream as the agent's config describes.
 func connectEvents(ctx context.Context, cfg config.Config, name string, log *slog.Logger) (jetstream.JetStream, func(), error) {
-	o, err := agent.NATSClientOptions(cfg, name, log)
+	o, err := natsbus.ClientOptionsFor(cfg.Events, name, log)
 	if err != nil {
 		return nil, nil, err
 	}

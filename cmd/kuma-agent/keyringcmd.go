@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/kuma-agent/kuma-agent/agent"
+	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
 )
 
@@ -29,7 +29,7 @@ func keygenCommand(o stdio) *command {
 	}
 }
 
-var keyringOps = map[string]string{"list": agent.OpKeyringList, "install": agent.OpKeyringInstall, "use": agent.OpKeyringUse, "remove": agent.OpKeyringRemove}
+var keyringOps = map[string]string{"list": control.OpKeyringList, "install": control.OpKeyringInstall, "use": control.OpKeyringUse, "remove": control.OpKeyringRemove}
 
 func keyringCommand(o stdio) *command {
 	var sh shared
@@ -67,7 +67,7 @@ func keyringCommand(o stdio) *command {
 				if _, err := mesh.DecodeKey(key); err != nil {
 					return usageError{err}
 				}
-				req = agent.KeyArgs{Key: key}
+				req = control.KeyArgs{Key: key}
 			}
 			var st mesh.KeyringStatus
 			if err := sh.call(ctx, op, req, &st); err != nil {

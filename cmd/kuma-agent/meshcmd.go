@@ -6,7 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/kuma-agent/kuma-agent/agent"
+	"github.com/kuma-agent/kuma-agent/agent/control"
 )
 
 func membersCommand(o stdio) *command {
@@ -18,8 +18,8 @@ func membersCommand(o stdio) *command {
 		help:  "Lists the agents of the mesh as the local agent sees them: address, status, roles, health.",
 		flags: sh.agentFlags(tableOrJSON),
 		exec: func(ctx context.Context, _ []string) error {
-			var ms []agent.MemberInfo
-			if table, err := sh.fetch(ctx, o.out, agent.OpMembers, &ms); !table {
+			var ms []control.MemberInfo
+			if table, err := sh.fetch(ctx, o.out, control.OpMembers, &ms); !table {
 				return err
 			}
 			tw := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
@@ -48,7 +48,7 @@ func leaveCommand(o stdio) *command {
 		help:  "Makes the running agent leave the mesh for good: the other agents list this node as left.",
 		flags: sh.agentFlags(nil),
 		exec: func(ctx context.Context, _ []string) error {
-			if err := sh.call(ctx, agent.OpLeave, nil, nil); err != nil {
+			if err := sh.call(ctx, control.OpLeave, nil, nil); err != nil {
 				return err
 			}
 			_, err := fmt.Fprintln(o.out, "left the mesh for good; the other agents list this node as left. Stop the service: systemctl disable --now kuma-agent")

@@ -6,7 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/agent"
+	"github.com/kuma-agent/kuma-agent/agent/control"
 )
 
 func unitsCommand(o stdio) *command {
@@ -18,8 +18,8 @@ func unitsCommand(o stdio) *command {
 		help:  "Prints the supervisor's view through the control socket: each unit's condition, healing attempts, refusals.",
 		flags: sh.agentFlags(tableOrJSON),
 		exec: func(ctx context.Context, _ []string) error {
-			var r agent.UnitsReport
-			if table, err := sh.fetch(ctx, o.out, agent.OpUnits, &r); !table {
+			var r control.UnitsReport
+			if table, err := sh.fetch(ctx, o.out, control.OpUnits, &r); !table {
 				return err
 			}
 			tw := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)

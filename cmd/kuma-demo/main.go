@@ -24,7 +24,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kuma-agent/kuma-agent/agent"
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/config"
@@ -222,8 +221,8 @@ func waitMembers(ctx context.Context, dir string, c *cluster.Cluster, within tim
 	sock := filepath.Join(dir, "nodes", c.Hosts[0].Name, "control.sock")
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		var ms []agent.MemberInfo
-		err := control.Call(ctx, sock, agent.OpMembers, nil, &ms)
+		var ms []control.MemberInfo
+		err := control.Call(ctx, sock, control.OpMembers, nil, &ms)
 		ready := 0
 		for _, m := range ms {
 			if m.Status == "alive" && m.Health != "unknown" {

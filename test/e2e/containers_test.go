@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/agent"
+	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/nspawnlab"
@@ -171,7 +171,7 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	// `kuma-agent units` shows what the agent supervises, from systemd.
 	eventually(t, "kuma-agent units lists the Core running", 20*time.Second, func() bool {
 		out, err := exec.Command(m.bin, "units", "--format", "json", "--config", m.node(2).cfgPath).Output()
-		var r agent.UnitsReport
+		var r control.UnitsReport
 		if err != nil || json.Unmarshal(out, &r) != nil || len(r.Units) != 1 {
 			return false
 		}

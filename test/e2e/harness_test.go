@@ -15,7 +15,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kuma-agent/kuma-agent/agent"
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/config"
@@ -244,14 +243,14 @@ func (m *meshLab) stop(i int) {
 
 // members is node i's view, by name; an agent not (yet) answering on its
 // control socket gives an error.
-func (m *meshLab) members(i int) (map[string]agent.MemberInfo, error) {
+func (m *meshLab) members(i int) (map[string]control.MemberInfo, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	var ms []agent.MemberInfo
-	if err := control.Call(ctx, m.node(i).cfg.Agent.ControlSocket, agent.OpMembers, nil, &ms); err != nil {
+	var ms []control.MemberInfo
+	if err := control.Call(ctx, m.node(i).cfg.Agent.ControlSocket, control.OpMembers, nil, &ms); err != nil {
 		return nil, err
 	}
-	out := make(map[string]agent.MemberInfo, len(ms))
+	out := make(map[string]control.MemberInfo, len(ms))
 	for _, mi := range ms {
 		out[mi.Name] = mi
 	}
@@ -315,7 +314,7 @@ func (m *meshLab) waitDetected(observers []int, name, status string, t0 time.Tim
 // doctorCLI runs `kuma-agent doctor --cluster --format json` against node
 // i's control socket (a file: no namespace needed) and returns the report
 // and the exit code.
-func (m *meshLab) doctorCLI(i int) (agent.ClusterReport, int, error) {
+func (m *meshLab) doctorCLI(i int) (control.ClusterReport, int, error) {
 	cmd := exec.Command(m.bin, "doctor", "--cluster", "--format", "json", "--config", m.node(i).cfgPath)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -326,9 +325,9 @@ func (m *meshLab) doctorCLI(i int) (agent.ClusterReport, int, error) {
 	case errors.As(err, &ee):
 		code = ee.ExitCode()
 	case err != nil:
-		return agent.ClusterReport{}, -1, err
+		return control.ClusterReport{}, -1, err
 	}
-	var rep agent.ClusterReport
+	var rep control.ClusterReport
 	if err := json.Unmarshal(out, &rep); err != nil {
 		return rep, code, fmt.Errorf("doctor --cluster (exit %d): %w: %s %s", code, err, out, stderr.String())
 	}

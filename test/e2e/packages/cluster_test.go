@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/agent"
+	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/nspawnlab"
@@ -150,16 +150,16 @@ func findAlert(as []alert, typ events.Type, field, value string) (alert, bool) {
 }
 
 // members is `kuma-agent members --format json` on h, by name.
-func (n node) members() (map[string]agent.MemberInfo, error) {
+func (n node) members() (map[string]control.MemberInfo, error) {
 	out, err := n.try("kuma-agent members --format json 2>&1")
 	if err != nil {
 		return nil, err
 	}
-	var ms []agent.MemberInfo
+	var ms []control.MemberInfo
 	if err := json.Unmarshal([]byte(out), &ms); err != nil {
 		return nil, fmt.Errorf("members: %w: %s", err, out)
 	}
-	m := map[string]agent.MemberInfo{}
+	m := map[string]control.MemberInfo{}
 	for _, mi := range ms {
 		m[mi.Name] = mi
 	}
@@ -206,18 +206,18 @@ func (n node) waitEvents(since time.Time, names ...string) time.Duration {
 }
 
 // doctorCluster runs `kuma-agent doctor --cluster --format json` on h.
-func (n node) doctorCluster() (agent.ClusterReport, int) {
+func (n node) doctorCluster() (control.ClusterReport, int) {
 	n.t.Helper()
 	out := n.sh("kuma-agent doctor --cluster --format json > /run/doctor.json 2>/run/doctor.err; echo $?")
 	code, _ := strconv.Atoi(out)
-	var rep agent.ClusterReport
+	var rep control.ClusterReport
 	if err := json.Unmarshal([]byte(n.read("/run/doctor.json")), &rep); err != nil {
 		n.t.Fatalf("%s: doctor --cluster (exit %d): %v: %s", n.Name(), code, err, n.read("/run/doctor.err"))
 	}
 	return rep, code
 }
 
-func clusterResult(rep agent.ClusterReport, name string) checks.Result {
+func clusterResult(rep control.ClusterReport, name string) checks.Result {
 	for _, c := range rep.Cluster {
 		if c.Name == name {
 			return c.Result
@@ -332,7 +332,7 @@ func TestClusterFromPackages(t *testing.T) {
 	rss := h1.rssKiB(h1.agentPID())
 
 	// b. doctor --cluster reports every node.
-	var rep agent.ClusterReport
+	var rep control.ClusterReport
 	var code int
 	eventually(t, "doctor --cluster answered by all 3 nodes", 60*time.Second, func() (bool, string) {
 		rep, code = h1.doctorCluster()

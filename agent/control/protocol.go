@@ -1,0 +1,62 @@
+package control
+
+import (
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/supervisor"
+)
+
+// The operations of the control socket and the answers the CLI decodes:
+// the protocol lives here, with the socket, so the CLI imports the
+// protocol and not the daemon. Names are the wire protocol.
+const (
+	OpMembers        = "members"
+	OpClusterDoctor  = "doctor-cluster" // every node, and the cluster-wide checks
+	OpLeave          = "leave"
+	OpUnits          = "units" // the supervisor's units
+	OpKeyringList    = "keyring-list"
+	OpKeyringInstall = "keyring-install"
+	OpKeyringUse     = "keyring-use"
+	OpKeyringRemove  = "keyring-remove"
+)
+
+// KeyArgs carries a base64 key for the keyring operations.
+type KeyArgs struct {
+	Key string `json:"key"`
+}
+
+// MemberInfo is one row of `kuma-agent members` (OpMembers answers a list).
+type MemberInfo struct {
+	Name    string   `json:"name"`
+	Addr    string   `json:"addr"`
+	Status  string   `json:"status"`
+	Roles   []string `json:"roles"`
+	Health  string   `json:"health"`
+	Failing []string `json:"failing,omitempty"`
+	Version string   `json:"version,omitempty"`
+	// TagsError is set when the member's tags could not be decoded (an
+	// agent of another version, or corruption); the member is still listed.
+	TagsError string    `json:"tags_error,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+}
+
+// UnitsReport is the answer to OpUnits.
+type UnitsReport struct {
+	Units  []supervisor.UnitStatus `json:"units"`
+	Raft   string                  `json:"raft,omitempty"` // the local Core's Raft state
+	DryRun bool                    `json:"dry_run,omitempty"`
+}
+
+// ClusterReport is the answer to OpClusterDoctor, `doctor --cluster`:
+// every node's findings and what only the cluster as a whole shows.
+type ClusterReport struct {
+	Self       string                      `json:"self"`
+	Members    []MemberInfo                `json:"members"`
+	Nodes      []clusterchecks.DoctorReply `json:"nodes"`
+	Unanswered []string                    `json:"unanswered"`
+	Cluster    []clusterchecks.NamedResult `json:"cluster"`
+	Status     checks.Status               `json:"status"`
+	DurationMS float64                     `json:"duration_ms"`
+}
