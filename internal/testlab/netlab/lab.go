@@ -19,7 +19,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
+
+	"github.com/kuma-agent/kuma-agent/internal/testlab"
 )
 
 // Subnet is the /24 the hosts live in; host N is Subnet.N.
@@ -28,16 +29,12 @@ const Subnet = "10.99.0"
 // MaxHosts keeps interface names within IFNAMSIZ and addresses in the /24.
 const MaxHosts = 99
 
-// skipReason is printed when the machine cannot make namespaces: a test
-// that silently did nothing would look like a pass.
-const skipReason = "SKIP (loud): needs root and iproute2 for network namespaces; CI runs as root"
-
 // labSeq makes prefixes unique among the labs of one process.
 var labSeq atomic.Int64
 
 // Lab is a set of hosts in network namespaces on one switch.
 type Lab struct {
-	t      testing.TB
+	t      testlab.TB
 	prefix string
 	n      int
 
@@ -46,19 +43,16 @@ type Lab struct {
 	procs []*Proc
 }
 
-// New makes a switch and n hosts, or skips the test (loudly) when the
-// machine cannot. Everything is removed when the test ends.
-func New(t testing.TB, n int) *Lab {
+// New makes a switch and n hosts. Without root it skips the test loudly;
+// without iproute2 it fails in CI and skips loudly elsewhere (testlab).
+// Everything is removed when the test ends.
+func New(t testlab.TB, n int) *Lab {
 	t.Helper()
 	if n < 1 || n > MaxHosts {
 		t.Fatalf("netlab: %d hosts: want 1..%d", n, MaxHosts)
 	}
-	if os.Geteuid() != 0 {
-		t.Skip(skipReason + " (not root)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip(skipReason + " (no `ip` in PATH)")
-	}
+	testlab.NeedRoot(t, "network namespaces (netlab)")
+	testlab.NeedTools(t, "ip")
 	sweepStale()
 	l := &Lab{
 		t:      t,
@@ -68,7 +62,8 @@ func New(t testing.TB, n int) *Lab {
 	t.Cleanup(l.close)
 	if err := l.build(); err != nil {
 		if isPermission(err) {
-			t.Skip(skipReason + ": " + err.Error())
+			// Root without the capability (a restricted container).
+			t.Skip("SKIP (loud): netlab cannot make network namespaces here: " + err.Error())
 		}
 		t.Fatalf("netlab: %v", err)
 	}

@@ -18,14 +18,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
+	"github.com/kuma-agent/kuma-agent/internal/testlab"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/netlab"
 )
 
@@ -37,9 +36,8 @@ const DefaultRootfs = "/var/cache/kuma-agent/rootfs-bookworm"
 // at once on 2 cores under -race need far more headroom than that.
 const DefaultBootTimeout = 60 * time.Second
 
-// skipReason is printed when the machine cannot boot containers: a test
-// that silently did nothing would look like a pass.
-const skipReason = "SKIP (loud): nspawnlab needs root, systemd-nspawn, nsenter and the test rootfs; CI runs as root after `make rootfs`"
+// Tools are the programs New needs on this machine.
+var Tools = []string{"systemd-nspawn", "nsenter", "ip"}
 
 // Options configure every host of a lab.
 type Options struct {
@@ -55,7 +53,7 @@ type Options struct {
 
 // Lab is a set of booted containers on one netlab switch.
 type Lab struct {
-	t      testing.TB
+	t      testlab.TB
 	net    *netlab.Lab
 	opts   Options
 	rootfs string
@@ -71,28 +69,34 @@ func Rootfs() (string, error) {
 		dir = DefaultRootfs
 	}
 	if _, err := os.Stat(filepath.Join(dir, "lib/systemd/systemd")); err != nil {
-		return "", fmt.Errorf("nspawnlab: no rootfs with systemd at %s (run `make rootfs` as root, or set KUMA_ROOTFS): %w", dir, err)
+		return "", fmt.Errorf("nspawnlab: no test rootfs with systemd at %s: run `make rootfs` as root (or set KUMA_ROOTFS)", dir)
 	}
 	return dir, nil
 }
 
-// New makes a netlab switch with n hosts and boots one container on each,
-// in parallel, or skips the test (loudly) when the machine cannot. It
-// returns when every host is booted (running or degraded).
-func New(t testing.TB, n int, o Options) *Lab {
+// Need stops the test unless this machine can boot lab hosts: without
+// root it skips loudly; without a tool (Tools) or the test rootfs it fails
+// in CI and skips loudly elsewhere (testlab). It returns the rootfs. New
+// calls it; a test that prepares something costly before New calls it
+// first.
+func Need(t testlab.TB) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip(skipReason + " (not root)")
-	}
-	for _, tool := range []string{"systemd-nspawn", "nsenter"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip(skipReason + " (no " + tool + " in PATH)")
-		}
-	}
+	testlab.NeedRoot(t, "systemd-nspawn containers (nspawnlab)")
+	testlab.NeedTools(t, Tools...)
 	rootfs, err := Rootfs()
 	if err != nil {
-		t.Skip(skipReason + ": " + err.Error())
+		testlab.Unavailable(t, err.Error())
 	}
+	return rootfs
+}
+
+// New makes a netlab switch with n hosts and boots one container on each,
+// in parallel. It returns when every host is booted (running or
+// degraded). Without root it skips the test loudly; without a tool or the
+// test rootfs it fails in CI and skips loudly elsewhere (testlab).
+func New(t testlab.TB, n int, o Options) *Lab {
+	t.Helper()
+	rootfs := Need(t)
 	hier, err := hierarchies()
 	if err != nil {
 		t.Fatalf("nspawnlab: %v", err)

@@ -225,9 +225,30 @@ func TestWrittenUnitStopKillAndBootAgain(t *testing.T) {
 // would end a test.
 type cleanupTB struct {
 	testing.TB
-	mu     sync.Mutex
-	fns    []func()
-	failed []string
+	mu      sync.Mutex
+	fns     []func()
+	failed  []string
+	skipped string
+}
+
+// Skip records why New skipped (no root, a tool or the rootfs missing):
+// the test skips with that reason in its own goroutine (skipIf).
+func (c *cleanupTB) Skip(args ...any) {
+	c.mu.Lock()
+	c.skipped = fmt.Sprint(args...)
+	c.mu.Unlock()
+	runtime.Goexit()
+}
+
+// skipIf skips t, in t's goroutine, if New skipped.
+func (c *cleanupTB) skipIf(t *testing.T) {
+	t.Helper()
+	c.mu.Lock()
+	why := c.skipped
+	c.mu.Unlock()
+	if why != "" {
+		t.Skip(why)
+	}
 }
 
 func (c *cleanupTB) Cleanup(f func()) {
@@ -254,14 +275,18 @@ func (c *cleanupTB) runCleanups() {
 }
 
 // newIn runs New in a goroutine of its own, so that a failing New ends
-// only that goroutine; it returns the lab, or nil if New failed.
-func newIn(tb *cleanupTB, n int, o Options) *Lab {
+// only that goroutine; it returns the lab, or nil if New failed. If New
+// skipped, t skips.
+func newIn(t *testing.T, tb *cleanupTB, n int, o Options) *Lab {
+	t.Helper()
 	ch := make(chan *Lab, 1)
 	go func() {
 		defer close(ch)
 		ch <- New(tb, n, o)
 	}()
-	return <-ch
+	l := <-ch
+	tb.skipIf(t)
+	return l
 }
 
 // leftovers lists what remains of the lab with this prefix: nspawn
@@ -306,7 +331,7 @@ func TestCleanupLeavesNothing(t *testing.T) {
 	t.Parallel()
 	tb := &cleanupTB{TB: t}
 	defer tb.runCleanups() // if an assertion fails first
-	l := newIn(tb, 2, Options{})
+	l := newIn(t, tb, 2, Options{})
 	if l == nil {
 		t.Fatalf("New: %v", tb.failed)
 	}
@@ -329,7 +354,7 @@ func TestBootFailingHalfwayIsCleanedUp(t *testing.T) {
 	tb := &cleanupTB{TB: t}
 	defer tb.runCleanups()
 	// Too short to boot: nspawn runs, systemd is mid-boot when New gives up.
-	if l := newIn(tb, 2, Options{BootTimeout: 300 * time.Millisecond}); l != nil {
+	if l := newIn(t, tb, 2, Options{BootTimeout: 300 * time.Millisecond}); l != nil {
 		t.Fatal("New succeeded with a 300 ms boot timeout")
 	}
 	if len(tb.failed) != 1 || !strings.Contains(tb.failed[0], "not booted") {
@@ -353,7 +378,7 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 	t.Parallel()
 	tb := &cleanupTB{TB: t}
 	defer tb.runCleanups()
-	l := newIn(tb, 1, Options{})
+	l := newIn(t, tb, 1, Options{})
 	if l == nil {
 		t.Fatalf("New: %v", tb.failed)
 	}

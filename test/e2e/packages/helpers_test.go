@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kuma-agent/kuma-agent/internal/testlab"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/nspawnlab"
 )
 
@@ -23,11 +24,21 @@ const e2eEnv = "KUMA_E2E"
 // every container.
 const optDir = "/opt/kuma-e2e"
 
+// hostTools are what the tests run on this machine besides the lab's
+// (nspawnlab.Tools): make for `make package`, dpkg-deb to read the .deb,
+// dpkg and rpm to compare versions.
+var hostTools = []string{"make", "dpkg", "dpkg-deb", "rpm"}
+
+// requireE2E skips unless KUMA_E2E is set, then checks root, the tools
+// and the test rootfs before anything is built (testlab: a missing tool
+// fails in CI, skips loudly elsewhere).
 func requireE2E(t *testing.T) {
 	t.Helper()
 	if os.Getenv(e2eEnv) == "" {
 		t.Skip("SKIP (loud): package end-to-end test; run `make e2e` (root, " + e2eEnv + "=1): it builds the .deb and .rpm and boots systemd-nspawn hosts")
 	}
+	nspawnlab.Need(t)
+	testlab.NeedTools(t, hostTools...)
 }
 
 func TestMain(m *testing.M) {
