@@ -21,26 +21,50 @@ NFPM_VERSION := v2.45.2
 ARCH ?= amd64
 RPM_ARCH := $(or $(if $(filter amd64,$(ARCH)),x86_64),$(if $(filter arm64,$(ARCH)),aarch64),$(ARCH))
 
+# What `make deps` installs, and the tools the root targets check before
+# they start (internal/testlab knows each tool's Debian package; its tests
+# keep these lists and that table in step). `make rootfs` checks for
+# debootstrap itself, only when it has a rootfs to build.
+DEPS_PACKAGES := nginx-light libnginx-mod-stream nats-server rpm dpkg-dev iproute2 nftables \
+	systemd-container debootstrap
+# make test as root: the network-namespace and systemd-nspawn tests.
+TEST_ROOT_TOOLS := systemd-nspawn nsenter ip
+# make e2e: those, plus dpkg-deb to read the .deb and dpkg/rpm to compare
+# versions (nfpm is built into .tools by the target itself).
+E2E_TOOLS := $(TEST_ROOT_TOOLS) dpkg dpkg-deb rpm
+
+# $(call need,TOOLS) is a shell command that stops the recipe at once, with
+# one line naming every missing tool and the command that installs it.
+need = m=; for t in $(1); do command -v $$t >/dev/null 2>&1 || m="$$m $$t"; done; \
+	if [ -n "$$m" ]; then echo "make $@: missing tool(s)$$m: run \`make deps\` as root" >&2; exit 1; fi
+# $(call needroot,WHY) stops the recipe unless it runs as root.
+needroot = if [ "$$(id -u)" != 0 ]; then echo "make $@ needs root ($(1))" >&2; exit 1; fi
+
 .PHONY: help build test test-short lint fuzz bench package e2e demo deps clean
 
 help:
 	@echo "make build    build bin/kuma-agent"
 	@echo "make demo     build and run a sandboxed demo cluster on loopback, with doctor output"
-	@echo "make test     vet + all tests with the race detector (root tests skip loudly without root)"
+	@echo "make test     vet + all tests with the race detector (as root also the netns/nspawn tests:"
+	@echo "              needs make deps; without root they skip loudly)"
 	@echo "make lint     gofmt, go vet, staticcheck"
 	@echo "make fuzz     run every fuzz target briefly (FUZZTIME=20s)"
-	@echo "make bench    run the benchmarks quoted in the notes"
+	@echo "make bench    run the benchmarks quoted in the notes (test/bench/doctor.sh: the real binary)"
 	@echo "make package  build .deb and .rpm into dist/ with nfpm $(NFPM_VERSION)"
-	@echo "make e2e      the packages on real systemd: install/upgrade/remove and a 3-node cluster (root, nspawn)"
+	@echo "make e2e      test/e2e/packages on real systemd: install/upgrade/remove and a 3-node cluster"
+	@echo "              (root, nspawn; make deps first)"
+	@echo "make rootfs   the Debian rootfs the nspawn test hosts boot (root, once, cached)"
 	@echo "make deps     install the Debian packages the integration tests use (root)"
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/kuma-agent
 
-# As root, the systemd-nspawn tests need the cached test rootfs: built once
-# (about a minute), then reused; without root they skip with a reason.
+# As root, the network-namespace and systemd-nspawn tests run: their tools
+# are checked first (`make deps`), and the cached test rootfs is built once
+# (about a minute), then reused. Without root they skip with a reason.
 test:
-	@if [ "$$(id -u)" = 0 ]; then packaging/test/rootfs.sh; fi
+	@if [ "$$(id -u)" = 0 ]; then $(call need,$(TEST_ROOT_TOOLS)); packaging/test/rootfs.sh; \
+	else echo "make test: not root: the network-namespace and systemd-nspawn tests skip (loudly)"; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
@@ -81,28 +105,32 @@ package: build $(TOOLS)/nfpm
 	@ls -l $(DIST)/
 
 # The packages on real systemd (systemd-nspawn containers in network
-# namespaces, root): test/e2e/packages builds them with `make package` (this tree's
-# version and a newer build for upgrades), installs, upgrades and removes them,
-# and runs a 3-node Raft cluster from them. Every container, cgroup and
-# namespace is removed afterwards, also on failure (nspawnlab).
+# namespaces, root): test/e2e/packages builds them with `make package` (this
+# tree's version and a newer build for upgrades), installs, upgrades and
+# removes them, and runs a 3-node Raft cluster from them. Every container,
+# cgroup and namespace is removed afterwards, also on failure (nspawnlab).
+# Root and the tools are checked before anything is built.
 E2E_TIMEOUT ?= 30m
-e2e: $(TOOLS)/nfpm rootfs
-	@if [ "$$(id -u)" != 0 ]; then echo "make e2e needs root (systemd-nspawn, network namespaces)"; exit 1; fi
+e2e:
+	@$(call needroot,systemd-nspawn and network namespaces)
+	@$(call need,$(E2E_TOOLS))
+	@$(MAKE) --no-print-directory $(TOOLS)/nfpm rootfs
 	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/packages/
 
 demo: build
 	$(GO) run ./cmd/kuma-demo --agent bin/kuma-agent
 
 deps:
-	@if [ "$$(id -u)" != 0 ]; then echo "make deps needs root (apt-get)"; exit 1; fi
+	@$(call needroot,apt-get)
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light libnginx-mod-stream nats-server rpm dpkg-dev iproute2 nftables systemd-container debootstrap >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS_PACKAGES) >/dev/null
 
 # The Debian rootfs the nspawnlab tests boot (root; once, cached outside the
-# repo in KUMA_ROOTFS, default /var/cache/kuma-agent/rootfs-bookworm).
+# repo in KUMA_ROOTFS, default /var/cache/kuma-agent/rootfs-bookworm; needs
+# debootstrap from `make deps` only to build it).
 .PHONY: rootfs
 rootfs:
-	packaging/test/rootfs.sh
+	@packaging/test/rootfs.sh
 
 clean:
 	rm -rf bin dist

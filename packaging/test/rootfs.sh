@@ -16,16 +16,14 @@ if [ -d "$DIR" ]; then
 	exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
-	echo "rootfs: needs root (debootstrap)" >&2
+	echo "rootfs: $DIR is missing and building it needs root (debootstrap): run \`make rootfs\` as root" >&2
 	exit 1
 fi
 
-missing=()
-command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
-command -v debootstrap >/dev/null || missing+=(debootstrap)
-if [ ${#missing[@]} -gt 0 ]; then
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Stop at once, in one line, rather than install behind the caller's back.
+if ! command -v debootstrap >/dev/null 2>&1; then
+	echo "rootfs: missing tool debootstrap (Debian package debootstrap): run \`make deps\` as root" >&2
+	exit 1
 fi
 
 mkdir -p "$(dirname "$DIR")"
