@@ -188,16 +188,39 @@ func (l *eventLog) startedFor(unit string) []events.HealingData {
 	return out
 }
 
-func (l *eventLog) started(unit string) []recorded {
+func (l *eventLog) started(unit string) []recorded { return l.healing(events.HealingStarted, unit) }
+
+// finishedFor lists the healing.finished events of unit, in order: the
+// supervisor emits one when its heal is over (the unit read active by
+// the supervisor itself, or the heal failed).
+func (l *eventLog) finishedFor(unit string) []events.HealingData {
+	var out []events.HealingData
+	for _, r := range l.healing(events.HealingFinished, unit) {
+		out = append(out, r.data.(events.HealingData))
+	}
+	return out
+}
+
+func (l *eventLog) healing(typ events.Type, unit string) []recorded {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []recorded
 	for _, e := range l.evs {
-		if d, ok := e.data.(events.HealingData); ok && e.t == events.HealingStarted && d.Unit == unit {
+		if d, ok := e.data.(events.HealingData); ok && e.t == typ && d.Unit == unit {
 			out = append(out, e)
 		}
 	}
 	return out
+}
+
+// unitCondition is the supervisor's own reading of unit ("" if unseen).
+func unitCondition(s *Supervisor, unit string) string {
+	for _, u := range s.Units() {
+		if u.Unit == unit {
+			return u.Condition
+		}
+	}
+	return ""
 }
 
 func eventuallyWithin(t *testing.T, what string, within time.Duration, cond func() bool) {
@@ -219,7 +242,19 @@ func TestSystemdCrashIsRestartedWithBackoff(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		pid := h.show(t, sdCore, "MainPID")
 		h.fault(t, "a", "crash")
-		eventuallyWithin(t, fmt.Sprintf("restart %d", i), 20*time.Second, func() bool { return len(ev.startedFor(sdCore)) == i })
+		// Wait for the supervisor to say its heal is over (healing.finished),
+		// not for systemd to say the unit is active: systemd reports active
+		// a moment before the supervisor reads it and emits the event, so a
+		// test that waits for systemd and then counts events races the
+		// supervisor (and may crash the unit again mid-heal).
+		eventuallyWithin(t, fmt.Sprintf("heal %d finished", i), 30*time.Second, func() bool { return len(ev.finishedFor(sdCore)) >= i })
+		if n := len(ev.startedFor(sdCore)); n != i {
+			t.Fatalf("crash %d: %d healing.started events, want %d", i, n, i)
+		}
+		if f := ev.finishedFor(sdCore)[i-1]; f.Result != "active" || f.Attempt != i {
+			t.Fatalf("crash %d: healing.finished %+v, want attempt %d and the unit active", i, f, i)
+		}
+		// An independent reading of systemd agrees.
 		h.waitActive(t, sdCore, 20*time.Second)
 		if h.show(t, sdCore, "MainPID") == pid {
 			t.Fatalf("crash %d: same MainPID %s: not restarted", i, pid)
@@ -299,9 +334,12 @@ func TestSystemdStartLimitIsHandled(t *testing.T) {
 
 func TestSystemdOperatorStopIsRespected(t *testing.T) {
 	h := bootSystemd(t)
-	_, ev := h.runSupervisor(t, Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Window: time.Minute, MaxAttempts: 5})
+	s, ev := h.runSupervisor(t, Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Window: time.Minute, MaxAttempts: 5})
 	h.systemctl(t, "stop", sdCore)
-	time.Sleep(2 * time.Second) // ten times the reaction target
+	// The supervisor saw the stop (else the wait below proves nothing),
+	// then had ten times the reaction target to act on it, and must not.
+	eventuallyWithin(t, "the supervisor to see the stop", 20*time.Second, func() bool { return unitCondition(s, sdCore) == "stopped" })
+	time.Sleep(2 * time.Second)
 	if st := h.show(t, sdCore, "ActiveState"); st != "inactive" {
 		t.Fatalf("operator-stopped unit is %s, want inactive", st)
 	}
