@@ -8,9 +8,15 @@ import (
 	"os"
 	"strconv"
 	"syscall"
-	"testing"
 	"time"
 )
+
+// TB is the part of testing.TB WaitDead uses (*testing.T satisfies it):
+// a non-test file does not import the testing package.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
 
 // Alive reports whether pid exists and is not a zombie: a zombie was
 // killed, only not yet reaped by whatever adopted it (in a container
@@ -27,7 +33,7 @@ func Alive(pid int) bool {
 // WaitDead waits, boundedly, for pid to die: SIGKILL is delivered
 // asynchronously, so "dead" may lag the return of the run a little. A
 // survivor is killed and the test fails.
-func WaitDead(t testing.TB, pid int) {
+func WaitDead(t TB, pid int) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); Alive(pid); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
