@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -100,6 +101,28 @@ func NeedTools(t TB, tools ...string) {
 	if m := Missing(tools...); len(m) > 0 {
 		Unavailable(t, MissingLine(m...))
 	}
+}
+
+// sbinDirs are searched after PATH by ToolPath: a non-root user's PATH
+// often lacks them, and Debian puts nginx and nats-server there.
+var sbinDirs = []string{"/usr/sbin", "/sbin", "/usr/local/sbin"}
+
+// ToolPath returns the path of tool, from PATH or the sbin directories,
+// for a test that runs it by that path; without it the test stops as
+// with NeedTools.
+func ToolPath(t TB, tool string) string {
+	t.Helper()
+	if p, err := exec.LookPath(tool); err == nil {
+		return p
+	}
+	for _, d := range sbinDirs {
+		p := filepath.Join(d, tool)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	Unavailable(t, MissingLine(tool))
+	return ""
 }
 
 // Unavailable stops the test for a missing prerequisite other than root

@@ -46,6 +46,31 @@ func TestNeedToolsFailsInCISkipsElsewhere(t *testing.T) {
 	}
 }
 
+func TestToolPath(t *testing.T) {
+	t.Setenv("PATH", "/nonexistent")
+	f := &fakeTB{}
+	if p := ToolPath(f, "sh"); p != "" || f.skip == "" && f.fatal == "" {
+		t.Errorf("sh outside PATH and sbin: %q, fatal %q, skip %q", p, f.fatal, f.skip)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "kuma-tool")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := sbinDirs
+	sbinDirs = []string{dir}
+	defer func() { sbinDirs = old }()
+	f = &fakeTB{}
+	if p := ToolPath(f, "kuma-tool"); p != bin || f.skip != "" || f.fatal != "" {
+		t.Errorf("tool in an sbin dir: %q, fatal %q, skip %q", p, f.fatal, f.skip)
+	}
+	t.Setenv("PATH", dir)
+	sbinDirs = nil
+	if p := ToolPath(f, "kuma-tool"); p != bin {
+		t.Errorf("tool in PATH: %q", p)
+	}
+}
+
 func TestMissingLine(t *testing.T) {
 	for _, c := range []struct {
 		in   []string
