@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/testlab"
 )
 
 // Canned `nginx -V` outputs. Debian's has --with-stream=dynamic and, like
@@ -354,23 +355,13 @@ func TestLBNginxMissing(t *testing.T) {
 // TestLBRealNginx runs the real `nginx -t` on temporary configurations. It
 // needs Debian's nginx (nginx-light is enough) and libnginx-mod-stream.
 func TestLBRealNginx(t *testing.T) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/nginx", "/sbin/nginx"} {
-			if _, e := os.Stat(p); e == nil {
-				bin, err = p, nil
-			}
-		}
-	}
-	if err != nil {
-		t.Skip("nginx not installed: apt-get install -y nginx-light libnginx-mod-stream to run this test")
-	}
+	bin := testlab.ToolPath(t, "nginx") // fails in CI, skips loudly elsewhere
 	modules := "/usr/lib/nginx/modules"
 	so := filepath.Join(modules, streamModule)
 	vOut, _ := exec.Command(bin, "-V").CombinedOutput()
 	static := slices.Contains(strings.Fields(string(vOut)), "--with-stream")
 	if _, err := os.Stat(so); err != nil && !static {
-		t.Skipf("nginx stream module not installed (%s): apt-get install -y libnginx-mod-stream", so)
+		testlab.Unavailable(t, "missing nginx stream module "+so+" (Debian package libnginx-mod-stream): run `make deps` as root")
 	}
 	dir := t.TempDir()
 	// nginx -t opens the pid and error log paths of the configuration but

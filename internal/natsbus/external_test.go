@@ -2,36 +2,20 @@ package natsbus
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/testlab"
 )
-
-// debianNatsServer is where Debian's nats-server package puts the binary
-// (/usr/sbin on bookworm); PATH is searched as a fallback.
-func debianNatsServer() string {
-	for _, p := range []string{"/usr/sbin/nats-server", "/usr/bin/nats-server"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p
-	}
-	return ""
-}
 
 // TestExternalDebianServer runs publish and read against the nats-server
 // Debian ships (2.9 on bookworm), which sites may run instead of the
 // embedded one.
 func TestExternalDebianServer(t *testing.T) {
-	bin := debianNatsServer()
-	if bin == "" {
-		t.Skip("SKIP (loud): Debian's nats-server not installed; `make deps` installs it; CI runs it")
-	}
+	// Debian puts it in /usr/sbin; fails in CI, skips loudly elsewhere.
+	bin := testlab.ToolPath(t, "nats-server")
 	port := freePort(t)
 	cmd := exec.Command(bin, "-js", "-p", fmt.Sprint(port), "-a", "127.0.0.1", "-sd", t.TempDir())
 	if err := cmd.Start(); err != nil {
