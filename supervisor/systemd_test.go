@@ -58,7 +58,7 @@ var (
 	fakeCoreErr  error
 )
 
-// fakeCoreBin builds cmd/fake-kuma-core once into a directory bound into
+// fakeCoreBin builds internal/testlab/fakecore once into a directory bound into
 // the containers.
 func fakeCoreBin(t *testing.T) string {
 	t.Helper()
@@ -93,6 +93,7 @@ type sdHost struct {
 
 func bootSystemd(t *testing.T) *sdHost {
 	t.Helper()
+	nspawnlab.Need(t) // before the build: skip (or fail in CI) at once
 	dir := fakeCoreBin(t)
 	lab := nspawnlab.New(t, 1, nspawnlab.Options{BindRO: map[string]string{dir: "/opt/kuma-test"}})
 	h := &sdHost{h: lab.Host(1)}

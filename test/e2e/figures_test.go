@@ -3,10 +3,10 @@ package e2e
 // Figures: measurements of the real agent in network namespaces, gated by
 // environment variables so that a plain `go test` stays fast. Run as root:
 //
-//	KUMA_FIG_DETECT=1         go test -count=1 -timeout 30m -run TestFigureDetection    -v ./e2e/
-//	KUMA_FIG_SOAK=10m         go test -count=1 -timeout 30m -run TestFigureSoak         -v ./e2e/
-//	KUMA_FIG_IDLE=1           go test -count=1 -timeout 10m -run TestFigureIdle         -v ./e2e/
-//	KUMA_FIG_CLUSTERDOCTOR=1  go test -count=1 -timeout 10m -run TestFigureClusterDoctor -v ./e2e/
+//	KUMA_FIG_DETECT=1         go test -count=1 -timeout 30m -run TestFigureDetection    -v ./test/e2e/
+//	KUMA_FIG_SOAK=10m         go test -count=1 -timeout 30m -run TestFigureSoak         -v ./test/e2e/
+//	KUMA_FIG_IDLE=1           go test -count=1 -timeout 10m -run TestFigureIdle         -v ./test/e2e/
+//	KUMA_FIG_CLUSTERDOCTOR=1  go test -count=1 -timeout 10m -run TestFigureClusterDoctor -v ./test/e2e/
 //
 // KUMA_FIG_DETECT_SETTLE=20s sets the pause after a heal before the next
 // trial (default 1s); `-run TestFigureDetection/lan-3` picks one case.

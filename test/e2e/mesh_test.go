@@ -21,7 +21,7 @@ import (
 // wrong key never joins, doctor --cluster (the CLI) names a cloned
 // machine-id and a skewed clock, and leave is final.
 //
-//	sudo go test -count=1 -run TestMeshEndToEnd -v ./e2e/
+//	sudo go test -count=1 -run TestMeshEndToEnd -v ./test/e2e/
 func TestMeshEndToEnd(t *testing.T) {
 	m := newMesh(t, meshOpts{Hosts: 4, Inventory: 3})
 	core := []int{1, 2, 3}

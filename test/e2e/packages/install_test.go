@@ -23,7 +23,7 @@ import (
 // restarts the agent on the new binary; removal stops and disables it; a
 // reinstall after removal is enabled again; purge removes the state.
 //
-//	sudo make e2e   # or: KUMA_E2E=1 go test -count=1 -run TestPackageLifecycle -v ./e2e/packages/
+//	sudo make e2e   # or: KUMA_E2E=1 go test -count=1 -run TestPackageLifecycle -v ./test/e2e/packages/
 func TestPackageLifecycle(t *testing.T) {
 	requireE2E(t)
 	p := packages(t)
