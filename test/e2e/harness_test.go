@@ -115,6 +115,7 @@ func newMesh(t testing.TB, o meshOpts) *meshLab {
 	var ct *nspawnlab.Lab
 	var lab *netlab.Lab
 	if o.Containers {
+		nspawnlab.Need(t) // before building what the containers bind
 		ct = nspawnlab.New(t, o.Hosts, nspawnlab.Options{BindRO: map[string]string{testBinDir(t): containerBinDir}})
 		lab = ct.Net()
 	} else {
