@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var inventoryFixtures = filepath.Join("..", "..", "internal", "inventory", "testdata", "inventories")
@@ -138,7 +140,7 @@ func TestInventoryUsageAndErrors(t *testing.T) {
 		{"bad format", []string{"check", good, "--format", "xml"}, 2, `invalid value "xml" for flag -format: want table or json`},
 		{"unknown flag", []string{"check", "--colour", good}, 2, "flag provided but not defined"},
 		{"help", []string{"check", "-h"}, 0, ""},
-		{"missing file", []string{"check", filepath.Join(t.TempDir(), "none.yml")}, 2, "kuma-agent inventory: inventory: open "},
+		{"missing file", []string{"check", filepath.Join(inventoryFixtures, "none.yml")}, 2, "kuma-agent inventory: inventory: open "},
 		{"broken yaml", []string{"check", filepath.Join(inventoryFixtures, "invalid", "broken-yaml.inventory.yml")}, 2,
 			"kuma-agent inventory: " + filepath.Join(inventoryFixtures, "invalid", "broken-yaml.inventory.yml") + ":8: "},
 	}
@@ -158,5 +160,168 @@ func TestInventoryCancelled(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := dispatch(ctx, []string{"inventory", "check", filepath.Join(inventoryFixtures, "single.inventory.yml")}, &out, &errb); code != 2 || out.Len() != 0 {
 		t.Errorf("exit %d, output %q after cancel", code, out.String())
+	}
+}
+
+var vendorInventories = filepath.Join("..", "..", "internal", "inventory", "testdata", "vendor")
+
+// inventoryJSON is the report as a script reads it.
+type inventoryJSON struct {
+	File     string `json:"file"`
+	Layout   string `json:"layout"`
+	Hosts    []any  `json:"hosts"`
+	Findings []struct {
+		Severity string `json:"severity"`
+		Code     string `json:"code"`
+		Message  string `json:"message"`
+		Host     string `json:"host"`
+		Line     int    `json:"line"`
+		Remedy   string `json:"remedy"`
+	} `json:"findings"`
+	Summary map[string]int `json:"summary"`
+	Error   string         `json:"error"`
+}
+
+func decodeInventoryJSON(t *testing.T, out string) inventoryJSON {
+	t.Helper()
+	var r inventoryJSON
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		t.Fatalf("stdout is not the report JSON: %v\n%s", err, out)
+	}
+	return r
+}
+
+// TestInventoryVendorExamples: the KUMA help's examples get the exit code
+// the help implies (internal/inventory/testdata/vendor/NOTES.md), in both
+// formats, and the table fits 100 columns.
+func TestInventoryVendorExamples(t *testing.T) {
+	exits := map[string]int{
+		"3.0.2-k0s-demo.inventory.yml":                0,
+		"3.0.3-k0s-ha.inventory.yml":                  2,
+		"4.0-k0s-ha.inventory.yml":                    2,
+		"4.0-distributed.inventory.yml":               0,
+		"3.4-expand-aio-to-distributed.inventory.yml": 0,
+		"4.0-override-vars.inventory.yml":             2,
+	}
+	files, _ := filepath.Glob(filepath.Join(vendorInventories, "*.inventory.yml"))
+	if len(files) != len(exits) {
+		t.Fatalf("vendor files %v, want %d", files, len(exits))
+	}
+	dir, err := filepath.Abs(vendorInventories)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As an operator runs it in the directory of the file: the width
+	// test is about the table, not the path given.
+	t.Chdir(dir)
+	for _, path := range files {
+		name := filepath.Base(path)
+		path = name
+		t.Run(name, func(t *testing.T) {
+			code, out, errOut := runInv(t, "check", path)
+			if code != exits[name] {
+				t.Errorf("table: exit %d, want %d\n%s%s", code, exits[name], out, errOut)
+			}
+			for i, l := range strings.Split(out+errOut, "\n") {
+				if n := utf8.RuneCountInString(l); n > 100 {
+					t.Errorf("table line %d has %d columns:\n%s", i+1, n, l)
+				}
+			}
+			code, out, _ = runInv(t, "check", path, "--format", "json")
+			if code != exits[name] {
+				t.Errorf("json: exit %d, want %d", code, exits[name])
+			}
+			r := decodeInventoryJSON(t, out)
+			for _, f := range r.Findings {
+				bad := f.Code == "duplicate-address" || f.Code == "k0s-address-not-ip" ||
+					f.Code == "core-not-on-worker" && f.Severity != "info" ||
+					f.Code == "address-placeholder" && f.Severity != "info"
+				if bad {
+					t.Errorf("finding %+v contradicts the KUMA help", f)
+				}
+			}
+		})
+	}
+}
+
+// TestInventoryFoldedStorage: the HA examples' storage lines without ':'
+// are one error saying what happened, at its line; the k0s rules still run
+// and one cause on several hosts is one table row.
+func TestInventoryFoldedStorage(t *testing.T) {
+	const msg = "`kuma_storage.hosts` is one string of 7 names: each host line needs a trailing ':'"
+	for file, line := range map[string]int{"3.0.3-k0s-ha.inventory.yml": 49, "4.0-k0s-ha.inventory.yml": 47} {
+		path := filepath.Join(vendorInventories, file)
+		code, out, _ := runInv(t, "check", path, "--format", "json")
+		r := decodeInventoryJSON(t, out)
+		var codes []string
+		folded := 0
+		for _, f := range r.Findings {
+			codes = append(codes, f.Code)
+			if f.Code == "names-folded" {
+				folded++
+				if f.Severity != "error" || f.Line != line || !strings.HasPrefix(f.Message, msg) {
+					t.Errorf("%s: %+v; want an error at line %d: %s", file, f, line, msg)
+				}
+			}
+		}
+		if code != 2 || folded != 1 || !slices.Contains(codes, "etcd-quorum") || r.Layout != "k0s" {
+			t.Errorf("%s: exit %d, layout %s, codes %v; want 2, k0s, one names-folded and the k0s rules", file, code, r.Layout, codes)
+		}
+		_, table, _ := runInv(t, "check", path)
+		if n := strings.Count(table, "name-invalid"); n != 1 ||
+			!strings.Contains(table, "kuma_cpm.example.com (line ") || !strings.Contains(table, "kuma_cp3.example.com (line ") {
+			t.Errorf("%s: name-invalid in %d rows, want one row listing the three controllers:\n%s", file, n, table)
+		}
+		if !strings.Contains(table, "line "+strconv.Itoa(line)) {
+			t.Errorf("%s: table lacks the line %d:\n%s", file, line, table)
+		}
+	}
+}
+
+// TestInventoryJSONUnreadable: --format json prints a report for every
+// input, one that cannot be read or parsed included.
+func TestInventoryJSONUnreadable(t *testing.T) {
+	broken := filepath.Join(inventoryFixtures, "invalid", "broken-yaml.inventory.yml")
+	tests := []struct {
+		name, path, code, msg string
+		line                  int
+	}{
+		{"missing", filepath.Join(inventoryFixtures, "no-such.inventory.yml"), "unreadable", "no such file", 0},
+		{"directory", inventoryFixtures, "unreadable", "not a regular file", 0},
+		{"broken yaml", broken, "invalid-inventory", "invalid YAML", 8},
+		{"no hosts", filepath.Join(vendorInventories, "4.0-override-vars.inventory.yml"), "invalid-inventory", "inventory declares no hosts", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runInv(t, "check", tt.path, "--format", "json")
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			r := decodeInventoryJSON(t, out)
+			if r.File != tt.path || r.Error == "" || !strings.Contains(errOut, r.Error) || r.Hosts == nil || len(r.Hosts) != 0 {
+				t.Errorf("report %+v; want file %s, the error, no hosts", r, tt.path)
+			}
+			if len(r.Findings) == 0 || r.Summary["errors"] != len(r.Findings) {
+				t.Fatalf("findings %+v summary %v", r.Findings, r.Summary)
+			}
+			f := r.Findings[len(r.Findings)-1]
+			if f.Severity != "error" || f.Code != tt.code || f.Line != tt.line || !strings.Contains(f.Message, tt.msg) {
+				t.Errorf("finding %+v; want error %s at line %d with %q", f, tt.code, tt.line, tt.msg)
+			}
+		})
+	}
+}
+
+func TestWrap(t *testing.T) {
+	if got := wrap("aaa bbb ccc", 7); !slices.Equal(got, []string{"aaa bbb", "ccc"}) {
+		t.Errorf("wrap = %q", got)
+	}
+	if got := wrap("a "+strings.Repeat("x", 12)+" b", 5); !slices.Equal(got, []string{"a", strings.Repeat("x", 12), "b"}) {
+		t.Errorf("long word: %q", got)
+	}
+	if got := wrapItems([]string{"h1 (line 1)", "h2 (line 2)", "h3 (line 3)"}, 25); !slices.Equal(got, []string{"h1 (line 1), h2 (line 2),", "h3 (line 3)"}) {
+		t.Errorf("wrapItems = %q", got)
 	}
 }

@@ -21,7 +21,9 @@ const (
 type Host struct {
 	// Name is the inventory name; for KUMA it must equal `hostname -f`.
 	Name string `json:"name"`
-	// Address is ansible_host / ip / ansible_ssh_host exactly as written.
+	// Address is ansible_host / ip / ansible_ssh_host exactly as written;
+	// the unspecified 0.0.0.0 and :: (the installer template's placeholder)
+	// are no address and leave it empty.
 	Address string `json:"address,omitempty"`
 	// IP is Address parsed, or the zero Addr when Address is not an IP.
 	IP    netip.Addr `json:"-"`
@@ -40,6 +42,24 @@ type Cluster struct {
 	Hosts  []*Host `json:"hosts"`
 	// Source is the file the cluster was read from (for messages).
 	Source string `json:"source,omitempty"`
+	// Problems are the mistakes the inventory's reader read past (a group
+	// of the wrong shape, a duplicate key, host lines folded into one
+	// string), in file order; package inventory reports them with the
+	// findings of its rules.
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+// Problem is one mistake in the text of an inventory file that its reader
+// could read past, located by line and, when it is about one host, host.
+type Problem struct {
+	// Warning: Ansible reads past it with a warning; otherwise it is an
+	// error (Ansible refuses the file, or drops what the author meant).
+	Warning bool   `json:"warning,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Remedy  string `json:"remedy,omitempty"`
+	Host    string `json:"host,omitempty"`
+	Line    int    `json:"line,omitempty"`
 }
 
 // Host returns the host with the given name (exact match), or nil.

@@ -92,3 +92,12 @@ func newFinding(s Severity, code string, h *cluster.Host, remedy, format string,
 	}
 	return f
 }
+
+// problemFinding reports a mistake the reader read past.
+func problemFinding(p cluster.Problem) Finding {
+	s := Error
+	if p.Warning {
+		s = Warning
+	}
+	return Finding{Severity: s, Code: p.Code, Message: p.Message, Host: p.Host, Line: p.Line, Remedy: p.Remedy}
+}

@@ -2,12 +2,17 @@ package inventory
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func FuzzParse(f *testing.F) {
-	for _, path := range fixtureFiles(f) {
+	vendor, err := filepath.Glob(filepath.Join(vendorDir, "*.inventory.yml"))
+	if err != nil || len(vendor) == 0 {
+		f.Fatalf("vendor examples: %v", err)
+	}
+	for _, path := range append(fixtureFiles(f), vendor...) {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			f.Fatal(err)
@@ -20,6 +25,8 @@ func FuzzParse(f *testing.F) {
 		"x: &x {hosts: {a.b: {<<: [*x]}}}\n",
 		billionLaughs(4),
 		k0sBase,
+		"kuma_storage:\n  hosts:\n    s1.example.com\n    s2.example.com\nkuma_core:\n  hosts: c.example.com\n",
+		"a:\n  children:\n    b:\n      children:\n        a:\n    c:\n      hosts:\n        h[1:3].x:2222: {ip: 0.0.0.0, ip: 1.2.3.4}\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -24,7 +24,10 @@ type Loader struct {
 	MaxBytes int64
 }
 
-// Load reads the inventory at path with the default Loader.
+// Load reads the inventory at path with the default Loader. It returns an
+// error only for a file it cannot read as an inventory at all (missing,
+// too big, not YAML or INI, no host); mistakes it can read past are in
+// the cluster's Problems, which Validate reports with its findings.
 func Load(path string) (*cluster.Cluster, error) { return Loader{}.Load(path) }
 
 // Parse resolves inventory data; name is used in messages and as Source.
@@ -82,7 +85,13 @@ func (l Loader) Parse(name string, data []byte) (*cluster.Cluster, error) {
 	}
 	c.Source = name
 	if len(c.Hosts) == 0 {
-		return nil, errAt(name, 0, "", "inventory declares no hosts")
+		// Nothing to check: the problems read past are likely why.
+		var es yamlstrict.Errors
+		for _, pr := range c.Problems {
+			es.Add(name, pr.Line, pr.Host, "%s", pr.Message)
+		}
+		es.Add(name, 0, "", "inventory declares no hosts")
+		return nil, es
 	}
 	return c, nil
 }

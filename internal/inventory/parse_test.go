@@ -6,31 +6,33 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 )
 
+// TestParseErrors: what leaves nothing to check is an error naming file
+// and line; a structural mistake read past is among them when it is why
+// no host is left.
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, data string
 		want       []string // substrings of the error
 	}{
+		{"group is a list", "kuma:\n  - x\n", []string{"f.yml:2: ", "group `kuma` is a list", "Ansible skips it", "no hosts"}},
+		{"unexpected group key", "kuma:\n  host:\n    a.b: {}\n", []string{"f.yml:2: ", "`kuma.host`", "only vars, children and hosts", "no hosts"}},
+		{"vars is a list", "all:\n  vars:\n    - a\n", []string{"f.yml:3: ", "`all.vars` is a list", "Ansible refuses the file"}},
 		{"hosts is a list", "kuma:\n  children:\n    kuma_core:\n      hosts:\n        - a.example.com\n",
-			[]string{"f.yml:5: ", "kuma_core.hosts", "mapping", "list"}},
-		{"host vars scalar", "kuma_core:\n  hosts:\n    a.example.com: 10.0.0.1\n",
-			[]string{"f.yml:3: ", "a.example.com", "host variables must be a mapping", "scalar"}},
-		{"group is a list", "kuma:\n  - x\n", []string{"f.yml:2: ", "kuma", "group must be a mapping"}},
-		{"unexpected group key", "kuma:\n  host:\n    a.b: {}\n", []string{"f.yml:2: ", "kuma", `unexpected key "host"`}},
-		{"vars is a list", "all:\n  vars:\n    - a\n", []string{"f.yml:3: ", "all.vars", "mapping of variables"}},
-		{"children is scalar", "kuma:\n  children: x\n", []string{"f.yml:2: ", "kuma.children", "scalar"}},
+			[]string{"f.yml:5: ", "`kuma_core.hosts` is a list", "Ansible refuses the file"}},
 		{"top level list", "- a\n- b\n", []string{"f.yml:1: ", "top level must be a mapping"}},
 		{"empty", "# nothing\n", []string{"f.yml", "empty inventory"}},
 		{"no hosts", "all:\n  vars:\n    a: 1\n", []string{"f.yml", "no hosts"}},
-		{"key is a mapping", "kuma_core:\n  hosts:\n    ? {a: b}\n    : {}\n", []string{"f.yml:3: ", "key must be a plain name"}},
+		{"key is a mapping", "kuma_core:\n  hosts:\n    ? {a: b}\n    : {}\n", []string{"f.yml:3: ", "is a mapping, not a plain name"}},
+		{"children loop", "a: &a {children: {b: *a}}\n", []string{"p.yml:1: ", "makes a loop", "no hosts"}},
+		{"range bomb", "kuma_core:\n  hosts:\n    h[0:99999999].b:\n", []string{"f.yml:3: ", "adds more than 10000 hosts"}},
 		{"syntax", "kuma:\n  children: [a,\n", []string{"f.yml:", "invalid YAML"}},
-		{"bad merge", "kuma_core:\n  hosts:\n    a.b:\n      <<: 5\n", []string{"f.yml:4: ", "merge key"}},
 		{"ini bad pair", "node-1 ansible_ssh_host=1.2.3.4\nnode-2 oops\n", []string{"f.yml:2: ", "node-2", "key=value"}},
 		{"ini bad header", "[nodes\nnode-1 a=b\n", []string{"f.yml:1: ", "closing"}},
 		{"ini bad section kind", "[nodes:hosts]\nnode-1 a=b\n", []string{"f.yml:1: ", "unknown section kind"}},
@@ -39,7 +41,11 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse("f.yml", []byte(tt.data))
+			file := "f.yml"
+			if strings.HasPrefix(tt.want[0], "p.yml") {
+				file = "p.yml"
+			}
+			c, err := Parse(file, []byte(tt.data))
 			if err == nil {
 				t.Fatalf("parsed into %+v", c)
 			}
@@ -49,11 +55,153 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 			var pe *ParseError
-			if !errors.As(err, &pe) || pe.File != "f.yml" {
-				t.Errorf("error %T is not a *ParseError for f.yml", err)
+			if !errors.As(err, &pe) || pe.File != file {
+				t.Errorf("error %T is not a *ParseError for %s", err, file)
 			}
 		})
 	}
+}
+
+// TestParseProblems: mistakes Ansible reads past, or that leave the rest
+// of the file readable, are findings; the rest of the file is still read.
+func TestParseProblems(t *testing.T) {
+	const other = "kuma_collector:\n  hosts:\n    c.example.com:\n"
+	tests := []struct {
+		name, data string
+		code       string
+		warning    bool
+		line       int
+		host       string
+		msg        []string
+		hosts      int // hosts read
+	}{
+		{"host vars scalar", "kuma_core:\n  hosts:\n    a.example.com: 10.0.0.1\n", "host-vars-not-mapping", false, 3, "a.example.com",
+			[]string{"a scalar, not a mapping", "Ansible refuses the file"}, 1},
+		{"bad merge", "kuma_core:\n  hosts:\n    a.b:\n      <<: 5\n", "merge-key-invalid", false, 4, "a.b",
+			[]string{"merge key (<<)", "the host's variables", "got a scalar"}, 1},
+		{"duplicate host variable", "kuma_core:\n  hosts:\n    a.example.com: {ip: 10.0.0.1, ip: 10.0.0.2}\n", "duplicate-key", false, 3, "a.example.com",
+			[]string{"`ip` is given twice (first on line 3)", "keeps only the last, \"10.0.0.2\""}, 1},
+		{"duplicate host variable lines", "kuma_core:\n  hosts:\n    a.example.com:\n      ip: 10.0.0.1\n      ip: 10.0.0.2\n", "duplicate-key", false, 5, "a.example.com",
+			[]string{"`ip` is given twice (first on line 4)"}, 1},
+		{"duplicate group", "kuma_core:\n  hosts:\n    a.example.com:\n" + other + "kuma_core:\n  hosts:\n    b.example.com:\n", "duplicate-key", false, 7, "",
+			[]string{"`kuma_core` is given twice (first on line 1)", "what the first said is lost"}, 2},
+		{"duplicate vars", "all:\n  vars:\n    a: 1\n    a: 2\n" + other, "duplicate-key", false, 4, "",
+			[]string{"`all.vars.a` is given twice"}, 1},
+		{"unexpected key", "kuma_core:\n  host:\n    a.example.com:\n" + other, "unexpected-key", true, 2, "",
+			[]string{"`kuma_core.host`", "Ansible skips `host`"}, 1},
+		{"group is a scalar", "kuma_core: a.example.com\n" + other, "group-not-mapping", false, 1, "",
+			[]string{"group `kuma_core` is a scalar"}, 1},
+		{"hosts is a number", "kuma_core:\n  hosts: 5\n" + other, "section-not-mapping", false, 2, "",
+			[]string{"`kuma_core.hosts` is a number"}, 1},
+		{"folded host lines", "kuma_storage:\n  hosts:\n    s1.example.com\n    s2.example.com\n" + other, "names-folded", false, 3, "",
+			[]string{"`kuma_storage.hosts` is one string of 2 names: each host line needs a trailing ':'", "one host whose name is the 2 names joined by spaces"}, 1},
+		{"names on one line", "kuma_storage:\n  hosts: s1.example.com s2.example.com\n" + other, "names-folded", false, 2, "",
+			[]string{"`kuma_storage.hosts` is one string of 2 names, \"s1.example.com s2.example.com\""}, 1},
+		{"folded group lines", "kuma:\n  children:\n    kuma_core\n    kuma_storage\n" + other, "names-folded", false, 3, "",
+			[]string{"each group line needs a trailing ':'", "one group whose name"}, 1},
+		{"children loop", "a:\n  children:\n    b:\n      children:\n        a:\n" + other, "children-loop", false, 5, "",
+			[]string{"group `a` under `b.children` makes a loop"}, 1},
+		{"bad range", "kuma_storage:\n  hosts:\n    s[3:1].example.com:\n" + other, "host-range-invalid", false, 3, "",
+			[]string{"[3:1] is empty"}, 1},
+		{"host written as a group", "kuma_core:\n  hosts:\n    a.example.com:\n      vars: {ip: 10.0.0.1}\n", "host-vars-nested", true, 3, "a.example.com",
+			[]string{"`vars:` under a host is one variable named vars"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("f.yml", []byte(tt.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Hosts) != tt.hosts {
+				t.Errorf("%d hosts, want %d", len(c.Hosts), tt.hosts)
+			}
+			if len(c.Problems) != 1 {
+				t.Fatalf("problems %+v, want one %s", c.Problems, tt.code)
+			}
+			p := c.Problems[0]
+			if p.Code != tt.code || p.Warning != tt.warning || p.Line != tt.line || p.Host != tt.host || p.Remedy == "" {
+				t.Errorf("problem %+v; want code %s warning %v line %d host %q and a remedy", p, tt.code, tt.warning, tt.line, tt.host)
+			}
+			for _, m := range tt.msg {
+				if !strings.Contains(p.Message, m) {
+					t.Errorf("message %q lacks %q", p.Message, m)
+				}
+			}
+			f := Validate(c)
+			if len(f) == 0 || f[0].Code != tt.code || f[0].Line != tt.line || (f[0].Severity == Warning) != tt.warning {
+				t.Errorf("first finding %+v is not the problem", f)
+			}
+		})
+	}
+}
+
+// TestAnsibleForms: what Ansible's YAML inventory accepts is read as it
+// reads it.
+func TestAnsibleForms(t *testing.T) {
+	t.Run("scalar hosts", func(t *testing.T) {
+		c := mustParse(t, "kuma_core:\n  hosts: kuma.example.com\nkuma_storage:\n  hosts:\n")
+		if h := c.Host("kuma.example.com"); h == nil || !h.Roles.Has(cluster.RoleCore) || h.Line != 2 {
+			t.Errorf("hosts %+v", c.Hosts)
+		}
+	})
+	t.Run("scalar children", func(t *testing.T) {
+		c := mustParse(t, "kuma:\n  children: kuma_core\nkuma_core:\n  hosts:\n    a.example.com:\n")
+		if len(c.Hosts) != 1 || !c.Hosts[0].Roles.Has(cluster.RoleCore) {
+			t.Errorf("hosts %+v", c.Hosts)
+		}
+	})
+	t.Run("groups are global", func(t *testing.T) {
+		// kuma_worker is defined at the top level and made a child of
+		// kuma_k0s elsewhere, at the end of the file.
+		c := mustParse(t, "kuma_worker:\n  vars: {zone: w}\n  hosts:\n    w1.example.com: {ansible_host: 192.168.1.11}\n"+
+			"kuma_k0s:\n  vars: {zone: k, site: k}\n  children:\n    kuma_worker:\n    kuma_control_plane_master:\n      hosts: {cp1.example.com: {ansible_host: 192.168.1.1}}\n")
+		w := c.Host("w1.example.com")
+		if c.Layout != cluster.LayoutK0s || w == nil || !w.Roles.Has(cluster.RoleWorker) || w.Vars["zone"] != "w" || w.Vars["site"] != "k" {
+			t.Errorf("layout %s, w1 %+v", c.Layout, w)
+		}
+	})
+	t.Run("children at any depth", func(t *testing.T) {
+		c := mustParse(t, "kuma:\n  children:\n    kuma_storage:\n      children:\n        site_a:\n          children:\n            rack_1:\n              hosts:\n                s1.example.com:\n")
+		if h := c.Host("s1.example.com"); h == nil || !h.Roles.Has(cluster.RoleStorage) || !slices.Equal(h.Groups, []string{"rack_1"}) {
+			t.Errorf("hosts %+v", c.Hosts)
+		}
+	})
+	t.Run("ranges and ports", func(t *testing.T) {
+		c := mustParse(t, "kuma_storage:\n  hosts:\n    s[01:03].example.com:\n      shard: 1\n    k[a:b].example.com:2222:\n")
+		var names []string
+		for _, h := range c.Hosts {
+			names = append(names, h.Name)
+		}
+		if want := []string{"s01.example.com", "s02.example.com", "s03.example.com", "ka.example.com", "kb.example.com"}; !slices.Equal(names, want) {
+			t.Errorf("names %v, want %v", names, want)
+		}
+		if c.Host("s02.example.com").Vars["shard"] != 1 || c.Host("kb.example.com").Vars["ansible_port"] != "2222" {
+			t.Errorf("vars %v %v", c.Host("s02.example.com").Vars, c.Host("kb.example.com").Vars)
+		}
+	})
+	t.Run("merge keys in hosts", func(t *testing.T) {
+		c := mustParse(t, "base: &b {hosts: {a.example.com: }}\nkuma_core:\n  <<: *b\n")
+		if c.Host("a.example.com") == nil || !c.Host("a.example.com").Roles.Has(cluster.RoleCore) {
+			t.Errorf("hosts %+v", c.Hosts)
+		}
+	})
+	t.Run("placeholder is no address", func(t *testing.T) {
+		c := mustParse(t, "kuma_core:\n  hosts:\n    a.example.com: {ip: 0.0.0.0}\n    b.example.com: {ip: '::%eth0'}\n    c.example.com: {ansible_host: 0.0.0.0, ip: 10.0.0.3}\n")
+		for name, want := range map[string]string{"a.example.com": "", "b.example.com": "", "c.example.com": "10.0.0.3"} {
+			if h := c.Host(name); h.Address != want || (want == "") == h.IP.IsValid() {
+				t.Errorf("%s address %q ip %v, want %q", name, h.Address, h.IP, want)
+			}
+		}
+	})
+}
+
+func mustParse(t *testing.T, data string) *cluster.Cluster {
+	t.Helper()
+	c, err := Parse("t.yml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // billionLaughs nests n levels of 9 aliases each: 9^n expansions if walked
@@ -88,7 +236,6 @@ func TestPathologicalYAML(t *testing.T) {
 		{"alias bomb in hosts", "base: &h {hosts: {a.b: {ip: 127.0.0.1}}}\nkuma:\n  children:\n" + aliasChildren(150)},
 		{"deep groups", deepGroups(70)},
 		{"deep vars", "all:\n  vars:\n    v: " + strings.Repeat("[", 70) + strings.Repeat("]", 70) + "\nkuma_core:\n  hosts:\n    a.b:\n"},
-		{"self alias", "a: &a {children: {b: *a}}\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

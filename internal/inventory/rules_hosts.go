@@ -14,7 +14,7 @@ func ruleHostRoles(c *cluster.Cluster) []Finding {
 		if len(h.Roles) == 0 {
 			out = append(out, newFinding(Warning, "host-without-role", h,
 				"check the group name against the installer's groups (kuma_core, kuma_worker, ...)",
-				"%s is in no KUMA group (%s): the installer will do nothing with it", h.Name, strings.Join(h.Groups, ", ")))
+				"in no KUMA group (%s): the installer will do nothing with it", strings.Join(h.Groups, ", ")))
 		}
 	}
 	return out
@@ -30,7 +30,7 @@ func ruleListedTwice(c *cluster.Cluster) []Finding {
 			if seen[g] && !coreGroups[g] {
 				out = append(out, newFinding(Warning, "host-listed-twice", h,
 					"remove the repeated entry",
-					"%s is listed more than once in %s", h.Name, g))
+					"listed more than once in %s", g))
 				break
 			}
 			seen[g] = true
@@ -49,7 +49,7 @@ type installFlag struct {
 
 var installFlags = []installFlag{
 	{"generate_etc_hosts", false, "etc-hosts-manual",
-		"generate_etc_hosts is false: every machine's /etc/hosts must list every cluster machine, kept by hand"},
+		"generate_etc_hosts is false: every host name must resolve on every machine, through DNS or an /etc/hosts kept by hand"},
 	{"low_resources", true, "low-resources",
 		"low_resources is true: the Core volume is 4 GB instead of 512 GB (a demo size)"},
 }

@@ -94,7 +94,7 @@ func ruleControllerWorker(c *cluster.Cluster) []Finding {
 		if combined {
 			out = append(out, newFinding(Warning, "controller-worker-combined", h,
 				"use dedicated controllers (kuma_control_plane_master, kuma_control_plane) and separate workers",
-				"%s is both controller and worker: a demo-only setup; if the Core pod runs there, losing it loses Core, and upgrades are refused while roles are combined", h.Name))
+				"both controller and worker: a demo-only setup; if the Core pod runs there, losing it loses Core, and upgrades are refused while roles are combined"))
 		}
 	}
 	return out
@@ -128,6 +128,11 @@ func ruleLoadBalancer(c *cluster.Cluster) []Finding {
 		return nil
 	}
 	lbs := c.WithRole(cluster.RoleLB)
+	if len(lbs) == 0 && len(k0sNodes(c)) <= 1 {
+		// The KUMA help's demo example (one controller+worker) has none.
+		return []Finding{newFinding(Info, "no-load-balancer", nil, "",
+			"kuma_lb is empty: fine for a one-node demo; an HA cluster needs a TCP load balancer in front")}
+	}
 	if len(lbs) == 0 {
 		return []Finding{newFinding(Warning, "no-load-balancer", nil,
 			"add the nginx load balancer host to kuma_lb",
@@ -154,14 +159,19 @@ func ruleLoadBalancer(c *cluster.Cluster) []Finding {
 		if len(clash) > 0 {
 			out = append(out, newFinding(Error, "lb-port-conflict", h,
 				"put the load balancer on a host of its own",
-				"%s is the load balancer and a k0s node (%s): both listen on %s", h.Name, others, strings.Join(clash, ", ")))
+				"load balancer and k0s node (%s) on one host: both listen on %s", others, strings.Join(clash, ", ")))
 		}
 	}
 	return out
 }
 
-// ruleCoreOnWorker: in a k0s install Core is a pod on a worker, and
-// kuma_core names that worker; any other host there is a mistake.
+// ruleCoreOnWorker: in a k0s install the Core runs as a pod on the workers
+// labelled kaspersky.com/kuma-core=true. kuma_core, when given, keeps the
+// host the Core was installed on: the KUMA help's 3.0.x k0s examples put a
+// host there that is no k0s node, and its migration page says kuma_core
+// must list the hosts used at install time (the Core to move into the
+// cluster). So a kuma_core host outside the cluster is worth knowing, not
+// a mistake.
 func ruleCoreOnWorker(c *cluster.Cluster) []Finding {
 	if c.Layout != cluster.LayoutK0s {
 		return nil
@@ -169,9 +179,10 @@ func ruleCoreOnWorker(c *cluster.Cluster) []Finding {
 	var out []Finding
 	for _, h := range c.WithRole(cluster.RoleCore) {
 		if !h.Roles.Has(cluster.RoleWorker) && !h.Roles.Has(cluster.RoleControllerWorker) {
-			out = append(out, newFinding(Warning, "core-not-on-worker", h,
-				"name one of the kuma_worker hosts in kuma_core",
-				"%s is in kuma_core but is not a k0s worker: with Core on k0s, kuma_core names the worker that runs Core", h.Name))
+			out = append(out, newFinding(Info, "core-not-on-worker", h, "",
+				"in kuma_core, not a k0s worker: kuma_core keeps the host the Core was installed on "+
+					"(moved into the cluster when need_transfer is true); the Core pod runs on the workers "+
+					"labelled kaspersky.com/kuma-core=true"))
 		}
 	}
 	return out

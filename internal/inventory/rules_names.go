@@ -16,13 +16,13 @@ var nameRuleFindings = map[cluster.NameRule]struct {
 	cluster.NameNeedsDot: {
 		violates: func(n string) bool { return !strings.Contains(n, ".") },
 		code:     "name-no-dot",
-		message:  "%s has no dot: KUMA needs the name `hostname -f` prints, with at least one dot (e.g. kuma.local)",
+		message:  "no dot: KUMA needs the name `hostname -f` prints, with at least one dot (e.g. kuma.local)",
 		remedy:   "set an FQDN with hostnamectl and use exactly that name, case included",
 	},
 	cluster.NameNoDot: {
 		violates: func(n string) bool { return strings.Contains(n, ".") },
 		code:     "name-has-dot",
-		message:  "%s has a dot: Acura host names must not be FQDNs",
+		message:  "has a dot: Acura host names must not be FQDNs",
 		remedy:   "use the short host name (DNS must still resolve it)",
 	},
 }
@@ -31,14 +31,20 @@ func ruleHostNames(c *cluster.Cluster) []Finding {
 	nr := nameRuleFindings[c.Layout.NameRule()]
 	var out []Finding
 	for _, h := range c.Hosts {
+		if strings.Contains(h.Name, "_") && invalidHostname(strings.ReplaceAll(h.Name, "_", "-")) == "" {
+			out = append(out, newFinding(Error, "name-invalid", h,
+				"rename the host with '-' for each '_': here, in DNS and on the machine (hostnamectl set-hostname)",
+				"'_' is not allowed in host names (RFC 952/1123) nor in Kubernetes node names (RFC 1123)"))
+			continue
+		}
 		if reason := invalidHostname(h.Name); reason != "" {
 			out = append(out, newFinding(Error, "name-invalid", h,
 				"use the machine's host name as `hostname -f` prints it",
-				"%q is not a valid host name: %s", h.Name, reason))
+				"not a valid host name: %s", reason))
 			continue
 		}
 		if nr.violates(h.Name) {
-			out = append(out, newFinding(Error, nr.code, h, nr.remedy, nr.message, h.Name))
+			out = append(out, newFinding(Error, nr.code, h, nr.remedy, "%s", nr.message))
 		}
 	}
 	return out
@@ -80,7 +86,7 @@ func ruleCoreName(c *cluster.Cluster) []Finding {
 		if h.Name != "" && h.Name[0] >= '0' && h.Name[0] <= '9' {
 			out = append(out, newFinding(Error, "core-name-leading-digit", h,
 				"give the Core host a name that starts with a letter",
-				"%s starts with a digit: the Core domain must not", h.Name))
+				"starts with a digit: the KUMA Core domain name must not"))
 		}
 	}
 	return out
@@ -100,7 +106,7 @@ func ruleDuplicateNames(c *cluster.Cluster) []Finding {
 		}
 		out = append(out, newFinding(Error, "duplicate-name-case", h,
 			"use one spelling, exactly as `hostname -f` prints it",
-			"%s and %s (line %d) differ only in case: they are one machine, and only one spelling matches hostname -f", h.Name, prev.Name, prev.Line))
+			"differs from %s (line %d) only in case: they are one machine, and only one spelling matches hostname -f", prev.Name, prev.Line))
 	}
 	return out
 }

@@ -73,7 +73,7 @@ func ruleOneCorePerHost(c *cluster.Cluster) []Finding {
 		if n > 1 {
 			out = append(out, newFinding(Error, "one-core-per-host", h,
 				"declare the host once, in kuma_core or in kuma_core_peers; put another Core on another host",
-				"%s is declared %d times as a Core: only one Core service per host is allowed", h.Name, n))
+				"declared %d times as a Core: only one Core service per host is allowed", n))
 		}
 	}
 	return out
@@ -102,7 +102,7 @@ func ruleRaftNodeAddr(c *cluster.Cluster) []Finding {
 		if host != h.Name {
 			out = append(out, newFinding(Warning, "raft-node-addr-name", h,
 				"use the host's own FQDN (hostname -f) in raft_node_addr",
-				"raft_node_addr names %q but the host is %q: peers would reach this Core under another name", host, h.Name))
+				"raft_node_addr names %q, not this host: peers would reach this Core under another name", host))
 		}
 	}
 	return out

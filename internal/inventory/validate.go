@@ -28,6 +28,8 @@ var rules = []rule{
 	{"k0s-load-balancer", ruleLoadBalancer},
 	{"k0s-core-on-worker", ruleCoreOnWorker},
 	{"address-is-ip", ruleAddressIsIP},
+	{"address-values", ruleAddressValues},
+	{"address-placeholder", ruleAddressPlaceholder},
 	{"address-ranges", ruleAddressRanges},
 	{"duplicate-names", ruleDuplicateNames},
 	{"duplicate-addresses", ruleDuplicateAddresses},
@@ -38,13 +40,17 @@ var rules = []rule{
 	{"install-flags", ruleInstallFlags},
 }
 
-// Validate runs every rule over c. Findings come in rule order; callers
-// sort them for display.
+// Validate reports the problems the reader of c's file read past, then
+// runs every rule over c. Findings come in that order; callers sort them
+// for display.
 func Validate(c *cluster.Cluster) []Finding {
 	if c == nil {
 		return nil
 	}
 	var out []Finding
+	for _, p := range c.Problems {
+		out = append(out, problemFinding(p))
+	}
 	for _, r := range rules {
 		out = append(out, r.check(c)...)
 	}

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -26,6 +27,9 @@ const (
 	// maxNodes bounds the node tree yaml.v3 builds (about 150 bytes per
 	// node), estimated before parsing from the separators in the text.
 	maxNodes = 1 << 19
+	// maxGroups bounds the groups of one file: a KUMA inventory has about
+	// 15, and resolving them costs groups x depth.
+	maxGroups = 1000
 )
 
 // errBudget marks a document refused for its shape rather than its syntax.
@@ -34,25 +38,63 @@ var errBudget = yamlstrict.ErrBudget
 // hostVarsAddress are the variables naming a host's address, by priority.
 var hostVarsAddress = []string{"ansible_host", "ip"}
 
-type yamlHost struct {
-	host      *cluster.Host
-	groupVars map[string]any
-	hostVars  map[string]any
+// groupSections are the keys a group may hold; Ansible skips any other.
+var groupSections = map[string]bool{"vars": true, "children": true, "hosts": true}
+
+// sectionTypos are other keys' likely meaning, for the unexpected-key hint.
+var sectionTypos = map[string]string{
+	"host": "hosts", "child": "children", "var": "vars", "variables": "vars",
+	"group": "children", "groups": "children", "Hosts": "hosts", "Children": "children", "Vars": "vars",
+}
+
+// yamlGroup is one Ansible group: groups are global, so every definition
+// of a name (at the top level or under any children:) adds to one group.
+type yamlGroup struct {
+	name     string
+	vars     map[string]any
+	children []string
+	parents  []string
+}
+
+// hostDecl is one mention of a host under some group's hosts:.
+type hostDecl struct {
+	name  string
+	line  int
+	group string
+	vars  map[string]any
 }
 
 type yamlParser struct {
-	file  string
-	doc   *yamlstrict.Doc
-	memo  map[*yaml.Node]any // converted anchored values, shared by aliases
-	hosts map[string]*yamlHost
-	order []*yamlHost
-	facts layoutFacts
+	file     string
+	doc      *yamlstrict.Doc
+	lines    []string
+	memo     map[*yaml.Node]any // converted anchored values, shared by aliases
+	groups   map[string]*yamlGroup
+	decls    []hostDecl
+	problems []cluster.Problem
+	expanded int // host names added by [a:b] ranges, against maxExpanded
 }
 
-// parseYAML resolves a KUMA installer inventory: top-level groups (all,
-// kuma, kuma_k0s, ...) with vars, children (recursive) and hosts. Variables
-// are inherited all.vars < parent group < child group < host, roughly as
-// Ansible does; a host listed in several groups gets the union of roles.
+// entry is one key of a mapping after YAML merge keys and duplicates were
+// resolved as Ansible's loader resolves them.
+type entry struct {
+	key     string
+	keyNode *yaml.Node
+	val     *yaml.Node
+}
+
+// parseYAML resolves a KUMA installer inventory as Ansible's YAML inventory
+// plugin reads it: top-level groups (all, kuma, kuma_k0s, ...) with vars,
+// children (at any depth; a group named in several places is one group)
+// and hosts (a mapping, one name, or nothing). Variables are inherited as
+// Ansible does: all < groups by depth, then name < host. A host listed in
+// several groups gets the roles of all of them and of their ancestors.
+//
+// Mistakes Ansible reads past, or that leave the rest of the file
+// readable, become Cluster.Problems so that one does not hide the rest;
+// only a file that cannot be read as YAML at all (syntax, several
+// documents, a top-level list, the size, alias and depth budgets) is an
+// error.
 func parseYAML(file yamlstrict.Options, name string, data []byte) (*cluster.Cluster, error) {
 	doc, err := file.Parse(name, data)
 	if err != nil {
@@ -61,51 +103,51 @@ func parseYAML(file yamlstrict.Options, name string, data []byte) (*cluster.Clus
 	if doc.Body == nil {
 		return nil, errAt(name, 0, "", "empty inventory")
 	}
-	p := &yamlParser{file: name, doc: doc, memo: map[*yaml.Node]any{}, hosts: map[string]*yamlHost{}}
-	root := doc.Body
-	allVars, err := p.allVars(root)
+	p := &yamlParser{file: name, doc: doc, memo: map[*yaml.Node]any{}, groups: map[string]*yamlGroup{},
+		lines: strings.Split(string(data), "\n")}
+	p.group("all")
+	top, err := p.entries(doc.Body, "", "", 1)
 	if err != nil {
 		return nil, err
 	}
-	p.facts.deployToK8s = truthy(allVars["deploy_to_k8s"])
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		name, err := p.key(root.Content[i], "")
-		if err != nil {
+	for _, e := range top {
+		p.group(e.key)
+		if err := p.checkGroups(e.keyNode.Line); err != nil {
 			return nil, err
 		}
-		inherited := allVars
-		if name == "all" {
-			inherited = nil
-		}
-		if err := p.walkGroup(root.Content[i+1], []string{name}, inherited, 1); err != nil {
+		if err := p.walkGroup(e.val, e.key, 1); err != nil {
 			return nil, err
 		}
 	}
 	return p.cluster(), nil
 }
 
-// allVars reads all.vars first: every group inherits them, wherever `all`
-// sits in the file.
-func (p *yamlParser) allVars(root *yaml.Node) (map[string]any, error) {
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value != "all" {
-			continue
-		}
-		g, err := p.resolve(root.Content[i+1])
-		if err != nil || g.Kind != yaml.MappingNode {
-			return nil, err // a wrong shape is reported by walkGroup
-		}
-		for j := 0; j+1 < len(g.Content); j += 2 {
-			if g.Content[j].Value == "vars" {
-				return p.mapping(g.Content[j+1], "all.vars", 2)
-			}
-		}
-	}
-	return nil, nil
+func (p *yamlParser) problem(warning bool, code string, line int, host, remedy, format string, args ...any) {
+	p.problems = append(p.problems, cluster.Problem{Warning: warning, Code: code, Line: line, Host: host,
+		Remedy: remedy, Message: fmt.Sprintf(format, args...)})
 }
 
-func (p *yamlParser) walkGroup(n *yaml.Node, chain []string, inherited map[string]any, depth int) error {
-	name := chain[len(chain)-1]
+// group returns the group called name, created on first mention.
+func (p *yamlParser) group(name string) *yamlGroup {
+	g := p.groups[name]
+	if g == nil {
+		g = &yamlGroup{name: name}
+		p.groups[name] = g
+	}
+	return g
+}
+
+// checkGroups refuses a file with more groups than an inventory plausibly
+// has: the loop check costs a walk over the groups per child.
+func (p *yamlParser) checkGroups(line int) error {
+	if len(p.groups) <= maxGroups {
+		return nil
+	}
+	return yamlstrict.Errors{{File: p.file, Line: line, Err: errBudget,
+		Msg: fmt.Sprintf("%s: more than %d groups", errBudget, maxGroups)}}
+}
+
+func (p *yamlParser) walkGroup(n *yaml.Node, name string, depth int) error {
 	if depth > maxDepth {
 		return p.tooDeep(n, name)
 	}
@@ -117,153 +159,332 @@ func (p *yamlParser) walkGroup(n *yaml.Node, chain []string, inherited map[strin
 		return nil // an empty group, as the installer templates list them
 	}
 	if n.Kind != yaml.MappingNode {
-		return errAt(p.file, n.Line, name, "a group must be a mapping with vars, children and hosts, got a %s", yamlstrict.KindName(n))
+		p.problem(false, "group-not-mapping", n.Line, "",
+			"write the group as a mapping: `"+name+":` then `hosts:` (or children:, vars:) indented under it",
+			"group `%s` is a %s, not a mapping of vars, children and hosts: Ansible skips it with a warning, so nothing in it is installed",
+			name, yamlstrict.KindName(n))
+		return nil
 	}
-	parts := map[string]*yaml.Node{}
-	var order []string
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, err := p.key(n.Content[i], name)
-		if err != nil {
-			return err
-		}
-		switch k {
-		case "vars", "children", "hosts":
-		default:
-			return errAt(p.file, n.Content[i].Line, name, "unexpected key %q (a group holds only vars, children and hosts)", k)
-		}
-		if _, dup := parts[k]; dup {
-			return errAt(p.file, n.Content[i].Line, name, "%q given twice", k)
-		}
-		parts[k] = n.Content[i+1]
-		order = append(order, k)
-	}
-	vars := inherited
-	if vn, ok := parts["vars"]; ok {
-		gv, err := p.mapping(vn, name+".vars", depth+1)
-		if err != nil {
-			return err
-		}
-		vars = overlay(inherited, gv)
-	}
-	// Hosts and children in file order, so Host.Line is the first mention.
-	for _, k := range order {
-		var err error
-		switch k {
-		case "hosts":
-			err = p.walkHosts(parts[k], chain, vars, depth+1)
-		case "children":
-			err = p.walkChildren(parts[k], chain, vars, depth+1)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (p *yamlParser) walkHosts(n *yaml.Node, chain []string, vars map[string]any, depth int) error {
-	group := chain[len(chain)-1]
-	n, err := p.resolve(n)
-	if err != nil || isNull(n) {
+	parts, err := p.entries(n, name, "", depth+1)
+	if err != nil {
 		return err
 	}
-	if n.Kind != yaml.MappingNode {
-		return errAt(p.file, n.Line, group+".hosts", "must be a mapping of host name to variables, got a %s", yamlstrict.KindName(n))
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn := n.Content[i]
-		name, err := p.key(kn, group+".hosts")
-		if err != nil {
-			return err
-		}
-		if strings.TrimSpace(name) == "" {
-			return errAt(p.file, kn.Line, group+".hosts", "empty host name")
-		}
-		hv, err := p.resolve(n.Content[i+1])
-		if err != nil {
-			return err
-		}
-		var hostVars map[string]any
-		if !isNull(hv) {
-			if hv.Kind != yaml.MappingNode {
-				return errAt(p.file, hv.Line, name, "host variables must be a mapping, got a %s", yamlstrict.KindName(hv))
+	g := p.group(name)
+	for _, e := range parts {
+		if !groupSections[e.key] {
+			hint := "remove it, or move what is under it into hosts:, children: or vars:"
+			if s, ok := sectionTypos[e.key]; ok {
+				hint = "rename it to " + s + ":"
 			}
-			if hostVars, err = p.mapping(hv, name, depth+1); err != nil {
+			p.problem(true, "unexpected-key", e.keyNode.Line, "", hint,
+				"`%s.%s`: a group holds only vars, children and hosts; Ansible skips `%s` with a warning, so nothing under it is read",
+				name, e.key, e.key)
+			continue
+		}
+		v, err := p.resolve(e.val)
+		if err != nil {
+			return err
+		}
+		if isNull(v) {
+			continue
+		}
+		where := name + "." + e.key
+		if v.Kind != yaml.MappingNode && !isString(v) {
+			p.problem(false, "section-not-mapping", v.Line, "", sectionRemedy[e.key],
+				"`%s` is a %s: Ansible refuses the file (%s must be a mapping)", where, kindOf(v), e.key)
+			continue
+		}
+		switch e.key {
+		case "vars":
+			var gv map[string]any
+			if isString(v) {
+				gv = map[string]any{v.Value: nil} // Ansible's reading of a string
+			} else if gv, err = p.mappingValue(v, where, "", depth+1); err != nil {
+				return err
+			}
+			g.vars = overlay(g.vars, gv)
+		case "children":
+			if err := p.walkChildren(v, name, depth+1); err != nil {
+				return err
+			}
+		case "hosts":
+			if err := p.walkHosts(v, name, depth+1); err != nil {
 				return err
 			}
 		}
-		p.addHost(name, kn.Line, chain, vars, hostVars)
 	}
 	return nil
 }
 
-func (p *yamlParser) walkChildren(n *yaml.Node, chain []string, vars map[string]any, depth int) error {
-	group := chain[len(chain)-1]
-	n, err := p.resolve(n)
-	if err != nil || isNull(n) {
+var sectionRemedy = map[string]string{
+	"vars":     "write vars as `name: value` lines indented under vars:",
+	"children": "write each child group as a `name:` line indented under children:",
+	"hosts":    "write each host as a `name:` line (with its variables indented under it) under hosts:",
+}
+
+func (p *yamlParser) walkChildren(n *yaml.Node, parent string, depth int) error {
+	if isString(n) {
+		if name, ok := p.oneName(n, parent, "children", "group"); ok {
+			p.addChild(parent, name, n.Line)
+		}
+		return p.checkGroups(n.Line)
+	}
+	kids, err := p.entries(n, parent+".children", "", depth)
+	if err != nil {
 		return err
 	}
-	if n.Kind != yaml.MappingNode {
-		return errAt(p.file, n.Line, group+".children", "must be a mapping of group name to group, got a %s", yamlstrict.KindName(n))
+	for _, e := range kids {
+		if !p.addChild(parent, e.key, e.keyNode.Line) {
+			continue // a loop: Ansible refuses the file, and walking it would not end
+		}
+		if err := p.checkGroups(e.keyNode.Line); err != nil {
+			return err
+		}
+		if err := p.walkGroup(e.val, e.key, depth+1); err != nil {
+			return err
+		}
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		child, err := p.key(n.Content[i], group+".children")
+	return nil
+}
+
+// addChild makes child a child of parent, unless that closes a loop.
+func (p *yamlParser) addChild(parent, child string, line int) bool {
+	if child == "all" || child == parent || p.descends(child, parent) {
+		p.problem(false, "children-loop", line, "",
+			"remove `"+child+"` from the children of `"+parent+"`",
+			"group `%s` under `%s.children` makes a loop (`%s` is already above `%s`): Ansible refuses the file",
+			child, parent, child, parent)
+		return false
+	}
+	pg, cg := p.group(parent), p.group(child)
+	for _, c := range pg.children {
+		if c == child {
+			return true
+		}
+	}
+	pg.children = append(pg.children, child)
+	cg.parents = append(cg.parents, parent)
+	return true
+}
+
+// descends reports whether group to is below group from.
+func (p *yamlParser) descends(from, to string) bool {
+	seen := map[string]bool{}
+	stack := []string{from}
+	for len(stack) > 0 {
+		g := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if g == to {
+			return true
+		}
+		if seen[g] {
+			continue
+		}
+		seen[g] = true
+		if pg := p.groups[g]; pg != nil {
+			stack = append(stack, pg.children...)
+		}
+	}
+	return false
+}
+
+func (p *yamlParser) walkHosts(n *yaml.Node, group string, depth int) error {
+	if isString(n) {
+		if name, ok := p.oneName(n, group, "hosts", "host"); ok {
+			p.addHosts(name, n.Line, group, nil)
+		}
+		return nil
+	}
+	hosts, err := p.entriesDup(n, group+".hosts", "", depth, true)
+	if err != nil {
+		return err
+	}
+	for _, e := range hosts {
+		line := e.keyNode.Line
+		if strings.TrimSpace(e.key) == "" {
+			p.problem(false, "host-name-empty", line, "", "write the host's name before the ':'",
+				"`%s.hosts` has a host with an empty name", group)
+			continue
+		}
+		hv, err := p.resolve(e.val)
 		if err != nil {
 			return err
 		}
-		sub := append(chain[:len(chain):len(chain)], child)
-		if err := p.walkGroup(n.Content[i+1], sub, vars, depth+1); err != nil {
-			return err
+		var vars map[string]any
+		switch {
+		case isNull(hv):
+		case hv.Kind == yaml.MappingNode:
+			v, err := p.value(hv, "", e.key, depth+1)
+			if err != nil {
+				return err
+			}
+			vars, _ = v.(map[string]any)
+			p.nestedSections(vars, e.key, line)
+		default:
+			p.problem(false, "host-vars-not-mapping", hv.Line, e.key,
+				"put each variable on its own `name: value` line indented under the host (e.g. ip: 10.0.0.1)",
+				"the host's variables are a %s, not a mapping: Ansible refuses the file", kindOf(hv))
 		}
+		p.addHosts(e.key, line, group, vars)
 	}
 	return nil
 }
 
-func (p *yamlParser) addHost(name string, line int, chain []string, groupVars, hostVars map[string]any) {
-	yh := p.hosts[name]
-	if yh == nil {
-		yh = &yamlHost{host: &cluster.Host{Name: name, Line: line}, groupVars: map[string]any{}, hostVars: map[string]any{}}
-		p.hosts[name] = yh
-		p.order = append(p.order, yh)
-	}
-	h := yh.host
-	// Every declaration is recorded, a repeat in one group included: it is
-	// a likely copy-paste mistake that Validate reports.
-	h.Groups = append(h.Groups, chain[len(chain)-1])
-	for _, g := range chain {
-		if r, ok := groupRoles[g]; ok {
-			h.Roles = h.Roles.Add(r)
+// nestedSections warns about a host entry written like a group: Ansible
+// makes `vars:` under a host one variable called vars, so what is inside
+// it (ip, ansible_host, ...) is not the host's.
+func (p *yamlParser) nestedSections(vars map[string]any, host string, line int) {
+	for _, k := range []string{"vars", "hosts", "children"} {
+		if _, ok := vars[k].(map[string]any); ok {
+			p.problem(true, "host-vars-nested", line, host,
+				"put the host's variables directly under the host, without `"+k+":`",
+				"`%s:` under a host is one variable named %s for Ansible: the variables inside it are not the host's", k, k)
 		}
-		if g == k0sGroup {
-			p.facts.k0sHosts = true
-		}
-	}
-	for k, v := range groupVars {
-		yh.groupVars[k] = v
-	}
-	for k, v := range hostVars {
-		yh.hostVars[k] = v
 	}
 }
 
+// oneName reads a string given where a mapping of names is expected, which
+// Ansible takes as one name. Several names in it (lines without their
+// trailing ':' fold into one string) are a problem: Ansible would make one
+// host or group named by all of them.
+func (p *yamlParser) oneName(n *yaml.Node, group, section, what string) (string, bool) {
+	fields := strings.Fields(n.Value)
+	where := group + "." + section
+	switch {
+	case len(fields) == 0:
+		p.problem(false, what+"-name-empty", n.Line, "", "write the "+what+"'s name, or nothing, after "+section+":",
+			"`%s` is an empty string: Ansible makes it one %s with an empty name", where, what)
+		return "", false
+	case len(fields) == 1:
+		return fields[0], true
+	}
+	consequence := "one host whose name is the %d names joined by spaces, which the installer cannot reach"
+	if what == "group" {
+		consequence = "one group whose name is the %d names joined by spaces, with no hosts"
+	}
+	if p.oneNamePerLine(n.Line, fields) {
+		p.problem(false, "names-folded", n.Line, "",
+			"end each "+what+" line with ':' ("+fields[0]+":)",
+			"`%s` is one string of %d names: each %s line needs a trailing ':' (Ansible makes it "+consequence+")",
+			where, len(fields), what, len(fields))
+	} else {
+		p.problem(false, "names-folded", n.Line, "",
+			"write one `name:` line per "+what+", indented under "+section+":",
+			"`%s` is one string of %d names, %q: Ansible makes it "+consequence,
+			where, len(fields), n.Value, len(fields))
+	}
+	return "", false
+}
+
+// oneNamePerLine reports whether names are written one per line from line
+// on: a list of hosts whose lines lack the trailing ':'.
+func (p *yamlParser) oneNamePerLine(line int, names []string) bool {
+	for i, name := range names {
+		j := line - 1 + i
+		if j < 0 || j >= len(p.lines) || strings.TrimSpace(p.lines[j]) != name {
+			return false
+		}
+	}
+	return true
+}
+
+// addHosts records a host key of group (a name, a range, name:port).
+func (p *yamlParser) addHosts(pattern string, line int, group string, vars map[string]any) {
+	names, port, err := expandHostPattern(pattern, maxExpanded-p.expanded)
+	if err != nil {
+		p.problem(false, "host-range-invalid", line, "", "write the range as [begin:end] or [begin:end:step], e.g. kuma-w[1:3].example.com",
+			"%v", err)
+		return
+	}
+	if len(names) > 1 {
+		p.expanded += len(names)
+	}
+	if port != "" {
+		vars = overlay(vars, map[string]any{"ansible_port": port})
+	}
+	for _, name := range names {
+		p.decls = append(p.decls, hostDecl{name: name, line: line, group: group, vars: vars})
+	}
+}
+
+// cluster resolves the groups and host declarations into hosts.
 func (p *yamlParser) cluster() *cluster.Cluster {
-	c := &cluster.Cluster{Hosts: make([]*cluster.Host, 0, len(p.order))}
-	for _, yh := range p.order {
-		h := yh.host
-		h.Vars = overlay(yh.groupVars, yh.hostVars)
-		for _, k := range hostVarsAddress {
-			if v, ok := h.Vars[k]; ok && v != nil {
-				h.Address = scalarString(v)
-				break
+	r := newGroupResolver(p.groups)
+	type acc struct {
+		host   *cluster.Host
+		direct []string
+		vars   map[string]any
+	}
+	byName := map[string]*acc{}
+	var order []*acc
+	for _, d := range p.decls {
+		a := byName[d.name]
+		if a == nil {
+			a = &acc{host: &cluster.Host{Name: d.name, Line: d.line}, vars: map[string]any{}}
+			byName[d.name] = a
+			order = append(order, a)
+		}
+		// Every declaration is recorded, a repeat in one group included: it
+		// is a likely copy-paste mistake that Validate reports.
+		a.host.Groups = append(a.host.Groups, d.group)
+		a.direct = append(a.direct, d.group)
+		for k, v := range d.vars {
+			a.vars[k] = v // a later declaration's variable wins, as in Ansible
+		}
+	}
+	c := &cluster.Cluster{Hosts: make([]*cluster.Host, 0, len(order)), Problems: p.problems}
+	var facts layoutFacts
+	if all := p.groups["all"]; all != nil {
+		facts.deployToK8s = truthy(all.vars["deploy_to_k8s"])
+	}
+	for _, a := range order {
+		h := a.host
+		groups := r.ancestry(a.direct)
+		for _, g := range groups {
+			if ro, ok := groupRoles[g.name]; ok {
+				h.Roles = h.Roles.Add(ro)
+			}
+			if g.name == k0sGroup {
+				facts.k0sHosts = true
 			}
 		}
-		if ip, err := netip.ParseAddr(h.Address); err == nil {
-			h.IP = ip
+		vars := map[string]any{}
+		for _, g := range groups {
+			for k, v := range g.vars {
+				vars[k] = v
+			}
 		}
+		h.Vars = overlay(vars, a.vars)
+		h.Address, h.IP = hostAddress(h.Vars)
 		c.Hosts = append(c.Hosts, h)
 	}
-	c.Layout = detectLayout(c.Hosts, p.facts)
+	c.Layout = detectLayout(c.Hosts, facts)
 	return c
+}
+
+// hostAddress is the first of ansible_host, ip that is set and not the
+// unspecified placeholder (0.0.0.0, ::), as written, and its IP if it is
+// one.
+func hostAddress(vars map[string]any) (string, netip.Addr) {
+	for _, k := range hostVarsAddress {
+		v, ok := vars[k]
+		if !ok || v == nil {
+			continue
+		}
+		s := scalarString(v)
+		if s == "" {
+			continue
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return s, netip.Addr{}
+		}
+		if isPlaceholder(ip) {
+			continue
+		}
+		return s, ip
+	}
+	return "", netip.Addr{}
 }
 
 // resolve follows an alias, counting it against the budget.
@@ -271,41 +492,135 @@ func (p *yamlParser) resolve(n *yaml.Node) (*yaml.Node, error) { return p.doc.Re
 
 func (p *yamlParser) tooDeep(n *yaml.Node, key string) error { return p.doc.TooDeep(n, key) }
 
-// key returns a mapping key, which must be a scalar.
-func (p *yamlParser) key(n *yaml.Node, where string) (string, error) {
-	k, err := p.resolve(n)
-	if err != nil {
-		return "", err
-	}
-	if k.Kind != yaml.ScalarNode {
-		return "", errAt(p.file, k.Line, where, "a key must be a plain name, got a %s", yamlstrict.KindName(k))
-	}
-	return k.Value, nil
+// entries reads a mapping as Ansible's YAML loader does: merge keys (<<)
+// fill in keys not given (earlier merged mappings first), and a key given
+// twice keeps its first place and its last value (a problem: what the
+// first said is lost). where names the mapping in messages; host, when
+// set, is the host whose variables these are.
+func (p *yamlParser) entries(n *yaml.Node, where, host string, depth int) ([]entry, error) {
+	return p.entriesDup(n, where, host, depth, false)
 }
 
-// mapping converts a vars mapping (null is an empty one).
-func (p *yamlParser) mapping(n *yaml.Node, where string, depth int) (map[string]any, error) {
-	r, err := p.resolve(n)
+// entriesDup is entries, with every repeated key kept when keepDups (a
+// hosts: mapping, where a host listed twice is the rules' to report).
+func (p *yamlParser) entriesDup(n *yaml.Node, where, host string, depth int, keepDups bool) ([]entry, error) {
+	if depth > maxDepth {
+		return nil, p.tooDeep(n, where)
+	}
+	n, err := p.resolve(n)
 	if err != nil {
 		return nil, err
 	}
-	if isNull(r) {
-		return nil, nil
+	var (
+		out    []entry
+		at     = map[string]int{}
+		merges []*yaml.Node
+	)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, err := p.resolve(n.Content[i])
+		if err != nil {
+			return nil, err
+		}
+		if kn.Kind == yaml.ScalarNode && kn.ShortTag() == "!!merge" {
+			merges = append(merges, n.Content[i+1])
+			continue
+		}
+		if kn.Kind != yaml.ScalarNode {
+			p.problem(false, "key-not-scalar", kn.Line, host, "write the key as a plain name",
+				"a key in `%s` is a %s, not a plain name: Ansible refuses the file", orTop(where, host), yamlstrict.KindName(kn))
+			continue
+		}
+		e := entry{key: kn.Value, keyNode: kn, val: n.Content[i+1]}
+		if j, dup := at[e.key]; dup && !keepDups {
+			p.duplicate(out[j], e, where, host)
+			out[j] = e
+			continue
+		}
+		at[e.key] = len(out)
+		out = append(out, e)
 	}
-	if r.Kind != yaml.MappingNode {
-		return nil, errAt(p.file, r.Line, where, "must be a mapping of variables, got a %s", yamlstrict.KindName(r))
+	// `<<: *defaults` (or a list of them): explicit keys win, earlier
+	// merged mappings win over later ones, as YAML merge keys define.
+	for _, mn := range merges {
+		m, err := p.resolve(mn)
+		if err != nil {
+			return nil, err
+		}
+		srcs := []*yaml.Node{m}
+		if m.Kind == yaml.SequenceNode {
+			srcs = m.Content
+		}
+		for _, s := range srcs {
+			s, err := p.resolve(s)
+			if err != nil {
+				return nil, err
+			}
+			if s.Kind != yaml.MappingNode {
+				p.problem(false, "merge-key-invalid", mn.Line, host, "merge (<<) an anchored mapping: `<<: *name`",
+					"a merge key (<<) in `%s` needs a mapping or a list of mappings, got a %s: Ansible refuses the file",
+					orTop(where, host), yamlstrict.KindName(s))
+				continue
+			}
+			sub, err := p.entriesDup(s, where, host, depth+1, keepDups)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range sub {
+				if _, set := at[e.key]; !set {
+					at[e.key] = len(out)
+					out = append(out, e)
+				}
+			}
+		}
 	}
-	v, err := p.value(r, where, depth)
+	return out, nil
+}
+
+// duplicate reports a key given twice in one mapping.
+func (p *yamlParser) duplicate(first, again entry, where, host string) {
+	key := joinKey(where, again.key)
+	value := ""
+	if v, err := p.resolve(again.val); err == nil && v.Kind == yaml.ScalarNode {
+		value = fmt.Sprintf(", %q", v.Value)
+	}
+	p.problem(false, "duplicate-key", again.keyNode.Line, host,
+		"keep one `"+again.key+":` and delete the other",
+		"`%s` is given twice (first on line %d): Ansible keeps only the last%s, and what the first said is lost",
+		key, first.keyNode.Line, value)
+}
+
+// orTop names a mapping for messages.
+func orTop(where, host string) string {
+	switch {
+	case where != "":
+		return where
+	case host != "":
+		return "the host's variables"
+	}
+	return "the top level"
+}
+
+// mappingValue converts a vars mapping; where is the key path (relative to
+// the host when host is set).
+func (p *yamlParser) mappingValue(n *yaml.Node, where, host string, depth int) (map[string]any, error) {
+	ents, err := p.entries(n, where, host, depth)
 	if err != nil {
 		return nil, err
 	}
-	m, _ := v.(map[string]any)
+	m := make(map[string]any, len(ents))
+	for _, e := range ents {
+		v, err := p.value(e.val, joinKey(where, e.key), host, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		m[e.key] = v
+	}
 	return m, nil
 }
 
 // value converts a node to plain Go values. Anchored nodes are converted
 // once and shared by their aliases, so an alias costs O(1) memory.
-func (p *yamlParser) value(n *yaml.Node, where string, depth int) (any, error) {
+func (p *yamlParser) value(n *yaml.Node, where, host string, depth int) (any, error) {
 	if depth > maxDepth {
 		return nil, p.tooDeep(n, where)
 	}
@@ -318,12 +633,10 @@ func (p *yamlParser) value(n *yaml.Node, where string, depth int) (any, error) {
 	}
 	var out any
 	switch n.Kind {
-	case yaml.ScalarNode:
-		out = scalarValue(n)
 	case yaml.SequenceNode:
 		s := make([]any, 0, len(n.Content))
 		for _, e := range n.Content {
-			v, err := p.value(e, where, depth+1)
+			v, err := p.value(e, where, host, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -331,63 +644,18 @@ func (p *yamlParser) value(n *yaml.Node, where string, depth int) (any, error) {
 		}
 		out = s
 	case yaml.MappingNode:
-		m, err := p.mappingValue(n, where, depth)
+		m, err := p.mappingValue(n, where, host, depth)
 		if err != nil {
 			return nil, err
 		}
 		out = m
 	default:
-		return nil, errAt(p.file, n.Line, where, "unexpected YAML %s", yamlstrict.KindName(n))
+		out = scalarValue(n)
 	}
 	if n.Anchor != "" {
 		p.memo[n] = out
 	}
 	return out, nil
-}
-
-func (p *yamlParser) mappingValue(n *yaml.Node, where string, depth int) (map[string]any, error) {
-	m := make(map[string]any, len(n.Content)/2)
-	var merges []*yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn := n.Content[i]
-		if kn.Kind == yaml.ScalarNode && kn.ShortTag() == "!!merge" {
-			merges = append(merges, n.Content[i+1])
-			continue
-		}
-		k, err := p.key(kn, where)
-		if err != nil {
-			return nil, err
-		}
-		v, err := p.value(n.Content[i+1], joinKey(where, k), depth+1)
-		if err != nil {
-			return nil, err
-		}
-		m[k] = v
-	}
-	// `<<: *defaults` (or a list of them): explicit keys win, earlier
-	// merged mappings win over later ones, as YAML merge keys define.
-	for _, mn := range merges {
-		v, err := p.value(mn, where, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		srcs, ok := v.([]any)
-		if !ok {
-			srcs = []any{v}
-		}
-		for _, s := range srcs {
-			sm, ok := s.(map[string]any)
-			if !ok {
-				return nil, errAt(p.file, mn.Line, where, "a merge key (<<) needs a mapping or a list of mappings")
-			}
-			for k, v := range sm {
-				if _, set := m[k]; !set {
-					m[k] = v
-				}
-			}
-		}
-	}
-	return m, nil
 }
 
 func joinKey(where, k string) string {
@@ -435,6 +703,25 @@ func scalarString(v any) string {
 
 func isNull(n *yaml.Node) bool {
 	return n.Kind == 0 || n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// isString: a scalar Ansible reads as a string (a name), not a number or
+// a boolean.
+func isString(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str"
+}
+
+// kindOf names a node's kind, a scalar by its YAML type.
+func kindOf(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode {
+		switch n.ShortTag() {
+		case "!!int", "!!float":
+			return "number"
+		case "!!bool":
+			return "boolean"
+		}
+	}
+	return yamlstrict.KindName(n)
 }
 
 // overlay returns base with top's keys over it, as a new map; base is
