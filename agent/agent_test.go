@@ -101,6 +101,10 @@ func startClusterFrom(t *testing.T, invYAML string, tweak func(name string, cfg 
 		cfg.Checks.NTP.Servers = []string{srv.Addr()}
 		cfg.Checks.Disk.MinFree = 1
 		cfg.Checks.Interval = time.Second
+		// Loopback never filters: a connect without an answer in 500 ms is
+		// a test machine too busy to schedule the prober (seen with both
+		// cores burnt), not a closed path.
+		cfg.Checks.Ports.Timeout = 3 * time.Second
 		o := quietOptions()
 		if tweak != nil {
 			tweak(h.Name, &cfg, &o)

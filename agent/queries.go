@@ -137,10 +137,11 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 			// The query went out by gossip, the answer came straight back.
 			rtt, off = direct, clusterchecks.ClockOffsetDirect(r.At, tr.Time(), direct)
 		}
+		bound := max(r.At.Sub(r.Sent), 0) / 2
 		if node == a.node.Name {
-			off, rtt = 0, 0 // by definition: the local clock is the reference
+			off, rtt, bound = 0, 0, 0 // by definition: the local clock is the reference
 		}
-		v.Times = append(v.Times, clusterchecks.TimeSample{Node: node, Offset: off, RTT: rtt})
+		v.Times = append(v.Times, clusterchecks.TimeSample{Node: node, Offset: off, RTT: rtt, Bound: bound})
 	}
 	for node, r := range answers[1].resp {
 		var hr clusterchecks.HostsReply

@@ -52,7 +52,7 @@ func ClockCheck(v View) checks.Result {
 			"Make sure kuma-agent runs on the other nodes and the gossip port is open between them.", silent...)
 	}
 
-	median := medianOffset(samples)
+	median, medianBound := medianOffset(samples)
 	type judged struct {
 		TimeSample
 		skew   time.Duration
@@ -62,7 +62,9 @@ func ClockCheck(v View) checks.Result {
 	for i, s := range samples {
 		skew := s.Offset - median
 		st := checks.OK
-		switch abs := absDuration(skew); {
+		// Only what the measurement proves counts: the skew less the
+		// uncertainty of this sample and of the median's.
+		switch abs := absDuration(skew) - s.Bound - medianBound; {
 		case abs >= crit:
 			st = checks.Crit
 		case abs >= warn:
@@ -79,7 +81,7 @@ func ClockCheck(v View) checks.Result {
 	var bad, details []string
 	for _, j := range js {
 		worst = checks.Worst(worst, j.status)
-		d := fmt.Sprintf("%s: skew %s from the median (±%s)", j.Node, signed(j.skew), roundDisplay(j.RTT/2).String())
+		d := fmt.Sprintf("%s: skew %s from the median (±%s)", j.Node, signed(j.skew), roundDisplay(max(j.RTT/2, j.Bound)).String())
 		if j.status != checks.OK {
 			bad = append(bad, fmt.Sprintf("%s %s", j.Node, signed(j.skew)))
 			d += " " + j.status.String()
@@ -124,20 +126,18 @@ func dedupSamples(in []TimeSample) []TimeSample {
 	return out
 }
 
-// medianOffset is the median offset; with an even count, the mean of the
-// two middle values.
-func medianOffset(s []TimeSample) time.Duration {
-	o := make([]time.Duration, len(s))
-	for i := range s {
-		o[i] = s[i].Offset
-	}
-	slices.Sort(o)
+// medianOffset is the median of the samples' offsets and its uncertainty
+// (the Bound of the sample it is, or the larger of the two it lies between).
+func medianOffset(s []TimeSample) (time.Duration, time.Duration) {
+	o := slices.Clone(s)
+	slices.SortFunc(o, func(a, b TimeSample) int { return cmp.Compare(a.Offset, b.Offset) })
 	n := len(o)
 	if n%2 == 1 {
-		return o[n/2]
+		return o[n/2].Offset, o[n/2].Bound
 	}
+	lo, hi := o[n/2-1], o[n/2]
 	// Halve first so two huge offsets cannot overflow.
-	return o[n/2-1]/2 + o[n/2]/2 + (o[n/2-1]%2+o[n/2]%2)/2
+	return lo.Offset/2 + hi.Offset/2 + (lo.Offset%2+hi.Offset%2)/2, max(lo.Bound, hi.Bound)
 }
 
 func absDuration(d time.Duration) time.Duration {

@@ -61,6 +61,13 @@ type TimeSample struct {
 	// (see ClockOffset).
 	Offset time.Duration
 	RTT    time.Duration
+	// Bound is what the measurement can prove: the remote clock was read
+	// somewhere between the query leaving and its answer arriving, so the
+	// true offset is within Offset ± Bound (half the query's own round
+	// trip). RTT may come from the mesh's coordinates and is tighter but
+	// not a bound: an answer held up on a busy node breaks the midpoint
+	// assumption. A skew is judged only by what exceeds Bound. 0: exact.
+	Bound time.Duration
 }
 
 // HostsView is one node's /etc/hosts mapping of each inventory name; an
