@@ -43,7 +43,7 @@ func TestMembersCheck(t *testing.T) {
 			details: []string{"member z.x is not in the inventory (failed); ignored for every decision"}}},
 		{"elsewhere", inventory, append(alive("a.x", "c.x"), Member{Name: "b.x", Addr: "10.9.9.9", Status: StatusAlive}), expect{
 			status: checks.Warn, msg: []string{"not at their inventory address (ignored for every decision): b.x"}, notMsg: []string{"never seen"},
-			remedy: []string{"mesh.advertise_addr", "rotate the gossip key"},
+			remedy:  []string{"mesh.advertise_addr", "rotate the gossip key"},
 			details: []string{"member b.x advertises 10.9.9.9, the inventory has 10.0.0.2 for it (alive); ignored for every decision"}}},
 		{"escaped", inventory, append(alive("a.x", "b.x", "c.x"), Member{Name: "x\x1b[31mRED\nc9.lab.lan  127.0.201.9  alive  core  ok", Status: StatusAlive}), expect{
 			status: checks.Warn, msg: []string{`not in the inventory (ignored for every decision): x\x1b[31mRED\nc9.lab.lan`},
