@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
@@ -105,11 +104,11 @@ func newInventoryReport(file string, c *cluster.Cluster, findings []inventory.Fi
 func writeInventoryJSON(w io.Writer, r inventoryReport) error { return writeJSON(w, r) }
 
 func writeInventoryTable(w io.Writer, r inventoryReport) error {
-	fmt.Fprintf(w, "%s: layout %s, %d hosts\n\n", r.File, r.Layout, len(r.Hosts))
+	fmt.Fprintf(w, "%s: layout %s, %d hosts\n\n", esc(r.File), r.Layout, len(r.Hosts))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tADDRESS\tROLES")
 	for _, h := range r.Hosts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", h.Name, dash(h.Address), dash(strings.Join(h.Roles, ",")))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", esc(h.Name), dash(esc(h.Address)), dash(escJoin(h.Roles, ",")))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -119,11 +118,11 @@ func writeInventoryTable(w io.Writer, r inventoryReport) error {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "SEVERITY\tCODE\tHOST\tMESSAGE\tREMEDY")
 		for _, f := range r.Findings {
-			host := dash(f.Host)
+			host := dash(esc(f.Host))
 			if f.Line > 0 {
-				host = fmt.Sprintf("%s (line %d)", f.Host, f.Line)
+				host = fmt.Sprintf("%s (line %d)", esc(f.Host), f.Line)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Code, host, f.Message, dash(f.Remedy))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Code, host, line(f.Message), dash(line(f.Remedy)))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
