@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net"
 	"regexp"
-	"strconv"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
