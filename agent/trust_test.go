@@ -159,7 +159,7 @@ func TestRogueMemberChangesNoDecision(t *testing.T) {
 		}
 	}
 	if members.Status != checks.Warn || !strings.Contains(members.Message, "not in the inventory (ignored for every decision): "+rogueName) ||
-		!slices.Contains(members.Details, "member "+rogueName+" is not in the inventory (alive); ignored for every decision") {
+		!slices.Contains(members.Details, "member "+rogueName+" is not in the inventory; ignored for every decision (alive in the mesh)") {
 		t.Errorf("members check %s: %s %q", members.Status, members.Message, members.Details)
 	}
 	for _, n := range rep.Nodes {

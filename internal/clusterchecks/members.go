@@ -32,7 +32,7 @@ func MembersCheck(v View) checks.Result {
 			if _, err := v.Inventory.Vouch(m.Name, m.Addr); err != nil {
 				// Reported with its status, counted nowhere else: a
 				// stranger that failed is no failed node of the cluster.
-				note := fmt.Sprintf(" (%s); %s", m.Status, ignoredNote)
+				note := fmt.Sprintf("; %s (%s in the mesh)", ignoredNote, m.Status)
 				switch inv := v.Inventory.HostFold(m.Name); {
 				case v.Inventory.Host(m.Name) != nil:
 					elsewhere = append(elsewhere, name)

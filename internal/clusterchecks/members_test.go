@@ -37,14 +37,14 @@ func TestMembersCheck(t *testing.T) {
 			remedy: []string{"On c.x", "systemctl enable --now kuma-agent", "7946", "gossip.keyring"}}},
 		{"stranger", inventory, alive("a.x", "b.x", "c.x", "z.x"), expect{
 			status: checks.Warn, msg: []string{"not in the inventory (ignored for every decision): z.x"}, remedy: []string{"Add z.x to the inventory"},
-			details: []string{"member z.x is not in the inventory (alive); ignored for every decision"}}},
+			details: []string{"member z.x is not in the inventory; ignored for every decision (alive in the mesh)"}}},
 		{"failed stranger is no failed node", inventory, failed(alive("a.x", "b.x", "c.x", "z.x"), "z.x"), expect{
 			status: checks.Warn, msg: []string{"not in the inventory (ignored for every decision): z.x"}, notMsg: []string{"failed"},
-			details: []string{"member z.x is not in the inventory (failed); ignored for every decision"}}},
+			details: []string{"member z.x is not in the inventory; ignored for every decision (failed in the mesh)"}}},
 		{"elsewhere", inventory, append(alive("a.x", "c.x"), Member{Name: "b.x", Addr: "10.9.9.9", Status: StatusAlive}), expect{
 			status: checks.Warn, msg: []string{"not at their inventory address (ignored for every decision): b.x"}, notMsg: []string{"never seen"},
 			remedy:  []string{"mesh.advertise_addr", "rotate the gossip key"},
-			details: []string{"member b.x advertises 10.9.9.9, the inventory has 10.0.0.2 for it (alive); ignored for every decision"}}},
+			details: []string{"member b.x advertises 10.9.9.9, the inventory has 10.0.0.2 for it; ignored for every decision (alive in the mesh)"}}},
 		{"escaped", inventory, append(alive("a.x", "b.x", "c.x"), Member{Name: "x\x1b[31mRED\nc9.lab.lan  127.0.201.9  alive  core  ok", Status: StatusAlive}), expect{
 			status: checks.Warn, msg: []string{`not in the inventory (ignored for every decision): x\x1b[31mRED\nc9.lab.lan`},
 			details: []string{`member x\x1b[31mRED\nc9.lab.lan  127.0.201.9  alive  core  ok is not in the inventory`}}},
