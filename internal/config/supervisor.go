@@ -66,8 +66,10 @@ type ExecBackend struct {
 
 // Rejoin brings a Raft Core that runs but fell out of the cluster back in.
 // Any configured signal saying "out" counts; JoinCommand is a template with
-// {{.Leader}} (host:port of the leader, found through the mesh), {{.ID}}
-// (the Core's service ID, from its unit name) and {{.Unit}}.
+// {{.Leader}} (host:port of the leader: the inventory's raft_node_addr, or
+// FQDN:raft_port, of the one Raft voter of the inventory that the mesh says
+// leads), {{.ID}} (the Core's service ID, from its unit name) and {{.Unit}};
+// plain references only (argtmpl).
 type Rejoin struct {
 	Enabled  bool          `yaml:"enabled" json:"enabled"`
 	Interval time.Duration `yaml:"interval" json:"interval"`
