@@ -20,6 +20,7 @@ type agentMetrics struct {
 	dropped       *metrics.GaugeVec
 	events        *metrics.GaugeVec
 	tagsStale     *metrics.GaugeVec
+	refused       *metrics.GaugeVec
 }
 
 func newAgentMetrics(version string) *agentMetrics {
@@ -33,6 +34,7 @@ func newAgentMetrics(version string) *agentMetrics {
 		health:        r.Gauge("kuma_agent_gossip_health_score", "memberlist's awareness score: 0 is healthy, higher means this node is slow to answer probes.", "node"),
 		dropped:       r.Gauge("kuma_agent_dropped", "Mesh events and queries dropped so far because handlers were saturated (a running total kept by the mesh).", "kind"),
 	}
+	m.refused = r.Gauge("kuma_agent_gossip_members_refused", "Gossip member announcements refused at merge so far (a name that is not a host name, or a name alive at another address; a running total kept by the mesh, the log says which, once a minute).")
 	m.tagsStale = r.Gauge("kuma_agent_gossip_tags_stale", "1 while this node's newest tags could not be encoded or sent: the other nodes see its last good ones (the log says why).")
 	m.events = r.Gauge("kuma_agent_events", "Event publishing: nats_connected (0/1), published and publish_failures since start, outbox_pending, outbox_dropped (ever).", "kind")
 	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
@@ -73,6 +75,7 @@ func (a *Agent) collectMetrics(*metrics.Registry) {
 	m.health.With(a.node.Name).Set(float64(st.HealthScore))
 	m.dropped.With("events").Set(float64(st.EventsDropped))
 	m.dropped.With("queries").Set(float64(st.QueriesDropped))
+	m.refused.With().Set(float64(st.MembersRefused))
 }
 
 func (a *Agent) httpHandler() http.Handler {

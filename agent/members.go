@@ -9,6 +9,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/agent/metrics"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 )
 
@@ -48,6 +49,31 @@ func (l *memberLog) sinceOf(name string) time.Time {
 	return l.since[name]
 }
 
+// vouch is the inventory's word on member m (cluster.Vouch): its host when
+// the inventory has m's name at m's address, else why m is not believed.
+// This node is believed under its own name when the inventory has it: it
+// knows who it is, whatever address it gossips from.
+func (a *Agent) vouch(m mesh.Member) (*cluster.Host, error) {
+	if m.Name == a.node.Name && a.cluster != nil {
+		if h := a.cluster.Host(m.Name); h != nil {
+			return h, nil
+		}
+	}
+	return a.cluster.Vouch(m.Name, m.Addr)
+}
+
+// believedMembers are the mesh members the inventory vouches for: the
+// only ones any decision (guard, rejoin, cleanup, lease takeover) looks at.
+func (a *Agent) believedMembers() []mesh.Member {
+	var out []mesh.Member
+	for _, m := range a.mesh.Members() {
+		if _, err := a.vouch(m); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // clusterMembers converts the mesh's view for the cluster checks and the CLI.
 func (a *Agent) clusterMembers() ([]clusterchecks.Member, []control.MemberInfo) {
 	var cm []clusterchecks.Member
@@ -59,6 +85,11 @@ func (a *Agent) clusterMembers() ([]clusterchecks.Member, []control.MemberInfo) 
 		mi := control.MemberInfo{Name: m.Name, Addr: m.Addr, Status: m.Status, Roles: []string{}, Since: a.events.sinceOf(m.Name)}
 		if err != nil {
 			mi.TagsError = err.Error()
+		}
+		if a.cluster != nil {
+			if _, err := a.vouch(m); err != nil {
+				mi.Ignored = err.Error() + "; ignored for every decision"
+			}
 		}
 		for _, r := range t.Roles {
 			mi.Roles = append(mi.Roles, string(r))
@@ -74,13 +105,14 @@ func (a *Agent) clusterMembers() ([]clusterchecks.Member, []control.MemberInfo) 
 
 // Failed reports whether the mesh has marked node failed or left: the
 // verdict the coordination lease (lease.Liveness) needs before anyone may
-// take over a lease node holds. A node the mesh does not know is not
-// "failed": no verdict, no takeover.
+// take over a lease node holds. A node the mesh does not know, or knows
+// only as a member the inventory does not vouch for, is not "failed": no
+// verdict, no takeover.
 func (a *Agent) Failed(node string) bool {
 	if a.mesh == nil {
 		return false
 	}
-	for _, m := range a.mesh.Members() {
+	for _, m := range a.believedMembers() {
 		if m.Name == node {
 			return m.Status == "failed" || m.Status == "left"
 		}

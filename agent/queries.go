@@ -96,7 +96,8 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 		err  error
 	}
 	names := []string{queryTime, queryHosts, queryReach, queryDoctor}
-	// Every alive member answers every query; stop waiting when they have.
+	// Every alive member answers every query; stop waiting when they have
+	// (a stranger that does not answer costs the timeout, nothing else).
 	alive := 0
 	for _, m := range a.mesh.Members() {
 		if m.Status == "alive" {
@@ -169,7 +170,18 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 		}
 		v.Reach[node] = edges
 	}
+	// Only the members the inventory vouches for are evidence: a stranger's
+	// findings are not listed, its silence is not missed (the members
+	// check reports it).
+	bv, _ := clusterchecks.Believed(v)
+	believed := map[string]bool{}
+	for _, m := range bv.Members {
+		believed[m.Name] = true
+	}
 	for node, r := range answers[3].resp {
+		if !believed[node] {
+			continue
+		}
 		var dr clusterchecks.DoctorReply
 		if err := clusterchecks.DecodePayload(r.Payload, &dr); err != nil {
 			bad(node, queryDoctor, err)
@@ -182,7 +194,7 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 		}
 	}
 	slices.SortFunc(rep.Nodes, func(x, y clusterchecks.DoctorReply) int { return cmp.Compare(x.Host, y.Host) })
-	for _, m := range members {
+	for _, m := range bv.Members {
 		if m.Status == clusterchecks.StatusLeft {
 			continue
 		}

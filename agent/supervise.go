@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"errors"
+	"net"
 	"regexp"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -77,7 +79,7 @@ func (a *Agent) guard(layout cluster.Layout) supervisor.Guard {
 	if a.cluster == nil {
 		return g // no inventory: the guard refuses every quorum action
 	}
-	g.ClusterSize = len(a.cluster.Hosts)
+	g.Hosts = a.inventoryNames()
 	names := func(hs []*cluster.Host) []string {
 		var out []string
 		for _, h := range hs {
@@ -94,11 +96,12 @@ func (a *Agent) guard(layout cluster.Layout) supervisor.Guard {
 	return g
 }
 
-// peers is the mesh's view for the guard; this node speaks for itself
-// from the supervisor (its own gossip may lag by a round).
+// peers is the mesh's view for the guard, the rejoin and the cleanup: the
+// members the inventory vouches for, and no other; this node speaks for
+// itself from the supervisor (its own gossip may lag by a round).
 func (a *Agent) peers() []supervisor.Peer {
 	var out []supervisor.Peer
-	for _, m := range a.mesh.Members() {
+	for _, m := range a.believedMembers() {
 		t, _ := clusterchecks.DecodeTags(m.Tags)
 		p := supervisor.Peer{Name: m.Name, Alive: m.Status == "alive", Healthy: t.Units == "ok", Raft: t.Raft}
 		if m.Name == a.node.Name && a.sup != nil {
@@ -126,9 +129,10 @@ func (a *Agent) unitsTag() string {
 	return "ok"
 }
 
-// failedSince is when the mesh marked node failed.
+// failedSince is when the mesh marked node failed (a member the inventory
+// vouches for: a stranger's failure is no cleanup target).
 func (a *Agent) failedSince(node string) (time.Time, bool) {
-	for _, m := range a.mesh.Members() {
+	for _, m := range a.believedMembers() {
 		if m.Name == node && m.Status == "failed" {
 			return a.events.sinceOf(node), true
 		}
@@ -230,8 +234,26 @@ func (a *Agent) hostAddr(node string) string {
 	return node
 }
 
+// raftAddr is the inventory's Raft address of the Core on node, an
+// inventory host: its raft_node_addr (host:port), else its inventory name
+// (the FQDN KUMA requires) and port. The rejoin dials this, never a name a
+// member gossips.
+func (a *Agent) raftAddr(node string, port int) string {
+	if a.cluster != nil {
+		if h := a.cluster.Host(node); h != nil {
+			if v, ok := h.Vars["raft_node_addr"].(string); ok {
+				if host, _, err := net.SplitHostPort(v); err == nil && host != "" {
+					return v
+				}
+			}
+		}
+	}
+	return net.JoinHostPort(node, strconv.Itoa(port))
+}
+
 func (a *Agent) rejoinOptions(r config.Rejoin) supervisor.RejoinOptions {
-	o := supervisor.RejoinOptions{Interval: r.Interval, Readings: r.Readings, JoinCommand: r.JoinCommand, RaftPort: r.RaftPort}
+	o := supervisor.RejoinOptions{Interval: r.Interval, Readings: r.Readings, JoinCommand: r.JoinCommand, RaftPort: r.RaftPort,
+		RaftAddr: func(node string) string { return a.raftAddr(node, r.RaftPort) }}
 	// Patterns were validated with the config.
 	if r.HealthURL != "" {
 		h := supervisor.HealthSignal{URL: r.HealthURL}

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
-	"text/template"
 
+	"github.com/kuma-agent/kuma-agent/internal/argtmpl"
 	"github.com/kuma-agent/kuma-agent/internal/proc"
 )
 
@@ -74,57 +72,9 @@ func exitCode(err error) (code int, ok bool) {
 	return 0, false
 }
 
-// shells are programs whose -c option makes an argument a script.
-var shells = []string{"sh", "bash", "dash", "ash", "ksh", "mksh", "zsh"}
-
-// shellScript is the index of the script in argv when argv runs a shell
-// with -c (directly or through env), or -1: the first non-option argument
-// after the option that holds the c.
-func shellScript(argv []string) int {
-	i := 0
-	if len(argv) > 0 && filepath.Base(argv[0]) == "env" {
-		for i = 1; i < len(argv) && (strings.HasPrefix(argv[i], "-") || strings.Contains(argv[i], "=")); i++ {
-		}
-	}
-	if i >= len(argv) || !slices.Contains(shells, filepath.Base(argv[i])) {
-		return -1
-	}
-	withC := false
-	for j := i + 1; j < len(argv); j++ {
-		a := argv[j]
-		switch {
-		case a == "--":
-		case strings.HasPrefix(a, "--"):
-		case strings.HasPrefix(a, "-"):
-			withC = withC || strings.Contains(a, "c")
-		case withC:
-			return j
-		}
-	}
-	return -1
-}
-
-// expand fills {{.Field}} placeholders of each argument from vars. Each
-// argument stays one argument whatever a value contains. A placeholder in
-// a shell's script (`sh -c '... {{.Name}} ...'`) is refused: a value
-// would become shell code; pass it as an argument after the script
-// (`sh -c '... "$1" ...' sh {{.Name}}`).
-func expand(argv []string, vars any) ([]string, error) {
-	if i := shellScript(argv); i >= 0 && strings.Contains(argv[i], "{{") {
-		return nil, fmt.Errorf("argument %d is a shell script with a {{...}} placeholder: a value must never be shell code; "+
-			"pass it as an argument after the script and use \"$1\"", i)
-	}
-	out := make([]string, 0, len(argv))
-	for i, a := range argv {
-		t, err := template.New("arg").Option("missingkey=error").Parse(a)
-		if err != nil {
-			return nil, fmt.Errorf("argument %d %q: %w", i, a, err)
-		}
-		var b strings.Builder
-		if err := t.Execute(&b, vars); err != nil {
-			return nil, fmt.Errorf("argument %d %q: %w", i, a, err)
-		}
-		out = append(out, b.String())
-	}
-	return out, nil
+// expand fills the {{.Field}} references of argv from vars (argtmpl:
+// nothing but plain references, none inside a shell's -c script; each
+// argument stays one argument whatever a value holds).
+func expand(argv []string, vars map[string]string) ([]string, error) {
+	return argtmpl.Expand(argv, vars)
 }

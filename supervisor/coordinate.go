@@ -111,7 +111,7 @@ func (s *Supervisor) coordinate(ctx context.Context, j job) outcome {
 // acquire takes the cluster lease. A single-host cluster needs none.
 func (s *Supervisor) acquire(ctx context.Context) (Lock, error) {
 	if s.o.Locker == nil {
-		if s.o.Guard.ClusterSize <= 1 {
+		if s.o.Guard.ClusterSize() <= 1 {
 			return nil, nil
 		}
 		return nil, errors.New("lease: no coordination lease (events are disabled): quorum-critical units are not healed")

@@ -25,4 +25,10 @@
 // the Guard allows it: this node sees a majority of the cluster in the mesh,
 // and the group keeps its quorum after the action. Dry-run proposes instead
 // of acting. Every action and refusal is an event.
+//
+// Only the inventory is believed: the peers it is given are the members the
+// inventory vouches for, the guard counts no name outside the inventory,
+// the Raft leader of a rejoin must be a Raft voter of the inventory and the
+// rejoin dials the inventory's address for it, never a member's name. With
+// no leader to rejoin, the rejoin is refused before the lease is taken.
 package supervisor

@@ -37,7 +37,7 @@ func (e *Exec) runner() Runner {
 
 // State implements Backend.
 func (e *Exec) State(ctx context.Context, unit string) (UnitState, error) {
-	argv, err := expand(e.StatusCmd, struct{ Unit string }{unit})
+	argv, err := expand(e.StatusCmd, map[string]string{"Unit": unit})
 	if err != nil {
 		return UnitState{}, err
 	}
@@ -66,7 +66,7 @@ func (e *Exec) ResetFailed(ctx context.Context, unit string) error {
 func (e *Exec) Start(ctx context.Context, unit string) error { return e.run(ctx, e.StartCmd, unit) }
 
 func (e *Exec) run(ctx context.Context, tmpl []string, unit string) error {
-	argv, err := expand(tmpl, struct{ Unit string }{unit})
+	argv, err := expand(tmpl, map[string]string{"Unit": unit})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,9 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 )
 
-// Peer is one cluster node as this node's mesh sees it.
+// Peer is one cluster node as this node's mesh sees it: a member the
+// inventory vouches for (cluster.Vouch: its inventory name, at its
+// inventory address), never one the inventory does not have.
 type Peer struct {
 	Name  string
 	Alive bool // serf says alive (suspect counts as alive: not yet failed)
@@ -32,11 +34,19 @@ type Action struct {
 }
 
 // Guard decides whether an action is safe, from the inventory and the mesh.
+// It counts only peers the inventory has: a member of another name is no
+// vote, alive or not.
 type Guard struct {
-	// ClusterSize is the number of inventory hosts (every one runs an agent).
-	ClusterSize int
+	// Hosts are the inventory's host names (every one runs an agent): the
+	// cluster's size, and the only names counted.
+	Hosts []string
 	// Groups lists each group's voters by node name.
 	Groups map[Group][]string
+}
+
+// ClusterSize is the number of distinct inventory hosts.
+func (g Guard) ClusterSize() int {
+	return len(slices.Compact(slices.Sorted(slices.Values(g.Hosts))))
 }
 
 // rule is one guard condition; ok=false refuses with the reason.
@@ -69,18 +79,19 @@ func (g Guard) Allow(a Action, peers []Peer) error {
 // meshMajority: a node that sees less than a majority of the cluster alive
 // may be the minority side of a partition, and must not act for the group.
 func meshMajority(g Guard, _ Action, peers []Peer) (bool, string) {
-	if g.ClusterSize == 0 {
+	size := g.ClusterSize()
+	if size == 0 {
 		return false, "no inventory: the cluster size is unknown"
 	}
-	alive := 0
+	alive := map[string]bool{}
 	for _, p := range peers {
-		if p.Alive {
-			alive++
+		if p.Alive && slices.Contains(g.Hosts, p.Name) {
+			alive[p.Name] = true
 		}
 	}
-	q := cluster.QuorumOf(g.ClusterSize, alive)
+	q := cluster.QuorumOf(size, len(alive))
 	if !q.HasQuorum {
-		return false, fmt.Sprintf("this node sees %d of %d cluster members alive (needs %d): it may be in a minority partition", alive, g.ClusterSize, q.Needed)
+		return false, fmt.Sprintf("this node sees %d of %d inventory hosts alive (needs %d): it may be in a minority partition", len(alive), size, q.Needed)
 	}
 	return true, ""
 }

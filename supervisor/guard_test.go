@@ -7,7 +7,7 @@ import (
 )
 
 func TestGuard(t *testing.T) {
-	g := Guard{ClusterSize: 5, Groups: map[Group][]string{GroupRaft: {"a", "b", "c"}, GroupEtcd: {"a", "b", "c", "d", "e"}}}
+	g := Guard{Hosts: []string{"a", "b", "c", "d", "e"}, Groups: map[Group][]string{GroupRaft: {"a", "b", "c"}, GroupEtcd: {"a", "b", "c", "d", "e"}}}
 	alive := func(names ...string) []Peer {
 		var ps []Peer
 		for _, n := range []string{"a", "b", "c", "d", "e"} {
@@ -38,6 +38,14 @@ func TestGuard(t *testing.T) {
 		{"remove dead etcd member, rest keeps quorum", Action{Node: "e", Verb: "remove-member", Group: GroupEtcd, Removes: true}, alive("a", "b", "c", "d"), ""},
 		{"remove with two more unhealthy", Action{Node: "e", Verb: "remove-member", Group: GroupEtcd, Removes: true}, alive("a", "b", "c!", "d!"), "quorum 3"},
 		{"group without voters", Action{Node: "a", Verb: "restart", Group: "other"}, alive("a", "b", "c"), "no voters"},
+		// Members the inventory does not have are no votes: two rogues do
+		// not make a minority side a majority, nor a voter healthy.
+		{"rogues are no majority", Action{Node: "a", Verb: "restart", Group: GroupRaft},
+			append(alive("a!", "b"), Peer{Name: "x.attacker", Alive: true, Healthy: true}, Peer{Name: "y.attacker", Alive: true, Healthy: true}), "sees 2 of 5 inventory hosts alive"},
+		{"rogues are no voters", Action{Node: "a", Verb: "rejoin", Group: GroupRaft},
+			append(alive("a", "b!", "c", "d", "e"), Peer{Name: "b.attacker", Alive: true, Healthy: true}), "would leave 1 of 3"},
+		{"a name twice is one vote", Action{Node: "a", Verb: "restart", Group: GroupRaft},
+			append(alive("a!", "b"), Peer{Name: "b", Alive: true}, Peer{Name: "b", Alive: true}), "minority"},
 	}
 	for _, c := range cases {
 		err := g.Allow(c.action, c.peers)

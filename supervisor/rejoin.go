@@ -2,9 +2,12 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,9 +25,11 @@ type RejoinOptions struct {
 	JoinCommand []string
 	RaftPort    int
 	Runner      Runner
-	// Address maps a node name to the address its Core's Raft listens on
-	// (the inventory's FQDN); default: the name itself.
-	Address func(node string) string
+	// RaftAddr maps a Raft voter of the inventory to the host:port its
+	// Core's Raft listens on, from the inventory (its raft_node_addr, or
+	// its FQDN and RaftPort): the rejoin target. nil: the voter's inventory
+	// name and RaftPort. Never anything a member says about itself.
+	RaftAddr func(node string) string
 }
 
 // rejoinState is the loop's memory, read by RaftState.
@@ -87,8 +92,8 @@ func (s *Supervisor) RunRejoin(ctx context.Context, o RejoinOptions) {
 	if o.Runner == nil {
 		o.Runner = defaultRunner()
 	}
-	if o.Address == nil {
-		o.Address = func(n string) string { return n }
+	if o.RaftAddr == nil {
+		o.RaftAddr = func(n string) string { return net.JoinHostPort(n, strconv.Itoa(o.RaftPort)) }
 	}
 	t := time.NewTicker(o.Interval)
 	defer t.Stop()
@@ -122,9 +127,14 @@ func (s *Supervisor) RunRejoin(ctx context.Context, o RejoinOptions) {
 		if outs < o.Readings {
 			continue
 		}
-		leader, ok := s.leader(o)
-		j := s.rejoinJob(unit, r, leader, ok, o)
-		out := s.coordinate(ctx, j)
+		// Nothing to rejoin without a leader: refused here, before the
+		// guard and the lease (a lease taken and given back every interval
+		// while the cluster has no leader helps nobody).
+		if _, err := s.leader(o); err != nil {
+			s.refuseOnce(unit, "rejoin", err.Error())
+			continue
+		}
+		out := s.coordinate(ctx, s.rejoinJob(unit, r, o))
 		switch out.kind {
 		case refused:
 			s.refuseOnce(unit, "rejoin", out.reason)
@@ -170,26 +180,42 @@ func (s *Supervisor) runningRaftCore() (string, bool) {
 	return "", false
 }
 
-// leader is the Raft leader's address from the mesh (peers gossip their
-// Core's Raft state).
-func (s *Supervisor) leader(o RejoinOptions) (string, bool) {
+// leader is the rejoin target: the inventory's Raft address of the one
+// live Raft voter of the inventory that gossips it leads. Peers are the
+// members the inventory vouches for (see Options.Peers); a member that is
+// no Raft voter of the inventory is not asked, whatever it claims. Two
+// voters claiming to lead (an old leader cut off in a minority) is no
+// answer either: the next reading decides.
+func (s *Supervisor) leader(o RejoinOptions) (string, error) {
+	voters := s.o.Guard.Groups[GroupRaft]
+	var leaders []string
 	for _, p := range s.peers() {
-		if p.Alive && p.Raft == "leader" && p.Name != s.o.Node {
-			return fmt.Sprintf("%s:%d", o.Address(p.Name), o.RaftPort), true
+		if p.Alive && p.Raft == "leader" && p.Name != s.o.Node && slices.Contains(voters, p.Name) && !slices.Contains(leaders, p.Name) {
+			leaders = append(leaders, p.Name)
 		}
 	}
-	return "", false
+	switch len(leaders) {
+	case 0:
+		return "", errors.New("no Raft leader is gossiped by a live Raft voter of the inventory: nothing to rejoin yet")
+	case 1:
+		return o.RaftAddr(leaders[0]), nil
+	}
+	slices.Sort(leaders)
+	return "", fmt.Errorf("more than one Raft voter claims to lead (%s): waiting for one leader", strings.Join(leaders, ", "))
 }
 
-func (s *Supervisor) rejoinJob(unit string, r Reading, leader string, haveLeader bool, o RejoinOptions) job {
+func (s *Supervisor) rejoinJob(unit string, r Reading, o RejoinOptions) job {
 	a := Action{Node: s.o.Node, Unit: unit, Verb: "rejoin", Group: GroupRaft, TargetDown: true}
+	var leader string // found again under the lease by confirm, used by do
 	return job{
 		action: a,
 		reason: r.Detail,
 		confirm: func(ctx context.Context) (bool, error) {
-			if !haveLeader {
-				return false, fmt.Errorf("no Raft leader is gossiped by any live member")
+			l, err := s.leader(o)
+			if err != nil {
+				return false, err
 			}
+			leader = l
 			again, err := read(ctx, o.Signals)
 			if err != nil {
 				return false, err
@@ -197,7 +223,7 @@ func (s *Supervisor) rejoinJob(unit string, r Reading, leader string, haveLeader
 			return again.Out, nil
 		},
 		do: func(ctx context.Context) (string, error) {
-			argv, err := expand(o.JoinCommand, struct{ Leader, ID, Unit string }{leader, coreID(unit), unit})
+			argv, err := expand(o.JoinCommand, map[string]string{"Leader": leader, "ID": coreID(unit), "Unit": unit})
 			if err != nil {
 				return "", fmt.Errorf("join command: %w", err)
 			}

@@ -60,7 +60,7 @@ func TestRejoinRunsTheJoinCommandUnderTheLease(t *testing.T) {
 		Interval: 10 * time.Millisecond, Readings: 3, RaftPort: 7209, Runner: run,
 		Signals:     []Signal{HealthSignal{URL: srv.URL, Out: regexp.MustCompile(`"state":"out"`), Leader: regexp.MustCompile(`"leader"`)}},
 		JoinCommand: []string{"kuma", "core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"},
-		Address:     func(n string) string { return n + ".kuma.local" },
+		RaftAddr:    func(n string) string { return n + ".kuma.local:7209" },
 	})
 	eventually(t, "rejoin finished", func() bool { return h.ev.count(events.HealingFinished) == 1 })
 	want := "kuma core --raft.join core-2.kuma.local:7209 --id 00000000-0000-0000-0000-000000000000 --install"
@@ -77,22 +77,78 @@ func TestRejoinRunsTheJoinCommandUnderTheLease(t *testing.T) {
 	}
 }
 
-func TestRejoinWithoutLeaderIsRefused(t *testing.T) {
-	peers := []Peer{{Name: "core-1", Alive: true}, {Name: "core-2", Alive: true, Healthy: true}, {Name: "core-3", Alive: true, Healthy: true}}
-	h := start(t, newFakeBackend(UnitState{Name: coreUnit, LoadState: "loaded", ActiveState: "active"}), quorumOpts(&peers, &fakeLocker{node: "core-1"}))
+// While no Raft voter of the inventory leads, the rejoin has nothing to
+// do: it is refused once, before the guard and the lease, and the lease is
+// never taken (finding: a lease.acquired/lease.released pair every
+// interval). A member that is no Raft voter of the inventory claiming to
+// lead changes nothing.
+func TestRejoinWithoutLeaderIsRefusedWithoutTheLease(t *testing.T) {
+	peers := []Peer{{Name: "core-1", Alive: true}, {Name: "core-2", Alive: true, Healthy: true}, {Name: "core-3", Alive: true, Healthy: true},
+		{Name: "rogue-leader.attacker.example", Alive: true, Healthy: true, Raft: "leader"}}
+	lk := &fakeLocker{node: "core-1"}
+	h := start(t, newFakeBackend(UnitState{Name: coreUnit, LoadState: "loaded", ActiveState: "active"}), quorumOpts(&peers, lk))
 	eventually(t, "unit seen", func() bool { return len(h.sup.Units()) == 1 })
 	run := &recordRunner{}
+	reads := &countingSignal{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go h.sup.RunRejoin(ctx, RejoinOptions{Interval: 10 * time.Millisecond, Readings: 1, RaftPort: 7209, Runner: run,
-		Signals: []Signal{CommandSignal{Argv: []string{"false"}}}, JoinCommand: []string{"join", "{{.Leader}}"}})
+	go h.sup.RunRejoin(ctx, RejoinOptions{Interval: 5 * time.Millisecond, Readings: 1, RaftPort: 7209, Runner: run,
+		Signals: []Signal{reads}, JoinCommand: []string{"join", "{{.Leader}}"}})
 	eventually(t, "refusal", func() bool { return h.ev.count(events.HealingRefused) == 1 })
+	eventually(t, "20 more readings", func() bool { return reads.n.Load() > 20 })
 	d, _ := h.ev.last(events.HealingRefused)
 	if !strings.Contains(d.Reason, "no Raft leader") || run.count() != 0 {
 		t.Fatalf("reason %q, %d runs", d.Reason, run.count())
 	}
+	lk.mu.Lock()
+	grants := lk.grants
+	lk.mu.Unlock()
+	if grants != 0 || h.ev.count(events.HealingRefused) != 1 || h.ev.count(events.HealingStarted) != 0 {
+		t.Fatalf("with no leader: %d lease grants, %d refusals, %d starts; want 0, 1, 0", grants, h.ev.count(events.HealingRefused), h.ev.count(events.HealingStarted))
+	}
 	if h.sup.RaftState() != "out" {
 		t.Fatalf("raft state %q, want out", h.sup.RaftState())
+	}
+}
+
+// countingSignal always reads "out" and counts its readings.
+type countingSignal struct{ n atomic.Int64 }
+
+func (c *countingSignal) Read(context.Context) (Reading, error) {
+	c.n.Add(1)
+	return Reading{Out: true, Detail: "test: out"}, nil
+}
+
+// The target is the inventory's Raft address of the one Raft voter that
+// leads: not a member outside the group, not one of two claimants.
+func TestRejoinLeaderIsAnInventoryRaftVoter(t *testing.T) {
+	var peers []Peer
+	sup, err := New(Options{Node: "core-1", Backend: newFakeBackend(), Policy: testPolicy(), Peers: func() []Peer { return peers },
+		Guard: Guard{Hosts: []string{"core-1", "core-2", "core-3", "collector-1"}, Groups: map[Group][]string{GroupRaft: {"core-1", "core-2", "core-3"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := RejoinOptions{RaftPort: 7209, RaftAddr: func(n string) string { return "raft-of-" + n + ":7299" }}
+	for _, c := range []struct {
+		name  string
+		peers []Peer
+		want  string // the target, or the error
+	}{
+		{"voter leads", []Peer{{Name: "core-2", Alive: true, Raft: "leader"}}, "raft-of-core-2:7299"},
+		{"failed voter", []Peer{{Name: "core-2", Raft: "leader"}}, "no Raft leader"},
+		{"self", []Peer{{Name: "core-1", Alive: true, Raft: "leader"}}, "no Raft leader"},
+		{"not a voter", []Peer{{Name: "collector-1", Alive: true, Raft: "leader"}}, "no Raft leader"},
+		{"not in the inventory", []Peer{{Name: "rogue-leader.attacker.example", Alive: true, Raft: "leader"}}, "no Raft leader"},
+		{"two claim", []Peer{{Name: "core-3", Alive: true, Raft: "leader"}, {Name: "core-2", Alive: true, Raft: "leader"}}, "more than one Raft voter claims to lead (core-2, core-3)"},
+	} {
+		peers = c.peers
+		got, err := sup.leader(addr)
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
 	}
 }
 
@@ -126,7 +182,7 @@ func TestCleanupRemovesALongDeadMemberOnce(t *testing.T) {
 	run := &recordRunner{}
 	h := start(t, newFakeBackend(), func(o *Options) {
 		o.Node = "c1"
-		o.Guard = Guard{ClusterSize: 3, Groups: map[Group][]string{GroupEtcd: {"c1", "c2", "c3"}}}
+		o.Guard = Guard{Hosts: []string{"c1", "c2", "c3"}, Groups: map[Group][]string{GroupEtcd: {"c1", "c2", "c3"}}}
 		o.Peers = func() []Peer { return peers }
 		o.Locker = &fakeLocker{node: "c1"}
 	})
@@ -160,7 +216,7 @@ func TestCleanupRemovesALongDeadMemberOnce(t *testing.T) {
 	peers[1].Healthy = true
 	h2 := start(t, newFakeBackend(), func(o *Options) {
 		o.Node = "c2"
-		o.Guard = Guard{ClusterSize: 3, Groups: map[Group][]string{GroupEtcd: {"c1", "c2", "c3"}}}
+		o.Guard = Guard{Hosts: []string{"c1", "c2", "c3"}, Groups: map[Group][]string{GroupEtcd: {"c1", "c2", "c3"}}}
 		o.Peers = func() []Peer { return peers }
 		o.Locker = &fakeLocker{node: "c2"}
 	})

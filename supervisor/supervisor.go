@@ -21,7 +21,9 @@ type Options struct {
 	Selection Selection
 	Policy    Backoff
 	Guard     Guard
-	// Peers is the mesh's view of the cluster, this node included.
+	// Peers is the mesh's view of the cluster, this node included: only
+	// the members the inventory vouches for. The guard, the rejoin and the
+	// cleanup also count no name outside the inventory (Guard.Hosts).
 	Peers  func() []Peer
 	Locker Locker // nil: no lease (single host only)
 	DryRun bool

@@ -25,7 +25,7 @@ func start(t *testing.T, be *fakeBackend, mod func(*Options)) *harness {
 	o := Options{
 		Node: "core-1", Backend: be, Policy: testPolicy(),
 		Selection: Select(DefaultRules, cluster.Roles{cluster.RoleCore, cluster.RoleCollector}, cluster.LayoutDistributed),
-		Guard:     Guard{ClusterSize: 1, Groups: map[Group][]string{GroupRaft: {"core-1"}}},
+		Guard:     Guard{Hosts: []string{"core-1"}, Groups: map[Group][]string{GroupRaft: {"core-1"}}},
 		Peers:     func() []Peer { return []Peer{{Name: "core-1", Alive: true, Healthy: true}} },
 		Emit:      ev.emit, HealTimeout: 2 * time.Second, RetryRefused: 20 * time.Millisecond,
 	}
@@ -183,7 +183,7 @@ func TestDryRunProposesOnce(t *testing.T) {
 // quorumOpts makes a 3-node Raft cluster around core-1.
 func quorumOpts(peers *[]Peer, locker Locker) func(*Options) {
 	return func(o *Options) {
-		o.Guard = Guard{ClusterSize: 3, Groups: map[Group][]string{GroupRaft: {"core-1", "core-2", "core-3"}}}
+		o.Guard = Guard{Hosts: []string{"core-1", "core-2", "core-3"}, Groups: map[Group][]string{GroupRaft: {"core-1", "core-2", "core-3"}}}
 		o.Peers = func() []Peer { return *peers }
 		o.Locker = locker
 	}

@@ -151,7 +151,7 @@ func (h *sdHost) runSupervisor(t *testing.T, policy Backoff) (*Supervisor, *even
 	s := runInBackground(t, Options{
 		Node: "core-1", Backend: &Systemd{Address: h.h.DBusAddress(), Resync: 5 * time.Second}, Policy: policy,
 		Selection: Select(DefaultRules, cluster.Roles{cluster.RoleCore, cluster.RoleCollector}, cluster.LayoutDistributed),
-		Guard:     Guard{ClusterSize: 1, Groups: map[Group][]string{GroupRaft: {"core-1"}}},
+		Guard:     Guard{Hosts: []string{"core-1"}, Groups: map[Group][]string{GroupRaft: {"core-1"}}},
 		Peers:     func() []Peer { return []Peer{{Name: "core-1", Alive: true, Healthy: true}} },
 		Emit:      ev.emit, HealTimeout: 20 * time.Second, RetryRefused: 200 * time.Millisecond,
 	})

@@ -40,6 +40,10 @@ type MemberInfo struct {
 	// agent of another version, or corruption); the member is still listed.
 	TagsError string    `json:"tags_error,omitempty"`
 	Since     time.Time `json:"since,omitzero"`
+	// Ignored says why no decision believes this member (the inventory
+	// does not have it, or has it at another address); "" for a member the
+	// inventory vouches for, or when there is no inventory.
+	Ignored string `json:"ignored,omitempty"`
 }
 
 // UnitsReport is the answer to OpUnits.

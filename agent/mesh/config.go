@@ -10,14 +10,16 @@ import (
 
 	"github.com/hashicorp/serf/serf"
 
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/component"
 )
 
 // Config configures one agent's gossip layer.
 type Config struct {
 	// NodeName must be unique in the cluster and stable across restarts
-	// (the snapshot is keyed on it): letters, digits, '-' and '.', at most
-	// 128 characters.
+	// (the snapshot is keyed on it): a host name (RFC 1123 labels of
+	// letters, digits and '-', separated by '.'), at most 128 bytes. Other
+	// agents' names are held to the same rule (memberGate).
 	NodeName string
 	// BindAddr and BindPort are where gossip listens (UDP and TCP).
 	// BindAddr defaults to 0.0.0.0. BindPort 0 lets the kernel pick a free
@@ -104,6 +106,9 @@ func (c Config) validate() error {
 	if c.NodeName == "" {
 		return errors.New("field NodeName is required")
 	}
+	if err := cluster.CheckHostName(c.NodeName); err != nil {
+		return fmt.Errorf("field NodeName: %w", err)
+	}
 	if c.BindPort < 0 || c.BindPort > 65535 {
 		return fmt.Errorf("field BindPort %d out of range 0-65535", c.BindPort)
 	}
@@ -128,7 +133,7 @@ func (c Config) validate() error {
 }
 
 // serfConfig builds serf's configuration for c with the given keys.
-func (c Config) serfConfig(keys [][]byte, log *slog.Logger, eventCh chan serf.Event) (*serf.Config, error) {
+func (c Config) serfConfig(keys [][]byte, log *slog.Logger, eventCh chan serf.Event, gate *memberGate) (*serf.Config, error) {
 	ml, err := c.Profile.memberlistConfig()
 	if err != nil {
 		return nil, fmt.Errorf("field Profile: %w", err)
@@ -171,7 +176,11 @@ func (c Config) serfConfig(keys [][]byte, log *slog.Logger, eventCh chan serf.Ev
 	if len(keys) > 0 {
 		sc.KeyringFile = c.KeyringFile
 	}
-	sc.ValidateNodeNames = true
+	// Every member's name, this node's included (validate), is checked by
+	// the merge delegate's stricter rule, which counts and logs what it
+	// refuses; serf's own check would run first and refuse uncounted.
+	sc.ValidateNodeNames = false
+	sc.Merge = gate
 	sc.QueryResponseSizeLimit = MaxQueryResponse
 	applyRetention(sc)
 	if c.serfHook != nil {

@@ -133,6 +133,7 @@ func (m *Mesh) handleEvent(e serf.Event) {
 }
 
 func (m *Mesh) handleMemberEvent(ev MemberEvent) {
+	m.gate.track(ev)
 	for _, mem := range ev.Members {
 		m.log.Log(context.Background(), eventLevels[ev.Type], "gossip member event",
 			"event", ev.Type, "member", mem.Name, "addr", mem.Addr, "port", mem.Port, "status", mem.Status)

@@ -23,6 +23,7 @@ var defaultJoinBackoff = retry.Backoff{Min: time.Second, Max: 30 * time.Second}
 // Mesh is one agent's membership in the gossip cluster.
 type Mesh struct {
 	serf *serf.Serf
+	gate *memberGate
 	log  *slog.Logger
 	now  func() time.Time
 	sink EventSink
@@ -68,7 +69,8 @@ func New(cfg Config) (*Mesh, error) {
 	}
 
 	eventCh := make(chan serf.Event, eventChanLen)
-	sc, err := cfg.serfConfig(keys, log, eventCh)
+	gate := newMemberGate(log)
+	sc, err := cfg.serfConfig(keys, log, eventCh, gate)
 	if err != nil {
 		return nil, fmt.Errorf("mesh config: %w", err)
 	}
@@ -79,6 +81,7 @@ func New(cfg Config) (*Mesh, error) {
 
 	m := &Mesh{
 		serf:         s,
+		gate:         gate,
 		log:          log,
 		now:          cfg.Now,
 		sink:         cfg.EventSink,
@@ -104,6 +107,7 @@ func New(cfg Config) (*Mesh, error) {
 		close(m.dispatchDone)
 	}
 	local := m.LocalMember()
+	gate.track(MemberEvent{Type: "join", Members: []Member{local}})
 	log.Info("gossip started", "addr", local.Addr, "port", local.Port,
 		"profile", cfg.Profile.String(), "encrypted", s.EncryptionEnabled(), "snapshot", cfg.SnapshotPath)
 	return m, nil
@@ -201,6 +205,7 @@ func (m *Mesh) Shutdown() error {
 			m.shutdownErr = fmt.Errorf("shutdown: %w", err)
 		}
 		<-m.readerDone
+		m.gate.log.stop()
 		m.queryWG.Wait()
 		close(m.sinkCh)
 		// A stuck sink must not hang a restart; its queued events are lost.
@@ -241,6 +246,9 @@ type Stats struct {
 	// because it was too slow; QueriesDropped counts queries not answered
 	// because too many handlers were running.
 	EventsDropped, QueriesDropped uint64
+	// MembersRefused counts the member announcements refused at merge: a
+	// name that is not a host name, or a name alive at another address.
+	MembersRefused uint64
 	// Serf is serf's raw statistics map.
 	Serf map[string]string
 }
@@ -260,6 +268,7 @@ func (m *Mesh) Stats() Stats {
 		Encrypted:      m.serf.EncryptionEnabled(),
 		EventsDropped:  m.eventDrops.Load(),
 		QueriesDropped: m.queryDrops.Load(),
+		MembersRefused: m.gate.refused.Load(),
 		Serf:           raw,
 	}
 }

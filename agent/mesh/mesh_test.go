@@ -242,7 +242,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"advertise port", Config{NodeName: "a", Dev: true, AdvertisePort: -1}, "AdvertisePort"},
 		{"profile", Config{NodeName: "a", Dev: true, Profile: Profile(42)}, "Profile"},
 		{"keyring file missing", Config{NodeName: "a", KeyringFile: filepath.Join(t.TempDir(), "none.json")}, "Keys"},
-		{"name chars", Config{NodeName: "a b", Dev: true}, "invalid characters"},
+		{"name chars", Config{NodeName: "a b", Dev: true}, "NodeName"},
+		{"name label", Config{NodeName: "-a.b", Dev: true}, "NodeName"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,7 +30,7 @@ func writeClusterReport(w io.Writer, rep control.ClusterReport, f doctor.Format,
 		return rep.Status.NagiosCode(), writeClusterNagios(w, rep)
 	}
 	fmt.Fprintf(w, "kuma-agent doctor --cluster (asked by %s): %d nodes answered, %d did not, in %.0f ms\n",
-		rep.Self, len(rep.Nodes), len(rep.Unanswered), rep.DurationMS)
+		esc(rep.Self), len(rep.Nodes), len(rep.Unanswered), rep.DurationMS)
 	roles := map[string][]string{}
 	for _, m := range rep.Members {
 		roles[m.Name] = m.Roles
@@ -48,7 +48,7 @@ func writeClusterReport(w io.Writer, rep control.ClusterReport, f doctor.Format,
 		}
 	}
 	if len(rep.Unanswered) > 0 {
-		fmt.Fprintf(w, "\n== did not answer within the query timeout: %s\n", strings.Join(rep.Unanswered, ", "))
+		fmt.Fprintf(w, "\n== did not answer within the query timeout: %s\n", escJoin(rep.Unanswered, ", "))
 	}
 	cr := doctor.Report{Findings: []doctor.Finding{}}
 	for _, c := range rep.Cluster {
@@ -78,7 +78,7 @@ func writeClusterNagios(w io.Writer, rep control.ClusterReport) error {
 	for _, n := range rep.Nodes {
 		for _, fw := range n.Findings {
 			if fw.Status != "ok" {
-				bad = append(bad, n.Host+" "+fw.Check+": "+fw.Message)
+				bad = append(bad, esc(n.Host)+" "+esc(fw.Check)+": "+fw.Message)
 			}
 		}
 	}
@@ -88,7 +88,7 @@ func writeClusterNagios(w io.Writer, rep control.ClusterReport) error {
 		}
 	}
 	for _, u := range rep.Unanswered {
-		bad = append(bad, u+": did not answer")
+		bad = append(bad, esc(u)+": did not answer")
 	}
 	word := map[checks.Status]string{checks.OK: "OK", checks.Warn: "WARNING", checks.Crit: "CRITICAL", checks.Unknown: "UNKNOWN"}[rep.Status]
 	head := fmt.Sprintf("KUMA-AGENT CLUSTER %s - %d nodes answered, %d did not", word, len(rep.Nodes), len(rep.Unanswered))

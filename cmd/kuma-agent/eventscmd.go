@@ -139,9 +139,12 @@ var eventHeader = []string{"TIME", "NODE", "TYPE", "SEVERITY", "SUBJECT", "DATA"
 
 const eventTimeLayout = "2006-01-02 15:04:05.000"
 
+// eventRow is one event's cells; everything the event carries is escaped
+// (a node's name, a subject, data: any publisher with access to the stream
+// wrote them).
 func eventRow(e events.Event) []string {
-	return []string{e.Time.Local().Format(eventTimeLayout), e.Node(), string(e.ShortType()),
-		string(e.Severity), e.Subject, summarize(e.Data)}
+	return []string{e.Time.Local().Format(eventTimeLayout), esc(e.Node()), esc(string(e.ShortType())),
+		esc(string(e.Severity)), esc(e.Subject), summarize(e.Data)}
 }
 
 // defaultNodeWidth is the NODE column's width when no inventory names the
@@ -232,7 +235,7 @@ func (t *eventTable) rows(rows [][]string) error {
 func summarize(raw json.RawMessage) string {
 	var m map[string]any
 	if json.Unmarshal(raw, &m) != nil {
-		return string(raw)
+		return doctor.OneLine(string(raw))
 	}
 	var parts []string
 	for _, k := range []string{"check", "from", "to", "member", "status", "unit", "action", "purpose", "holder", "count", "message"} {

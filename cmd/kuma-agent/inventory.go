@@ -154,11 +154,11 @@ func writeInventoryJSON(w io.Writer, r inventoryReport) error { return writeJSON
 const tableWidth = 100
 
 func writeInventoryTable(w io.Writer, r inventoryReport) error {
-	fmt.Fprintf(w, "%s: layout %s, %d hosts\n\n", r.File, r.Layout, len(r.Hosts))
+	fmt.Fprintf(w, "%s: layout %s, %d hosts\n\n", esc(r.File), r.Layout, len(r.Hosts))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tADDRESS\tROLES")
 	for _, h := range r.Hosts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", h.Name, dash(h.Address), dash(strings.Join(h.Roles, ",")))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", esc(h.Name), dash(esc(h.Address)), dash(escJoin(h.Roles, ",")))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -199,9 +199,9 @@ func groupFindings(fs []inventory.Finding) []findingGroup {
 		}
 		switch {
 		case f.Host != "" && f.Line > 0:
-			out[i].where = append(out[i].where, fmt.Sprintf("%s (line %d)", f.Host, f.Line))
+			out[i].where = append(out[i].where, fmt.Sprintf("%s (line %d)", esc(f.Host), f.Line))
 		case f.Host != "":
-			out[i].where = append(out[i].where, f.Host)
+			out[i].where = append(out[i].where, esc(f.Host))
 		case f.Line > 0:
 			out[i].where = append(out[i].where, fmt.Sprintf("line %d", f.Line))
 		}
@@ -228,9 +228,9 @@ func writeFindings(w io.Writer, groups []findingGroup) error {
 		if len(g.where) > 0 {
 			lines = append(lines, wrapItems(g.where, width)...)
 		}
-		lines = append(lines, wrap(g.Message, width)...)
+		lines = append(lines, wrap(esc(g.Message), width)...)
 		if g.Remedy != "" {
-			lines = append(lines, wrap("fix: "+g.Remedy, width)...)
+			lines = append(lines, wrap("fix: "+esc(g.Remedy), width)...)
 		}
 		for i, l := range lines {
 			prefix := pad

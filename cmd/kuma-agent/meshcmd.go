@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/kuma-agent/kuma-agent/agent/control"
@@ -15,7 +14,10 @@ func membersCommand(o stdio) *command {
 		name:  "members",
 		short: "list the agents of the mesh",
 		usage: "kuma-agent members [--config FILE] [--format table|json] [--timeout D]",
-		help:  "Lists the agents of the mesh as the local agent sees them: address, status, roles, health.",
+		help: "Lists the agents of the mesh as the local agent sees them: address, status, roles, health.\n" +
+			"A member marked (!) is not believed (not in the inventory, or not at its inventory address): it is\n" +
+			"listed, and ignored for every decision. Names are printed escaped (\\n, \\x1b): what a member calls\n" +
+			"itself cannot forge a row or colour the terminal.",
 		flags: sh.agentFlags(tableOrJSON),
 		exec: func(ctx context.Context, _ []string) error {
 			var ms []control.MemberInfo
@@ -24,17 +26,30 @@ func membersCommand(o stdio) *command {
 			}
 			tw := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tADDRESS\tSTATUS\tROLES\tHEALTH")
+			var ignored []string
 			for _, m := range ms {
-				health := m.Health
+				// Everything but the layout comes from the mesh: escaped.
+				health := esc(m.Health)
 				if len(m.Failing) > 0 {
-					health += " (" + strings.Join(m.Failing, ",") + ")"
+					health += " (" + escJoin(m.Failing, ",") + ")"
 				}
 				if m.TagsError != "" {
-					health = "? (" + m.TagsError + ")"
+					health = "? (" + line(m.TagsError) + ")"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.Addr, m.Status, strings.Join(m.Roles, ","), health)
+				name := esc(m.Name)
+				if m.Ignored != "" {
+					name += " (!)"
+					ignored = append(ignored, line(m.Ignored))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, esc(m.Addr), esc(m.Status), escJoin(m.Roles, ","), health)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, why := range ignored {
+				fmt.Fprintf(o.out, "(!) %s\n", why)
+			}
+			return nil
 		},
 	}
 }

@@ -42,13 +42,13 @@ func unitsCommand(o stdio) *command {
 				if group == "" {
 					group = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%d\t%s\n", u.Unit, group, u.Condition, u.Active, u.Sub, u.Attempts, note)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%d\t%s\n", esc(u.Unit), esc(group), esc(u.Condition), esc(u.Active), esc(u.Sub), u.Attempts, line(note))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
 			if r.Raft != "" {
-				fmt.Fprintf(o.out, "KUMA Core Raft state: %s\n", r.Raft)
+				fmt.Fprintf(o.out, "KUMA Core Raft state: %s\n", esc(r.Raft))
 			}
 			if r.DryRun {
 				fmt.Fprintln(o.out, "dry-run: actions are proposed as healing.proposed events, none is performed")

@@ -26,7 +26,7 @@ func bigView(n int) View {
 		c.Hosts = append(c.Hosts, &cluster.Host{Name: names[i], Address: ip.String(), IP: ip, Roles: cluster.Roles{role}})
 	}
 	for i, name := range names {
-		m := Member{Name: name, Status: StatusAlive, Tags: Tags{Roles: c.Hosts[i].Roles, Version: "1.0.0",
+		m := Member{Name: name, Addr: c.Hosts[i].Address, Status: StatusAlive, Tags: Tags{Roles: c.Hosts[i].Roles, Version: "1.0.0",
 			Health: health(i), MachineIDHash: MachineIDHash(fmt.Sprint(i % 590)), Generation: 1}}
 		if i%97 == 5 {
 			m.Status = StatusFailed

@@ -7,56 +7,61 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/internal/safetext"
 )
 
 // MembersCheck compares the mesh with the inventory: failed agents are
 // critical (the node or its agent is down); inventory hosts never seen by
-// the mesh and members the inventory does not know are warnings; members
-// that left (a clean shutdown) are listed only.
+// the mesh are warnings; so are members the inventory does not vouch for
+// (not in it, in it under another case, or at another address than its
+// inventory IP): they are reported here and ignored for every decision
+// (see Believed). Members that left (a clean shutdown) are listed only.
 func MembersCheck(v View) checks.Result {
 	if len(v.Members) == 0 {
 		return checks.Unknownf("no mesh members known (not even this node)", "Start kuma-agent (`systemctl enable --now kuma-agent`) and check its log (`journalctl -u kuma-agent`).")
 	}
-	inInventory := map[string]bool{}
-	folded := map[string]string{} // lower-case inventory name -> name
-	if v.Inventory != nil {
-		for _, h := range v.Inventory.Hosts {
-			inInventory[h.Name] = true
-			folded[strings.ToLower(h.Name)] = h.Name
-		}
-	}
 	seen := map[string]bool{}
-	var failed, failedNames, stranger, caseOnly, details []string
+	var failed, failedNames, stranger, caseOnly, elsewhere, details []string
 	alive := 0
 	members := slices.Clone(v.Members)
 	slices.SortFunc(members, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	for _, m := range members {
 		seen[m.Name] = true
+		name := safetext.Escape(m.Name)
+		if v.Inventory != nil {
+			if _, err := v.Inventory.Vouch(m.Name, m.Addr); err != nil {
+				// Reported with its status, counted nowhere else: a
+				// stranger that failed is no failed node of the cluster.
+				note := fmt.Sprintf("; %s (%s in the mesh)", ignoredNote, m.Status)
+				switch inv := v.Inventory.HostFold(m.Name); {
+				case v.Inventory.Host(m.Name) != nil:
+					elsewhere = append(elsewhere, name)
+					details = append(details, err.Error()+note)
+				case inv != nil:
+					seen[inv.Name] = true
+					caseOnly = append(caseOnly, name)
+					details = append(details, fmt.Sprintf("member %s: the inventory spells it %s; KUMA needs `hostname -f` to equal the inventory name exactly, case included%s", name, inv.Name, note))
+				default:
+					stranger = append(stranger, name)
+					details = append(details, err.Error()+note)
+				}
+				continue
+			}
+		}
 		switch m.Status {
 		case StatusAlive:
 			alive++
 		case StatusFailed:
-			failed = append(failed, m.Name+since(m.Since))
-			failedNames = append(failedNames, m.Name)
-			details = append(details, m.Name+": failed"+since(m.Since))
+			failed = append(failed, name+since(m.Since))
+			failedNames = append(failedNames, name)
+			details = append(details, name+": failed"+since(m.Since))
 		case StatusLeft:
-			details = append(details, m.Name+": left the mesh"+since(m.Since)+" (its agent shut down cleanly)")
+			details = append(details, name+": left the mesh"+since(m.Since)+" (its agent shut down cleanly)")
 		case StatusLeaving:
-			details = append(details, m.Name+": leaving the mesh")
+			details = append(details, name+": leaving the mesh")
 		default:
-			details = append(details, fmt.Sprintf("%s: status %q", m.Name, m.Status))
+			details = append(details, fmt.Sprintf("%s: status %q", name, m.Status))
 		}
-		if v.Inventory == nil || inInventory[m.Name] {
-			continue
-		}
-		if inv, ok := folded[strings.ToLower(m.Name)]; ok {
-			seen[inv] = true
-			caseOnly = append(caseOnly, m.Name)
-			details = append(details, fmt.Sprintf("%s: the inventory spells it %s; KUMA needs `hostname -f` to equal the inventory name exactly, case included", m.Name, inv))
-			continue
-		}
-		stranger = append(stranger, m.Name)
-		details = append(details, m.Name+": member not in the inventory")
 	}
 	var unseen []string
 	if v.Inventory != nil {
@@ -85,7 +90,14 @@ func MembersCheck(v View) checks.Result {
 	}
 	if len(stranger) > 0 || len(caseOnly) > 0 {
 		res.Status = checks.Worst(res.Status, checks.Warn)
-		msgs = append(msgs, "not in the inventory: "+nameList(append(slices.Clone(stranger), caseOnly...)))
+		msgs = append(msgs, "not in the inventory ("+ignoredNote+"): "+nameList(append(slices.Clone(stranger), caseOnly...)))
+	}
+	if len(elsewhere) > 0 {
+		res.Status = checks.Worst(res.Status, checks.Warn)
+		msgs = append(msgs, "not at their inventory address ("+ignoredNote+"): "+nameList(elsewhere))
+		remedies = append(remedies, fmt.Sprintf("Make kuma-agent on %s gossip from its inventory address (mesh.bind_addr, mesh.advertise_addr in agent.yaml), "+
+			"or correct the address in the inventory. If that host is not what advertises this name, an agent holding the gossip key impersonates it: "+
+			"find it by the address in the details, stop it and rotate the gossip key (`kuma-agent keyring install|use|remove`).", nameList(elsewhere)))
 	}
 	if len(stranger) > 0 {
 		remedies = append(remedies, fmt.Sprintf("Add %s to the inventory, or, if not part of this cluster, stop kuma-agent there "+
@@ -108,6 +120,10 @@ func MembersCheck(v View) checks.Result {
 	res.Remedy = strings.Join(remedies, " ")
 	return res
 }
+
+// ignoredNote says what becomes of a member the inventory does not vouch
+// for.
+const ignoredNote = "ignored for every decision"
 
 func since(t time.Time) string {
 	if t.IsZero() {

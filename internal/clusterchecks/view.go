@@ -108,11 +108,18 @@ type NamedResult struct {
 // Area is the doctor area of every check in this package.
 const Area = checks.AreaCluster
 
-// All runs every cluster-wide check on v, in a stable order.
+// All runs every cluster-wide check on v, in a stable order. Only the
+// members check sees every member (it reports the ones the inventory does
+// not vouch for); the others judge the Believed view.
 func All(v View) []NamedResult {
+	bv, _ := Believed(v)
 	out := make([]NamedResult, 0, len(allChecks))
 	for _, c := range allChecks {
-		out = append(out, NamedResult{Name: c.name, Result: c.run(v)})
+		in := bv
+		if c.name == "cluster-members" {
+			in = v
+		}
+		out = append(out, NamedResult{Name: c.name, Result: c.run(in)})
 	}
 	return out
 }

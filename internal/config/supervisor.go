@@ -6,9 +6,9 @@ import (
 	"path"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/kuma-agent/kuma-agent/internal/argtmpl"
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 )
 
@@ -66,8 +66,10 @@ type ExecBackend struct {
 
 // Rejoin brings a Raft Core that runs but fell out of the cluster back in.
 // Any configured signal saying "out" counts; JoinCommand is a template with
-// {{.Leader}} (host:port of the leader, found through the mesh), {{.ID}}
-// (the Core's service ID, from its unit name) and {{.Unit}}.
+// {{.Leader}} (host:port of the leader: the inventory's raft_node_addr, or
+// FQDN:raft_port, of the one Raft voter of the inventory that the mesh says
+// leads), {{.ID}} (the Core's service ID, from its unit name) and {{.Unit}};
+// plain references only (argtmpl).
 type Rejoin struct {
 	Enabled  bool          `yaml:"enabled" json:"enabled"`
 	Interval time.Duration `yaml:"interval" json:"interval"`
@@ -146,16 +148,13 @@ var supervisorBackends = []string{"systemd", "exec"}
 // cleanupFields are the placeholders of cleanup commands.
 var cleanupFields = []string{"Name", "Addr", "Hostname", "MemberID"}
 
-// templateFields are the placeholders command templates may use.
-var templateFields = regexp.MustCompile(`\{\{\s*\.(\w+)\s*\}\}`)
-
+// checkTemplate refuses what a command template may not hold (argtmpl):
+// any template action but a plain {{.Field}} reference, a field not in
+// allowed, a reference inside a shell's -c script. Each complaint names the
+// argument: supervisor.rejoin.join_command[2].
 func checkTemplate(bad func(key, format string, args ...any), key string, args []string, allowed ...string) {
-	for i, a := range args {
-		for _, m := range templateFields.FindAllStringSubmatch(a, -1) {
-			if !slices.Contains(allowed, m[1]) {
-				bad(fmt.Sprintf("%s[%d]", key, i), "unknown placeholder {{.%s}} (known: %s)", m[1], strings.Join(allowed, ", "))
-			}
-		}
+	for _, e := range argtmpl.Check(args, allowed) {
+		bad(fmt.Sprintf("%s[%d]", key, e.Index), "%s", e.Msg)
 	}
 }
 

@@ -34,3 +34,47 @@ func TestSupervisorValidation(t *testing.T) {
 		t.Errorf("decoded %+v", cfg.Supervisor)
 	}
 }
+
+// Command templates hold plain {{.Field}} references and nothing else: no
+// function call, pipeline, variable, condition or nested template, no
+// reference inside a shell script; each refusal names the argument.
+func TestCommandTemplatesRefuseActions(t *testing.T) {
+	cases := []struct{ name, yaml, want string }{
+		{"call", "supervisor:\n  rejoin:\n    join_command: [kuma, core, \"{{call .Leader}}\"]\n",
+			"agent.yaml:3: supervisor.rejoin.join_command[2]: template action {{call .Leader}} is not allowed; only {{.Field}} references"},
+		{"pipeline", "supervisor:\n  rejoin:\n    join_command: [kuma, \"{{.Leader | printf \\\"%s\\\"}}\"]\n",
+			"supervisor.rejoin.join_command[1]: template action {{.Leader | printf \"%s\"}} is not allowed"},
+		{"if", "supervisor:\n  rejoin:\n    join_command: [kuma, \"{{if .ID}}x{{end}}\"]\n",
+			"supervisor.rejoin.join_command[1]: template action {{if .ID}}x{{end}} is not allowed"},
+		{"variable", "supervisor:\n  rejoin:\n    join_command: [\"{{$x := .ID}}\"]\n", "supervisor.rejoin.join_command[0]: template action"},
+		{"nested field", "supervisor:\n  exec:\n    start: [service, \"{{.Unit.Name}}\"]\n", "supervisor.exec.start[1]: template action {{.Unit.Name}}"},
+		{"cleanup step", "supervisor:\n  cleanup:\n    k0s: [[k0s, etcd, leave, \"{{printf \\\"%s\\\" .Addr}}\"]]\n", "supervisor.cleanup.k0s[0][3]: template action"},
+		{"acura step", "supervisor:\n  cleanup:\n    acura: [[kubectl, delete, node, \"{{template \\\"x\\\"}}\"]]\n", "supervisor.cleanup.acura[0][3]: template action"},
+		{"shell script", "supervisor:\n  cleanup:\n    k0s: [[sh, -c, \"k0s etcd leave {{.Addr}}\"]]\n", "supervisor.cleanup.k0s[0][2]: a shell script with a {{...}} placeholder"},
+		{"reset_failed", "supervisor:\n  exec:\n    reset_failed: [\"{{html .Unit}}\"]\n", "supervisor.exec.reset_failed[0]: template action"},
+		{"broken", "supervisor:\n  rejoin:\n    join_command: [\"{{.Leader\"]\n", "supervisor.rejoin.join_command[0]: not a valid template"},
+	}
+	for _, c := range cases {
+		_, err := Decode("agent.yaml", []byte(c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.name, err, c.want)
+		}
+	}
+	// Every default template is plain references.
+	def := Default()
+	if err := def.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+}
+
+func TestNodeNameIsAHostName(t *testing.T) {
+	for _, bad := range []string{"$(id)", "evil'$(touch /tmp/x)'", "a b", `x\e[31m`, "-a.b", "a..b"} {
+		_, err := Decode("agent.yaml", []byte("node_name: \""+bad+"\"\n"))
+		if err == nil || !strings.Contains(err.Error(), "agent.yaml:1: node_name: host name") {
+			t.Errorf("node_name %q: %v", bad, err)
+		}
+	}
+	if _, err := Decode("agent.yaml", []byte("node_name: kuma-core-1.example.com\n")); err != nil {
+		t.Errorf("a host name refused: %v", err)
+	}
+}

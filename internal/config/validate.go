@@ -25,6 +25,11 @@ func (c *Config) validate(name string, idx yamlstrict.Index) error {
 	bad := func(key, format string, args ...any) {
 		errs.Add(name, idx.Line(key), key, format, args...)
 	}
+	if c.NodeName != "" {
+		if err := cluster.CheckHostName(c.NodeName); err != nil {
+			bad("node_name", "%v (it names this node to the other agents and must be the inventory's name, as `hostname -f` prints it)", err)
+		}
+	}
 	for i, r := range c.Roles {
 		if _, err := cluster.ParseRole(string(r)); err != nil {
 			bad(fmt.Sprintf("roles[%d]", i), "%v", err)

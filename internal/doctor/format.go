@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/internal/safetext"
 )
 
 // Format is an output format of doctor.
@@ -69,20 +70,20 @@ func (r Report) writeTable(w io.Writer, color bool) error {
 		}
 		return statusColor[s] + text + colorReset
 	}
-	roles := strings.Join(r.Roles, ",")
+	roles := safetext.Escape(strings.Join(r.Roles, ","))
 	if roles == "" {
 		roles = "no roles"
 	}
 	if r.Host != "" { // a report of the cluster as a whole has its own title
-		fmt.Fprintf(&b, "kuma-agent doctor: %s (%s)", r.Host, roles)
+		fmt.Fprintf(&b, "kuma-agent doctor: %s (%s)", safetext.Escape(r.Host), roles)
 		if r.Layout != "" {
-			fmt.Fprintf(&b, ", %s cluster from %s", r.Layout, r.Inventory)
+			fmt.Fprintf(&b, ", %s cluster from %s", safetext.Escape(string(r.Layout)), safetext.Escape(r.Inventory))
 		}
 		b.WriteString("\n")
 	}
 	width := 0
 	for _, f := range r.Findings {
-		width = max(width, len(f.Check))
+		width = max(width, len(safetext.Escape(f.Check)))
 	}
 	areas := slices.Clone(areaOrder)
 	for _, f := range r.Findings {
@@ -97,10 +98,10 @@ func (r Report) writeTable(w io.Writer, color bool) error {
 				continue
 			}
 			if first {
-				fmt.Fprintf(&b, "\n%s\n", strings.ToUpper(string(a)))
+				fmt.Fprintf(&b, "\n%s\n", safetext.Escape(strings.ToUpper(string(a))))
 				first = false
 			}
-			fmt.Fprintf(&b, "  %s  %-*s  %s\n", paint(f.Status, fmt.Sprintf("%-7s", statusLabel[f.Status])), width, f.Check, OneLine(f.Message))
+			fmt.Fprintf(&b, "  %s  %-*s  %s\n", paint(f.Status, fmt.Sprintf("%-7s", statusLabel[f.Status])), width, safetext.Escape(f.Check), OneLine(f.Message))
 			indent := strings.Repeat(" ", 2+7+2+width+2)
 			for _, d := range f.Details {
 				fmt.Fprintf(&b, "%s- %s\n", indent, OneLine(d))
@@ -132,10 +133,10 @@ func (r Report) writeNagios(w io.Writer) error {
 	var bad []string
 	for _, f := range r.Findings {
 		if f.Status != checks.OK {
-			bad = append(bad, f.Check+": "+OneLine(f.Message))
+			bad = append(bad, safetext.Escape(f.Check)+": "+OneLine(f.Message))
 		}
 	}
-	head := fmt.Sprintf("KUMA-AGENT %s - %s", map[checks.Status]string{checks.OK: "OK", checks.Warn: "WARNING", checks.Crit: "CRITICAL", checks.Unknown: "UNKNOWN"}[s.Status], r.Host)
+	head := fmt.Sprintf("KUMA-AGENT %s - %s", map[checks.Status]string{checks.OK: "OK", checks.Warn: "WARNING", checks.Crit: "CRITICAL", checks.Unknown: "UNKNOWN"}[s.Status], safetext.Escape(r.Host))
 	if len(bad) > 0 {
 		head += ": " + bad[0]
 		if len(bad) > 1 {
@@ -158,15 +159,16 @@ func (r Report) writeNagios(w io.Writer) error {
 }
 
 // OneLine keeps a message from breaking the table's layout (plugin output
-// and command errors can contain newlines and control characters).
+// and command errors can contain newlines and control characters): line
+// breaks and tabs become spaces, every other control or non-printable
+// character its visible escape (safetext.Escape, the one escaping
+// function of every renderer), so nothing another node sent can colour
+// the terminal or start a row of its own.
 func OneLine(s string) string {
-	return strings.Map(func(r rune) rune {
+	return safetext.Escape(strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\r' || r == '\t' {
 			return ' '
 		}
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
 		return r
-	}, s)
+	}, s))
 }

@@ -50,7 +50,7 @@ func TestTableGroupsByAreaAndSanitizes(t *testing.T) {
 	if !strings.Contains(out, "fix: chronyc makestep\n") || !strings.Contains(out, "     then check again") {
 		t.Errorf("multi-line remedy:\n%s", out)
 	}
-	if strings.Contains(out, "\x1b") || !strings.Contains(out, "bad thing[31m") {
+	if strings.Contains(out, "\x1b") || !strings.Contains(out, `bad thing\x1b[31m`) {
 		t.Errorf("control characters leaked:\n%q", out)
 	}
 	b.Reset()
