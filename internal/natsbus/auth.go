@@ -29,8 +29,9 @@ const (
 	RoleAgent Role = "agent"
 	// RoleReader is `kuma-agent events` and `kuma-agent alerts` on a node:
 	// they read the events stream through consumers and acknowledge what
-	// they handled; they never publish events, write leases, or create,
-	// purge or delete a stream or a consumer's stream.
+	// they handled; they never publish events or write leases, never
+	// create, update, purge or delete a stream, and never delete a
+	// consumer.
 	RoleReader Role = "reader"
 	// RoleLeaf is a node's leaf connection to a hub: on the hub it may do
 	// what the node's agent and readers may, together, and no more.
@@ -156,12 +157,20 @@ func PermissionsFor(role Role, s Scope) Permissions {
 		}
 	case RoleLeaf:
 		a, r := PermissionsFor(RoleAgent, s), PermissionsFor(RoleReader, s)
-		return Permissions{
-			Publish:   slices.Concat(a.Publish, r.Publish),
-			Subscribe: slices.Concat(a.Subscribe, r.Subscribe),
-		}
+		return Permissions{Publish: union(a.Publish, r.Publish), Subscribe: union(a.Subscribe, r.Subscribe)}
 	}
 	return Permissions{} // nothing
+}
+
+// union is a's subjects and then b's not in a.
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // User is an identity a server accepts, with its permissions.
