@@ -21,6 +21,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/inventory"
+	"github.com/kuma-agent/kuma-agent/internal/natsbus"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/ntpserver"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/sandbox"
 	"github.com/nats-io/nats.go/jetstream"
@@ -186,9 +187,25 @@ func (n *testNode) waitAlive(t *testing.T, want int) {
 }
 
 // jetStream connects to n's embedded NATS server.
+// jetStream connects to the node's embedded server as `kuma-agent events`
+// does: the node's reader identity.
 func (n *testNode) jetStream(t *testing.T, ctx context.Context) jetstream.JetStream {
 	t.Helper()
-	return clientJS(t, ctx, "nats://"+net.JoinHostPort(n.cfg.Events.Embedded.Host, strconv.Itoa(n.cfg.Events.Embedded.Port)))
+	o, err := natsbus.ClientOptionsFor(n.cfg, "test reader", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clientJS(t, ctx, o)
+}
+
+// agentJS connects to the node's embedded server as its agent does.
+func (n *testNode) agentJS(t *testing.T, ctx context.Context) jetstream.JetStream {
+	t.Helper()
+	o, err := n.agent.bus.clientOptions("nats://" + net.JoinHostPort(n.cfg.Events.Embedded.Host, strconv.Itoa(n.cfg.Events.Embedded.Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clientJS(t, ctx, o)
 }
 
 func (n *testNode) members(t *testing.T) map[string]control.MemberInfo {

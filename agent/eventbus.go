@@ -26,9 +26,10 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/retry"
 )
 
-// routeUser and leafUser are the users the embedded servers' routes and
-// leaf connections authenticate as, both with the route password.
-const routeUser, leafUser = "kuma-route", "kuma-leaf"
+// routeUser is the user the embedded servers' routes authenticate as,
+// with the route password; leaf connections authenticate as their node's
+// leaf identity (natsbus.RoleLeaf).
+const routeUser = "kuma-route"
 
 // eventBus is the agent's side of events. Every event goes to the on-disk
 // outbox first; a publisher drains the outbox into JetStream in order, with
@@ -55,6 +56,7 @@ type eventBus struct {
 	srv     *natsbus.Server
 
 	mu        sync.Mutex
+	id        natsbus.Identity // the agent's on the embedded server (set by startEmbedded)
 	connected bool
 	// onConn is told of the live connection (nil when it ends); set
 	// before run.
@@ -133,12 +135,11 @@ func (b *eventBus) run(ctx context.Context) {
 // 3 of servers) and returns the connection and the publisher. Trouble is
 // retried until ctx ends (false).
 func (b *eventBus) open(ctx context.Context, url string, servers int) (*nats.Conn, *natsbus.AsyncPublisher, bool) {
-	copts, err := natsbus.ClientOptionsFor(b.cfg.Events, "kuma-agent "+b.node, b.log.With("component", "nats"))
+	copts, err := b.clientOptions(url)
 	if err != nil {
 		b.log.Error("events.nats: events stay in the outbox", "err", err)
 		return nil, nil, false
 	}
-	copts.URL = url
 	copts.NoReconnectBuffer = true // what the async publisher needs to keep order
 	var nc *nats.Conn
 	if !b.retry(ctx, "NATS not reachable; events wait in the outbox", func() (err error) {
@@ -178,6 +179,22 @@ func (b *eventBus) open(ctx context.Context, url string, servers int) (*nats.Con
 		return fail("", nil)
 	}
 	return nc, pub, true
+}
+
+// clientOptions are the agent's connection to url: the external NATS with
+// events.nats' credentials, or the embedded server as the agent's identity.
+func (b *eventBus) clientOptions(url string) (natsbus.ClientOptions, error) {
+	name, log := "kuma-agent "+b.node, b.log.With("component", "nats")
+	if b.cfg.Events.NATS.URL != "" {
+		o, err := natsbus.ClientOptionsFor(b.cfg, name, log)
+		o.URL = url
+		return o, err
+	}
+	b.mu.Lock()
+	id := b.id
+	b.mu.Unlock()
+	return natsbus.ClientOptions{URL: url, User: id.User, Password: id.Password, InboxPrefix: id.InboxPrefix,
+		Name: name, Logger: log}, nil
 }
 
 // maxAttempt bounds one attempt to connect or to set up the stream.
@@ -275,23 +292,44 @@ func (b *eventBus) drainLoop(ctx context.Context, pub *natsbus.AsyncPublisher) {
 // other nodes without JetStream, as a leaf node of the hubs. servers is the
 // number of JetStream servers (the stream's and the lease's replicas follow
 // it).
+//
+// Every client authenticates (see natsbus.PermissionsFor): the server
+// knows this node's agent and reader identities, from the node key (the
+// route password's HMAC for this node; a random key of its own, kept in
+// the state directory, without one); a hub also knows each leaf node's
+// leaf identity, from that node's key. The agent keeps its own identity in
+// memory (b.id) and writes the reader's, 0600, for `events` and `alerts`.
 func (b *eventBus) startEmbedded() (srv *natsbus.Server, servers int, err error) {
 	e := b.cfg.Events.Embedded
 	o := natsbus.ServerOptions{Name: b.node, Host: e.Host, Port: e.Port, ClusterName: "kuma-" + b.cfg.Events.Cluster,
 		StoreDir: filepath.Join(b.cfg.StateDir, "nats"), Logger: b.log.With("component", "nats-server")}
 	servers = 1
+	scope := func(node string) natsbus.Scope { return natsbus.Scope{Cluster: b.cfg.Events.Cluster, Node: node} }
+	var secret []byte
 	pw, err := os.ReadFile(e.RoutePasswordFile)
 	switch {
+	case err == nil:
+		if secret = []byte(strings.TrimSpace(string(pw))); len(secret) == 0 {
+			return nil, 0, fmt.Errorf("events.embedded.route_password_file %s is empty", e.RoutePasswordFile)
+		}
+	case e.ClusterPort == 0 || errors.Is(err, os.ErrNotExist):
+	default:
+		return nil, 0, fmt.Errorf("events.embedded.route_password_file: %w", err)
+	}
+	key, err := b.nodeKey(secret)
+	if err != nil {
+		return nil, 0, err
+	}
+	o.Users = natsbus.NodeUsers(key, scope(b.node))
+	switch {
 	case e.ClusterPort == 0:
-	case errors.Is(err, os.ErrNotExist):
+	case secret == nil:
 		b.log.Warn("no NATS route password: the embedded server runs alone and events stay on this node",
 			"file", e.RoutePasswordFile, "fix", "create it once (openssl rand -hex 24) and copy it to every node, mode 0600")
-	case err != nil:
-		return nil, 0, fmt.Errorf("events.embedded.route_password_file: %w", err)
 	case b.self == nil || !b.self.IP.IsValid():
 		b.log.Warn("this node has no IP address in the inventory: the embedded NATS server runs alone")
 	default:
-		password := strings.TrimSpace(string(pw))
+		password := string(secret)
 		if t := e.RouteTLS; t != (config.RouteTLS{}) {
 			if o.RouteTLS, err = natsbus.RouteTLSConfig(t.CertFile, t.KeyFile, t.CAFile); err != nil {
 				return nil, 0, fmt.Errorf("events.embedded.route_tls: %w", err)
@@ -305,7 +343,8 @@ func (b *eventBus) startEmbedded() (srv *natsbus.Server, servers int, err error)
 		}
 		if !slices.ContainsFunc(hubs, func(h *cluster.Host) bool { return h.Name == b.self.Name }) {
 			o.NoJetStream = true
-			o.LeafUser, o.LeafPassword = leafUser, password
+			leaf := natsbus.IdentityOf(key, b.node, natsbus.RoleLeaf)
+			o.LeafUser, o.LeafPassword = leaf.User, leaf.Password
 			for _, h := range hubs {
 				o.LeafRemotes = append(o.LeafRemotes, "nats-leaf://"+net.JoinHostPort(h.IP.String(), strconv.Itoa(e.LeafPort)))
 			}
@@ -324,12 +363,48 @@ func (b *eventBus) startEmbedded() (srv *natsbus.Server, servers int, err error)
 		}
 		if leaves > 0 { // with every node a hub, no listener nobody uses
 			o.LeafHost, o.LeafPort = b.self.IP.String(), e.LeafPort
-			o.LeafUser, o.LeafPassword = leafUser, password
+			// Each leaf node's connection may do here what that node's
+			// identities may, no more: none can act as another node.
+			for _, h := range leafHosts(b.cluster, hubs) {
+				o.Users = append(o.Users, natsbus.LeafUser(natsbus.NodeKey(secret, h.Name), scope(h.Name)))
+			}
 		}
 		b.log.Info("embedded NATS server: a JetStream hub", "hubs", names, "leaf_nodes", leaves)
 	}
+	b.mu.Lock()
+	b.id = natsbus.IdentityOf(key, b.node, natsbus.RoleAgent)
+	b.mu.Unlock()
+	idFile := filepath.Join(b.cfg.StateDir, natsbus.ReaderIdentityFile)
+	if err := natsbus.WriteIdentityFile(idFile, natsbus.IdentityOf(key, b.node, natsbus.RoleReader)); err != nil {
+		return nil, 0, fmt.Errorf("NATS reader credentials: %w", err)
+	}
 	srv, err = natsbus.StartServer(o)
 	return srv, servers, err
+}
+
+// nodeKey is this node's key: from the cluster secret, else the random
+// one in the state directory (made on the first start).
+func (b *eventBus) nodeKey(secret []byte) ([]byte, error) {
+	if secret != nil {
+		return natsbus.NodeKey(secret, b.node), nil
+	}
+	k, err := natsbus.LoadOrCreateNodeKey(filepath.Join(b.cfg.StateDir, natsbus.NodeKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("NATS node key: %w", err)
+	}
+	return k, nil
+}
+
+// leafHosts are the hosts with an address that are not hubs: the leaf
+// nodes.
+func leafHosts(c *cluster.Cluster, hubs []*cluster.Host) []*cluster.Host {
+	var out []*cluster.Host
+	for _, h := range c.Hosts {
+		if h.IP.IsValid() && !slices.Contains(hubs, h) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // jetStreamHubs picks the nodes whose embedded servers run JetStream: the

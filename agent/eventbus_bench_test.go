@@ -31,14 +31,15 @@ func BenchmarkDrain(b *testing.B) {
 
 func benchDrain(b *testing.B, window int) {
 	const perOp = 10_000
-	srv, err := natsbus.StartServer(natsbus.ServerOptions{Name: "bench", Port: -1, StoreDir: b.TempDir()})
+	srv, err := natsbus.StartServer(natsbus.ServerOptions{Name: "bench", Port: -1, StoreDir: b.TempDir(),
+		Users: []natsbus.User{{Identity: externalUser}}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer srv.Shutdown()
 	cfg := config.Default()
 	cfg.StateDir = b.TempDir()
-	cfg.Events.NATS.URL = srv.ClientURL()
+	useExternal(b, &cfg, srv.ClientURL())
 	bus, err := newEventBus(cfg, "core-1.example.com", nil, &cluster.Cluster{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)

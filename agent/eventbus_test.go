@@ -68,7 +68,7 @@ func TestEmbeddedRouteTLS(t *testing.T) {
 		return &cluster.Host{Name: "core-" + i + ".test.local", IP: netip.MustParseAddr(testNet + "1" + i)}
 	}
 	members := &cluster.Cluster{Hosts: []*cluster.Host{host("1"), host("2"), host("3")}}
-	start := func(self *cluster.Host, inv *cluster.Cluster, ca *testCA, log *slog.Logger) *natsbus.Server {
+	start := func(self *cluster.Host, inv *cluster.Cluster, ca *testCA, log *slog.Logger) nodeServer {
 		t.Helper()
 		return startTLSEmbedded(t, self, inv, ca, pwFile, log, len(inv.Hosts), func(e *config.EmbeddedNATS) {
 			e.ClusterPort = clusterPort
@@ -76,7 +76,7 @@ func TestEmbeddedRouteTLS(t *testing.T) {
 		})
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	var srvs []*natsbus.Server
+	var srvs []nodeServer
 	for _, h := range members.Hosts {
 		srvs = append(srvs, start(h, members, good, quiet))
 	}
@@ -92,7 +92,7 @@ func TestEmbeddedRouteTLS(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	js1, js3 := clientJS(t, ctx, srvs[0].ClientURL()), clientJS(t, ctx, srvs[2].ClientURL())
+	js1, js3 := srvs[0].agentJS(t, ctx), srvs[2].readerJS(t, ctx)
 	eventually(t, "an R3 stream", 30*time.Second, func() bool {
 		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
 		defer scancel()
@@ -136,10 +136,27 @@ func TestEmbeddedRouteTLS(t *testing.T) {
 	}
 }
 
-// clientJS connects to a server's client port.
-func clientJS(t *testing.T, ctx context.Context, url string) jetstream.JetStream {
+// externalUser may do anything on the natsbus servers that stand in for an
+// external NATS (events.nats.url).
+var externalUser = natsbus.Identity{User: "external", Password: "external-secret"}
+
+// useExternal points cfg at the external NATS at url, as externalUser.
+func useExternal(t testing.TB, cfg *config.Config, url string) {
 	t.Helper()
-	nc, err := natsbus.Connect(ctx, natsbus.ClientOptions{URL: url, Logger: slog.New(slog.DiscardHandler)})
+	pw := filepath.Join(t.TempDir(), "nats.password")
+	if err := os.WriteFile(pw, []byte(externalUser.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Events.NATS.URL, cfg.Events.NATS.User, cfg.Events.NATS.PasswordFile = url, externalUser.User, pw
+}
+
+// clientJS connects as o says.
+func clientJS(t *testing.T, ctx context.Context, o natsbus.ClientOptions) jetstream.JetStream {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	nc, err := natsbus.Connect(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,20 +168,51 @@ func clientJS(t *testing.T, ctx context.Context, url string) jetstream.JetStream
 	return js
 }
 
+// nodeServer is a node's embedded server as its agent starts it, and the
+// event bus that started it (which knows the node's identities).
+type nodeServer struct {
+	*natsbus.Server
+	bus *eventBus
+}
+
+// agentJS connects as the node's agent.
+func (n nodeServer) agentJS(t *testing.T, ctx context.Context) jetstream.JetStream {
+	t.Helper()
+	o, err := n.bus.clientOptions(n.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clientJS(t, ctx, o)
+}
+
+// readerJS connects as `events` and `alerts` do on the node: its reader
+// identity, from the file the agent wrote.
+func (n nodeServer) readerJS(t *testing.T, ctx context.Context) jetstream.JetStream {
+	t.Helper()
+	o, err := natsbus.ClientOptionsFor(n.bus.cfg, "test reader", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.URL = n.ClientURL()
+	return clientJS(t, ctx, o)
+}
+
 // startTLSEmbedded starts self's embedded server from the agent's config,
-// with route TLS from ca and the route password in pwFile; tweak sets the
-// ports and the hub count. It fails the test unless the server counts
-// wantServers JetStream servers.
+// with route TLS from ca (none: nil) and the route password in pwFile;
+// tweak sets the ports and the hub count. It fails the test unless the
+// server counts wantServers JetStream servers.
 func startTLSEmbedded(t *testing.T, self *cluster.Host, inv *cluster.Cluster, ca *testCA, pwFile string, log *slog.Logger,
-	wantServers int, tweak func(*config.EmbeddedNATS)) *natsbus.Server {
+	wantServers int, tweak func(*config.EmbeddedNATS)) nodeServer {
 	t.Helper()
 	cfg := config.Default()
 	cfg.StateDir = t.TempDir()
 	cfg.Events.Embedded.Port = freeTCPPort(t)
 	cfg.Events.Embedded.RoutePasswordFile = pwFile
 	tweak(&cfg.Events.Embedded)
-	cert, key := ca.issue(t, self.Name, self.IP.String())
-	cfg.Events.Embedded.RouteTLS = config.RouteTLS{CertFile: cert, KeyFile: key, CAFile: ca.file}
+	if ca != nil {
+		cert, key := ca.issue(t, self.Name, self.IP.String())
+		cfg.Events.Embedded.RouteTLS = config.RouteTLS{CertFile: cert, KeyFile: key, CAFile: ca.file}
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +225,7 @@ func startTLSEmbedded(t *testing.T, self *cluster.Host, inv *cluster.Cluster, ca
 	if servers != wantServers {
 		t.Fatalf("%s: %d JetStream servers, want %d", self.Name, servers, wantServers)
 	}
-	return srv
+	return nodeServer{srv, b}
 }
 
 func (b *logBuffer) String() string {

@@ -80,7 +80,8 @@ func TestEventsFlowOnNATS(t *testing.T) {
 func outageRun(t *testing.T, outage time.Duration) {
 	store := t.TempDir()
 	start := func(port int) *natsbus.Server {
-		srv, err := natsbus.StartServer(natsbus.ServerOptions{Name: "ext", Port: port, StoreDir: store})
+		srv, err := natsbus.StartServer(natsbus.ServerOptions{Name: "ext", Port: port, StoreDir: store,
+			Users: []natsbus.User{{Identity: externalUser}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +93,7 @@ func outageRun(t *testing.T, outage time.Duration) {
 
 	tc := startCluster(t, func(name string, cfg *config.Config, o *Options) {
 		cfg.Events.Enabled = name == "core-1.test.local"
-		cfg.Events.NATS.URL = srv.ClientURL()
+		useExternal(t, cfg, srv.ClientURL())
 	})
 	a := tc.nodes["core-1.test.local"].agent
 	emitted := 0
@@ -113,7 +114,8 @@ func outageRun(t *testing.T, outage time.Duration) {
 	defer srv.Shutdown()
 	flap(time.Second)
 
-	nc, err := natsbus.Connect(context.Background(), natsbus.ClientOptions{URL: srv.ClientURL()})
+	nc, err := natsbus.Connect(context.Background(), natsbus.ClientOptions{URL: srv.ClientURL(),
+		User: externalUser.User, Password: externalUser.Password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +190,7 @@ func TestLeaseTakeoverFollowsTheMesh(t *testing.T) {
 	eventually(t, "3 alive", 20*time.Second, func() bool { return len(n1.members(t)) == 3 && !n1.agent.Failed("core-3.test.local") })
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	js := n1.jetStream(t, ctx)
+	js := n1.agentJS(t, ctx) // the leases are the agents'
 	var err error
 	manager := func(node string, live lease.Liveness) *lease.Manager {
 		var m *lease.Manager

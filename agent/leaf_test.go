@@ -166,7 +166,7 @@ func TestEmbeddedLeafTLS(t *testing.T) {
 		return &cluster.Host{Name: "core-" + i + ".test.local", IP: netip.MustParseAddr(testNet + "4" + i)}
 	}
 	inv := &cluster.Cluster{Hosts: []*cluster.Host{host("1"), host("2"), host("3")}}
-	start := func(self *cluster.Host, ca *testCA, log *slog.Logger) *natsbus.Server {
+	start := func(self *cluster.Host, ca *testCA, log *slog.Logger) nodeServer {
 		t.Helper()
 		return startTLSEmbedded(t, self, inv, ca, pwFile, log, 1, func(e *config.EmbeddedNATS) {
 			e.ClusterPort, e.LeafPort = clusterPort, leafPort
@@ -183,7 +183,7 @@ func TestEmbeddedLeafTLS(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	jsLeaf, jsHub := clientJS(t, ctx, leaf.ClientURL()), clientJS(t, ctx, hub.ClientURL())
+	jsLeaf, jsHub := leaf.agentJS(t, ctx), hub.readerJS(t, ctx)
 	eventually(t, "the stream created through the leaf node", 30*time.Second, func() bool {
 		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
 		defer scancel()

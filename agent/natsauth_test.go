@@ -48,7 +48,7 @@ func startAuthServer(t *testing.T, opts *server.Options) *server.Server {
 // externalConnect connects as the config says, within d.
 func externalConnect(t *testing.T, cfg config.Config, d time.Duration) (jetstream.JetStream, error) {
 	t.Helper()
-	o, err := natsbus.ClientOptionsFor(cfg.Events, "auth test", slog.New(slog.DiscardHandler))
+	o, err := natsbus.ClientOptionsFor(cfg, "auth test", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("ClientOptionsFor: %v", err)
 	}

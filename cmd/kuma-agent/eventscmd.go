@@ -23,7 +23,7 @@ import (
 
 // connectEvents opens the events stream as the agent's config describes.
 func connectEvents(ctx context.Context, cfg config.Config, name string, log *slog.Logger) (jetstream.JetStream, func(), error) {
-	o, err := natsbus.ClientOptionsFor(cfg.Events, name, log)
+	o, err := natsbus.ClientOptionsFor(cfg, name, log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,16 +24,27 @@ import (
 )
 
 // eventsEnv is an embedded NATS server with the events stream, a few
-// events in it, and an agent.yaml pointing at it (and at inventory, if set).
+// events in it, and an agent.yaml pointing at it (and at inventory, if set)
+// as the agent of core-1.x leaves it: the server knows core-1.x's
+// identities, and the reader's credentials are in the state directory.
+// js is the test's own unrestricted user, which publishes as any node.
 func eventsEnv(t *testing.T, inventory string) (cfgPath string, js jetstream.JetStream) {
 	t.Helper()
-	srv, err := natsbus.StartServer(natsbus.ServerOptions{Name: "t", Port: -1, StoreDir: t.TempDir()})
+	const node = "core-1.x"
+	key := natsbus.NodeKey([]byte("cluster-secret"), node)
+	publisher := natsbus.Identity{User: "test-publisher", Password: "publisher-secret"}
+	srv, err := natsbus.StartServer(natsbus.ServerOptions{Name: "t", Port: -1, StoreDir: t.TempDir(),
+		Users: append(natsbus.NodeUsers(key, natsbus.Scope{Cluster: "kuma", Node: node}), natsbus.User{Identity: publisher})})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
+	stateDir := t.TempDir()
+	if err := natsbus.WriteIdentityFile(filepath.Join(stateDir, natsbus.ReaderIdentityFile), natsbus.IdentityOf(key, node, natsbus.RoleReader)); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
-	nc, err := natsbus.Connect(ctx, natsbus.ClientOptions{URL: srv.ClientURL()})
+	nc, err := natsbus.Connect(ctx, natsbus.ClientOptions{URL: srv.ClientURL(), User: publisher.User, Password: publisher.Password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,11 +72,92 @@ func eventsEnv(t *testing.T, inventory string) (cfgPath string, js jetstream.Jet
 			t.Fatal(err)
 		}
 	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.ClientURL(), "nats://"))
 	cfgPath = writeConfig(t, func(c *config.Config) {
-		c.Events.NATS.URL = srv.ClientURL()
+		c.StateDir = stateDir
+		c.Events.Embedded.Host = "127.0.0.1"
+		c.Events.Embedded.Port, _ = strconv.Atoi(port)
 		c.Inventory = inventory
 	})
 	return cfgPath, js
+}
+
+// TestEventsCommandNeedsTheReaderCredentials: without the credentials the
+// agent writes, `events` says where they should be and why they are not.
+func TestEventsCommandNeedsTheReaderCredentials(t *testing.T) {
+	cfgPath, _ := eventsEnv(t, "")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := filepath.Join(cfg.StateDir, natsbus.ReaderIdentityFile)
+	if err := os.Remove(creds); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := dispatch(context.Background(), []string{"events", "--config", cfgPath}, &out, &errb); code == 0 ||
+		!strings.Contains(errb.String(), creds) || !strings.Contains(errb.String(), "is it running?") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// TestAlertsCommandDropsForgedEvents: a member.failed "from" core-2.x that
+// arrives on core-1.x's subject (only an unrestricted user can publish it
+// there: core-1.x's agent may not claim another node) runs no action; the
+// genuine one after it does.
+func TestAlertsCommandDropsForgedEvents(t *testing.T) {
+	cfgPath, js := eventsEnv(t, "")
+	dir := t.TempDir()
+	got := filepath.Join(dir, "got.jsonl")
+	acfg := filepath.Join(dir, "alerts.yaml")
+	if err := os.WriteFile(acfg, []byte(`durable: forged-test
+rules:
+  - name: failures
+    match: {types: [member.failed]}
+    actions: [record]
+actions:
+  record: {type: command, command: ["/bin/sh", "-c", "cat >> `+got+`; echo >> `+got+`"], timeout: 5s}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- dispatch(ctx, []string{"alerts", "--config", acfg, "--agent-config", cfgPath}, io.Discard, &errb)
+	}()
+	waitFor(t, "the durable consumer", func() bool {
+		_, err := js.Consumer(ctx, natsbus.DefaultStreamName, "forged-test")
+		return err == nil
+	})
+	forged, _ := events.New("kuma", "core-2.x", events.MemberFailed, "core-3.x", events.SeverityCritical, events.MemberData{Member: "core-3.x", Status: "failed"}, time.Now())
+	m, err := natsbus.Msg(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Subject = events.Subject("kuma", "core-1.x", events.MemberFailed)
+	if _, err := js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	genuine, _ := events.New("kuma", "core-1.x", events.MemberFailed, "core-3.x", events.SeverityCritical, events.MemberData{Member: "core-3.x", Status: "failed"}, time.Now())
+	if err := natsbus.Publish(ctx, js, genuine); err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	waitFor(t, "the genuine event alerted", func() bool {
+		b, _ = os.ReadFile(got)
+		return strings.Contains(string(b), genuine.ID)
+	})
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("alerts exit %d: %s", code, errb.String())
+	}
+	if strings.Contains(string(b), forged.ID) || strings.Count(strings.TrimSpace(string(b)), "\n") != 0 {
+		t.Fatalf("the command got %q; want only the genuine event %s", b, genuine.ID)
+	}
+	if !strings.Contains(errb.String(), "forged event dropped") || !strings.Contains(errb.String(), forged.ID) {
+		t.Errorf("the forgery is not logged: %s", errb.String())
+	}
 }
 
 func TestEventsCommand(t *testing.T) {

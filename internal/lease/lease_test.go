@@ -424,3 +424,26 @@ func TestFailedButStillRenewingHolderKeepsTheLease(t *testing.T) {
 		t.Fatalf("old holder Renew = %v, want ErrLost", err)
 	}
 }
+
+// TestBucketBounded: the bucket is made with a size and a value bound, so
+// no writer fills the JetStream servers' disks through it; a value over
+// the bound is refused and the lease is unchanged.
+func TestBucketBounded(t *testing.T) {
+	e := newEnv(t)
+	m := e.manager(t, "node-a")
+	ctx := context.Background()
+	st, err := m.kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config
+	if cfg.MaxBytes != bucketMaxBytes || cfg.MaxMsgSize != bucketMaxValueSize || cfg.Discard != jetstream.DiscardNew {
+		t.Fatalf("bucket max bytes %d, max value %d, discard %v; want %d, %d, new", cfg.MaxBytes, cfg.MaxMsgSize, cfg.Discard,
+			bucketMaxBytes, bucketMaxValueSize)
+	}
+	mustAcquire(t, m, "heal")
+	if _, err := m.kv.Put(ctx, "heal", make([]byte, bucketMaxValueSize+1)); err == nil {
+		t.Fatal("a value over the bound was stored")
+	}
+	wantHolder(t, m, "heal", "node-a")
+}

@@ -37,6 +37,15 @@ type Options struct {
 // DefaultBucket is the bucket used when Options.Bucket is empty.
 const DefaultBucket = "kuma_leases"
 
+// The bucket's bounds: a lease record is about 200 bytes and there is one
+// key per purpose, so these are far above use and keep a runaway writer
+// from filling the JetStream servers' disks (a full bucket refuses writes:
+// it never drops a lease).
+const (
+	bucketMaxBytes     = 8 << 20
+	bucketMaxValueSize = 4 << 10
+)
+
 // maxAttempts bounds Acquire's retries when the record changes between
 // reading and writing it; more means heavy contention, reported as an error.
 const maxAttempts = 5
@@ -103,10 +112,12 @@ func bucket(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.K
 		return kv, err
 	}
 	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      o.Bucket,
-		Description: "kuma-agent coordination leases",
-		History:     1,
-		Replicas:    o.Replicas,
+		Bucket:       o.Bucket,
+		Description:  "kuma-agent coordination leases",
+		History:      1,
+		Replicas:     o.Replicas,
+		MaxBytes:     bucketMaxBytes,
+		MaxValueSize: bucketMaxValueSize,
 	})
 	if errors.Is(err, jetstream.ErrBucketExists) {
 		return js.KeyValue(ctx, o.Bucket)

@@ -13,7 +13,8 @@ import (
 
 func connectUnbuffered(t *testing.T, url string) *nats.Conn {
 	t.Helper()
-	nc, err := Connect(ctxT(t, 10*time.Second), ClientOptions{URL: url, NoReconnectBuffer: true, Logger: quietLog})
+	nc, err := Connect(ctxT(t, 10*time.Second), ClientOptions{URL: url, NoReconnectBuffer: true, Logger: quietLog,
+		User: testAdmin.User, Password: testAdmin.Password})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,13 +22,20 @@ const (
 )
 
 // ClientOptions configures the client connection. One auth method is used:
-// CredsFile, else NKeyFile, else User/Password.
+// IdentityFile, else CredsFile, else NKeyFile, else User/Password.
 type ClientOptions struct {
 	// URL is one or more comma-separated server URLs.
 	URL            string
 	User, Password string
-	CredsFile      string
-	NKeyFile       string
+	// IdentityFile holds an Identity (WriteIdentityFile): its user and
+	// password, read again at each reconnect (the agent rewrites the file
+	// when it starts), and its inbox prefix.
+	IdentityFile string
+	CredsFile    string
+	NKeyFile     string
+	// InboxPrefix is where replies come, instead of _INBOX (an identity
+	// may subscribe only to its own).
+	InboxPrefix string
 	// TLS wins over CAFile/CertFile/KeyFile when set.
 	TLS                       *tls.Config
 	CAFile, CertFile, KeyFile string
@@ -80,7 +87,20 @@ func Connect(ctx context.Context, o ClientOptions) (*nats.Conn, error) {
 	if o.NoReconnectBuffer {
 		opts = append(opts, nats.ReconnectBufSize(-1))
 	}
+	inbox := o.InboxPrefix
 	switch {
+	case o.IdentityFile != "":
+		id, err := ReadIdentityFile(o.IdentityFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats connect: %w", err)
+		}
+		inbox = id.InboxPrefix
+		opts = append(opts, nats.UserInfoHandler(func() (string, string) {
+			if again, err := ReadIdentityFile(o.IdentityFile); err == nil && again.InboxPrefix == id.InboxPrefix {
+				return again.User, again.Password
+			}
+			return id.User, id.Password
+		}))
 	case o.CredsFile != "":
 		opts = append(opts, nats.UserCredentials(o.CredsFile))
 	case o.NKeyFile != "":
@@ -91,6 +111,9 @@ func Connect(ctx context.Context, o ClientOptions) (*nats.Conn, error) {
 		opts = append(opts, nk)
 	case o.User != "":
 		opts = append(opts, nats.UserInfo(o.User, o.Password))
+	}
+	if inbox != "" {
+		opts = append(opts, nats.CustomInboxPrefix(inbox))
 	}
 	switch {
 	case o.TLS != nil:

@@ -127,7 +127,8 @@ func ReadDurable(ctx context.Context, js jetstream.JetStream, stream string, d D
 	hbCtx, hbStop := context.WithCancel(ctx)
 	defer hbStop()
 	go out.keepAlive(hbCtx, ackWait/3)
-	p := pull{cons: cons, stream: stream, name: d.Name, batch: min(maxPending, 256), fn: fn, out: out, log: log}
+	p := pull{cons: cons, stream: stream, name: d.Name, batch: min(maxPending, 256), fn: fn, out: out, log: log,
+		query: d.Query, forged: new(uint64)}
 	for failures := 0; ; {
 		delivered, err := p.run(ctx)
 		if ctx.Err() != nil {
@@ -168,6 +169,8 @@ type pull struct {
 	fn           func(events.Event, Settle) error
 	out          *outstanding
 	log          *slog.Logger
+	query        Query
+	forged       *uint64 // dropped so far, across pulls
 }
 
 // run reads one iterator until ctx ends (nil), fn fails (its error) or
@@ -217,6 +220,13 @@ func (p pull) run(ctx context.Context) (delivered bool, err error) {
 			p.log.Warn("events: undecodable message skipped", "subject", msg.Subject(), "err", err)
 			if err := msg.Term(); err != nil {
 				p.log.Warn("events: terminating an undecodable message", "subject", msg.Subject(), "err", err)
+			}
+			continue
+		}
+		if err := CheckOrigin(msg.Subject(), e); err != nil {
+			dropForged(p.log, p.query, p.forged, msg.Subject(), e, err)
+			if err := msg.Term(); err != nil {
+				p.log.Warn("events: terminating a forged event", "subject", msg.Subject(), "err", err)
 			}
 			continue
 		}

@@ -50,8 +50,35 @@ func (b *logBuffer) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// The tests' cluster secret and events cluster, from which the nodes'
+// identities are derived as the agents derive them.
+const testSecret, testCluster = "cluster-secret", "prod"
+
+// testAdmin may do anything: the tests' own user, for setting up and
+// looking at what no role may (it stands in for the stand-in external
+// servers' unrestricted users too).
+var testAdmin = Identity{User: "test-admin", Password: "admin-secret"}
+
+func testKey(node string) []byte          { return NodeKey([]byte(testSecret), node) }
+func testScope(node string) Scope         { return Scope{Cluster: testCluster, Node: node} }
+func testID(node string, r Role) Identity { return IdentityOf(testKey(node), node, r) }
+
+// nodeUsers are node's agent and reader, as the agent's server has them.
+func nodeUsers(node string) []User { return NodeUsers(testKey(node), testScope(node)) }
+
+// leafUsers are the leaf users a hub has for nodes.
+func leafUsers(nodes ...string) []User {
+	var us []User
+	for _, n := range nodes {
+		us = append(us, LeafUser(testKey(n), testScope(n)))
+	}
+	return us
+}
+
+// startTestServer starts a server with o, its Users and testAdmin.
 func startTestServer(t testing.TB, o ServerOptions) *Server {
 	t.Helper()
+	o.Users = append([]User{{Identity: testAdmin}}, o.Users...)
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
 	}
@@ -69,11 +96,19 @@ func startTestServer(t testing.TB, o ServerOptions) *Server {
 	return s
 }
 
+// connectTest connects to url as testAdmin.
 func connectTest(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	return connectAs(t, url, testAdmin)
+}
+
+// connectAs connects to url as id.
+func connectAs(t testing.TB, url string, id Identity) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	nc, err := Connect(ctx, ClientOptions{URL: url, Name: t.Name(), Logger: quietLog})
+	nc, err := Connect(ctx, ClientOptions{URL: url, Name: t.Name(), Logger: quietLog,
+		User: id.User, Password: id.Password, InboxPrefix: id.InboxPrefix})
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}

@@ -14,12 +14,11 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/events"
 )
 
-const leafUser, leafPassword = "kuma-leaf", "leaf-secret"
-
 // startHubs starts n JetStream servers routed to each other (as
-// startCluster) on 127.0.0.1, each with a leafnode listener; it returns
-// them and the nats-leaf URLs of their listeners.
-func startHubs(t *testing.T, n int) ([]*Server, []string) {
+// startCluster) on 127.0.0.1, each with a leafnode listener accepting
+// leafNodes' leaf identities; it returns them and the nats-leaf URLs of
+// their listeners.
+func startHubs(t *testing.T, n int, leafNodes ...string) ([]*Server, []string) {
 	t.Helper()
 	ports := make([]int, n)
 	routes := make([]string, n)
@@ -32,10 +31,11 @@ func startHubs(t *testing.T, n int) ([]*Server, []string) {
 	}
 	var servers []*Server
 	for i := range n {
+		name := fmt.Sprintf("hub-%d", i+1)
 		servers = append(servers, startTestServer(t, ServerOptions{
-			Name: fmt.Sprintf("hub-%d", i+1), Logger: serverTestLog(), ClusterName: "kuma-test", ClusterPort: ports[i],
+			Name: name, Logger: serverTestLog(), ClusterName: "kuma-test", ClusterPort: ports[i],
 			Routes: routes, RouteUser: routeUser, RoutePassword: routePassword,
-			LeafPort: leafPorts[i], LeafUser: leafUser, LeafPassword: leafPassword,
+			LeafPort: leafPorts[i], Users: append(nodeUsers(name), leafUsers(leafNodes...)...),
 		}))
 	}
 	eventually(t, 20*time.Second, "a full route mesh", func() bool {
@@ -49,15 +49,16 @@ func startHubs(t *testing.T, n int) ([]*Server, []string) {
 	return servers, leafURLs
 }
 
-// startLeaf starts a server without JetStream on host (127.0.0.x),
-// connected as a leaf node to the hubs' listeners.
-func startLeaf(t *testing.T, name, host string, hubs []string, password string, log *slog.Logger) *Server {
+// startLeaf starts node's server without JetStream on host (127.0.0.x),
+// with node's users, connected as a leaf node to the hubs' listeners as
+// leaf.
+func startLeaf(t *testing.T, node, host string, hubs []string, leaf Identity, log *slog.Logger) *Server {
 	t.Helper()
 	if log == nil {
 		log = serverTestLog()
 	}
-	return startTestServer(t, ServerOptions{Name: name, Host: host, NoJetStream: true, Logger: log,
-		LeafRemotes: hubs, LeafUser: leafUser, LeafPassword: password})
+	return startTestServer(t, ServerOptions{Name: node, Host: host, NoJetStream: true, Logger: log, Users: nodeUsers(node),
+		LeafRemotes: hubs, LeafUser: leaf.User, LeafPassword: leaf.Password})
 }
 
 // TestLeafNodesUseTheHubsJetStream: 3 hubs with JetStream clustered by
@@ -66,12 +67,13 @@ func startLeaf(t *testing.T, name, host string, hubs []string, password string, 
 // durable consumer and use a key-value bucket with compare-and-set, all
 // served by the hubs' JetStream across the leaf connections; all of it
 // keeps working when the hub a leaf node is connected to is lost. A leaf
-// node with a wrong password is refused.
+// node with a wrong password is refused. Every client is a node's agent or
+// reader, as in a cluster of agents, and the bucket is the leases'.
 func TestLeafNodesUseTheHubsJetStream(t *testing.T) {
-	hubs, leafURLs := startHubs(t, 3)
+	hubs, leafURLs := startHubs(t, 3, "leaf-1", "leaf-2")
 	leaves := []*Server{
-		startLeaf(t, "leaf-1", "127.0.0.2", leafURLs, leafPassword, nil),
-		startLeaf(t, "leaf-2", "127.0.0.3", leafURLs, leafPassword, nil),
+		startLeaf(t, "leaf-1", "127.0.0.2", leafURLs, testID("leaf-1", RoleLeaf), nil),
+		startLeaf(t, "leaf-2", "127.0.0.3", leafURLs, testID("leaf-2", RoleLeaf), nil),
 	}
 	connected := func() bool {
 		for _, l := range leaves {
@@ -85,7 +87,9 @@ func TestLeafNodesUseTheHubsJetStream(t *testing.T) {
 
 	// A leaf node with the wrong password is refused by every hub.
 	var badLog logBuffer
-	bad := startLeaf(t, "intruder", "127.0.0.4", leafURLs, "wrong", badLog.Logger())
+	wrong := testID("leaf-1", RoleLeaf)
+	wrong.Password = "wrong"
+	bad := startLeaf(t, "intruder", "127.0.0.4", leafURLs, wrong, badLog.Logger())
 	eventually(t, 20*time.Second, "the intruder's leaf connection to be refused", func() bool {
 		return badLog.Contains("Authorization Violation")
 	})
@@ -105,8 +109,10 @@ func TestLeafNodesUseTheHubsJetStream(t *testing.T) {
 	icancel()
 	bad.Shutdown()
 
-	_, js1 := connectTest(t, leaves[0].ClientURL())
-	_, js2 := connectTest(t, leaves[1].ClientURL())
+	_, js1 := connectAs(t, leaves[0].ClientURL(), testID("leaf-1", RoleAgent))
+	_, js2 := connectAs(t, leaves[1].ClientURL(), testID("leaf-2", RoleAgent))
+	_, r1 := connectAs(t, leaves[0].ClientURL(), testID("leaf-1", RoleReader))
+	_, r2 := connectAs(t, leaves[1].ClientURL(), testID("leaf-2", RoleReader))
 	ctx := ctxT(t, 180*time.Second)
 	var st jetstream.Stream
 	eventually(t, 30*time.Second, "an R3 stream created from a leaf node", func() bool {
@@ -155,7 +161,7 @@ func TestLeafNodesUseTheHubsJetStream(t *testing.T) {
 	}
 	publish(js1, "leaf-1", 20)
 	publish(js2, "leaf-2", 20)
-	readBack(js2, "read on leaf-2")
+	readBack(r2, "read on leaf-2")
 
 	// A durable consumer (what kuma-agent alerts reads with) on leaf-2
 	// gets what leaf-1 publishes after it exists. It is created first, as
@@ -167,7 +173,7 @@ func TestLeafNodesUseTheHubsJetStream(t *testing.T) {
 	eventually(t, 30*time.Second, "the durable consumer created through leaf-2, with a leader", func() bool {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
-		c, err := js2.CreateOrUpdateConsumer(cctx, DefaultStreamName, jetstream.ConsumerConfig{Durable: d.Name,
+		c, err := r2.CreateOrUpdateConsumer(cctx, DefaultStreamName, jetstream.ConsumerConfig{Durable: d.Name,
 			DeliverPolicy: jetstream.DeliverNewPolicy, AckPolicy: jetstream.AckExplicitPolicy, AckWait: DefaultAckWait, MaxAckPending: DefaultMaxAckPending})
 		if err != nil {
 			return false
@@ -175,7 +181,7 @@ func TestLeafNodesUseTheHubsJetStream(t *testing.T) {
 		ci, err := c.Info(cctx)
 		return err == nil && ci.Cluster != nil && ci.Cluster.Leader != ""
 	})
-	dr := startDurable(t, js2, d, func(_ events.Event, s Settle) { s(true) })
+	dr := startDurable(t, r2, d, func(_ events.Event, s Settle) { s(true) })
 	// within bounds the wait for each event: after a hub's loss the
 	// consumer's pull request may have been lost with it, and the client
 	// asks again only once the server's heartbeats are missed.
@@ -201,13 +207,13 @@ func TestLeafNodesUseTheHubsJetStream(t *testing.T) {
 	eventually(t, 30*time.Second, "an R3 key-value bucket created from a leaf node", func() bool {
 		kctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		kv1, err = js1.CreateKeyValue(kctx, jetstream.KeyValueConfig{Bucket: "LEAF_TEST", Replicas: 3})
+		kv1, err = js1.CreateKeyValue(kctx, jetstream.KeyValueConfig{Bucket: LeaseBucket, Replicas: 3})
 		if err != nil {
 			t.Logf("CreateKeyValue: %v", err)
 		}
 		return err == nil
 	})
-	kv2, err := js2.KeyValue(ctx, "LEAF_TEST")
+	kv2, err := js2.KeyValue(ctx, LeaseBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +305,7 @@ func TestLeafNodesUseTheHubsJetStream(t *testing.T) {
 	n = len(sent)
 	publish(js1, "leaf-1", 20)
 	publish(js2, "leaf-2", 20)
-	readBack(js1, "read on leaf-1 after losing a hub")
+	readBack(r1, "read on leaf-1 after losing a hub")
 	durableGets(n, 60*time.Second)
 	casRound("leaf-1")
 }
@@ -310,8 +316,8 @@ func TestLeafOptionsRefused(t *testing.T) {
 		o    ServerOptions
 		want string
 	}{
-		"leaf listener without auth": {ServerOptions{Port: -1, StoreDir: dir, LeafPort: -1}, "leaf user and password"},
-		"leaf remotes without auth":  {ServerOptions{Port: -1, NoJetStream: true, LeafRemotes: []string{"nats-leaf://127.0.0.1:1"}}, "leaf user and password"},
+		"leaf listener without leaf users": {ServerOptions{Port: -1, StoreDir: dir, LeafPort: -1}, "needs leaf users"},
+		"leaf remotes without auth":        {ServerOptions{Port: -1, NoJetStream: true, LeafRemotes: []string{"nats-leaf://127.0.0.1:1"}}, "leaf user and password"},
 		"leaf remotes with JetStream": {ServerOptions{Port: -1, StoreDir: dir, LeafRemotes: []string{"nats-leaf://127.0.0.1:1"},
 			LeafUser: "l", LeafPassword: "p"}, "without JetStream"},
 		"bad leaf scheme": {ServerOptions{Port: -1, NoJetStream: true, LeafRemotes: []string{"http://127.0.0.1:1"},
@@ -319,6 +325,7 @@ func TestLeafOptionsRefused(t *testing.T) {
 		"leaf remote without host": {ServerOptions{Port: -1, NoJetStream: true, LeafRemotes: []string{"nats-leaf://"},
 			LeafUser: "l", LeafPassword: "p"}, "no host:port"},
 	} {
+		c.o.Users = []User{{Identity: testAdmin}}
 		s, err := StartServer(c.o)
 		if err == nil {
 			s.Shutdown()
@@ -330,7 +337,7 @@ func TestLeafOptionsRefused(t *testing.T) {
 		}
 	}
 	// Without JetStream, no store directory is needed.
-	s, err := StartServer(ServerOptions{Name: "leaf", Port: -1, NoJetStream: true})
+	s, err := StartServer(ServerOptions{Name: "leaf", Port: -1, NoJetStream: true, Users: []User{{Identity: testAdmin}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,8 @@ func runOutage(t *testing.T, outage time.Duration) {
 	s.Shutdown()
 	eventually(t, 10*time.Second, "the client to notice the outage", func() bool { return !nc.IsConnected() })
 	produce(outage)
-	restarted, err := StartServer(ServerOptions{Name: "n1", Host: "127.0.0.1", Port: port, StoreDir: dir})
+	restarted, err := StartServer(ServerOptions{Name: "n1", Host: "127.0.0.1", Port: port, StoreDir: dir,
+		Users: []User{{Identity: testAdmin}}})
 	if err != nil {
 		t.Fatalf("restart on the same port and store: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/internal/events"
@@ -21,8 +22,39 @@ type Query struct {
 	Since   time.Time
 	Follow  bool
 	Cluster string
-	// Logger gets warnings about undecodable messages; nil means slog.Default().
+	// Logger gets warnings about undecodable and forged messages; nil
+	// means slog.Default().
 	Logger *slog.Logger
+	// Forged, when set, counts the events dropped because their source
+	// is not the node of their subject (see CheckOrigin).
+	Forged *atomic.Uint64
+}
+
+// forged counts one more forged event and returns the count so far.
+func (q Query) forged(n *uint64) uint64 {
+	*n++
+	if q.Forged != nil {
+		q.Forged.Add(1)
+	}
+	return *n
+}
+
+// CheckOrigin tells whether e may have come on subject. The servers let
+// an identity publish only on its own node's subjects, so the subject is
+// the proof of which node published; an event whose source (or cluster,
+// or type) is not the one its subject names was forged by another node's
+// identity and must be dropped.
+func CheckOrigin(subject string, e events.Event) error {
+	if want := events.SubjectOf(e); subject != want {
+		return fmt.Errorf("event %s from %s came on subject %s, not %s: forged by another node", e.ID, e.Source, subject, want)
+	}
+	return nil
+}
+
+// dropForged logs a forged event with the count of them so far.
+func dropForged(log *slog.Logger, q Query, n *uint64, subject string, e events.Event, err error) {
+	log.Warn("events: forged event dropped: its source is not the node of its subject", "subject", subject,
+		"source", e.Source, "type", e.Type, "event_id", e.ID, "forged_dropped", q.forged(n), "err", err)
 }
 
 // Subjects is the subject filter of q: one per type, or none for all events.
@@ -91,6 +123,7 @@ func Read(ctx context.Context, js jetstream.JetStream, stream string, q Query, f
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
+	var forged uint64
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -111,6 +144,8 @@ func Read(ctx context.Context, js jetstream.JetStream, stream string, q Query, f
 		if err := decode(msg.Data(), &e); err != nil {
 			log.Warn("events: undecodable message skipped", "subject", msg.Subject(),
 				"sequence", meta.Sequence.Stream, "err", err)
+		} else if err := CheckOrigin(msg.Subject(), e); err != nil {
+			dropForged(log, q, &forged, msg.Subject(), e, err)
 		} else if err := fn(e); err != nil {
 			return err
 		}

@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -45,9 +47,10 @@ type ServerOptions struct {
 	// RouteUser and RoutePassword authenticate routes both ways; required
 	// with a cluster, since anyone who can route can read every event.
 	RouteUser, RoutePassword string
-	// ClientUser and ClientPassword are required from clients; mandatory
-	// when Host is not loopback.
-	ClientUser, ClientPassword string
+	// Users are who may connect (see NodeUsers, LeafUser): every client
+	// authenticates as one of them, and a hub accepts a leaf connection
+	// only as one of its Leaf users. Required.
+	Users []User
 	// TLS, when set, is used for the client and the route listeners.
 	TLS *tls.Config
 	// RouteTLS, when set, is used for the routes and the leafnode
@@ -63,7 +66,8 @@ type ServerOptions struct {
 	NoJetStream bool
 	// LeafPort is the leafnode listener of a hub, on LeafHost (empty means
 	// ClusterHost, else Host): -1 picks a free one, 0 runs none. Leaf nodes
-	// must authenticate as LeafUser/LeafPassword.
+	// must authenticate as one of the Leaf users, and may then do on the
+	// hub what that user's permissions allow.
 	LeafHost string
 	LeafPort int
 	// LeafRemotes are nats-leaf://host:port of the hubs' leafnode
@@ -72,7 +76,8 @@ type ServerOptions struct {
 	// (in random order) when that one is lost. LeafUser/LeafPassword are
 	// added to URLs that carry none.
 	LeafRemotes []string
-	// LeafUser and LeafPassword authenticate leaf connections both ways.
+	// LeafUser and LeafPassword are what this server's leaf connection
+	// authenticates as (this node's RoleLeaf identity).
 	LeafUser, LeafPassword string
 	// Logger receives the server's log; nil silences it.
 	Logger *slog.Logger
@@ -113,8 +118,8 @@ func (o ServerOptions) natsOptions() (*server.Options, error) {
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	if !isLoopback(host) && (o.ClientUser == "" || o.ClientPassword == "") {
-		return nil, fmt.Errorf("nats server: client port on %s leaves loopback: client user and password are required", host)
+	if err := validateUsers(o.Users); err != nil {
+		return nil, err
 	}
 	opts := &server.Options{
 		ServerName: o.Name,
@@ -124,8 +129,7 @@ func (o ServerOptions) natsOptions() (*server.Options, error) {
 		StoreDir:   o.StoreDir,
 		NoSigs:     true,
 		NoLog:      o.Logger == nil,
-		Username:   o.ClientUser,
-		Password:   o.ClientPassword,
+		Users:      serverUsers(o.Users),
 		TLSConfig:  o.TLS,
 	}
 	if o.TLS != nil {
@@ -197,11 +201,11 @@ func (o ServerOptions) leafOptions(opts *server.Options, host string) error {
 	if o.LeafPort == 0 && len(o.LeafRemotes) == 0 {
 		return nil
 	}
-	if o.LeafUser == "" || o.LeafPassword == "" {
-		return errors.New("nats server: leafnode connections need leaf user and password")
-	}
 	rtls := o.routeTLS()
 	if o.LeafPort != 0 {
+		if !slices.ContainsFunc(o.Users, func(u User) bool { return u.Leaf }) {
+			return errors.New("nats server: a leafnode listener needs leaf users")
+		}
 		lhost := o.LeafHost
 		if lhost == "" {
 			lhost = o.ClusterHost
@@ -209,8 +213,11 @@ func (o ServerOptions) leafOptions(opts *server.Options, host string) error {
 		if lhost == "" {
 			lhost = host
 		}
+		// No authorization of its own: a leaf connection authenticates as
+		// one of the users, restricted to the leaf connection type, and the
+		// hub applies that user's permissions to it (publish: what the
+		// leaf node may send to the hub; subscribe: what it may receive).
 		opts.LeafNode.Host, opts.LeafNode.Port = lhost, o.LeafPort
-		opts.LeafNode.Username, opts.LeafNode.Password = o.LeafUser, o.LeafPassword
 		opts.LeafNode.Compression.Mode = server.CompressionOff // see the remote's
 		if rtls != nil {
 			opts.LeafNode.TLSConfig, opts.LeafNode.TLSTimeout = rtls, 2
@@ -224,6 +231,9 @@ func (o ServerOptions) leafOptions(opts *server.Options, host string) error {
 	}
 	if len(o.LeafRemotes) == 0 {
 		return nil
+	}
+	if o.LeafUser == "" || o.LeafPassword == "" {
+		return errors.New("nats server: leaf remotes need leaf user and password")
 	}
 	if !o.NoJetStream {
 		// Two JetStreams in one account across a leaf connection need
@@ -276,12 +286,34 @@ func (l leafLogger) Warnf(format string, v ...any) {
 	l.serverLogger.Warnf(format, v...)
 }
 
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
+// serverUsers are us as nats-server users: each with its permissions and
+// its one connection type.
+func serverUsers(us []User) []*server.User {
+	out := make([]*server.User, 0, len(us))
+	for _, u := range us {
+		su := &server.User{Username: u.User, Password: u.Password,
+			AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeStandard: {}}}
+		if u.Leaf {
+			su.AllowedConnectionTypes = map[string]struct{}{jwt.ConnectionTypeLeafnode: {}}
+		}
+		if p := u.Permissions; p != nil {
+			su.Permissions = &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: nonNil(p.Publish)},
+				Subscribe: &server.SubjectPermission{Allow: nonNil(p.Subscribe)},
+			}
+		}
+		out = append(out, su)
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return out
+}
+
+// nonNil: an empty allow list must allow nothing, and nats-server reads a
+// nil one as "no restriction".
+func nonNil(s []string) []string {
+	if len(s) == 0 {
+		return []string{"_KUMA_NOTHING_"}
+	}
+	return s
 }
 
 // ClientURL is the URL clients connect to.

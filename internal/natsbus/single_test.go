@@ -97,15 +97,16 @@ func TestReplicasFor(t *testing.T) {
 }
 
 func TestClientAuthRequired(t *testing.T) {
-	s := startTestServer(t, ServerOptions{Name: "n1", ClientUser: "agent", ClientPassword: "s3cret"})
+	s := startTestServer(t, ServerOptions{Name: "n1", Users: nodeUsers("n1")})
 	_, err := Connect(ctxT(t, 2*time.Second), ClientOptions{URL: s.ClientURL(), Logger: quietLog})
 	if err == nil {
 		t.Fatal("Connect without credentials succeeded")
 	}
-	if _, err := Connect(ctxT(t, 2*time.Second), ClientOptions{URL: s.ClientURL(), User: "agent", Password: "wrong", Logger: quietLog}); err == nil {
+	agent := testID("n1", RoleAgent)
+	if _, err := Connect(ctxT(t, 2*time.Second), ClientOptions{URL: s.ClientURL(), User: agent.User, Password: "wrong", Logger: quietLog}); err == nil {
 		t.Fatal("Connect with a wrong password succeeded")
 	}
-	nc, err := Connect(ctxT(t, 10*time.Second), ClientOptions{URL: s.ClientURL(), User: "agent", Password: "s3cret", Logger: quietLog})
+	nc, err := Connect(ctxT(t, 10*time.Second), ClientOptions{URL: s.ClientURL(), User: agent.User, Password: agent.Password, Logger: quietLog})
 	if err != nil {
 		t.Fatalf("Connect with credentials: %v", err)
 	}
@@ -118,14 +119,21 @@ func TestServerOptionsRefuseUnsafe(t *testing.T) {
 		o    ServerOptions
 		want string
 	}{
-		"no store dir":                {ServerOptions{Port: -1}, "store_dir"},
-		"public client port, no auth": {ServerOptions{Host: "0.0.0.0", Port: -1, StoreDir: dir}, "leaves loopback"},
-		"cluster without routes":      {ServerOptions{Port: -1, ClusterPort: -1, StoreDir: dir, RouteUser: "r", RoutePassword: "p"}, "needs routes"},
-		"cluster without route auth":  {ServerOptions{Port: -1, ClusterPort: -1, StoreDir: dir, Routes: []string{"nats-route://127.0.0.1:1"}}, "route user and password"},
-		"routes without cluster":      {ServerOptions{Port: -1, StoreDir: dir, Routes: []string{"nats-route://127.0.0.1:1"}}, "cluster port is 0"},
+		"no store dir":           {ServerOptions{Port: -1}, "store_dir"},
+		"no users":               {ServerOptions{Port: -1, StoreDir: dir}, "every client must authenticate"},
+		"public port, no users":  {ServerOptions{Host: "0.0.0.0", Port: -1, StoreDir: dir}, "every client must authenticate"},
+		"user without password":  {ServerOptions{Port: -1, StoreDir: dir, Users: []User{{Identity: Identity{User: "u"}}}}, "password are required"},
+		"user twice":             {ServerOptions{Port: -1, StoreDir: dir, Users: []User{{Identity: testAdmin}, {Identity: testAdmin}}}, "given twice"},
+		"cluster without routes": {ServerOptions{Port: -1, ClusterPort: -1, StoreDir: dir, RouteUser: "r", RoutePassword: "p"}, "needs routes"},
+		"cluster without route auth": {ServerOptions{Port: -1, ClusterPort: -1, StoreDir: dir, Routes: []string{"nats-route://127.0.0.1:1"}},
+			"route user and password"},
+		"routes without cluster": {ServerOptions{Port: -1, StoreDir: dir, Routes: []string{"nats-route://127.0.0.1:1"}}, "cluster port is 0"},
 		"bad route scheme": {ServerOptions{Port: -1, ClusterPort: -1, StoreDir: dir, RouteUser: "r", RoutePassword: "p",
 			Routes: []string{"http://127.0.0.1:1"}}, "routes[0]"},
 	} {
+		if c.want != "every client must authenticate" && c.o.Users == nil {
+			c.o.Users = []User{{Identity: testAdmin}}
+		}
 		s, err := StartServer(c.o)
 		if err == nil {
 			s.Shutdown()
@@ -135,5 +143,36 @@ func TestServerOptionsRefuseUnsafe(t *testing.T) {
 		if !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %q does not mention %q", name, err, c.want)
 		}
+	}
+}
+
+// TestEventsStreamRefusesPurge: EnsureStream turns a stream made before
+// (without the flags) into one the server itself refuses to purge or
+// delete messages from, even for an unrestricted user.
+func TestEventsStreamRefusesPurge(t *testing.T) {
+	s := startTestServer(t, ServerOptions{Name: "n1"})
+	_, js := connectTest(t, s.ClientURL())
+	ctx := ctxT(t, 30*time.Second)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: DefaultStreamName, Subjects: DefaultSubjects}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := EnsureStream(ctx, js, StreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := st.CachedInfo().Config; !cfg.DenyPurge || !cfg.DenyDelete {
+		t.Fatalf("deny purge %v, deny delete %v; want both", cfg.DenyPurge, cfg.DenyDelete)
+	}
+	if err := Publish(ctx, js, testEvent(t, testCluster, "core-1", events.AgentStarted, 1, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Purge(ctx); err == nil {
+		t.Fatal("the stream was purged")
+	}
+	if err := st.DeleteMsg(ctx, 1); err == nil {
+		t.Fatal("an event was deleted")
+	}
+	if got := readAll(t, js, DefaultStreamName, Query{}); len(got) != 1 {
+		t.Fatalf("%d events left, want 1", len(got))
 	}
 }

@@ -52,6 +52,12 @@ func (o StreamOptions) config() (jetstream.StreamConfig, error) {
 		MaxBytes:   o.MaxBytes,
 		Replicas:   o.Replicas,
 		Duplicates: o.DuplicateWindow,
+		// Events leave only by the limits above: the server refuses a purge
+		// or a message deletion whoever asks (no identity may anyway; this
+		// holds on an external NATS with looser permissions too). Once set,
+		// JetStream never lets an update clear them.
+		DenyDelete: true,
+		DenyPurge:  true,
 	}
 	if cfg.Name == "" {
 		cfg.Name = DefaultStreamName

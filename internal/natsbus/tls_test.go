@@ -48,10 +48,12 @@ func TestClientTLS(t *testing.T) {
 	s := startTestServer(t, ServerOptions{Name: "n1",
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
 
-	if _, err := Connect(ctxT(t, 2*time.Second), ClientOptions{URL: s.ClientURL(), Logger: quietLog}); err == nil {
+	if _, err := Connect(ctxT(t, 2*time.Second), ClientOptions{URL: s.ClientURL(), Logger: quietLog,
+		User: testAdmin.User, Password: testAdmin.Password}); err == nil {
 		t.Fatal("a client that does not trust the server's certificate connected")
 	}
-	nc, err := Connect(ctxT(t, 10*time.Second), ClientOptions{URL: s.ClientURL(), CAFile: caFile, Logger: quietLog})
+	nc, err := Connect(ctxT(t, 10*time.Second), ClientOptions{URL: s.ClientURL(), CAFile: caFile, Logger: quietLog,
+		User: testAdmin.User, Password: testAdmin.Password})
 	if err != nil {
 		t.Fatalf("Connect with the CA file: %v", err)
 	}
