@@ -54,6 +54,10 @@ type Options struct {
 	// for tests that must show a skewed clock being reported (network
 	// namespaces share the real clock); set from KUMA_AGENT_TEST_CLOCK_OFFSET.
 	ClockOffset time.Duration
+
+	// outboxMemory bounds the events held in memory while the state
+	// directory fails (0: outbox.DefaultMemoryBytes); for tests.
+	outboxMemory int64
 }
 
 // Agent is one running kuma-agent.
@@ -140,8 +144,11 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 	}
 	a.plan = plan.Build(cfg, cfg.Inventory, a.cluster, a.invErr, n, plan.Selection{}, o.Commander)
 	for _, c := range a.plan.Checks {
-		if r, ok := c.(*checks.Reach); ok {
-			a.reach = r
+		switch c := c.(type) {
+		case *checks.Reach:
+			a.reach = c
+		case *checks.State:
+			c.Outbox = a.outboxHealth
 		}
 	}
 	if a.sup, err = a.newSupervisor(); err != nil {

@@ -39,7 +39,7 @@ func benchDrain(b *testing.B, window int) {
 	cfg := config.Default()
 	cfg.StateDir = b.TempDir()
 	cfg.Events.NATS.URL = srv.ClientURL()
-	bus, err := newEventBus(cfg, "core-1.example.com", nil, &cluster.Cluster{}, slog.New(slog.DiscardHandler))
+	bus, err := newEventBus(cfg, "core-1.example.com", nil, &cluster.Cluster{}, slog.New(slog.DiscardHandler), 0)
 	if err != nil {
 		b.Fatal(err)
 	}
