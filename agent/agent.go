@@ -107,6 +107,15 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 		o.Commander = checks.ExecCommander{}
 	}
 	cfg := o.Config
+	// Secrets others can read are refused (unless the config explicitly
+	// accepts them): the error says which chmod/chown to run.
+	insecure, err := cfg.CheckSecretFiles(o.Dev)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range append(cfg.Warnings(), insecure...) {
+		o.Logger.Warn(w)
+	}
 	if o.Dev {
 		dir, merr := os.MkdirTemp("", "kuma-agent-dev-")
 		if merr != nil {
@@ -237,7 +246,7 @@ func (a *Agent) meshConfig() (mesh.Config, error) {
 	if !a.opts.Dev {
 		mc.KeyringFile = a.cfg.Mesh.KeyringFile
 		if _, err := os.Stat(mc.KeyringFile); err != nil {
-			return mc, fmt.Errorf("gossip encryption is required: %s: %w (create it on one node with `kuma-agent keygen > %s`, copy it to every node with mode 0600; or run with --dev to try the agent alone)",
+			return mc, fmt.Errorf("gossip encryption is required: %s: %w (create it on one node with `kuma-agent keygen --out %s`, copy it to every node, owned by root with mode 0600; or run with --dev to try the agent alone)",
 				mc.KeyringFile, err, mc.KeyringFile)
 		}
 	}
