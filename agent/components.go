@@ -220,7 +220,8 @@ func (c *controlSocket) Stop() error {
 	return nil
 }
 
-// httpListener serves /metrics and /healthz.
+// httpListener serves /metrics and /healthz, with timeouts and a
+// connection limit (httplimit.go).
 type httpListener struct {
 	a    *Agent
 	srv  *http.Server
@@ -235,11 +236,11 @@ func (h *httpListener) Start(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent.http_addr %s: %w", addr, err)
 	}
-	h.srv = &http.Server{Handler: h.a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+	h.srv = newHTTPServer(h.a.httpHandler(), defaultHTTPLimits)
 	h.done = make(chan struct{})
 	go func() {
 		defer close(h.done)
-		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := h.srv.Serve(newLimitListener(ln, defaultHTTPLimits.maxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.a.log.Error("http listener", "err", err)
 		}
 	}()
