@@ -12,6 +12,9 @@ import (
 // A test build (-tags kumatesthooks, as the e2e tests and the demo build
 // it) honours the clock offset.
 func TestTestBuildHonoursClockOffset(t *testing.T) {
+	if !testHooks {
+		t.Fatal("a kumatesthooks build without test hooks")
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	env := func(v string) func(string) string {
 		return func(k string) string {

@@ -143,21 +143,6 @@ func (d dropState) merge(mem dropState) dropState {
 	return d
 }
 
-// readJSON reads file into v; a missing file leaves v as is.
-func readJSON(path string, v any) (bool, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("outbox: %w", err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("outbox: %s: %w", path, err)
-	}
-	return true, nil
-}
-
 // writeAtomic replaces path by temp file and rename, so a crash leaves the
 // old or the new content, never a mix. sync also makes it survive power loss.
 func writeAtomic(path string, v any, sync bool) error {
