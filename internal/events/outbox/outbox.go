@@ -267,10 +267,12 @@ func (o *Outbox) recover() error {
 			if data, lost, err = o.salvage(name, data, ce); err != nil {
 				return err
 			}
-			drops.add(lost.damaged, events.DropCorrupt, time.Time{}, time.Time{})
-			drops.Pending.Uncounted = true
-			drops.Pending.Quarantined = append(drops.Pending.Quarantined, lost.quarantined)
-			changed = true
+			// Counted in memory (merged below): should this recovery fail
+			// later, the next one finds the segment repaired and must not
+			// lose the count.
+			o.drops.add(lost.damaged, events.DropCorrupt, time.Time{}, time.Time{})
+			o.drops.Pending.Uncounted = true
+			o.drops.Pending.Quarantined = append(o.drops.Pending.Quarantined, lost.quarantined)
 			res, err = scanSegment(name, data, start, last)
 		}
 		if err != nil {
@@ -350,8 +352,9 @@ func (o *Outbox) readDropState(d *dropState) error {
 		}
 		o.opt.Logger.Error("outbox: the drop accounting is unreadable; moved aside, earlier uncounted losses may go unreported",
 			"file", name, "quarantined", q, "err", jerr)
-		d.Pending.Uncounted = true
-		d.Pending.Quarantined = append(d.Pending.Quarantined, filepath.Base(q))
+		// In memory, as for a salvaged segment: merged by recover.
+		o.drops.Pending.Uncounted = true
+		o.drops.Pending.Quarantined = append(o.drops.Pending.Quarantined, filepath.Base(q))
 	}
 	return nil
 }
