@@ -190,8 +190,9 @@ func degradedRun(t *testing.T, brokenAtStart bool, brk, heal func(t *testing.T, 
 	cfg.Checks.Disabled = []string{"ntp", "hostname"}
 	mnt := tmpfs.Mount(t, 2<<20)
 	t.Setenv("TMPDIR", mnt) // where --dev makes its state dir
+	var logs logBuffer
 	o := quietOptions()
-	o.Config, o.Dev = cfg, true
+	o.Config, o.Dev, o.Logger = cfg, true, logs.Logger()
 	o.outboxMemory = 8 << 10 // a few dozen events
 	a, err := New(context.Background(), o)
 	if err != nil {
@@ -215,6 +216,17 @@ func degradedRun(t *testing.T, brokenAtStart bool, brk, heal func(t *testing.T, 
 	st := a.bus.stats()
 	if st.outbox.Err == nil || st.outbox.Dropped == 0 || st.outbox.MemoryEvents == 0 {
 		t.Fatalf("outbox %+v; want degraded, holding events in memory, some dropped", st.outbox)
+	}
+	// Not one line per event (finding 5: one ERROR each): one when the
+	// directory fails, one when memory first overflows.
+	var errLines int
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=ERROR") && strings.Contains(l, "outbox") {
+			errLines++
+		}
+	}
+	if errLines > 3 {
+		t.Errorf("%d ERROR lines about the outbox for 300 events:\n%s", errLines, logs.String())
 	}
 	eventually(t, "the state check critical", 10*time.Second, func() bool {
 		o, ok := a.latest("state")
