@@ -11,6 +11,11 @@ ifndef PKG_VERSION
 PKG_VERSION := $(shell packaging/pkgversion.sh '$(VERSION)')
 endif
 LDFLAGS := -s -w -X main.version=$(VERSION)
+# GOTAGS are build tags for build and package. Empty for releases: only the
+# e2e tests set GOTAGS=kumatesthooks (test hooks such as
+# KUMA_AGENT_TEST_CLOCK_OFFSET exist only in such a build; `make demo` builds
+# its own).
+GOTAGS ?=
 # Where build puts the binary and package puts the packages (the e2e tests
 # build other versions elsewhere).
 BIN ?= bin/kuma-agent
@@ -57,7 +62,7 @@ help:
 	@echo "make deps     install the Debian packages the integration tests use (root)"
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/kuma-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GOTAGS)' -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/kuma-agent
 
 # As root, the network-namespace and systemd-nspawn tests run: their tools
 # are checked first (`make deps`), and the cached test rootfs is built once
@@ -99,6 +104,9 @@ bench:
 
 package: build $(TOOLS)/nfpm
 	@case '$(PKG_VERSION)' in ''|[!0-9]*|*[!A-Za-z0-9.+~]*) echo "package: bad package version '$(PKG_VERSION)'" >&2; exit 1;; esac
+	@if $(GO) version -m $(BIN) | grep -q 'kumatesthooks'; then \
+	  case '$(GOTAGS)' in *kumatesthooks*) echo "package: WARNING: $(BIN) has the test hooks (GOTAGS=$(GOTAGS)): for the e2e tests only, never a release" >&2;; \
+	  *) echo "package: $(BIN) has the test hooks but GOTAGS does not ask for them" >&2; exit 1;; esac; fi
 	rm -rf $(DIST) && mkdir -p $(DIST)
 	BIN=$(BIN) VERSION=$(PKG_VERSION) ARCH=$(ARCH) $(TOOLS)/nfpm package --config nfpm.yaml --packager deb --target $(DIST)/kuma-agent_$(PKG_VERSION)_$(ARCH).deb
 	BIN=$(BIN) VERSION=$(PKG_VERSION) ARCH=$(ARCH) $(TOOLS)/nfpm package --config nfpm.yaml --packager rpm --target $(DIST)/kuma-agent-$(PKG_VERSION).$(RPM_ARCH).rpm
@@ -117,8 +125,10 @@ e2e:
 	@$(MAKE) --no-print-directory $(TOOLS)/nfpm rootfs
 	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/packages/
 
-demo: build
-	$(GO) run ./cmd/kuma-demo --agent bin/kuma-agent
+# The demo shows a skewed clock with the test hook: its own test build.
+demo:
+	CGO_ENABLED=0 $(GO) build -trimpath -tags kumatesthooks -ldflags "$(LDFLAGS)" -o bin/kuma-agent-demo ./cmd/kuma-agent
+	$(GO) run ./cmd/kuma-demo --agent bin/kuma-agent-demo
 
 deps:
 	@$(call needroot,apt-get)

@@ -54,6 +54,10 @@ type Options struct {
 	// for tests that must show a skewed clock being reported (network
 	// namespaces share the real clock); set from KUMA_AGENT_TEST_CLOCK_OFFSET.
 	ClockOffset time.Duration
+
+	// outboxMemory bounds the events held in memory while the state
+	// directory fails (0: outbox.DefaultMemoryBytes); for tests.
+	outboxMemory int64
 }
 
 // Agent is one running kuma-agent.
@@ -103,6 +107,15 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 		o.Commander = checks.ExecCommander{}
 	}
 	cfg := o.Config
+	// Secrets others can read are refused (unless the config explicitly
+	// accepts them): the error says which chmod/chown to run.
+	insecure, err := cfg.CheckSecretFiles(o.Dev)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range append(cfg.Warnings(), insecure...) {
+		o.Logger.Warn(w)
+	}
 	if o.Dev {
 		dir, merr := os.MkdirTemp("", "kuma-agent-dev-")
 		if merr != nil {
@@ -140,8 +153,11 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 	}
 	a.plan = plan.Build(cfg, cfg.Inventory, a.cluster, a.invErr, n, plan.Selection{}, o.Commander)
 	for _, c := range a.plan.Checks {
-		if r, ok := c.(*checks.Reach); ok {
-			a.reach = r
+		switch c := c.(type) {
+		case *checks.Reach:
+			a.reach = c
+		case *checks.State:
+			c.Outbox = a.outboxHealth
 		}
 	}
 	if a.sup, err = a.newSupervisor(); err != nil {
@@ -230,7 +246,7 @@ func (a *Agent) meshConfig() (mesh.Config, error) {
 	if !a.opts.Dev {
 		mc.KeyringFile = a.cfg.Mesh.KeyringFile
 		if _, err := os.Stat(mc.KeyringFile); err != nil {
-			return mc, fmt.Errorf("gossip encryption is required: %s: %w (create it on one node with `kuma-agent keygen > %s`, copy it to every node with mode 0600; or run with --dev to try the agent alone)",
+			return mc, fmt.Errorf("gossip encryption is required: %s: %w (create it on one node with `kuma-agent keygen --out %s`, copy it to every node, owned by root with mode 0600; or run with --dev to try the agent alone)",
 				mc.KeyringFile, err, mc.KeyringFile)
 		}
 	}

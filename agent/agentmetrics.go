@@ -36,7 +36,7 @@ func newAgentMetrics(version string) *agentMetrics {
 	}
 	m.refused = r.Gauge("kuma_agent_gossip_members_refused", "Gossip member announcements refused at merge so far (a name that is not a host name, or a name alive at another address; a running total kept by the mesh, the log says which, once a minute).")
 	m.tagsStale = r.Gauge("kuma_agent_gossip_tags_stale", "1 while this node's newest tags could not be encoded or sent: the other nodes see its last good ones (the log says why).")
-	m.events = r.Gauge("kuma_agent_events", "Event publishing: nats_connected (0/1), published and publish_failures since start, outbox_pending, outbox_dropped (ever).", "kind")
+	m.events = r.Gauge("kuma_agent_events", "Event publishing: nats_connected (0/1), published and publish_failures since start, outbox_pending, outbox_dropped (ever: overflow, corruption, memory full, too large), outbox_degraded (1 while the state directory fails and events are held in memory), outbox_memory (events held in memory), outbox_quarantined (corrupt outbox files put aside).", "kind")
 	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
 	return m
 }
@@ -49,16 +49,15 @@ func (a *Agent) collectMetrics(*metrics.Registry) {
 		m.checkStatus.With(o.Check).Set(float64(o.Status.NagiosCode()))
 	}
 	if a.bus != nil {
-		connected, published, failures, pending, dropped := a.bus.stats()
-		up := 0.0
-		if connected {
-			up = 1
-		}
-		m.events.With("nats_connected").Set(up)
-		m.events.With("published").Set(float64(published))
-		m.events.With("publish_failures").Set(float64(failures))
-		m.events.With("outbox_pending").Set(float64(pending))
-		m.events.With("outbox_dropped").Set(float64(dropped))
+		st := a.bus.stats()
+		m.events.With("nats_connected").Set(b2f(st.connected))
+		m.events.With("published").Set(float64(st.published))
+		m.events.With("publish_failures").Set(float64(st.failures))
+		m.events.With("outbox_pending").Set(float64(st.pending))
+		m.events.With("outbox_dropped").Set(float64(st.outbox.Dropped))
+		m.events.With("outbox_degraded").Set(b2f(st.outbox.Err != nil))
+		m.events.With("outbox_memory").Set(float64(st.outbox.MemoryEvents))
+		m.events.With("outbox_quarantined").Set(float64(len(st.outbox.Quarantined)))
 	}
 	if a.mesh == nil {
 		return
@@ -100,4 +99,22 @@ func (a *Agent) httpHandler() http.Handler {
 		return true, w.String() + "\n"
 	}))
 	return mux
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// outboxHealth is the state check's view of the outbox (false: events are
+// disabled). The scheduler that runs the check starts after the outbox.
+func (a *Agent) outboxHealth() (checks.OutboxHealth, bool) {
+	if a.bus == nil {
+		return checks.OutboxHealth{}, false
+	}
+	h := a.bus.ob.Health()
+	return checks.OutboxHealth{Dir: h.Dir, Err: h.Err, Since: h.Since, MemoryEvents: h.MemoryEvents,
+		MemoryBytes: h.MemoryBytes, MemoryLimit: h.MemoryLimit, Dropped: h.Dropped, Quarantined: h.Quarantined}, true
 }

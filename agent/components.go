@@ -57,9 +57,14 @@ func (a *Agent) components() []component.Component {
 	return append(cs, &component.Loop{ID: "watchdog", Run: w.run})
 }
 
+// startStateDir makes the state directory. One that cannot be made does
+// not stop the agent (only a configuration error does): the outbox holds
+// events in memory, the mesh runs without its snapshot, and the state check
+// says what is wrong and what to do.
 func (a *Agent) startStateDir(context.Context) error {
 	if err := os.MkdirAll(a.cfg.StateDir, 0o700); err != nil {
-		return fmt.Errorf("state dir: %w", err)
+		a.log.Error("state directory unusable: running without it (events held in memory, no mesh snapshot); see the state check",
+			"dir", a.cfg.StateDir, "err", err)
 	}
 	return nil
 }
@@ -73,7 +78,7 @@ func (a *Agent) stopStateDir() error {
 }
 
 func (a *Agent) openOutbox(context.Context) error {
-	bus, err := newEventBus(a.cfg, a.node.Name, a.node.Self, a.cluster, a.log.With("component", "events"))
+	bus, err := newEventBus(a.cfg, a.node.Name, a.node.Self, a.cluster, a.log.With("component", "events"), a.opts.outboxMemory)
 	if err != nil {
 		return err
 	}
@@ -99,6 +104,18 @@ func (c *meshComponent) Start(ctx context.Context) error {
 	mc, err := a.meshConfig()
 	if err != nil {
 		return err
+	}
+	if mc.SnapshotPath != "" {
+		// serf refuses to start without its snapshot file; a state
+		// directory that cannot hold it must not keep the node out of the
+		// mesh (the state check reports it). The restart after the fix
+		// rejoins from the inventory.
+		if f, err := os.OpenFile(mc.SnapshotPath, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
+			a.log.Error("mesh snapshot unusable: gossip runs without it (a restart rejoins from the inventory)", "file", mc.SnapshotPath, "err", err)
+			mc.SnapshotPath = ""
+		} else {
+			f.Close()
+		}
 	}
 	if a.mesh, err = mesh.New(mc); err != nil {
 		return err
@@ -203,7 +220,8 @@ func (c *controlSocket) Stop() error {
 	return nil
 }
 
-// httpListener serves /metrics and /healthz.
+// httpListener serves /metrics and /healthz, with timeouts and a
+// connection limit (httplimit.go).
 type httpListener struct {
 	a    *Agent
 	srv  *http.Server
@@ -218,11 +236,11 @@ func (h *httpListener) Start(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent.http_addr %s: %w", addr, err)
 	}
-	h.srv = &http.Server{Handler: h.a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+	h.srv = newHTTPServer(h.a.httpHandler(), defaultHTTPLimits)
 	h.done = make(chan struct{})
 	go func() {
 		defer close(h.done)
-		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := h.srv.Serve(newLimitListener(ln, defaultHTTPLimits.maxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.a.log.Error("http listener", "err", err)
 		}
 	}()

@@ -63,12 +63,17 @@ type eventBus struct {
 	onConn    func(nc *nats.Conn, servers int)
 	published uint64
 	failures  uint64
+	emitted   uint64 // emit calls
 }
 
-func newEventBus(cfg config.Config, node string, self *cluster.Host, c *cluster.Cluster, log *slog.Logger) (*eventBus, error) {
+// newEventBus opens the outbox. A state directory that cannot be used
+// does not fail it: the outbox holds events in memory (memoryBytes of
+// them, 0: its default) and says so in its Health, which the state check
+// reports. Only bad options fail.
+func newEventBus(cfg config.Config, node string, self *cluster.Host, c *cluster.Cluster, log *slog.Logger, memoryBytes int64) (*eventBus, error) {
 	ob, err := outbox.Open(outbox.Options{
 		Dir: filepath.Join(cfg.StateDir, "outbox"), MaxBytes: int64(cfg.Events.Outbox.MaxBytes),
-		Sync: outbox.SyncInterval, Cluster: cfg.Events.Cluster, Node: node, Logger: log,
+		Sync: outbox.SyncInterval, Cluster: cfg.Events.Cluster, Node: node, Logger: log, MemoryBytes: memoryBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("event outbox: %w", err)
@@ -76,12 +81,16 @@ func newEventBus(cfg config.Config, node string, self *cluster.Host, c *cluster.
 	return &eventBus{cfg: cfg, node: node, self: self, cluster: c, log: log, ob: ob, window: publishWindow}, nil
 }
 
-// emit records an event; it never blocks on NATS.
+// emit records an event; it never blocks on NATS. An event the outbox
+// does not take (too large) is counted there and announced.
 func (b *eventBus) emit(t events.Type, subject string, sev events.Severity, data any) {
 	e, err := events.New(b.cfg.Events.Cluster, b.node, t, subject, sev, data, time.Now())
 	if err == nil {
 		err = b.ob.Append(e)
 	}
+	b.mu.Lock()
+	b.emitted++
+	b.mu.Unlock()
 	if err != nil {
 		b.log.Error("event not recorded", "type", t, "subject", subject, "err", err)
 	}
@@ -448,11 +457,21 @@ func (b *eventBus) setConnected(v bool) {
 	b.mu.Unlock()
 }
 
-// stats is what /metrics reports about events.
-func (b *eventBus) stats() (connected bool, published, failures uint64, pending int, dropped uint64) {
+// busStats is what /metrics reports about events.
+type busStats struct {
+	connected                    bool
+	published, failures, emitted uint64
+	pending                      int
+	outbox                       outbox.Health
+}
+
+func (b *eventBus) stats() busStats {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.connected, b.published, b.failures, b.ob.Len(), b.ob.Dropped()
+	st := busStats{connected: b.connected, published: b.published, failures: b.failures, emitted: b.emitted}
+	b.mu.Unlock()
+	st.pending = b.ob.Len()
+	st.outbox = b.ob.Health()
+	return st
 }
 
 func (b *eventBus) close() error {

@@ -40,7 +40,7 @@ func benchDrain(b *testing.B, window int) {
 	cfg := config.Default()
 	cfg.StateDir = b.TempDir()
 	useExternal(b, &cfg, srv.ClientURL())
-	bus, err := newEventBus(cfg, "core-1.example.com", nil, &cluster.Cluster{}, slog.New(slog.DiscardHandler))
+	bus, err := newEventBus(cfg, "core-1.example.com", nil, &cluster.Cluster{}, slog.New(slog.DiscardHandler), 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -31,6 +31,8 @@ type Usage struct {
 	// Dev identifies the file system (st_dev); paths on the same one are
 	// reported once. 0 means unknown: no deduplication.
 	Dev uint64
+	// ReadOnly: mounted read-only (statfs ST_RDONLY).
+	ReadOnly bool
 }
 
 // Disk checks free space and inodes where KUMA and k0s keep their data.
@@ -130,6 +132,11 @@ func (d *Disk) judge(res *Result, t *diskTarget, minFree uint64, minInodes float
 	}
 	res.Details = append(res.Details, fmt.Sprintf("%s: %s free of %s, %s inodes free", where,
 		diskBytes(t.u.FreeBytes), diskBytes(t.u.TotalBytes), diskInodePercent(t.u)))
+	if t.u.ReadOnly {
+		mount := cmp.Or(t.u.Mount, t.paths[0])
+		diskReport(res, Crit, fmt.Sprintf("%s is mounted read-only: nothing can be written there (the agent holds its events in memory)", where),
+			fmt.Sprintf("Find why it went read-only (`dmesg | grep -i -e 'remount' -e 'I/O error' -e ext4 -e xfs`), repair it (fsck) and remount it read-write (`mount -o remount,rw %s`).", mount))
+	}
 	if t.u.FreeBytes < minFree {
 		diskReport(res, Crit, fmt.Sprintf("%s has %s free, needs at least %s", where, diskBytes(t.u.FreeBytes), diskBytes(minFree)),
 			diskSpaceRemedy(t))

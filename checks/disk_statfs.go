@@ -29,6 +29,7 @@ func StatFS(path string) (Usage, error) {
 		TotalBytes:  s.Blocks * bs,
 		FreeInodes:  s.Ffree,
 		TotalInodes: s.Files,
+		ReadOnly:    s.Flags&unix.ST_RDONLY != 0,
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err == nil {

@@ -39,6 +39,8 @@ func TestDiskInjected(t *testing.T) {
 		{"both", Usage{FreeBytes: gib, TotalBytes: 200 * gib, FreeInodes: 1, TotalInodes: 1000}, Crit,
 			[]string{"1.0 GiB free"}, "du --inodes"},
 		{"no inode counts", Usage{FreeBytes: 100 * gib, TotalBytes: 200 * gib}, OK, nil, ""},
+		{"read-only", Usage{FreeBytes: 100 * gib, TotalBytes: 200 * gib, Mount: "/var", ReadOnly: true}, Crit,
+			[]string{"/var/lib (on /var) is mounted read-only"}, "mount -o remount,rw /var"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -17,7 +17,10 @@ func configCommand(o stdio) *command {
 		usage:    "kuma-agent config check [FILE]",
 		withArgs: true,
 		help: "Validates FILE (default " + config.DefaultPath + ") and prints the resolved configuration\n" +
-			"with every default filled in. Exit status: 0 valid, 1 invalid or unreadable.",
+			"with every default filled in. The secret files it names (keyring, NATS passwords,\n" +
+			"credentials, keys) must be owned by root and closed to group and others, as `run`\n" +
+			"requires; advice (an http_addr off loopback) goes to stderr as warnings.\n" +
+			"Exit status: 0 valid, 1 invalid or unreadable.",
 		exec: func(_ context.Context, args []string) error {
 			if len(args) == 0 || args[0] != "check" {
 				return usagef("want the subcommand check")
@@ -32,6 +35,13 @@ func configCommand(o stdio) *command {
 			cfg, err := config.Load(path)
 			if err != nil {
 				return err
+			}
+			insecure, err := cfg.CheckSecretFiles(false)
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			for _, w := range append(cfg.Warnings(), insecure...) {
+				fmt.Fprintf(o.err, "warning: %s: %s\n", path, w)
 			}
 			out, err := yaml.Marshal(cfg)
 			if err != nil {

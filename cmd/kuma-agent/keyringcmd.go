@@ -3,7 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/kuma-agent/kuma-agent/agent/control"
@@ -11,22 +16,81 @@ import (
 )
 
 func keygenCommand(o stdio) *command {
+	var out string
 	return &command{
 		name:  "keygen",
-		short: "print a new gossip keyring file",
-		usage: "kuma-agent keygen > /etc/kuma-agent/gossip.keyring",
-		help: "Prints a new keyring file holding one random 32-byte gossip key. Copy the same\n" +
-			"file to every node (mode 0600). To rotate keys in a running cluster use `kuma-agent keyring`.",
+		short: "write a new gossip keyring file",
+		usage: "kuma-agent keygen [--out /etc/kuma-agent/gossip.keyring]",
+		help: "Writes a new keyring file holding one random 32-byte gossip key: to --out (created\n" +
+			"with mode 0600, never over an existing file), else to stdout. Copy the same file to\n" +
+			"every node, owned by root with mode 0600: the agent refuses a keyring others can read.\n" +
+			"To rotate keys in a running cluster use `kuma-agent keyring`.",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&out, "out", "", "write the keyring to this new file (mode 0600) instead of stdout")
+		},
 		exec: func(context.Context, []string) error {
 			k, err := mesh.GenerateKey()
 			if err != nil {
 				return err
 			}
 			b, _ := json.Marshal([]string{k})
-			_, err = fmt.Fprintln(o.out, string(b))
+			b = append(b, '\n')
+			if out != "" {
+				return writeSecretFile(out, b)
+			}
+			if w := worldReadableStdout(o.out); w != "" {
+				fmt.Fprintf(o.err, "warning: %s\n", w)
+			}
+			_, err = o.out.Write(b)
 			return err
 		},
 	}
+}
+
+// writeSecretFile creates path with mode 0600 (whatever the umask) and
+// writes b to it, synced; an existing file is never overwritten.
+func writeSecretFile(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s exists: keygen does not overwrite a keyring (remove it first, or rotate with `kuma-agent keyring`)", path)
+	}
+	if err != nil {
+		return err
+	}
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(b)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}
+
+// worldReadableStdout says what is wrong when w is a regular file that
+// group or others can read (`umask 022; kuma-agent keygen > k`), "" if
+// nothing is.
+func worldReadableStdout(w io.Writer) string {
+	f, ok := w.(*os.File)
+	if !ok {
+		return ""
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o077 == 0 {
+		return ""
+	}
+	name := f.Name()
+	if p, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd())); err == nil {
+		name = p
+	}
+	return fmt.Sprintf("stdout is %s with mode %04o: others can read the key; run chmod 600 %s (or use `kuma-agent keygen --out FILE`); the agent refuses a keyring others can read",
+		name, st.Mode().Perm(), name)
 }
 
 var keyringOps = map[string]string{"list": control.OpKeyringList, "install": control.OpKeyringInstall, "use": control.OpKeyringUse, "remove": control.OpKeyringRemove}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -14,8 +13,16 @@ import (
 
 // testClockOffsetEnv shifts this agent's answers to cluster time queries.
 // Network namespaces share the machine's clock, so tests that must show a
-// skewed node being reported set it; nothing else reads it.
+// skewed node being reported set it. Only a test build (-tags
+// kumatesthooks, testhooks_on.go) reads it; a production build ignores it
+// with a warning (testhooks.go).
 const testClockOffsetEnv = "KUMA_AGENT_TEST_CLOCK_OFFSET"
+
+// offsetResult is what the clock offset test hook says.
+type offsetResult struct {
+	offset time.Duration
+	set    bool
+}
 
 func runCommand(o stdio) *command {
 	var (
@@ -39,14 +46,11 @@ func runCommand(o stdio) *command {
 				return err
 			}
 			log := newLogger(o.err, cfg.LogLevel)
-			var offset time.Duration
-			if v := os.Getenv(testClockOffsetEnv); v != "" {
-				if offset, err = time.ParseDuration(v); err != nil {
-					return exitWith(2, fmt.Errorf("%s: %w", testClockOffsetEnv, err))
-				}
-				log.Warn("test hook: answering time queries with a shifted clock", "offset", offset)
+			hook, err := testClockOffset(os.Getenv, log)
+			if err != nil {
+				return exitWith(2, err)
 			}
-			a, err := agent.New(ctx, agent.Options{Config: cfg, Dev: dev, Version: version, Logger: log, ClockOffset: offset})
+			a, err := agent.New(ctx, agent.Options{Config: cfg, Dev: dev, Version: version, Logger: log, ClockOffset: hook.offset})
 			if err != nil {
 				return err
 			}

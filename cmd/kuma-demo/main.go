@@ -74,7 +74,7 @@ var faults = map[string]sandbox.Fault{
 const skewed = "kuma-storage-1.demo.local"
 
 func main() {
-	bin := flag.String("agent", "bin/kuma-agent", "the kuma-agent binary to run (make demo builds it)")
+	bin := flag.String("agent", "bin/kuma-agent-demo", "the kuma-agent binary to run, built with -tags kumatesthooks for the skewed clock (make demo builds it)")
 	keep := flag.Bool("keep", false, "keep the sandbox directory and print its path")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -112,9 +112,13 @@ type EventOutbox struct {
 type Agent struct {
 	// ControlSocket is the root-only unix socket the CLI talks to.
 	ControlSocket string `yaml:"control_socket" json:"control_socket"`
-	// HTTPAddr serves /healthz and /metrics; keep it on loopback. Empty
-	// disables the listener.
+	// HTTPAddr serves /healthz and /metrics; keep it on loopback (another
+	// address is accepted with a warning). Empty disables the listener.
 	HTTPAddr string `yaml:"http_addr" json:"http_addr"`
+	// AllowInsecureSecretFiles lets the agent start with secret files
+	// (keyring, NATS passwords, credentials, keys) that other users can
+	// read or that root does not own; each is then logged as a warning.
+	AllowInsecureSecretFiles bool `yaml:"allow_insecure_secret_files" json:"allow_insecure_secret_files"`
 }
 
 // Mesh configures gossip (serf). Encryption is required outside --dev.

@@ -90,6 +90,10 @@ func TestDecodeErrorsNameFileLineKey(t *testing.T) {
 		{"http addr", "agent:\n  http_addr: localhost\n", []string{"agent.yaml:2: agent.http_addr:"}},
 		{"interval", "checks:\n  intervals:\n    ntp: -1s\n", []string{"agent.yaml:3: checks.intervals.ntp: must be a positive"}},
 		{"skew", "checks:\n  clock_skew:\n    warn: 5s\n", []string{"agent.yaml:3: checks.clock_skew.warn: must be less than"}},
+		// Finding 6: `concurrency: 1.5` was taken as 1 without a word.
+		{"float for an integer", "checks:\n  concurrency: 1.5\n", []string{"agent.yaml:2: checks.concurrency: must be an integer", "not 1.5"}},
+		{"exponent for an integer", "mesh:\n  port: 7.9e3\n", []string{"agent.yaml:2: mesh.port: must be an integer", "not 7.9e3"}},
+		{"float in a map of integers", "checks:\n  ports:\n    overrides: {raft: 7210.5}\n", []string{"agent.yaml:3: checks.ports.overrides.raft: must be an integer"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

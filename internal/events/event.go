@@ -217,10 +217,29 @@ type AgentData struct {
 }
 
 // DroppedData is the data of events.dropped: how many events the outbox
-// discarded (oldest first) because it was full, and the span they covered.
+// discarded, why, and the span they covered (when known).
 type DroppedData struct {
 	Count       uint64    `json:"count"`
 	OldestTime  time.Time `json:"oldest_time,omitzero"`
 	NewestTime  time.Time `json:"newest_time,omitzero"`
 	OutboxLimit int64     `json:"outbox_limit_bytes"`
+	// Reasons splits Count by cause: DropOverflow, DropMemory, DropCorrupt,
+	// DropTooLarge, DropUnreadable.
+	Reasons map[string]uint64 `json:"reasons,omitempty"`
+	// Uncounted: corrupt data may have held more events than Count says
+	// (a damaged stretch of a segment counts as one); Count is then a
+	// lower bound.
+	Uncounted bool `json:"uncounted,omitempty"`
+	// Quarantined names the corrupt outbox files moved aside, in the
+	// outbox's quarantine/ directory.
+	Quarantined []string `json:"quarantined,omitempty"`
 }
+
+// Reasons of DroppedData.
+const (
+	DropOverflow   = "overflow"    // the outbox was full: oldest dropped
+	DropMemory     = "memory-full" // the state directory failed and the memory buffer was full: oldest dropped
+	DropCorrupt    = "corrupt"     // a record failed its CRC, or sat in a corrupt stretch of a segment
+	DropTooLarge   = "too-large"   // an event larger than the outbox takes
+	DropUnreadable = "unreadable"  // a stored record could not be read back
+)

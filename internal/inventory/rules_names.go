@@ -86,7 +86,7 @@ func ruleCoreName(c *cluster.Cluster) []Finding {
 		if h.Name != "" && h.Name[0] >= '0' && h.Name[0] <= '9' {
 			out = append(out, newFinding(Error, "core-name-leading-digit", h,
 				"give the Core host a name that starts with a letter",
-				"starts with a digit: the KUMA Core domain name must not"))
+				"starts with a digit: the Core's domain name must not start with a digit (KUMA issues the Core's certificate to it)"))
 		}
 	}
 	return out

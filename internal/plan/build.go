@@ -25,7 +25,7 @@ type Plan struct {
 
 // BuiltinChecks names every built-in check, in report order. Plugins add
 // "plugin:<file>" names.
-var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "disk", "ports", "reach", "lb", "plugins"}
+var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "disk", "state", "ports", "reach", "lb", "plugins"}
 
 // LoadCluster reads the inventory at path; a missing file is (nil, nil):
 // doctor still runs the node-local checks and says what it could not do.
@@ -104,6 +104,13 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 		Paths: cfg.Paths.DiskPaths, DataDirs: cfg.Paths.DataDirs,
 		MinFree: uint64(cfg.Checks.Disk.MinFree), MinFreeInodesPercent: cfg.Checks.Disk.MinFreeInodesPercent,
 	})
+	// The agent's own directory: writable, room for the outbox (the daemon
+	// also gives it the outbox's health: Agent.New).
+	minFree := uint64(1 << 20) // the serf snapshot
+	if cfg.Events.Enabled {
+		minFree = uint64(cfg.Events.Outbox.MaxBytes)
+	}
+	add(&checks.State{Dir: cfg.StateDir, MinFree: minFree})
 	if c != nil && len(node.Roles) > 0 {
 		self := node.Self
 		if self == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 
 	"gopkg.in/yaml.v3"
@@ -158,20 +159,26 @@ func (d *Doc) Decode(v any) error {
 	if d.Body == nil {
 		return nil
 	}
+	floats := d.floatsForInts(v)
 	dec := yaml.NewDecoder(bytes.NewReader(d.Data))
 	dec.KnownFields(true)
 	err := dec.Decode(v)
 	if err == nil {
+		if len(floats) > 0 {
+			return floats
+		}
 		return nil
 	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		return Errors{syntaxError(d.File, d.Data, err)}
 	}
-	out := make(Errors, 0, len(te.Errors))
+	out := make(Errors, 0, len(te.Errors)+len(floats))
 	for _, m := range te.Errors {
 		out = append(out, d.typeError(m, v))
 	}
+	out = append(out, floats...)
+	slices.SortStableFunc(out, func(a, b *Error) int { return a.Line - b.Line })
 	return out
 }
 

@@ -51,8 +51,12 @@ func agentBinary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "kuma-agent")
-		for _, b := range []struct{ out, pkg string }{{binPath, "../../cmd/kuma-agent"}, {filepath.Join(binDir, "fake-kuma-core"), "../../internal/testlab/fakecore"}} {
-			out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput()
+		// The agent with its test hooks (KUMA_AGENT_TEST_CLOCK_OFFSET, test f).
+		for _, b := range []struct{ out, pkg, tags string }{
+			{binPath, "../../cmd/kuma-agent", "kumatesthooks"},
+			{filepath.Join(binDir, "fake-kuma-core"), "../../internal/testlab/fakecore", ""},
+		} {
+			out, err := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, b.pkg).CombinedOutput()
 			if err != nil {
 				buildErr = fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
 				return

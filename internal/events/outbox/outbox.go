@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -44,10 +45,16 @@ const (
 
 // Defaults for zero Options fields.
 const (
-	DefaultMaxBytes     = 64 << 20
-	DefaultSegmentBytes = 1 << 20
-	DefaultSyncInterval = 200 * time.Millisecond
+	DefaultMaxBytes      = 64 << 20
+	DefaultSegmentBytes  = 1 << 20
+	DefaultSyncInterval  = 200 * time.Millisecond
+	DefaultMemoryBytes   = 4 << 20
+	DefaultRetryInterval = 5 * time.Second
 )
+
+// QuarantineDir is the directory, inside the outbox's, that corrupt files
+// are moved into.
+const QuarantineDir = "quarantine"
 
 // Options configure an Outbox. Only Dir is required.
 type Options struct {
@@ -56,6 +63,14 @@ type Options struct {
 	SegmentBytes int64 // segment rotation size; clamped to MaxBytes/2
 	Sync         SyncPolicy
 	SyncInterval time.Duration
+	// MemoryBytes bounds the events kept in memory while Dir cannot be
+	// written (read-only, full, failing); beyond it the oldest are dropped
+	// and counted. At most MaxBytes.
+	MemoryBytes int64
+	// RetryInterval is how often an outbox whose directory failed tries it
+	// again (Append and a background loop try; the first success moves
+	// what memory holds onto disk).
+	RetryInterval time.Duration
 	// Cluster and Node are the source of the events.dropped event.
 	Cluster, Node string
 	Now           func() time.Time
@@ -63,12 +78,21 @@ type Options struct {
 }
 
 // Outbox is safe for concurrent use.
+//
+// Disk trouble never makes it unusable: a corrupt segment is moved into
+// QuarantineDir (its intact records kept, the rest counted), and while the
+// directory cannot be read or written the outbox keeps new events in a
+// bounded memory buffer, after every event on disk, and hands them out from
+// there; it retries the directory every RetryInterval and moves them onto
+// disk once it works. Every event it does not keep is counted (Dropped) and
+// announced by an events.dropped event. Health says which state it is in.
 type Outbox struct {
 	opt Options
 
 	mu      sync.Mutex
 	segs    []*segment // oldest first; the last is the one appended to
-	w       *os.File   // the last segment, for appending
+	lastID  uint64     // the newest segment id ever used
+	w       *os.File   // the last segment, for appending; nil while the disk fails
 	cur     *os.File   // the cursor file, rewritten in place
 	readers map[uint64]*os.File
 	drops   dropState
@@ -76,6 +100,24 @@ type Outbox struct {
 	dirty   bool        // appended since the last fsync (SyncInterval)
 	notify  chan struct{}
 	closed  bool
+
+	// Disk trouble. ready: recover succeeded, segs and cur reflect the
+	// directory. diskErr: why the directory is not used now (nil: it is);
+	// then w is nil and new events go to mem, which is empty otherwise.
+	// Invariant: diskErr == nil implies ready, w != nil and len(segs) > 0.
+	ready         bool
+	diskErr       error
+	diskSince     time.Time
+	lastTry       time.Time // last attempt on the directory (monotonic clock)
+	dropsDirty    bool      // drops changed but not written
+	cursorDirty   bool      // cursor moved but not written
+	mem           []memRec
+	memBytes      int64
+	memSeq        uint64
+	memFullLogged bool
+	quarantined   []string // files in QuarantineDir
+	unreadable    uint64   // the segment a read last failed in (logged once)
+	failures      uint64   // calls of fail, ever
 
 	stop chan struct{}
 	done chan struct{}
@@ -94,10 +136,20 @@ type recMeta struct {
 	time time.Time
 }
 
-// peekedRec identifies one thing Peek handed out: a record by position, or
-// (dropped) the events.dropped event.
+// memRec is an event kept in memory while the directory fails.
+type memRec struct {
+	seq uint64
+	ev  events.Event
+	rec []byte // encoded, ready for the disk
+}
+
+// peekedRec identifies one thing Peek handed out: a record by position, a
+// memory record by sequence number (mem), or (dropped) the events.dropped
+// event.
 type peekedRec struct {
 	dropped bool
+	mem     bool
+	seq     uint64
 	seg     uint64
 	off     int64
 }
@@ -108,9 +160,10 @@ func (o *Outbox) path(name string) string { return filepath.Join(o.opt.Dir, name
 
 // Open opens or creates the outbox in o.Dir (mode 0700) and recovers it:
 // resumes at the cursor, cuts a torn tail off the newest segment, skips and
-// counts records whose CRC fails, and finishes any interrupted drop. A
-// segment whose record lengths cannot be trusted is reported as a
-// *CorruptError naming the file and offset.
+// counts records whose CRC fails, moves a segment whose record lengths
+// cannot be trusted into QuarantineDir (keeping its intact records), and
+// finishes any interrupted drop. It fails only on bad Options: a directory
+// that cannot be used leaves the outbox keeping events in memory (Health).
 func Open(opt Options) (*Outbox, error) {
 	if opt.Dir == "" {
 		return nil, errors.New("outbox: Options.Dir is empty")
@@ -127,29 +180,49 @@ func Open(opt Options) (*Outbox, error) {
 	if opt.SyncInterval <= 0 {
 		opt.SyncInterval = DefaultSyncInterval
 	}
+	if opt.MemoryBytes <= 0 {
+		opt.MemoryBytes = DefaultMemoryBytes
+	}
+	opt.MemoryBytes = min(opt.MemoryBytes, opt.MaxBytes)
+	if opt.RetryInterval <= 0 {
+		opt.RetryInterval = DefaultRetryInterval
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("outbox: %w", err)
-	}
 	o := &Outbox{opt: opt, readers: map[uint64]*os.File{}, notify: make(chan struct{})}
-	if err := o.recover(); err != nil {
-		o.closeFiles()
-		return nil, err
+	o.mu.Lock()
+	if err := o.attach(); err != nil {
+		o.fail(err)
 	}
-	if opt.Sync == SyncInterval {
-		o.stop, o.done = make(chan struct{}), make(chan struct{})
-		go o.syncLoop()
-	}
+	o.mu.Unlock()
+	o.stop, o.done = make(chan struct{}), make(chan struct{})
+	go o.maintain()
 	return o, nil
 }
 
+// attach reads the directory from scratch (recover); on failure nothing of
+// it is kept.
+func (o *Outbox) attach() error {
+	if err := os.MkdirAll(o.opt.Dir, 0o700); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if err := o.recover(); err != nil {
+		o.closeFiles()
+		o.segs = nil
+		return err
+	}
+	o.ready = true
+	return nil
+}
+
 func (o *Outbox) recover() error {
-	if _, err := readJSON(o.path(stateFile), &o.drops); err != nil {
+	o.listQuarantine()
+	var drops dropState
+	if err := o.readDropState(&drops); err != nil {
 		return err
 	}
 	cur, err := readCursor(o.path(cursorFile))
@@ -166,10 +239,11 @@ func (o *Outbox) recover() error {
 		return err
 	}
 	var skipped int
+	changed := false
 	for i, id := range ids {
 		name := o.path(segName(id))
 		// Delivered, or counted as dropped: finish the interrupted removal.
-		if id < cur.Segment || id <= o.drops.DroppedThrough {
+		if id < cur.Segment || id <= drops.DroppedThrough {
 			if err := os.Remove(name); err != nil {
 				return fmt.Errorf("outbox: %w", err)
 			}
@@ -185,6 +259,22 @@ func (o *Outbox) recover() error {
 		}
 		last := i == len(ids)-1
 		res, err := scanSegment(name, data, start, last)
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			// Nothing after the damage can be located by the lengths:
+			// keep the intact records, move the file aside, count the rest.
+			var lost salvageReport
+			if data, lost, err = o.salvage(name, data, ce); err != nil {
+				return err
+			}
+			// Counted in memory (merged below): should this recovery fail
+			// later, the next one finds the segment repaired and must not
+			// lose the count.
+			o.drops.add(lost.damaged, events.DropCorrupt, time.Time{}, time.Time{})
+			o.drops.Pending.Uncounted = true
+			o.drops.Pending.Quarantined = append(o.drops.Pending.Quarantined, lost.quarantined)
+			res, err = scanSegment(name, data, start, last)
+		}
 		if err != nil {
 			return err
 		}
@@ -215,12 +305,23 @@ func (o *Outbox) recover() error {
 		o.segs = append(o.segs, seg)
 	}
 	if skipped > 0 {
-		o.drops.add(skipped, time.Time{}, time.Time{})
+		drops.add(skipped, events.DropCorrupt, time.Time{}, time.Time{})
+		changed = true
+	}
+	// What was counted in memory while the directory could not be read.
+	if o.drops.Total > 0 || o.drops.pending() || o.drops.Inflight != nil {
+		drops = drops.merge(o.drops)
+		changed = true
+	}
+	o.drops = drops
+	if changed || o.dropsDirty {
 		if err := writeAtomic(o.path(stateFile), o.drops, true); err != nil {
 			return err
 		}
+		o.dropsDirty = false
 	}
-	next := max(cur.Segment, o.drops.DroppedThrough) + 1
+	o.lastID = max(o.lastID, cur.Segment, drops.DroppedThrough)
+	next := o.lastID + 1
 	if n := len(o.segs); n > 0 {
 		next = o.segs[n-1].id
 	}
@@ -228,6 +329,33 @@ func (o *Outbox) recover() error {
 		return err
 	}
 	o.dropDelivered()
+	return nil
+}
+
+// readDropState reads the drop accounting into d. A file that is not valid
+// JSON is moved into QuarantineDir: what it said is lost, which the next
+// events.dropped says (uncounted).
+func (o *Outbox) readDropState(d *dropState) error {
+	name := o.path(stateFile)
+	b, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if jerr := json.Unmarshal(b, d); jerr != nil {
+		*d = dropState{}
+		q, err := o.quarantine(name)
+		if err != nil {
+			return err
+		}
+		o.opt.Logger.Error("outbox: the drop accounting is unreadable; moved aside, earlier uncounted losses may go unreported",
+			"file", name, "quarantined", q, "err", jerr)
+		// In memory, as for a salvaged segment: merged by recover.
+		o.drops.Pending.Uncounted = true
+		o.drops.Pending.Quarantined = append(o.drops.Pending.Quarantined, filepath.Base(q))
+	}
 	return nil
 }
 
@@ -239,6 +367,10 @@ func (o *Outbox) listSegments() ([]uint64, error) {
 	}
 	var ids []uint64
 	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".seg.salvage") { // a salvage a crash interrupted: redone
+			_ = os.Remove(o.path(e.Name()))
+			continue
+		}
 		base, ok := strings.CutSuffix(e.Name(), ".seg")
 		if !ok || !e.Type().IsRegular() {
 			continue
@@ -262,6 +394,7 @@ func (o *Outbox) openWriter(id uint64) error {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	o.w = f
+	o.lastID = max(o.lastID, id)
 	if n := len(o.segs); n == 0 || o.segs[n-1].id != id {
 		o.segs = append(o.segs, &segment{id: id})
 		// Make the new name durable, or power loss could lose the file.
@@ -274,25 +407,56 @@ func (o *Outbox) openWriter(id uint64) error {
 
 // Append queues e. Under SyncAlways it is on stable storage when Append
 // returns. If the outbox is then over MaxBytes, the oldest segments are
-// dropped and counted.
+// dropped and counted. While the directory cannot be written, e is kept in
+// memory instead (no error): see Health. An event too large to keep is
+// counted as dropped, and Append says so.
 func (o *Outbox) Append(e events.Event) error {
 	payload, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("outbox: event %s: %w", e.ID, err)
 	}
 	rec := encodeRecord(payload)
-	if len(payload) > maxPayload || int64(len(rec)) > o.opt.MaxBytes/2 {
-		return fmt.Errorf("outbox: event %s is %d bytes, more than the outbox takes", e.ID, len(rec))
-	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		return errors.New("outbox: closed")
 	}
+	if len(payload) > maxPayload || int64(len(rec)) > o.opt.MaxBytes/2 {
+		o.drops.add(1, events.DropTooLarge, e.Time, e.Time)
+		o.saveDrops()
+		o.signal()
+		return fmt.Errorf("outbox: event %s is %d bytes, more than the outbox takes (counted as dropped)", e.ID, len(rec))
+	}
+	o.retryDisk(false)
+	if o.diskErr == nil {
+		stored, err := o.appendDisk(rec, uint32(len(payload)), e.Time)
+		if err != nil {
+			o.fail(err)
+		}
+		if stored {
+			o.signal()
+			return nil
+		}
+	}
+	o.appendMem(e, rec)
+	o.signal()
+	return nil
+}
+
+// signal wakes what waits on Wait.
+func (o *Outbox) signal() {
+	close(o.notify)
+	o.notify = make(chan struct{})
+}
+
+// appendDisk writes one record to the active segment (rotating first if it
+// is full) and then enforces the bound. stored says the record is in the
+// outbox (an error may still follow it, from enforcing the bound).
+func (o *Outbox) appendDisk(rec []byte, n uint32, t time.Time) (stored bool, err error) {
 	active := o.segs[len(o.segs)-1]
 	if active.size > 0 && active.size+int64(len(rec)) > o.opt.SegmentBytes {
 		if err := o.rotate(); err != nil {
-			return err
+			return false, err
 		}
 		active = o.segs[len(o.segs)-1]
 	}
@@ -301,20 +465,19 @@ func (o *Outbox) Append(e events.Event) error {
 		// Cut what part of it got written, so the next record is not hidden
 		// behind a torn one in the middle of the segment.
 		_ = o.w.Truncate(active.size)
-		return fmt.Errorf("outbox: append to %s: %w", segName(active.id), err)
+		return false, fmt.Errorf("outbox: append to %s: %w", segName(active.id), err)
 	}
 	if o.opt.Sync == SyncAlways {
 		if err := o.w.Sync(); err != nil {
-			return fmt.Errorf("outbox: sync %s: %w", segName(active.id), err)
+			_ = o.w.Truncate(active.size)
+			return false, fmt.Errorf("outbox: sync %s: %w", segName(active.id), err)
 		}
 	} else {
 		o.dirty = true
 	}
-	active.recs = append(active.recs, recMeta{off: active.size, n: uint32(len(payload)), time: e.Time})
+	active.recs = append(active.recs, recMeta{off: active.size, n: n, time: t})
 	active.size += int64(len(rec))
-	close(o.notify)
-	o.notify = make(chan struct{})
-	return o.enforceBound()
+	return true, o.enforceBound()
 }
 
 // rotate seals the current segment and starts the next.
@@ -324,7 +487,9 @@ func (o *Outbox) rotate() error {
 	if err := o.w.Sync(); err != nil {
 		return fmt.Errorf("outbox: sync %s: %w", segName(cur.id), err)
 	}
-	if err := o.w.Close(); err != nil {
+	err := o.w.Close()
+	o.w = nil
+	if err != nil {
 		return fmt.Errorf("outbox: close %s: %w", segName(cur.id), err)
 	}
 	if len(cur.recs) == 0 { // all delivered: nothing to keep
@@ -337,23 +502,25 @@ func (o *Outbox) rotate() error {
 
 // enforceBound drops whole oldest segments while the files exceed MaxBytes.
 func (o *Outbox) enforceBound() error {
+	var errs []error
 	for o.diskBytes() > o.opt.MaxBytes && len(o.segs) > 1 {
 		seg := o.segs[0]
 		if n := len(seg.recs); n > 0 {
-			o.drops.add(n, seg.recs[0].time, seg.recs[n-1].time)
+			o.drops.add(n, events.DropOverflow, seg.recs[0].time, seg.recs[n-1].time)
 			o.opt.Logger.Warn("outbox full, dropped the oldest events", "count", n, "file", segName(seg.id), "limit_bytes", o.opt.MaxBytes)
 		}
 		o.drops.DroppedThrough = seg.id
 		// Count before deleting: a crash in between must not lose the count,
 		// and DroppedThrough keeps it from being counted twice.
 		if err := writeAtomic(o.path(stateFile), o.drops, true); err != nil {
-			return err
+			o.dropsDirty = true
+			errs = append(errs, err)
 		}
 		if err := o.removeSegment(0); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (o *Outbox) diskBytes() int64 {
@@ -364,23 +531,25 @@ func (o *Outbox) diskBytes() int64 {
 	return n
 }
 
-// removeSegment deletes segs[i]'s file and forgets it.
+// removeSegment forgets segs[i] and deletes its file (the error says the
+// file could not be deleted; it is forgotten anyway).
 func (o *Outbox) removeSegment(i int) error {
 	seg := o.segs[i]
 	if r := o.readers[seg.id]; r != nil {
 		r.Close()
 		delete(o.readers, seg.id)
 	}
-	if err := os.Remove(o.path(segName(seg.id))); err != nil {
+	o.segs = slices.Delete(o.segs, i, i+1)
+	if err := os.Remove(o.path(segName(seg.id))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("outbox: %w", err)
 	}
-	o.segs = slices.Delete(o.segs, i, i+1)
 	return nil
 }
 
 // Peek returns up to max of the next undelivered events in order without
-// removing them; a pending events.dropped event comes first. Repeated Peeks
-// without Ack return the same events (with the same IDs).
+// removing them; a pending events.dropped event comes first, the events kept
+// in memory (Health) last. Repeated Peeks without Ack return the same events
+// (with the same IDs).
 func (o *Outbox) Peek(max int) ([]events.Event, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -399,7 +568,7 @@ func (o *Outbox) Peek(max int) ([]events.Event, error) {
 		out = append(out, *o.drops.Inflight)
 		o.peeked = append(o.peeked, peekedRec{dropped: true})
 	}
-	return o.peekFrom(0, 0, out, max)
+	return o.peekFrom(0, 0, 0, out, max), nil
 }
 
 // PeekMore hands out up to max events following those handed out since the
@@ -433,11 +602,16 @@ func (o *Outbox) PeekMore(max int) ([]events.Event, error) {
 	}
 	// Records resume after the newest one handed out. If overflow dropped its
 	// segment, it dropped every older one too: resume at the oldest left.
-	si, ri := 0, 0
+	si, ri, mi := 0, 0, 0
 	for i := len(o.peeked) - 1; i >= 0; i-- {
 		p := o.peeked[i]
 		if p.dropped {
 			continue
+		}
+		if p.mem { // every record on disk came before it
+			si = len(o.segs)
+			mi = sort.Search(len(o.mem), func(j int) bool { return o.mem[j].seq > p.seq })
+			break
 		}
 		for si < len(o.segs) && o.segs[si].id < p.seg {
 			si++
@@ -448,34 +622,49 @@ func (o *Outbox) PeekMore(max int) ([]events.Event, error) {
 		}
 		break
 	}
-	return o.peekFrom(si, ri, out, max)
+	return o.peekFrom(si, ri, mi, out, max), nil
 }
 
 // peekFrom appends to out, and hands out, the records from segs[si].recs[ri]
-// on until out holds max events.
-func (o *Outbox) peekFrom(si, ri int, out []events.Event, max int) ([]events.Event, error) {
-	for ; si < len(o.segs); si, ri = si+1, 0 {
+// on, then those in memory from mem[mi] on, until out holds max events. A
+// record that cannot be read back is counted as dropped and skipped.
+func (o *Outbox) peekFrom(si, ri, mi int, out []events.Event, max int) []events.Event {
+	for si < len(o.segs) {
 		seg := o.segs[si]
-		for ; ri < len(seg.recs); ri++ {
-			if len(out) >= max {
-				return out, nil
-			}
-			r := seg.recs[ri]
-			ev, err := o.read(seg.id, r)
-			if err != nil {
-				return out, err
-			}
-			out = append(out, ev)
-			o.peeked = append(o.peeked, peekedRec{seg: seg.id, off: r.off})
+		if ri >= len(seg.recs) {
+			si, ri = si+1, 0
+			continue
 		}
+		if len(out) >= max {
+			return out
+		}
+		r := seg.recs[ri]
+		ev, err := o.read(seg.id, r)
+		if err != nil {
+			if o.unreadable != seg.id { // once per segment: a lost file fails every record
+				o.unreadable = seg.id
+				o.opt.Logger.Error("outbox: a stored event cannot be read back; counted as dropped", "file", o.path(segName(seg.id)), "offset", r.off, "err", err)
+			}
+			o.drops.add(1, events.DropUnreadable, r.time, r.time)
+			o.saveDrops()
+			seg.recs = slices.Delete(seg.recs, ri, ri+1)
+			continue
+		}
+		out = append(out, ev)
+		o.peeked = append(o.peeked, peekedRec{seg: seg.id, off: r.off})
+		ri++
 	}
-	return out, nil
+	for ; mi < len(o.mem) && len(out) < max; mi++ {
+		out = append(out, o.mem[mi].ev)
+		o.peeked = append(o.peeked, peekedRec{mem: true, seq: o.mem[mi].seq})
+	}
+	return out
 }
 
 // startDropped turns pending drops into the events.dropped event, unless
 // one is already on its way.
 func (o *Outbox) startDropped() error {
-	if o.drops.Inflight != nil || o.drops.Pending.Count == 0 {
+	if o.drops.Inflight != nil || !o.drops.pending() {
 		return nil
 	}
 	d := o.drops.Pending
@@ -486,7 +675,21 @@ func (o *Outbox) startDropped() error {
 	}
 	o.drops.Inflight = &ev
 	o.drops.Pending = events.DroppedData{}
-	return writeAtomic(o.path(stateFile), o.drops, true)
+	o.saveDrops()
+	return nil
+}
+
+// saveDrops writes the drop accounting; while the directory fails it is
+// kept in memory and written once it works.
+func (o *Outbox) saveDrops() {
+	if o.diskErr != nil || !o.ready {
+		o.dropsDirty = true
+		return
+	}
+	if err := writeAtomic(o.path(stateFile), o.drops, true); err != nil {
+		o.dropsDirty = true
+		o.fail(err)
+	}
 }
 
 func (o *Outbox) read(id uint64, r recMeta) (events.Event, error) {
@@ -516,6 +719,9 @@ func (o *Outbox) read(id uint64, r recMeta) (events.Event, error) {
 
 // Ack marks the first n events of the last Peek delivered and persists the
 // cursor. Events of that Peek dropped meanwhile by overflow are skipped.
+// Only a wrong n is an error: a cursor that cannot be written is written
+// once the directory works (until then a restart re-delivers, which
+// JetStream dedupes).
 func (o *Outbox) Ack(n int) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -529,26 +735,51 @@ func (o *Outbox) Ack(n int) error {
 	o.peeked = o.peeked[n:]
 	moved := false
 	for _, p := range acked {
-		if p.dropped {
+		switch {
+		case p.dropped:
 			o.drops.Inflight = nil
-			if err := writeAtomic(o.path(stateFile), o.drops, true); err != nil {
-				return err
+			o.saveDrops()
+		case p.mem:
+			// A memory record no longer at the head was dropped since.
+			if len(o.mem) > 0 && o.mem[0].seq == p.seq {
+				o.memBytes -= int64(len(o.mem[0].rec))
+				o.mem[0] = memRec{}
+				o.mem = o.mem[1:]
 			}
-			continue
-		}
-		// dropDelivered keeps the head record in segs[0]. A peeked record no
-		// longer at the head was dropped by overflow since the Peek.
-		o.dropDelivered()
-		if head := o.segs[0]; len(head.recs) > 0 && head.id == p.seg && head.recs[0].off == p.off {
-			head.recs = head.recs[1:]
-			moved = true
+		default:
+			// dropDelivered keeps the head record in segs[0]. A peeked record
+			// no longer at the head was dropped by overflow since the Peek.
+			o.dropDelivered()
+			if len(o.segs) == 0 {
+				continue
+			}
+			if head := o.segs[0]; len(head.recs) > 0 && head.id == p.seg && head.recs[0].off == p.off {
+				head.recs = head.recs[1:]
+				moved = true
+			}
 		}
 	}
 	if !moved {
 		return nil
 	}
 	o.dropDelivered()
-	return o.writeCursor()
+	o.saveCursor()
+	return nil
+}
+
+// saveCursor writes the cursor, or leaves it to be written once the
+// directory works.
+func (o *Outbox) saveCursor() {
+	if o.diskErr != nil || o.cur == nil {
+		o.cursorDirty = true
+		return
+	}
+	if err := o.writeCursor(); err != nil {
+		o.cursorDirty = true
+		o.fail(err)
+		return
+	}
+	o.cursorDirty = false
 }
 
 func (o *Outbox) writeCursor() error {
@@ -569,9 +800,10 @@ func (o *Outbox) writeCursor() error {
 func (o *Outbox) dropDelivered() {
 	for len(o.segs) > 1 && len(o.segs[0].recs) == 0 {
 		if err := o.removeSegment(0); err != nil {
-			// Harmless: recover removes segments older than the cursor.
+			// Harmless for now (recover removes segments older than the
+			// cursor), but the directory fails.
 			o.opt.Logger.Warn("outbox: removing a delivered segment", "err", err)
-			return
+			o.fail(err)
 		}
 	}
 }
@@ -583,19 +815,23 @@ func (o *Outbox) cursor() cursor {
 			return cursor{Segment: s.id, Offset: s.recs[0].off}
 		}
 	}
+	if len(o.segs) == 0 {
+		return cursor{Segment: o.lastID + 1}
+	}
 	last := o.segs[len(o.segs)-1]
 	return cursor{Segment: last.id, Offset: last.size}
 }
 
-// Len is the number of undelivered events, a pending events.dropped included.
+// Len is the number of undelivered events, a pending events.dropped and
+// the events kept in memory included.
 func (o *Outbox) Len() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	n := 0
+	n := len(o.mem)
 	for _, s := range o.segs {
 		n += len(s.recs)
 	}
-	if o.drops.Inflight != nil || o.drops.Pending.Count > 0 {
+	if o.drops.Inflight != nil || o.drops.pending() {
 		n++
 	}
 	return n
@@ -608,7 +844,9 @@ func (o *Outbox) Bytes() int64 {
 	return o.diskBytes()
 }
 
-// Dropped is how many events were ever dropped (overflow or corruption).
+// Dropped is how many events were ever dropped (overflow, corruption, a
+// full memory buffer, too large): a lower bound when corrupt data could
+// not be counted.
 func (o *Outbox) Dropped() uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -625,9 +863,10 @@ func (o *Outbox) Wait() <-chan struct{} {
 	return o.notify
 }
 
-func (o *Outbox) syncLoop() {
+// maintain syncs (SyncInterval) and retries a failed directory.
+func (o *Outbox) maintain() {
 	defer close(o.done)
-	t := time.NewTicker(o.opt.SyncInterval)
+	t := time.NewTicker(min(o.opt.SyncInterval, o.opt.RetryInterval))
 	defer t.Stop()
 	for {
 		select {
@@ -635,19 +874,24 @@ func (o *Outbox) syncLoop() {
 			return
 		case <-t.C:
 			o.mu.Lock()
-			if o.dirty && !o.closed {
-				if err := errors.Join(o.w.Sync(), o.cur.Sync()); err != nil {
-					o.opt.Logger.Error("outbox: sync", "err", err)
-				} else {
-					o.dirty = false
+			if !o.closed {
+				if o.dirty && o.w != nil {
+					if err := errors.Join(o.w.Sync(), o.cur.Sync()); err != nil {
+						o.fail(fmt.Errorf("outbox: sync: %w", err))
+					} else {
+						o.dirty = false
+					}
 				}
+				o.retryDisk(false)
 			}
 			o.mu.Unlock()
 		}
 	}
 }
 
-// Close syncs and closes the files. The Outbox is unusable after.
+// Close syncs and closes the files. Events still in memory are written if
+// the directory works by now; if not they are lost, which is logged. The
+// Outbox is unusable after.
 func (o *Outbox) Close() error {
 	if o.stop != nil {
 		close(o.stop)
@@ -659,7 +903,14 @@ func (o *Outbox) Close() error {
 	if o.closed {
 		return nil
 	}
+	if o.diskErr != nil {
+		o.retryDisk(true)
+	}
 	o.closed = true
+	if n := len(o.mem); n > 0 {
+		o.opt.Logger.Error("outbox: events kept in memory are lost: the state directory still cannot be written",
+			"count", n, "dir", o.opt.Dir, "err", o.diskErr)
+	}
 	var err error
 	if o.w != nil {
 		err = errors.Join(o.w.Sync(), o.cur.Sync())

@@ -118,3 +118,7 @@ func checkRecord(name string, off int64, rec []byte) ([]byte, error) {
 	}
 	return payload, nil
 }
+
+func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+
+func crcOK(payload []byte, sum uint32) bool { return crc32.Checksum(payload, castagnoli) == sum }

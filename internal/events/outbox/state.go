@@ -51,6 +51,9 @@ func readCursor(path string) (cursor, error) {
 	if err != nil {
 		return cursor{}, fmt.Errorf("outbox: %w", err)
 	}
+	if len(b) == 0 { // created, nothing acked yet
+		return cursor{}, nil
+	}
 	if len(b) != cursorBytes || crc32.Checksum(b[:16], castagnoli) != binary.LittleEndian.Uint32(b[16:20]) {
 		return cursor{}, fmt.Errorf("outbox: %s: %d bytes, not a valid cursor", path, len(b))
 	}
@@ -76,9 +79,17 @@ type dropState struct {
 	DroppedThrough uint64 `json:"dropped_through"`
 }
 
-func (d *dropState) add(n int, oldest, newest time.Time) {
+// add counts n events dropped for reason, covering oldest..newest (zero
+// times: unknown).
+func (d *dropState) add(n int, reason string, oldest, newest time.Time) {
 	d.Total += uint64(n)
 	d.Pending.Count += uint64(n)
+	if n > 0 && reason != "" {
+		if d.Pending.Reasons == nil {
+			d.Pending.Reasons = map[string]uint64{}
+		}
+		d.Pending.Reasons[reason] += uint64(n)
+	}
 	if !oldest.IsZero() && (d.Pending.OldestTime.IsZero() || oldest.Before(d.Pending.OldestTime)) {
 		d.Pending.OldestTime = oldest
 	}
@@ -87,19 +98,49 @@ func (d *dropState) add(n int, oldest, newest time.Time) {
 	}
 }
 
-// readJSON reads file into v; a missing file leaves v as is.
-func readJSON(path string, v any) (bool, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+// pending says an events.dropped event is due.
+func (d *dropState) pending() bool {
+	return d.Pending.Count > 0 || d.Pending.Uncounted || len(d.Pending.Quarantined) > 0
+}
+
+// addData folds another report's data into Pending (not into Total: the
+// caller counted those events already).
+func (d *dropState) addData(p events.DroppedData) {
+	d.Pending.Count += p.Count
+	for r, n := range p.Reasons {
+		if d.Pending.Reasons == nil {
+			d.Pending.Reasons = map[string]uint64{}
+		}
+		d.Pending.Reasons[r] += n
 	}
-	if err != nil {
-		return false, fmt.Errorf("outbox: %w", err)
+	if !p.OldestTime.IsZero() && (d.Pending.OldestTime.IsZero() || p.OldestTime.Before(d.Pending.OldestTime)) {
+		d.Pending.OldestTime = p.OldestTime
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("outbox: %s: %w", path, err)
+	if p.NewestTime.After(d.Pending.NewestTime) {
+		d.Pending.NewestTime = p.NewestTime
 	}
-	return true, nil
+	d.Pending.Uncounted = d.Pending.Uncounted || p.Uncounted
+	d.Pending.Quarantined = append(d.Pending.Quarantined, p.Quarantined...)
+}
+
+// merge returns the accounting read from disk (d) with what was counted in
+// memory while the directory could not be read (mem) added: totals add up,
+// and an events.dropped handed out from memory stays the one in flight (a
+// report of the disk's own that was never acknowledged is folded into the
+// pending one).
+func (d dropState) merge(mem dropState) dropState {
+	d.Total += mem.Total
+	d.addData(mem.Pending)
+	if mem.Inflight != nil {
+		if d.Inflight != nil {
+			var old events.DroppedData
+			if json.Unmarshal(d.Inflight.Data, &old) == nil {
+				d.addData(old)
+			}
+		}
+		d.Inflight = mem.Inflight
+	}
+	return d
 }
 
 // writeAtomic replaces path by temp file and rename, so a crash leaves the
