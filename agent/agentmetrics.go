@@ -114,7 +114,5 @@ func (a *Agent) outboxHealth() (checks.OutboxHealth, bool) {
 	if a.bus == nil {
 		return checks.OutboxHealth{}, false
 	}
-	h := a.bus.ob.Health()
-	return checks.OutboxHealth{Dir: h.Dir, Err: h.Err, Since: h.Since, MemoryEvents: h.MemoryEvents,
-		MemoryBytes: h.MemoryBytes, MemoryLimit: h.MemoryLimit, Dropped: h.Dropped, Quarantined: h.Quarantined}, true
+	return a.bus.ob.Health(), true
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kuma-agent/kuma-agent/internal/events/outbox"
 )
 
 // DefaultStateMinFree is State's MinFree when zero: the outbox's default
@@ -34,21 +36,10 @@ type State struct {
 	Stat func(path string) (Usage, error)
 }
 
-// OutboxHealth is what State needs to know of the event outbox.
-type OutboxHealth struct {
-	Dir string
-	// Err is why the outbox does not use Dir now (nil: it does), since
-	// Since; meanwhile MemoryEvents events (MemoryBytes of MemoryLimit) are
-	// kept in memory.
-	Err          error
-	Since        time.Time
-	MemoryEvents int
-	MemoryBytes  int64
-	MemoryLimit  int64
-	Dropped      uint64
-	// Quarantined names the corrupt files moved into Dir/quarantine.
-	Quarantined []string
-}
+// OutboxHealth is what State needs to know of the event outbox: the
+// outbox's own report (its directory, why it is not used, what waits in
+// memory, what was dropped and quarantined).
+type OutboxHealth = outbox.Health
 
 func (*State) Name() string { return "state" }
 func (*State) Area() Area   { return AreaStorage }

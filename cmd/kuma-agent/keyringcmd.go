@@ -13,6 +13,7 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
+	"github.com/kuma-agent/kuma-agent/internal/privfile"
 )
 
 func keygenCommand(o stdio) *command {
@@ -57,16 +58,7 @@ func writeSecretFile(path string, b []byte) error {
 	if err != nil {
 		return err
 	}
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(b)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = privfile.Finish(f, b)
 	if err != nil {
 		os.Remove(path)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/kuma-agent/kuma-agent/internal/privfile"
 	"github.com/kuma-agent/kuma-agent/internal/yamlstrict"
 )
 
@@ -49,16 +50,7 @@ func writeSecret(path string, b []byte) error {
 	tmp := f.Name()
 	defer os.Remove(tmp) // gone after the rename; left only on error
 	// CreateTemp makes it 0600 already; say so, whatever the umask.
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(b)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = privfile.Finish(f, b)
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/privfile"
 )
 
 // Health is the state of the outbox's directory.
@@ -336,14 +337,7 @@ func writeFileSync(name string, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := privfile.Finish(f, b); err != nil {
 		os.Remove(name)
 		return fmt.Errorf("outbox: write %s: %w", name, err)
 	}
