@@ -90,6 +90,15 @@ func TestErrorsHaveTheCommandPrefix(t *testing.T) {
 // config it returns points at it.
 func silentAgent(t *testing.T) string {
 	t.Helper()
+	cfg, _ := silentAgentAccepts(t)
+	return cfg
+}
+
+// silentAgentAccepts is silentAgent that also says when a client connected
+// (one value per connection).
+func silentAgentAccepts(t *testing.T) (string, <-chan struct{}) {
+	t.Helper()
+	accepted := make(chan struct{}, 16)
 	sock := filepath.Join(t.TempDir(), "control.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -106,6 +115,10 @@ func silentAgent(t *testing.T) string {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -116,7 +129,7 @@ func silentAgent(t *testing.T) string {
 			c.Close()
 		}
 	})
-	return writeConfig(t, func(c *config.Config) { c.Agent.ControlSocket = sock })
+	return writeConfig(t, func(c *config.Config) { c.Agent.ControlSocket = sock }), accepted
 }
 
 func TestDoctorClusterTimesOut(t *testing.T) {
