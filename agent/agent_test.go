@@ -106,6 +106,11 @@ func startClusterFrom(t *testing.T, invYAML string, tweak func(name string, cfg 
 		// a test machine too busy to schedule the prober (seen with both
 		// cores burnt), not a closed path.
 		cfg.Checks.Ports.Timeout = 3 * time.Second
+		// Likewise a query's gossip and its answers: with both cores burnt
+		// an answer took longer than the default 1 s (a node reported
+		// silent). doctor --cluster returns once every live node answered,
+		// so a longer bound costs nothing when the machine is idle.
+		cfg.Mesh.QueryTimeout = 5 * time.Second
 		o := quietOptions()
 		if tweak != nil {
 			tweak(h.Name, &cfg, &o)
