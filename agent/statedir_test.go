@@ -183,7 +183,7 @@ func TestAgentQuarantinesCorruptOutbox(t *testing.T) {
 // The agent must run on, the state check must go critical, and once both
 // are back every event emitted must be in the stream or counted in an
 // events.dropped there.
-func degradedRun(t *testing.T, brokenAtStart bool, brk, heal func(t *testing.T, mnt string)) {
+func degradedRun(t *testing.T, brokenAtStart bool, brk, heal func(t tmpfs.T, mnt string)) {
 	nats := newExtNATS(t)
 	cfg := devConfig(t, "degraded.test.local", "17") // before TMPDIR moves: the socket is not on the tmpfs
 	useExternal(t, &cfg, nats.url())
@@ -296,8 +296,8 @@ func TestAgentFullStateDirCountsAndAnnounces(t *testing.T) {
 	}
 	var filler string
 	degradedRun(t, false,
-		func(t *testing.T, mnt string) { filler = tmpfs.Fill(t, mnt) },
-		func(t *testing.T, _ string) {
+		func(t tmpfs.T, mnt string) { filler = tmpfs.Fill(t, mnt) },
+		func(t tmpfs.T, _ string) {
 			if err := os.Remove(filler); err != nil {
 				t.Fatal(err)
 			}

@@ -4,7 +4,7 @@
 // outlives the test and the host's mount table is never touched, even when
 // the test is killed.
 //
-//	func TestFullDisk(t *testing.T) {
+//	func TestFullDisk(t T) {
 //		if !tmpfs.InNamespace(t) {
 //			return // the parent: the child ran the body and passed
 //		}
@@ -21,8 +21,8 @@ import (
 	"regexp"
 	"strings"
 	"syscall"
-	"testing"
 
+	"github.com/kuma-agent/kuma-agent/internal/testlab"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,11 +30,19 @@ const childEnv = "KUMA_TEST_TMPFS_CHILD"
 
 const skipReason = "SKIP (loud): needs root to mount a tmpfs in a private mount namespace; CI runs as root"
 
+// T is what the helpers need of a test: testlab.TB, its name (the child
+// process re-runs it by name) and Fatal.
+type T interface {
+	testlab.TB
+	Name() string
+	Fatal(args ...any)
+}
+
 // InNamespace runs the calling (top-level) test again in a child process
 // in a new, private mount namespace and fails t if the child fails; it
 // then returns false. In that child it returns true: the test body runs
 // there. Without root it skips t.
-func InNamespace(t *testing.T) bool {
+func InNamespace(t T) bool {
 	t.Helper()
 	if os.Getenv(childEnv) == t.Name() {
 		return true
@@ -61,7 +69,7 @@ func InNamespace(t *testing.T) bool {
 // Mount mounts a tmpfs of size bytes on a new temporary directory and
 // returns the directory; it is unmounted at cleanup. Only in the child of
 // InNamespace.
-func Mount(t *testing.T, size int64) string {
+func Mount(t T, size int64) string {
 	t.Helper()
 	mustChild(t)
 	dir := t.TempDir()
@@ -75,7 +83,7 @@ func Mount(t *testing.T, size int64) string {
 
 // ReadOnly remounts the tmpfs at dir read-only (no file on it may be open
 // for writing).
-func ReadOnly(t *testing.T, dir string) {
+func ReadOnly(t T, dir string) {
 	t.Helper()
 	mustChild(t)
 	if err := unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
@@ -84,7 +92,7 @@ func ReadOnly(t *testing.T, dir string) {
 }
 
 // ReadWrite remounts the tmpfs at dir read-write.
-func ReadWrite(t *testing.T, dir string) {
+func ReadWrite(t T, dir string) {
 	t.Helper()
 	mustChild(t)
 	if err := unix.Mount("", dir, "", unix.MS_REMOUNT, ""); err != nil {
@@ -94,7 +102,7 @@ func ReadWrite(t *testing.T, dir string) {
 
 // Fill writes a file of zeros in dir until the file system is full and
 // returns its path: removing it frees the space again.
-func Fill(t *testing.T, dir string) string {
+func Fill(t T, dir string) string {
 	t.Helper()
 	mustChild(t)
 	p := dir + "/filler"
@@ -114,7 +122,7 @@ func Fill(t *testing.T, dir string) string {
 	}
 }
 
-func mustChild(t *testing.T) {
+func mustChild(t T) {
 	if os.Getenv(childEnv) == "" {
 		t.Fatal("tmpfs: mount only in the child of InNamespace (a private mount namespace)")
 	}
