@@ -1,15 +1,14 @@
 package mesh
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/serf/serf"
+	"github.com/kuma-agent/kuma-agent/internal/testlab"
 )
 
 // The names of the finding: a shell command substitution, and a name that
@@ -145,19 +144,4 @@ func TestRefusalLogIsRateLimited(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testlab.SyncBuffer

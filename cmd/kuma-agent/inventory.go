@@ -248,12 +248,26 @@ func writeFindings(w io.Writer, groups []findingGroup) error {
 // wrapItems lists items separated by ", " in lines of at most width
 // columns, never breaking an item.
 func wrapItems(items []string, width int) []string {
-	var lines []string
-	line := ""
+	words := make([]string, len(items))
 	for i, it := range items {
 		if i < len(items)-1 {
 			it += ","
 		}
+		words[i] = it
+	}
+	return fill(words, width)
+}
+
+// wrap breaks s into lines of at most width columns at spaces; a word
+// longer than width gets a line of its own.
+func wrap(s string, width int) []string { return fill(strings.Fields(s), width) }
+
+// fill puts words on lines of at most width columns, one space apart; a
+// word longer than width gets a line of its own. No words is one empty line.
+func fill(words []string, width int) []string {
+	var lines []string
+	line := ""
+	for _, it := range words {
 		switch {
 		case line == "":
 			line = it
@@ -265,28 +279,6 @@ func wrapItems(items []string, width int) []string {
 		}
 	}
 	return append(lines, line)
-}
-
-// wrap breaks s into lines of at most width columns at spaces; a word
-// longer than width gets a line of its own.
-func wrap(s string, width int) []string {
-	var lines []string
-	line := ""
-	for _, word := range strings.Fields(s) {
-		switch {
-		case line == "":
-			line = word
-		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
-			line += " " + word
-		default:
-			lines = append(lines, line)
-			line = word
-		}
-	}
-	if line != "" || len(lines) == 0 {
-		lines = append(lines, line)
-	}
-	return lines
 }
 
 func dash(s string) string {

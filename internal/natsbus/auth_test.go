@@ -468,7 +468,7 @@ func TestReadersDropForgedEvents(t *testing.T) {
 	}
 	d.none(t, reader, "alerts")
 	if forgedN.Load() != 1 || !logs.Contains("forged event dropped") || !logs.Contains(forged.ID) {
-		t.Fatalf("durable: %d forged counted; log:\n%s", forgedN.Load(), logs.buf.String())
+		t.Fatalf("durable: %d forged counted; log:\n%s", forgedN.Load(), logs.String())
 	}
 	got := readAll(t, reader, DefaultStreamName, q)
 	if len(got) != 1 || got[0].ID != good.ID || forgedN.Load() != 2 {

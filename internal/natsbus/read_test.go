@@ -105,7 +105,7 @@ func TestReadFilters(t *testing.T) {
 	readAll(t, js, DefaultStreamName, Query{Logger: logs.Logger()})
 	if !logs.Contains("undecodable message skipped") || !logs.Contains("sequence=6") ||
 		!logs.Contains("subject=kuma.prod.core-1_example_com.member.failed") {
-		t.Errorf("no warning naming the malformed message's subject and sequence; log:\n%s", logs.buf.String())
+		t.Errorf("no warning naming the malformed message's subject and sequence; log:\n%s", logs.String())
 	}
 }
 

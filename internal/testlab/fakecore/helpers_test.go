@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,9 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kuma-agent/kuma-agent/internal/testlab"
 )
 
 const runMainEnv = "FAKE_KUMA_CORE_RUN_MAIN"
@@ -23,22 +23,7 @@ const runMainEnv = "FAKE_KUMA_CORE_RUN_MAIN"
 const waitTimeout = 5 * time.Second
 
 // syncBuffer collects a child's stderr while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testlab.SyncBuffer
 
 // proc is a running fake-kuma-core child.
 type proc struct {
