@@ -29,7 +29,8 @@ const (
 	RoleAgent Role = "agent"
 	// RoleReader is `kuma-agent events` and `kuma-agent alerts` on a node:
 	// they read the events stream through consumers and acknowledge what
-	// they handled; they never publish events or write leases, never
+	// they handled, and subscribe to the cluster's events on core NATS
+	// (the alerts' live path); they never publish events or write leases, never
 	// create, update, purge or delete a stream, and never delete a
 	// consumer.
 	RoleReader Role = "reader"
@@ -153,7 +154,10 @@ func PermissionsFor(role Role, s Scope) Permissions {
 				api + "CONSUMER.MSG.NEXT." + st + ".*",
 				"$JS.ACK." + st + ".>",
 			},
-			Subscribe: []string{inbox(RoleReader)},
+			// The events themselves on core NATS (the alerts' live path: no
+			// consumer leader between a publish and the subscriber), every
+			// node's; publishing them stays the agents'.
+			Subscribe: []string{inbox(RoleReader), EventsSubject(s.Cluster)},
 		}
 	case RoleLeaf:
 		a, r := PermissionsFor(RoleAgent, s), PermissionsFor(RoleReader, s)
@@ -161,6 +165,9 @@ func PermissionsFor(role Role, s Scope) Permissions {
 	}
 	return Permissions{} // nothing
 }
+
+// EventsSubject is every event of cluster, on core NATS.
+func EventsSubject(cluster string) string { return "kuma." + events.Token(cluster) + ".>" }
 
 // union is a's subjects and then b's not in a.
 func union(a, b []string) []string {

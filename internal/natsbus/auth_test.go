@@ -273,14 +273,16 @@ func TestIdentitiesDoOnlyTheirRole(t *testing.T) {
 		return err
 	})
 
-	// Nobody subscribes outside its inbox: not to events, not to another
-	// identity's replies (where a forged acknowledgement would go).
+	// Nobody subscribes outside its inbox (the reader: and its cluster's
+	// events): not to all events, not to another identity's replies (where
+	// a forged acknowledgement would go).
 	for _, c := range []struct {
 		c    client
 		who  string
 		subj string
 	}{
 		{reader, "the reader", "kuma.>"},
+		{reader, "the reader", "kuma.other.>"}, // another cluster's events
 		{reader, "the reader", InboxPrefix("core-1", RoleAgent) + ".>"},
 		{agent2, "core-2's agent", InboxPrefix("core-1", RoleAgent) + ".>"},
 		{agent2, "core-2's agent", "$KV.>"},

@@ -67,6 +67,9 @@ func Connect(ctx context.Context, o ClientOptions) (*nats.Conn, error) {
 		nats.ReconnectJitter(ReconnectJitter, ReconnectJitterTLS),
 		// Retry the first connect too: the local server may start after us.
 		nats.RetryOnFailedConnect(true),
+		// A subscription the server refuses fails its reader (ReadLive)
+		// instead of waiting forever for messages that never come.
+		nats.PermissionErrOnSubscribe(true),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			log.Warn("nats disconnected", "url", nc.ConnectedUrlRedacted(), "err", err)
 		}),
