@@ -15,29 +15,6 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/natsbus"
 )
 
-// durableSource feeds the alerts subscriber from its durable consumer:
-// each event is acknowledged once its actions ran, so events stored while
-// the subscriber was down come when it is back, and none twice.
-type durableSource struct {
-	js      jetstream.JetStream
-	durable natsbus.Durable
-}
-
-func (s durableSource) EventsAck(ctx context.Context, fn func(events.Event, func(bool)) error) error {
-	return natsbus.ReadDurable(ctx, s.js, natsbus.DefaultStreamName, s.durable, func(e events.Event, settle natsbus.Settle) error {
-		return fn(e, settle)
-	})
-}
-
-// Events acknowledges each event as soon as fn took it.
-func (s durableSource) Events(ctx context.Context, fn func(events.Event) error) error {
-	return s.EventsAck(ctx, func(e events.Event, settle func(bool)) error {
-		err := fn(e)
-		settle(true)
-		return err
-	})
-}
-
 // natsSource feeds the alerts subscriber from the events stream from
 // --since on: a one-off replay that leaves the durable consumer alone.
 type natsSource struct {
@@ -64,8 +41,10 @@ func alertsCommand(o stdio) *command {
 		short: "the alerts subscriber: rules and actions on events (its own service)",
 		usage: "kuma-agent alerts [--config FILE] [--agent-config FILE] [--since D|RFC3339] [--check]",
 		help: "Acts on the cluster's events: rules on type, severity and node; actions log, syslog,\n" +
-			"webhook and command. Reads through a JetStream durable consumer, acknowledging each\n" +
-			"event once its actions ran.",
+			"webhook and command. Reads each event twice, once live (core NATS: at once, even while\n" +
+			"JetStream elects a consumer leader) and once through a JetStream durable consumer (the\n" +
+			"catch-up after a restart), runs its actions once, and acknowledges the durable copy\n" +
+			"once they ran.",
 		flags: func(fs *flag.FlagSet) {
 			fset = fs
 			fs.StringVar(&alertsPath, "config", "/etc/kuma-agent/alerts.yaml", "alerts config: rules and actions")
@@ -113,10 +92,18 @@ func alertsCommand(o stdio) *command {
 				src = natsSource{js: js, query: query}
 				log.Info("kuma-agent alerts replaying", "since", from, "rules", len(acfg.Rules), "actions", len(acfg.Actions))
 			} else {
-				// Twice the queue: a dead action's full queue leaves room for the
-				// others (it drops its oldest rather than stalling them).
-				src = durableSource{js: js, durable: natsbus.Durable{Name: durable, Query: query, MaxAckPending: 2 * acfg.QueueSize}}
-				log.Info("kuma-agent alerts running", "durable", durable, "rules", len(acfg.Rules), "actions", len(acfg.Actions))
+				// Two paths: live (core NATS, at once, no consumer leader on the
+				// way) and the durable consumer (the catch-up), one alert per
+				// event. Twice the queue: a dead action's full queue leaves room
+				// for the others (it drops its oldest rather than stalling them).
+				src = &alerts.Paths{
+					Live: alerts.LiveSource{Conn: js.Conn(), Live: natsbus.Live{Query: query}},
+					Durable: alerts.DurableSource{JS: js,
+						Durable: natsbus.Durable{Name: durable, Query: query, MaxAckPending: 2 * acfg.QueueSize}},
+					Log: log,
+				}
+				log.Info("kuma-agent alerts running", "durable", durable, "live", natsbus.EventsSubject(cfg.Events.Cluster),
+					"rules", len(acfg.Rules), "actions", len(acfg.Actions))
 			}
 			return alerts.New(acfg, log).Run(ctx, src)
 		},
