@@ -35,11 +35,12 @@ func alertsCommand(o stdio) *command {
 		agentPath  string
 		since      string
 		check      bool
+		status     bool
 	)
 	return &command{
 		name:  "alerts",
 		short: "the alerts subscriber: rules and actions on events (its own service)",
-		usage: "kuma-agent alerts [--config FILE] [--agent-config FILE] [--since D|RFC3339] [--check]",
+		usage: "kuma-agent alerts [--config FILE] [--agent-config FILE] [--since D|RFC3339] [--check] [--status]",
 		help: "Acts on the cluster's events: rules on type, severity and node; actions log, syslog,\n" +
 			"webhook and command. Reads each event twice, once live (core NATS: at once, even while\n" +
 			"JetStream elects a consumer leader) and once through a JetStream durable consumer (the\n" +
@@ -51,6 +52,7 @@ func alertsCommand(o stdio) *command {
 			fs.StringVar(&agentPath, "agent-config", config.DefaultPath, "agent config file (for the NATS connection)")
 			fs.StringVar(&since, "since", "", "replay stored events since (duration back or RFC 3339), then follow, without the durable consumer; default: the durable consumer (events since the last run)")
 			fs.BoolVar(&check, "check", false, "validate the alerts config and exit")
+			fs.BoolVar(&status, "status", false, "print the durable consumer's state (JSON: its leader, replicas, pending events) and exit")
 		},
 		exec: func(ctx context.Context, _ []string) error {
 			acfg, err := alerts.LoadConfig(alertsPath)
@@ -85,6 +87,9 @@ func alertsCommand(o stdio) *command {
 				return err
 			}
 			defer closeConn()
+			if status {
+				return printConsumerStatus(ctx, o, js, durable)
+			}
 			query := natsbus.Query{Cluster: cfg.Events.Cluster, Follow: true, Logger: log}
 			var src alerts.Source
 			if since != "" {

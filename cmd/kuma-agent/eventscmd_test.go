@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/alerts"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/natsbus"
 )
@@ -236,6 +237,23 @@ actions:
 	}
 	if code := dispatch(context.Background(), []string{"alerts", "--config", filepath.Join(dir, "missing.yaml")}, &out, &errb); code != 2 {
 		t.Errorf("missing config: exit %d", code)
+	}
+
+	// --status: the durable consumer the run made, as JSON (a single
+	// server: no leader, no replicas).
+	out.Reset()
+	host, _ := os.Hostname()
+	code := dispatch(context.Background(), []string{"alerts", "--config", acfg, "--agent-config", cfgPath, "--status"}, &out, &errb)
+	var st consumerStatus
+	if err := json.Unmarshal(out.Bytes(), &st); code != 0 || err != nil || st.Durable != alerts.DefaultDurable(host) || st.Stream != natsbus.DefaultStreamName {
+		t.Fatalf("--status: exit %d, %+v (%v): %s %s", code, st, err, out.String(), errb.String())
+	}
+	other := filepath.Join(dir, "other.yaml")
+	os.WriteFile(other, []byte("durable: never-ran\nrules: [{name: r, match: {}, actions: [l]}]\nactions: {l: {type: log}}\n"), 0o600)
+	errb.Reset()
+	if code := dispatch(context.Background(), []string{"alerts", "--config", other, "--agent-config", cfgPath, "--status"}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "no durable consumer never-ran") {
+		t.Errorf("--status without a consumer: exit %d: %s", code, errb.String())
 	}
 }
 
