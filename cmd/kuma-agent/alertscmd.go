@@ -105,7 +105,9 @@ func alertsCommand(o stdio) *command {
 					Live: alerts.LiveSource{Conn: js.Conn(), Live: natsbus.Live{Query: query}},
 					Durable: alerts.DurableSource{JS: js,
 						Durable: natsbus.Durable{Name: durable, Query: query, MaxAckPending: 2 * acfg.QueueSize}},
-					Log: log,
+					// The durable holds up to 2 × the queue unacknowledged.
+					Window: max(alerts.DefaultWindow, 4*acfg.QueueSize),
+					Log:    log,
 				}
 				log.Info("kuma-agent alerts running", "durable", durable, "live", natsbus.EventsSubject(cfg.Events.Cluster),
 					"rules", len(acfg.Rules), "actions", len(acfg.Actions))

@@ -32,7 +32,7 @@ const DefaultWindow = 8192
 // A copy of an id older than the last Window ids alerts again too
 // (counted when its durable copy had not come yet).
 type Paths struct {
-	Live    Source
+	Live    Source // nil: the durable path alone
 	Durable AckSource
 	// Window bounds the event ids remembered; 0 means DefaultWindow.
 	Window int
@@ -81,6 +81,9 @@ func (p *Paths) EventsAck(ctx context.Context, fn func(events.Event, func(bool))
 	liveDone := make(chan struct{})
 	go func() {
 		defer close(liveDone)
+		if p.Live == nil {
+			return
+		}
 		err := p.Live.Events(ctx, func(ev events.Event) error {
 			e, first := p.seen.takeLive(ev.ID)
 			if !first {
