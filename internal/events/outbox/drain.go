@@ -74,6 +74,7 @@ func (o *Outbox) DrainWindow(ctx context.Context, send func(events.Event) (Pendi
 	if window <= 0 {
 		window = DefaultWindow
 	}
+	more := o.Wait() // taken before each peek: an append during it is not missed
 	evs, err := o.Peek(window)
 	if err != nil {
 		return 0, err
@@ -94,7 +95,20 @@ func (o *Outbox) DrainWindow(ctx context.Context, send func(events.Event) (Pendi
 		if len(inflight) == 0 {
 			return acked, nil
 		}
-		if err := inflight[0].Wait(ctx); err != nil {
+		// While the oldest acknowledgement is awaited, an event appended
+		// meanwhile goes out at once (room in the window permitting), not
+		// after it: an acknowledgement held up by a stream leader election
+		// (up to the ack timeout) must not hold back a member.failed that the
+		// live subscribers would get the moment it is sent.
+		woke, err := waitOrMore(ctx, inflight[0], more, len(inflight) < window)
+		if woke {
+			more = o.Wait()
+			if evs, err = o.PeekMore(window - len(inflight)); err != nil {
+				return o.settle(ctx, acked, inflight, err)
+			}
+			continue
+		}
+		if err != nil {
 			return o.settle(ctx, acked, inflight, err)
 		}
 		n := 1 // and every later one already acknowledged, in one cursor write
@@ -109,10 +123,35 @@ func (o *Outbox) DrainWindow(ctx context.Context, send func(events.Event) (Pendi
 		}
 		acked += n
 		inflight = inflight[n:]
+		more = o.Wait()
 		if evs, err = o.PeekMore(window - len(inflight)); err != nil {
 			return o.settle(ctx, acked, inflight, err)
 		}
 	}
+}
+
+// waitOrMore waits for p's outcome (woke false, its error) or, when room,
+// for more (woke true: p's outcome still open), or ctx's end.
+func waitOrMore(ctx context.Context, p Pending, more <-chan struct{}, room bool) (woke bool, err error) {
+	if !room {
+		return false, p.Wait(ctx)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-more:
+			cancel()
+		case <-stop:
+		}
+	}()
+	err = p.Wait(wctx)
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		return true, nil
+	}
+	return false, err
 }
 
 // settle ends a DrainWindow round that failed with cause: it waits for every

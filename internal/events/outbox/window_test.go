@@ -277,3 +277,65 @@ func TestConcurrentAppendDuringDrainWindow(t *testing.T) {
 		}
 	}
 }
+
+// An event appended while the oldest acknowledgement is still awaited is
+// sent at once, not after it (a stream leader election must not hold back
+// a member.failed the live subscribers would see); a full window still
+// waits. Both leave the outbox once acknowledged, in order.
+func TestDrainWindowSendsAppendsWhileAnAckIsAwaited(t *testing.T) {
+	ob := open(t, Options{Dir: t.TempDir()})
+	appendN(t, ob, 0, 1)
+	first := &fakeAck{ch: make(chan struct{})}
+	sent := make(chan events.Event, 10)
+	acks := []*fakeAck{first}
+	var mu sync.Mutex
+	done := make(chan error, 1)
+	go func() {
+		_, err := ob.DrainWindow(context.Background(), func(e events.Event) (Pending, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			a := first
+			if len(sent) > 0 || e.Subject != "seq-0" {
+				a = &fakeAck{ch: make(chan struct{})}
+				acks = append(acks, a)
+			}
+			sent <- e
+			return a, nil
+		}, 2)
+		done <- err
+	}()
+	next := func(want string) {
+		t.Helper()
+		select {
+		case e := <-sent:
+			if e.Subject != want {
+				t.Fatalf("sent %s, want %s", e.Subject, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s not sent while the first acknowledgement is awaited", want)
+		}
+	}
+	next("seq-0")
+	appendN(t, ob, 1, 3)
+	next("seq-1") // the window (2) is full now: seq-2 waits
+	select {
+	case e := <-sent:
+		t.Fatalf("sent %s beyond the window", e.Subject)
+	case <-time.After(200 * time.Millisecond):
+	}
+	mu.Lock()
+	for _, a := range acks {
+		close(a.ch)
+	}
+	mu.Unlock()
+	next("seq-2")
+	mu.Lock()
+	close(acks[len(acks)-1].ch)
+	mu.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ob.Len() != 0 {
+		t.Fatalf("Len = %d after every acknowledgement", ob.Len())
+	}
+}
