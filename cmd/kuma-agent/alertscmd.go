@@ -97,19 +97,26 @@ func alertsCommand(o stdio) *command {
 				src = natsSource{js: js, query: query}
 				log.Info("kuma-agent alerts replaying", "since", from, "rules", len(acfg.Rules), "actions", len(acfg.Actions))
 			} else {
-				// Two paths: live (core NATS, at once, no consumer leader on the
-				// way) and the durable consumer (the catch-up), one alert per
-				// event. Twice the queue: a dead action's full queue leaves room
-				// for the others (it drops its oldest rather than stalling them).
-				src = &alerts.Paths{
-					Live: alerts.LiveSource{Conn: js.Conn(), Live: natsbus.Live{Query: query}},
-					Durable: alerts.DurableSource{JS: js,
-						Durable: natsbus.Durable{Name: durable, Query: query, MaxAckPending: 2 * acfg.QueueSize}},
-					// The durable holds up to 2 × the queue unacknowledged.
-					Window: max(alerts.DefaultWindow, 4*acfg.QueueSize),
-					Log:    log,
+				// Twice the queue: a dead action's full queue leaves room for the
+				// others (it drops its oldest rather than stalling them).
+				dur := alerts.DurableSource{JS: js,
+					Durable: natsbus.Durable{Name: durable, Query: query, MaxAckPending: 2 * acfg.QueueSize}}
+				src = dur
+				live := "off"
+				if acfg.Live {
+					// Two paths: live (core NATS, at once, no consumer leader on
+					// the way) and the durable consumer (the catch-up), one alert
+					// per event; the window outlasts what the durable holds
+					// unacknowledged (2 × the queue).
+					src = &alerts.Paths{
+						Live:    alerts.LiveSource{Conn: js.Conn(), Live: natsbus.Live{Query: query}},
+						Durable: dur,
+						Window:  max(alerts.DefaultWindow, 4*acfg.QueueSize),
+						Log:     log,
+					}
+					live = natsbus.EventsSubject(cfg.Events.Cluster)
 				}
-				log.Info("kuma-agent alerts running", "durable", durable, "live", natsbus.EventsSubject(cfg.Events.Cluster),
+				log.Info("kuma-agent alerts running", "durable", durable, "live", live,
 					"rules", len(acfg.Rules), "actions", len(acfg.Actions))
 			}
 			return alerts.New(acfg, log).Run(ctx, src)

@@ -18,7 +18,12 @@ type Config struct {
 	// once its actions ran), so events stored while the subscriber was down
 	// are alerted when it is back, once. Empty: DefaultDurable(hostname).
 	// Subscribers sharing a name share the events.
-	Durable string            `yaml:"durable"`
+	Durable string `yaml:"durable"`
+	// Live reads the events on core NATS too (the live path, see Paths): an
+	// alert does not wait for a consumer leader election. Default true.
+	// Subscribers sharing a durable name each get every live event, so
+	// they set it false to keep splitting the events between them.
+	Live    bool              `yaml:"live"`
 	Rules   []Rule            `yaml:"rules"`
 	Actions map[string]Action `yaml:"actions"`
 }

@@ -46,6 +46,9 @@ func applyDefaults(cfg *Config, idx yamlstrict.Index) {
 	if !idx.Has("queue_size") {
 		cfg.QueueSize = DefaultQueueSize
 	}
+	if !idx.Has("live") {
+		cfg.Live = true
+	}
 	for name, a := range cfg.Actions {
 		def, ok := actionDefaults[a.Type]
 		if !ok {

@@ -60,6 +60,13 @@ actions:
 	if cfg.Durable != "" {
 		t.Errorf("durable = %q, want empty (the CLI uses DefaultDurable)", cfg.Durable)
 	}
+	if !cfg.Live {
+		t.Error("live is off by default, want on")
+	}
+	off, err := Decode("a.yaml", []byte("live: false\nrules: [{name: r, actions: [j]}]\nactions: {j: {type: log}}\n"))
+	if err != nil || off.Live {
+		t.Errorf("live: false decoded as %v, %v", off.Live, err)
+	}
 }
 
 func TestDurableName(t *testing.T) {
