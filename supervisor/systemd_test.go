@@ -33,7 +33,7 @@ func coreUnitFile(id string, port int) string {
 Description=fake KUMA Core %[1]s
 [Service]
 Type=notify
-ExecStart=/opt/kuma-test/fake-kuma-core core --id %[1]s --listen 127.0.0.1 --health %[2]d --ports %[3]d
+ExecStart=/opt/kuma-test/fake-kuma-core core --id %[1]s --raft.join seed.example:7209 --health 127.0.0.1:%[2]d --raft.node.listen 127.0.0.1:%[3]d
 Restart=no
 WatchdogSec=5s
 `, id, port, port+1)
@@ -47,7 +47,7 @@ StartLimitIntervalSec=60
 StartLimitBurst=3
 [Service]
 Type=notify
-ExecStart=/opt/kuma-test/fake-kuma-core core --id c --listen 127.0.0.1 --health 7308 --ports 7309
+ExecStart=/opt/kuma-test/fake-kuma-core core --id c --raft.join seed.example:7209 --health 127.0.0.1:7308 --raft.node.listen 127.0.0.1:7309
 Restart=on-failure
 RestartSec=100ms
 `

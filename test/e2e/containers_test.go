@@ -50,23 +50,24 @@ func superviseContainer(cfg *config.Config, h *nspawnlab.Host) {
 }
 
 // installCores writes and starts a fake KUMA Core unit on every host; host
-// 1's Core leads.
+// 1's Core is the first (no --raft.join) and leads.
 func (m *meshLab) installCores() {
 	m.t.Helper()
 	for i, h := range m.ct.Hosts() {
 		i++
-		leader := ""
-		if i == 1 {
-			leader = " --leader"
+		// The documented Core command line; the first Core has no --raft.join.
+		join := ""
+		if i > 1 {
+			join = " --raft.join " + nodeName(1) + ":7209"
 		}
 		unit := fmt.Sprintf(`[Unit]
 Description=fake KUMA Core %[1]s
 [Service]
 Type=notify
-ExecStart=%[2]s/fake-kuma-core core --id %[1]s --listen 0.0.0.0 --health 7208%[3]s
+ExecStart=%[2]s/fake-kuma-core core --raft.node.listen 0.0.0.0:7209 --raft.node.addr %[4]s:7209 --health 0.0.0.0:7208 --internal 0.0.0.0:7210 --id %[1]s%[3]s
 Restart=no
 WatchdogSec=10s
-`, coreID(i), containerBinDir, leader)
+`, coreID(i), containerBinDir, join, nodeName(i))
 		if err := h.WriteFile("/etc/systemd/system/"+coreUnit(i), []byte(unit), 0o644); err != nil {
 			m.t.Fatal(err)
 		}

@@ -45,16 +45,16 @@ func raftInventory(ns []node) string {
 // coreUnitFile runs the fake Core as KUMA's unit would run the real one.
 // Restart=no: bringing a crashed Core back is the agent's job here.
 func coreUnitFile(fake string, i int) string {
-	join := "--leader"
+	join := "--raft.node.addr " + coreName(i) + ":7209" // the first Core: no --raft.join, it leads
 	if i > 1 {
-		join = "--raft.join " + coreName(1) + ":7209"
+		join += " --raft.join " + coreName(1) + ":7209"
 	}
 	return fmt.Sprintf(`[Unit]
 Description=KUMA Core %[1]s (e2e stand-in: fake-kuma-core)
 After=network-online.target
 [Service]
 Type=notify
-ExecStart=%[2]s core --id %[1]s %[3]s
+ExecStart=%[2]s core --raft.node.listen 0.0.0.0:7209 --health 0.0.0.0:7208 --internal 0.0.0.0:7210 --id %[1]s %[3]s
 Restart=no
 WatchdogSec=10s
 [Install]
