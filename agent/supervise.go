@@ -151,7 +151,7 @@ func (a *Agent) runSupervisor(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sc := a.cfg.Supervisor
-	if sc.Rejoin.Enabled {
+	if sc.Rejoin.Configured() { // readings without acting unless enabled
 		wg.Go(func() { a.sup.RunRejoin(ctx, a.rejoinOptions(sc.Rejoin)) })
 	}
 	if sc.Cleanup.Enabled && a.cluster != nil {
@@ -253,13 +253,13 @@ func (a *Agent) raftAddr(node string, port int) string {
 
 func (a *Agent) rejoinOptions(r config.Rejoin) supervisor.RejoinOptions {
 	o := supervisor.RejoinOptions{Interval: r.Interval, Readings: r.Readings, JoinCommand: r.JoinCommand, RaftPort: r.RaftPort,
-		RaftAddr: func(node string) string { return a.raftAddr(node, r.RaftPort) }}
-	// Patterns were validated with the config.
-	if r.HealthURL != "" {
-		h := supervisor.HealthSignal{URL: r.HealthURL}
-		if r.OutPattern != "" {
-			h.Out = regexp.MustCompile(r.OutPattern)
-		}
+		RaftAddr: func(node string) string { return a.raftAddr(node, r.RaftPort) },
+		Act:      r.Enabled, DryRun: r.DryRun, HungReadings: r.HungReadings}
+	// Patterns were validated with the config; a health signal has Out
+	// and In (the config refuses it otherwise).
+	if r.HealthURL != "" || r.HealthPath != "" {
+		h := supervisor.HealthSignal{URL: r.HealthURL, Path: r.HealthPath, Exec: a.sup.RaftCoreExec, Timeout: r.HealthTimeout,
+			Out: regexp.MustCompile(r.OutPattern), In: regexp.MustCompile(r.InPattern)}
 		if r.LeaderPattern != "" {
 			h.Leader = regexp.MustCompile(r.LeaderPattern)
 		}

@@ -43,8 +43,12 @@ func superviseContainer(cfg *config.Config, h *nspawnlab.Host) {
 	s.HealTimeout = 30 * time.Second
 	s.LeaseTTL = 6 * time.Second
 	s.Rejoin.Interval, s.Rejoin.Readings = 500*time.Millisecond, 2
-	// The health URL stays the default 127.0.0.1:7208: the agent and the
-	// container share the namespace. The join command runs in the container.
+	// The stand-in's health format, as a site would confirm its KUMA's,
+	// read on the unit's own --health listener (the agent and the
+	// container share the namespace). The join command runs in the container.
+	s.Rejoin.Enabled, s.Rejoin.DryRun = true, false
+	s.Rejoin.HealthPath = "/health"
+	s.Rejoin.OutPattern, s.Rejoin.InPattern, s.Rejoin.LeaderPattern = `"state"\s*:\s*"out"`, `"state"\s*:\s*"follower"`, `"state"\s*:\s*"leader"`
 	s.Rejoin.JoinCommand = []string{"nsenter", "-t", strconv.Itoa(h.Leader()), "-a", containerBinDir + "/fake-kuma-core",
 		"core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"}
 }

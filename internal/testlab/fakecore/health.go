@@ -21,7 +21,7 @@ type raftReply struct {
 }
 
 // ServeHTTP answers GET /health and GET / in the control directory's health format
-// (json by default: 200 while in the cluster, 503 when out).
+// (json by default: always 200, the state in the body; json503: 503 when out).
 func (c *core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" && r.URL.Path != "/health" {
 		http.NotFound(w, r)
@@ -49,7 +49,10 @@ func (c *core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reply := healthReply{Status: "ok", ID: c.cfg.id, Raft: raftReply{State: state, Leader: leader}}
 	code := http.StatusOK
 	if state == stateOut {
-		reply.Status, code = "unavailable", http.StatusServiceUnavailable
+		reply.Status = "unavailable"
+		if format == formatJSON503 {
+			code = http.StatusServiceUnavailable
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

@@ -237,7 +237,7 @@ func (c *core) poll() (code int, exit bool) {
 	if state != c.state {
 		switch {
 		case state == stateOut:
-			c.log.Printf("raft: removed from cluster; health 503 until `core --install` rejoins")
+			c.log.Printf("raft: removed from cluster; health says out until `core --install` rejoins")
 		case c.state == stateOut:
 			c.log.Printf("raft: rejoined cluster, state %s, leader %s", state, c.leader)
 		default:

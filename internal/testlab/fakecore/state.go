@@ -22,7 +22,8 @@ const (
 // Health formats (formatFile). KUMA documents no health format: tests switch between
 // these to prove the agent reads only what a site configured.
 const (
-	formatJSON = "json" // {"status":..., "id":..., "raft":{"state":..., "leader":...}}; 503 when out
+	formatJSON    = "json"    // {"status":..., "id":..., "raft":{"state":..., "leader":...}}, always 200
+	formatJSON503 = "json503" // the same body, 503 when out
 	formatText = "text" // "raft_state=<state>\n", always 200
 	format404  = "404"  // 404 on every path: a listener whose path nobody confirmed
 )

@@ -76,6 +76,14 @@ checks:
     min_free: 1GiB
 supervisor:
   rejoin:
+    # The stand-in's health format, as a site would confirm its KUMA's:
+    # read on the unit's own --health listener.
+    enabled: true
+    dry_run: false
+    health_path: /health
+    out_pattern: '"state"\s*:\s*"out"'
+    in_pattern: '"state"\s*:\s*"follower"'
+    leader_pattern: '"state"\s*:\s*"leader"'
     # Faster than the defaults (5s, 3 readings), for the test's patience.
     interval: 1s
     readings: 2
@@ -412,7 +420,7 @@ func TestClusterFromPackages(t *testing.T) {
 	t.Logf("d. Core crash healed: unit active %v after the crash; healing.finished (%s) alerted on %s %v after the crash",
 		dActive.Round(time.Millisecond), healed.ev.Data, coreName(2), healed.at.Sub(tCrash).Round(time.Millisecond))
 
-	// d. Core 2 falls out of the Raft cluster (running, health 503): the
+	// d. Core 2 falls out of the Raft cluster (running, health says out): the
 	// agent runs the join command (from inside its sandbox) against the
 	// leader the mesh gossips, and the Core is back in.
 	tLeave := time.Now()
