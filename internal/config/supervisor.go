@@ -145,8 +145,8 @@ func DefaultSupervisor() Supervisor {
 		Rejoin: Rejoin{
 			DryRun: true, Interval: 5 * time.Second, Readings: 3, HealthTimeout: 2 * time.Second,
 			Command:     []string{},
-			JoinCommand:   []string{"/opt/kaspersky/kuma/kuma", "core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"},
-			RaftPort:      7209,
+			JoinCommand: []string{"/opt/kaspersky/kuma/kuma", "core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"},
+			RaftPort:    7209,
 		},
 		Cleanup: Cleanup{
 			DryRun: true, After: 30 * time.Minute,

@@ -16,7 +16,7 @@ import (
 func TestReadyHealthLeaveRejoin(t *testing.T) {
 	c := newTestCore(t, "--raft.join", "seed:7209")
 	ns := newNotifySocket(t)
-	p := start(t, c.with("NOTIFY_SOCKET=" + ns.path), c.args...)
+	p := start(t, c.with("NOTIFY_SOCKET="+ns.path), c.args...)
 	ns.expect(t, "READY=1", waitTimeout)
 
 	for _, port := range c.ports {
@@ -115,7 +115,7 @@ func TestCrashAlways(t *testing.T) {
 	c.setFault(t, faultCrashAlways)
 	ns := newNotifySocket(t)
 	for i := 0; i < 2; i++ {
-		p := start(t, c.with("NOTIFY_SOCKET=" + ns.path), c.args...)
+		p := start(t, c.with("NOTIFY_SOCKET="+ns.path), c.args...)
 		if code := p.wait(t); code != 1 {
 			t.Fatalf("start %d: exit code %d, want 1", i, code)
 		}
@@ -138,7 +138,7 @@ func TestCrashAlways(t *testing.T) {
 func TestHangStopsHealthAndWatchdog(t *testing.T) {
 	c := newTestCore(t, "--raft.join", "seed:7209")
 	ns := newNotifySocket(t)
-	start(t, c.with("NOTIFY_SOCKET=" + ns.path, "WATCHDOG_USEC=200000"), c.args...)
+	start(t, c.with("NOTIFY_SOCKET="+ns.path, "WATCHDOG_USEC=200000"), c.args...)
 	ns.expect(t, "READY=1", waitTimeout)
 	ns.expect(t, "WATCHDOG=1", waitTimeout)
 	c.waitHealth(t, "200", status(200, stateFollower))

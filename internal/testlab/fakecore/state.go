@@ -24,8 +24,8 @@ const (
 const (
 	formatJSON    = "json"    // {"status":..., "id":..., "raft":{"state":..., "leader":...}}, always 200
 	formatJSON503 = "json503" // the same body, 503 when out
-	formatText = "text" // "raft_state=<state>\n", always 200
-	format404  = "404"  // 404 on every path: a listener whose path nobody confirmed
+	formatText    = "text"    // "raft_state=<state>\n", always 200
+	format404     = "404"     // 404 on every path: a listener whose path nobody confirmed
 )
 
 // Files in the working directory <root>/core/<ID>, as KUMA documents it: Raft data
