@@ -164,7 +164,7 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 		return nil, err
 	}
 	if a.sup != nil {
-		a.plan.Checks = append(a.plan.Checks, a.sup.Check())
+		a.plan.Checks = append(a.plan.Checks, a.sup.Check(), a.kumaUnitsCheck())
 	}
 	a.metrics = newAgentMetrics(o.Version)
 	a.events = newMemberLog(a.metrics.memberEvents, a.emitMember)

@@ -13,11 +13,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 	"github.com/kuma-agent/kuma-agent/internal/component"
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
 	"github.com/kuma-agent/kuma-agent/internal/lease"
 	"github.com/kuma-agent/kuma-agent/internal/natsbus"
 	"github.com/kuma-agent/kuma-agent/internal/retry"
@@ -71,6 +73,31 @@ func (a *Agent) newSupervisor() (*supervisor.Supervisor, error) {
 		OnChange:     a.markTagsDirty,
 		Logger:       a.log.With("component", "supervisor"),
 	})
+}
+
+// kumaUnitsCheck judges the KUMA units' own command lines (read by the
+// supervisor over D-Bus) against the inventory.
+func (a *Agent) kumaUnitsCheck() *checks.KUMAUnits {
+	port := a.cfg.Supervisor.Rejoin.RaftPort
+	k := &checks.KUMAUnits{Node: a.node.Name, Units: func(context.Context) ([]checks.KUMAUnit, error) {
+		if err := a.sup.WatchError(); err != nil {
+			return nil, err
+		}
+		var out []checks.KUMAUnit
+		for _, u := range a.sup.Units() {
+			if _, _, ok := kumaunit.ParseName(u.Unit); ok {
+				out = append(out, checks.KUMAUnit{Unit: u.Unit, Active: u.Active == "active", Exec: u.Exec, ExecErr: u.ExecErr})
+			}
+		}
+		return out, nil
+	}}
+	if a.cluster != nil && a.cluster.Layout.RaftCore() {
+		k.RaftAddr = a.raftAddr(a.node.Name, port)
+		for _, h := range a.cluster.RaftMembers() {
+			k.Cores = append(k.Cores, checks.InventoryCore{Name: h.Name, RaftAddr: a.raftAddr(h.Name, port)})
+		}
+	}
+	return k
 }
 
 // guard is the quorum guard's picture of the inventory.
