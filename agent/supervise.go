@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 	"github.com/kuma-agent/kuma-agent/internal/component"
 	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/corebackup"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
 	"github.com/kuma-agent/kuma-agent/internal/lease"
@@ -75,11 +77,23 @@ func (a *Agent) newSupervisor() (*supervisor.Supervisor, error) {
 	})
 }
 
+// backupCore archives Core id's working directory, as an event either way.
+func (a *Agent) backupCore(ctx context.Context, id string) (corebackup.Backup, error) {
+	src := filepath.Join(a.cfg.Supervisor.CoreDir, id)
+	b, err := corebackup.Create(ctx, corebackup.FromConfig(a.cfg), id, src)
+	if err != nil {
+		a.log.Error("Core backup failed: the action that needed it is refused", "core", id, "err", err)
+		return b, err
+	}
+	a.log.Info("Core backed up", "core", id, "archive", b.Path, "bytes", b.Size, "sha256", b.SHA256)
+	return b, nil
+}
+
 // kumaUnitsCheck judges the KUMA units' own command lines (read by the
 // supervisor over D-Bus) against the inventory.
 func (a *Agent) kumaUnitsCheck() *checks.KUMAUnits {
 	port := a.cfg.Supervisor.Rejoin.RaftPort
-	k := &checks.KUMAUnits{Node: a.node.Name, Units: func(context.Context) ([]checks.KUMAUnit, error) {
+	k := &checks.KUMAUnits{Node: a.node.Name, WorkRoot: a.cfg.Supervisor.CoreDir, Units: func(context.Context) ([]checks.KUMAUnit, error) {
 		if err := a.sup.WatchError(); err != nil {
 			return nil, err
 		}
@@ -281,7 +295,11 @@ func (a *Agent) raftAddr(node string, port int) string {
 func (a *Agent) rejoinOptions(r config.Rejoin) supervisor.RejoinOptions {
 	o := supervisor.RejoinOptions{Interval: r.Interval, Readings: r.Readings, JoinCommand: r.JoinCommand, RaftPort: r.RaftPort,
 		RaftAddr: func(node string) string { return a.raftAddr(node, r.RaftPort) },
-		Act:      r.Enabled, DryRun: r.DryRun, HungReadings: r.HungReadings}
+		Act:      r.Enabled, DryRun: r.DryRun, HungReadings: r.HungReadings,
+		Backup: func(ctx context.Context, id string) (string, error) {
+			b, err := a.backupCore(ctx, id)
+			return b.Path, err
+		}}
 	// Patterns were validated with the config; a health signal has Out
 	// and In (the config refuses it otherwise).
 	if r.HealthURL != "" || r.HealthPath != "" {

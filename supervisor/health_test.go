@@ -127,9 +127,23 @@ func TestHealthURLFromTheUnit(t *testing.T) {
 // rejoinLab is a Core unit on core-1, core-2 leading, a health server and
 // a recording runner.
 type rejoinLab struct {
-	h   *harness
-	run *recordRunner
-	lk  *fakeLocker
+	h       *harness
+	run     *recordRunner
+	lk      *fakeLocker
+	backups atomic.Int64
+	// backupErr fails the backup.
+	backupErr error
+}
+
+func (l *rejoinLab) backup(_ context.Context, id string) (string, error) {
+	if l.backupErr != nil {
+		return "", l.backupErr
+	}
+	// The backup comes before the join command, always.
+	if n := l.backups.Add(1); int(n) != l.run.count()+1 {
+		return "", fmt.Errorf("backup %d after %d join commands", n, l.run.count())
+	}
+	return "/var/lib/kuma-agent/core-backups/" + id + ".tar.gz", nil
 }
 
 func newRejoinLab(t *testing.T, joinErr error) *rejoinLab {
@@ -142,7 +156,7 @@ func newRejoinLab(t *testing.T, joinErr error) *rejoinLab {
 }
 
 func (l *rejoinLab) runLoop(t *testing.T, url string, mod func(*RejoinOptions)) {
-	o := RejoinOptions{Interval: 5 * time.Millisecond, Readings: 2, RaftPort: 7209, Runner: l.run, Act: true,
+	o := RejoinOptions{Interval: 5 * time.Millisecond, Readings: 2, RaftPort: 7209, Runner: l.run, Act: true, Backup: l.backup,
 		Signals:     []Signal{HealthSignal{URL: url, Out: siteOut, In: siteIn, Leader: siteLeader, Timeout: 50 * time.Millisecond}},
 		JoinCommand: []string{"kuma", "core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"}}
 	if mod != nil {
@@ -230,4 +244,17 @@ func TestHungCoreFinding(t *testing.T) {
 	}
 	h.hang.Store(false)
 	eventually(t, "answers again", func() bool { return l.h.sup.HungCore() == "" })
+}
+
+// A backup that fails stops the rejoin before its command: nothing runs.
+func TestRejoinNeedsABackup(t *testing.T) {
+	_, srv := newHealth(t, 200, `{"raft":{"state":"out"}}`)
+	l := newRejoinLab(t, nil)
+	l.backupErr = errors.New("backup refused: disk would fall below the threshold")
+	l.runLoop(t, srv.URL, nil)
+	eventually(t, "failed rejoin", func() bool { return l.h.ev.count(events.HealingFinished) == 1 })
+	d, _ := l.h.ev.last(events.HealingFinished)
+	if l.run.count() != 0 || !strings.Contains(d.Reason, "backup before the rejoin failed, nothing was run") {
+		t.Fatalf("%d join commands, reason %q", l.run.count(), d.Reason)
+	}
 }

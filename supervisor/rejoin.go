@@ -35,6 +35,9 @@ type RejoinOptions struct {
 	// the loop only reads and reports. DryRun proposes each rejoin.
 	Act    bool
 	DryRun bool
+	// Backup archives the Core's working directory before the join
+	// command runs and says where; an error (or no Backup) is no rejoin.
+	Backup func(ctx context.Context, id string) (string, error)
 	// HungReadings: this many readings in a row in which the Core unit is
 	// active and the health listener does not answer within its timeout
 	// make the Core "hung" (0: never).
@@ -319,6 +322,14 @@ func (s *Supervisor) rejoinJob(unit string, r Reading, o RejoinOptions) job {
 			return again.Out, nil
 		},
 		do: func(ctx context.Context) (string, error) {
+			if o.Backup == nil {
+				return "", errors.New("no backup of the Core's working directory can be taken here: no rejoin")
+			}
+			where, err := o.Backup(ctx, coreID(unit))
+			if err != nil {
+				return "", fmt.Errorf("backup before the rejoin failed, nothing was run: %w", err)
+			}
+			s.log.Info("Core backed up before the rejoin", "unit", unit, "archive", where)
 			argv, err := expand(o.JoinCommand, map[string]string{"Leader": leader, "ID": coreID(unit), "Unit": unit})
 			if err != nil {
 				return "", fmt.Errorf("join command: %w", err)
@@ -333,7 +344,7 @@ func (s *Supervisor) rejoinJob(unit string, r Reading, o RejoinOptions) job {
 				// the others when there are any.
 				r, err := read(ctx, withoutLog(o.Signals))
 				if err == nil && !r.Out {
-					return "joined " + leader, nil
+					return "joined " + leader + " (backup " + where + ")", nil
 				}
 				if !retry.Sleep(ctx, healPoll) {
 					return "", fmt.Errorf("still out of the cluster %s after the rejoin via %s", s.o.HealTimeout, leader)

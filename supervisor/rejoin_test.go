@@ -57,6 +57,7 @@ func TestRejoinRunsTheJoinCommandUnderTheLease(t *testing.T) {
 	defer cancel()
 	go h.sup.RunRejoin(ctx, RejoinOptions{
 		Interval: 10 * time.Millisecond, Readings: 3, RaftPort: 7209, Runner: run, Act: true,
+		Backup: func(context.Context, string) (string, error) { return "/backup", nil },
 		Signals: []Signal{HealthSignal{URL: srv.URL, Out: regexp.MustCompile(`"state":"out"`), In: regexp.MustCompile(`"state":"follower"`),
 			Leader: regexp.MustCompile(`"leader"`)}},
 		JoinCommand: []string{"kuma", "core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"},

@@ -35,6 +35,22 @@ type Supervisor struct {
 	Exec     ExecBackend   `yaml:"exec" json:"exec"`
 	Rejoin   Rejoin        `yaml:"rejoin" json:"rejoin"`
 	Cleanup  Cleanup       `yaml:"cleanup" json:"cleanup"`
+	Backups  CoreBackups   `yaml:"backups" json:"backups"`
+	// CoreDir holds each Core's working directory (<core_dir>/<ID>, KUMA:
+	// /opt/kaspersky/kuma/core); tests point it into a container.
+	CoreDir string `yaml:"core_dir" json:"core_dir"`
+}
+
+// CoreBackups are the archives of a Core's working directory taken before
+// anything reinstalls, resets or removes it (a rejoin, the guided
+// procedures' steps). The disk check's checks.disk.min_free is the floor
+// a backup may not push the state directory's file system below.
+type CoreBackups struct {
+	// MaxBytes is the largest working directory archived; a larger one
+	// refuses the backup, and with it the action.
+	MaxBytes ByteSize `yaml:"max_bytes" json:"max_bytes"`
+	// Keep is how many archives per Core are kept, newest first.
+	Keep int `yaml:"keep" json:"keep"`
 }
 
 // UnitRule adds units to supervise: a glob, the roles it applies to (empty
@@ -148,6 +164,8 @@ func DefaultSupervisor() Supervisor {
 			JoinCommand: []string{"/opt/kaspersky/kuma/kuma", "core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"},
 			RaftPort:    7209,
 		},
+		Backups: CoreBackups{MaxBytes: 8 * GiB, Keep: 3},
+		CoreDir: "/opt/kaspersky/kuma/core",
 		Cleanup: Cleanup{
 			DryRun: true, After: 30 * time.Minute,
 			K0s: [][]string{{"k0s", "etcd", "leave", "--peer-address", "{{.Addr}}"}},
@@ -286,6 +304,15 @@ func (c *Config) validateSupervisor(bad func(key, format string, args ...any)) {
 		bad("supervisor.rejoin.log_file", "log_file and log_pattern go together")
 	}
 	checkTemplate(bad, "supervisor.rejoin.join_command", r.JoinCommand, "Leader", "ID", "Unit")
+	if !path.IsAbs(s.CoreDir) {
+		bad("supervisor.core_dir", "must be an absolute path, not %q", s.CoreDir)
+	}
+	if s.Backups.MaxBytes < 1 {
+		bad("supervisor.backups.max_bytes", "must be positive, not %d", s.Backups.MaxBytes)
+	}
+	if s.Backups.Keep < 1 {
+		bad("supervisor.backups.keep", "must be at least 1, not %d", s.Backups.Keep)
+	}
 	if s.Cleanup.Enabled && s.Cleanup.After < time.Minute {
 		bad("supervisor.cleanup.after", "must be at least 1m: removing a member is not undone by its return, not %v", s.Cleanup.After)
 	}

@@ -79,7 +79,7 @@ func Create(ctx context.Context, o Options, id, src string) (Backup, error) {
 		return Backup{}, fmt.Errorf("back up %s: %w", src, err)
 	}
 	if o.MaxBytes > 0 && size > o.MaxBytes {
-		return Backup{}, fmt.Errorf("%w: %s holds %d bytes, more than the limit of %d (raft.backups.max_bytes)", ErrRefused, src, size, o.MaxBytes)
+		return Backup{}, fmt.Errorf("%w: %s holds %d bytes, more than the limit of %d (supervisor.backups.max_bytes)", ErrRefused, src, size, o.MaxBytes)
 	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return Backup{}, fmt.Errorf("backup directory: %w", err)
