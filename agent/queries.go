@@ -12,6 +12,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/internal/corebackup"
 	"github.com/kuma-agent/kuma-agent/internal/hostsfile"
 	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
 )
@@ -104,6 +105,10 @@ func (a *Agent) coreFacts() []clusterchecks.CoreFacts {
 		if u.Exec != nil {
 			f.RaftAddr, _ = u.Exec.Value("raft.node.addr")
 			f.Join, _ = u.Exec.Value("raft.join")
+			f.Argv = u.Exec.Argv
+		}
+		if b, ok := corebackup.Newest(corebackup.FromConfig(a.cfg).Dir, id); ok {
+			f.Backup = b.Time.Format(time.RFC3339)
 		}
 		out = append(out, f)
 	}

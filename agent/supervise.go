@@ -282,11 +282,7 @@ func (a *Agent) hostAddr(node string) string {
 func (a *Agent) raftAddr(node string, port int) string {
 	if a.cluster != nil {
 		if h := a.cluster.Host(node); h != nil {
-			if v, ok := h.Vars["raft_node_addr"].(string); ok {
-				if host, _, err := net.SplitHostPort(v); err == nil && host != "" {
-					return v
-				}
-			}
+			return h.RaftAddr(port)
 		}
 	}
 	return net.JoinHostPort(node, strconv.Itoa(port))

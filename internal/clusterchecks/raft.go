@@ -19,6 +19,10 @@ type CoreFacts struct {
 	RaftAddr string `json:"raft_node_addr,omitempty"` // --raft.node.addr
 	Join     string `json:"raft_join,omitempty"`      // --raft.join
 	Raft     string `json:"raft,omitempty"`           // leader, follower, out, "" unknown
+	// Argv is the unit's command line (dropped when over maxArgvBytes);
+	// Backup the time of the newest backup of its working directory.
+	Argv   []string `json:"argv,omitempty"`
+	Backup string   `json:"backup,omitempty"`
 }
 
 // Caps on CoreFacts in a doctor answer: a node runs one Core (KUMA), a
@@ -26,6 +30,7 @@ type CoreFacts struct {
 const (
 	MaxCoreFacts    = 4
 	maxCoreFactText = 256
+	maxArgvBytes    = 1024
 )
 
 // CapCoreFacts bounds a node's CoreFacts (count and field lengths); what
@@ -38,10 +43,19 @@ func CapCoreFacts(fs []CoreFacts) ([]CoreFacts, int) {
 	}
 	out := make([]CoreFacts, len(fs))
 	for i, f := range fs {
-		for _, p := range []*string{&f.Unit, &f.ID, &f.RaftAddr, &f.Join, &f.Raft} {
+		for _, p := range []*string{&f.Unit, &f.ID, &f.RaftAddr, &f.Join, &f.Raft, &f.Backup} {
 			if len(*p) > maxCoreFactText {
 				*p = (*p)[:maxCoreFactText]
 			}
+		}
+		n := 0
+		for _, a := range f.Argv {
+			n += len(a) + 1
+		}
+		if n > maxArgvBytes || len(f.Argv) > 64 {
+			f.Argv = nil
+		} else {
+			f.Argv = slices.Clone(f.Argv)
 		}
 		out[i] = f
 	}

@@ -77,11 +77,15 @@ func TestRaftCheck(t *testing.T) {
 func TestCapCoreFacts(t *testing.T) {
 	var fs []CoreFacts
 	for range 10 {
-		fs = append(fs, CoreFacts{Unit: strings.Repeat("u", 1000)})
+		fs = append(fs, CoreFacts{Unit: strings.Repeat("u", 1000), Argv: []string{"kuma", strings.Repeat("a", 2000)}})
 	}
+	fs[1].Argv = []string{"kuma", "core"}
 	got, dropped := CapCoreFacts(fs)
 	if len(got) != MaxCoreFacts || dropped != 10-MaxCoreFacts || len(got[0].Unit) != maxCoreFactText || len(fs[0].Unit) != 1000 {
 		t.Fatalf("%d kept, %d dropped, unit %d bytes", len(got), dropped, len(got[0].Unit))
+	}
+	if got[0].Argv != nil || len(got[1].Argv) != 2 {
+		t.Fatalf("argv caps: %q %q", got[0].Argv, got[1].Argv)
 	}
 }
 

@@ -243,7 +243,24 @@ func writeArchive(ctx context.Context, w io.Writer, src, id string) (int64, erro
 
 // List reads the archives in dir, newest first, each checked against its
 // sidecar. A missing dir is no backup.
-func List(dir string) ([]Backup, error) {
+func List(dir string) ([]Backup, error) { return list(dir, true) }
+
+// Newest is id's newest archive that has its sidecar, not re-hashed (cheap
+// enough for every doctor answer; List verifies).
+func Newest(dir, id string) (Backup, bool) {
+	bs, err := list(dir, false)
+	if err != nil {
+		return Backup{}, false
+	}
+	for _, b := range bs {
+		if b.ID == id && b.Verified {
+			return b, true
+		}
+	}
+	return Backup{}, false
+}
+
+func list(dir string, hash bool) ([]Backup, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -261,7 +278,11 @@ func List(dir string) ([]Backup, error) {
 		if fi, err := e.Info(); err == nil {
 			b.Size = fi.Size()
 		}
-		b.SHA256, b.Verified, b.Problem = verify(b.Path)
+		if hash {
+			b.SHA256, b.Verified, b.Problem = verify(b.Path)
+		} else if _, err := os.Stat(b.Path + sumSuffix); err == nil {
+			b.Verified = true
+		}
 		out = append(out, b)
 	}
 	slices.SortFunc(out, func(a, b Backup) int { return b.Time.Compare(a.Time) })
@@ -324,7 +345,7 @@ func verify(path string) (sum string, ok bool, problem string) {
 // prune removes all but the newest keep archives of id (and their
 // sidecars).
 func prune(dir, id string, keep int) {
-	bs, err := List(dir)
+	bs, err := list(dir, false)
 	if err != nil {
 		return
 	}
