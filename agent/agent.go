@@ -165,6 +165,11 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 	}
 	if a.sup != nil {
 		a.plan.Checks = append(a.plan.Checks, a.sup.Check(), a.kumaUnitsCheck())
+		for _, c := range a.plan.Checks {
+			if p, ok := c.(*checks.Ports); ok {
+				p.UnitPorts = a.unitPorts
+			}
+		}
 	}
 	a.metrics = newAgentMetrics(o.Version)
 	a.events = newMemberLog(a.metrics.memberEvents, a.emitMember)

@@ -89,6 +89,23 @@ func (a *Agent) backupCore(ctx context.Context, id string) (corebackup.Backup, e
 	return b, nil
 }
 
+// unitPorts are the ports this node's KUMA units listen on by their own
+// flags (ports check): port name -> number.
+func (a *Agent) unitPorts() map[string]uint16 {
+	out := map[string]uint16{}
+	for _, u := range a.sup.Units() {
+		if u.Exec == nil {
+			continue
+		}
+		for _, l := range u.Exec.Listeners() {
+			if l.PortName != "" {
+				out[l.PortName] = uint16(l.Port)
+			}
+		}
+	}
+	return out
+}
+
 // kumaUnitsCheck judges the KUMA units' own command lines (read by the
 // supervisor over D-Bus) against the inventory.
 func (a *Agent) kumaUnitsCheck() *checks.KUMAUnits {

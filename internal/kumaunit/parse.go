@@ -241,11 +241,12 @@ func (e Exec) ID() string { v, _ := e.Value("id"); return v }
 
 // Listener is one of the unit's own listeners.
 type Listener struct {
-	Flag    string `json:"flag"`
-	Addr    string `json:"addr"` // as given: 0.0.0.0:7208
-	Host    string `json:"host"`
-	Port    int    `json:"port"`
-	Meaning string `json:"meaning"`
+	Flag     string `json:"flag"`
+	PortName string `json:"port_name,omitempty"` // in the cluster's port table
+	Addr     string `json:"addr"`                // as given: 0.0.0.0:7208
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Meaning  string `json:"meaning"`
 }
 
 // Listeners are the unit's listener flags whose value parses (table
@@ -261,7 +262,7 @@ func (e Exec) Listeners() []Listener {
 		switch spec.Value {
 		case ValueListen:
 			if h, p, err := SplitHostPort(v); err == nil {
-				out = append(out, Listener{Flag: spec.Name, Addr: v, Host: h, Port: p, Meaning: spec.Meaning})
+				out = append(out, Listener{Flag: spec.Name, PortName: spec.PortName, Addr: v, Host: h, Port: p, Meaning: spec.Meaning})
 			}
 		case ValuePort:
 			if p, err := parsePort(v); err == nil {
