@@ -69,16 +69,7 @@ func raftAgent(t *testing.T, aliveNodes ...string) string {
 			Argv: coreArgv(n, ids[n], join), Backup: "2026-11-27T19:00:00Z"}}})
 	}
 	sock := filepath.Join(dir, "control.sock")
-	srv, err := control.Listen(sock, map[string]control.Handler{
-		control.OpClusterDoctor: func(context.Context, json.RawMessage) (any, error) { return rep, nil },
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	serveControl(t, sock, rep)
 	return writeConfig(t, func(c *config.Config) {
 		c.Agent.ControlSocket = sock
 		c.Inventory = inv

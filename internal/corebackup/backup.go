@@ -247,8 +247,11 @@ func List(dir string) ([]Backup, error) { return list(dir, true) }
 
 // Newest is id's newest archive that has its sidecar, not re-hashed (cheap
 // enough for every doctor answer; List verifies).
-func Newest(dir, id string) (Backup, bool) {
-	bs, err := list(dir, false)
+func Newest(dir, id string) (Backup, bool) { return newest(dir, id, false) }
+
+// newest is the first verified archive of id in the listing.
+func newest(dir, id string, hash bool) (Backup, bool) {
+	bs, err := list(dir, hash)
 	if err != nil {
 		return Backup{}, false
 	}
@@ -290,18 +293,7 @@ func list(dir string, hash bool) ([]Backup, error) {
 }
 
 // Latest is the newest verified archive of id.
-func Latest(dir, id string) (Backup, bool) {
-	bs, err := List(dir)
-	if err != nil {
-		return Backup{}, false
-	}
-	for _, b := range bs {
-		if b.ID == id && b.Verified {
-			return b, true
-		}
-	}
-	return Backup{}, false
-}
+func Latest(dir, id string) (Backup, bool) { return newest(dir, id, true) }
 
 func parseName(name string) (Backup, bool) {
 	base, ok := strings.CutSuffix(name, suffix)
