@@ -72,7 +72,7 @@ func (m *meshLab) installCores() {
 Description=fake KUMA Core %[1]s
 [Service]
 Type=notify
-ExecStart=%[2]s/fake-kuma-core core --raft.node.listen 0.0.0.0:7209 --raft.node.addr %[4]s:7209 --health 0.0.0.0:7208 --internal 0.0.0.0:7210 --id %[1]s%[3]s
+ExecStart=%[2]s/fake-kuma-core core --raft.node.listen 0.0.0.0:7209 --raft.node.addr %[4]s:7209 --health 0.0.0.0:7208 --internal 0.0.0.0:7210 --private 0.0.0.0:7220 --cybertrace 0.0.0.0:7222 --rest 0.0.0.0:7223 --id %[1]s%[3]s
 Restart=no
 WatchdogSec=10s
 `, coreID(i), containerBinDir, join, nodeName(i))
@@ -303,9 +303,10 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	eventually(t, "host 3 rejoined once its health is readable", 60*time.Second, func() bool { return len(m.rejoins(nodeName(3))) == 1 })
 
 	t.Log("phase 5: the kuma-units and cluster-raft checks")
-	eventually(t, "cluster-raft and kuma-units OK", 30*time.Second, func() bool {
+	eventually(t, "cluster-raft, cluster-quorum and kuma-units OK", 30*time.Second, func() bool {
 		rep, _, err := m.doctorCLI(1)
-		return err == nil && clusterResult(rep, "cluster-raft") == checks.OK && nodeFinding(rep, nodeName(1), "kuma-units") == checks.OK
+		return err == nil && clusterResult(rep, "cluster-raft") == checks.OK && clusterResult(rep, "cluster-quorum") == checks.OK &&
+			nodeFinding(rep, nodeName(1), "kuma-units") == checks.OK
 	})
 	reset := "/opt/kaspersky/kuma/core/" + coreID(1) + "/raft/.reset"
 	if err := m.ct.Host(1).WriteFile(reset, nil, 0o644); err != nil {

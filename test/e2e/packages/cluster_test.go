@@ -54,7 +54,7 @@ Description=KUMA Core %[1]s (e2e stand-in: fake-kuma-core)
 After=network-online.target
 [Service]
 Type=notify
-ExecStart=%[2]s core --raft.node.listen 0.0.0.0:7209 --health 0.0.0.0:7208 --internal 0.0.0.0:7210 --id %[1]s %[3]s
+ExecStart=%[2]s core --raft.node.listen 0.0.0.0:7209 --health 0.0.0.0:7208 --internal 0.0.0.0:7210 --private 0.0.0.0:7220 --cybertrace 0.0.0.0:7222 --rest 0.0.0.0:7223 --id %[1]s %[3]s
 Restart=no
 WatchdogSec=10s
 [Install]
