@@ -308,7 +308,7 @@ func (a *Agent) raftAddr(node string, port int) string {
 func (a *Agent) rejoinOptions(r config.Rejoin) supervisor.RejoinOptions {
 	o := supervisor.RejoinOptions{Interval: r.Interval, Readings: r.Readings, JoinCommand: r.JoinCommand, RaftPort: r.RaftPort,
 		RaftAddr: func(node string) string { return a.raftAddr(node, r.RaftPort) },
-		Act:      r.Enabled, DryRun: r.DryRun, HungReadings: r.HungReadings,
+		Act:      r.Enabled, DryRun: r.DryRun, HungReadings: r.HungReadings, RestartHung: r.RestartHung,
 		Backup: func(ctx context.Context, id string) (string, error) {
 			b, err := a.backupCore(ctx, id)
 			return b.Path, err

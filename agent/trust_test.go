@@ -212,6 +212,7 @@ func (runningCore) State(context.Context, string) (supervisor.UnitState, error) 
 }
 func (runningCore) ResetFailed(context.Context, string) error { return nil }
 func (runningCore) Start(context.Context, string) error       { return errors.New("not in this test") }
+func (runningCore) Restart(context.Context, string) error     { return errors.New("not in this test") }
 
 func coreState() supervisor.UnitState {
 	return supervisor.UnitState{Name: testCoreUnit, LoadState: "loaded", ActiveState: "active", SubState: "running"}

@@ -258,3 +258,35 @@ func TestRejoinNeedsABackup(t *testing.T) {
 		t.Fatalf("%d join commands, reason %q", l.run.count(), d.Reason)
 	}
 }
+
+// With restart_hung, a hung Core is restarted once per silence under the
+// lease; without it, only reported; dry-run proposes.
+func TestHungCoreRestart(t *testing.T) {
+	h, srv := newHealth(t, 200, `{"raft":{"state":"follower"}}`)
+	h.hang.Store(true)
+	off := newRejoinLab(t, nil)
+	off.runLoop(t, srv.URL, func(o *RejoinOptions) { o.HungReadings = 2 })
+	on := newRejoinLab(t, nil)
+	on.runLoop(t, srv.URL, func(o *RejoinOptions) { o.HungReadings = 2; o.RestartHung = true })
+	be := on.h.be
+	eventually(t, "restart", func() bool { return be.restartCount() == 1 })
+	eventually(t, "restart finished", func() bool {
+		d, ok := on.h.ev.last(events.HealingFinished)
+		return ok && d.Action == "restart-hung"
+	})
+	time.Sleep(100 * time.Millisecond)
+	on.lk.mu.Lock()
+	grants := on.lk.grants
+	on.lk.mu.Unlock()
+	if be.restartCount() != 1 || grants != 1 {
+		t.Fatalf("%d restarts, %d lease grants while still silent: want 1, 1", be.restartCount(), grants)
+	}
+	if off.h.be.restartCount() != 0 || off.h.sup.HungCore() != coreUnit {
+		t.Fatalf("without restart_hung: %d restarts, hung %q", off.h.be.restartCount(), off.h.sup.HungCore())
+	}
+	// It answers, then hangs again: one more restart is allowed.
+	h.hang.Store(false)
+	eventually(t, "answers", func() bool { return on.h.sup.HungCore() == "" })
+	h.hang.Store(true)
+	eventually(t, "second restart", func() bool { return be.restartCount() == 2 })
+}

@@ -42,6 +42,9 @@ type RejoinOptions struct {
 	// active and the health listener does not answer within its timeout
 	// make the Core "hung" (0: never).
 	HungReadings int
+	// RestartHung restarts a hung Core (opt-in), under the lease and the
+	// guard, never twice without it answering in between.
+	RestartHung bool
 }
 
 // rejoinState is the loop's memory, read by RaftState.
@@ -59,6 +62,9 @@ type rejoinState struct {
 	// proposedUnit: a dry-run proposal was made for this Core's current
 	// fall; not repeated every interval.
 	proposedUnit string
+	// restarted is the hung Core restarted (or proposed, or refused for
+	// good) since it last answered: no second restart before it does.
+	restarted string
 }
 
 // HungCore is the Core unit reported hung (active, its health listener
@@ -172,6 +178,9 @@ func (s *Supervisor) RunRejoin(ctx context.Context, o RejoinOptions) {
 		r, err := read(rctx, o.Signals)
 		cancel()
 		s.noteSilence(unit, err != nil && errors.Is(err, ErrNoAnswer), o.HungReadings)
+		if o.RestartHung {
+			s.restartIfHung(ctx, unit, o)
+		}
 		if err != nil {
 			s.log.Debug("Raft state unknown", "err", err)
 			s.setRaft("", 0) // unknown is never "out", and not the last good reading either
@@ -263,6 +272,52 @@ func (s *Supervisor) runningRaftCore() (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// restartIfHung restarts the hung Core unit once per silence, under the
+// lease and the guard (a hung Core is not serving: TargetDown).
+func (s *Supervisor) restartIfHung(ctx context.Context, unit string, o RejoinOptions) {
+	s.rejoin.mu.Lock()
+	hung, done := s.rejoin.hung, s.rejoin.restarted
+	if hung == "" {
+		s.rejoin.restarted = ""
+	}
+	s.rejoin.mu.Unlock()
+	if hung != unit || done == unit {
+		return
+	}
+	a := Action{Node: s.o.Node, Unit: unit, Verb: "restart-hung", Group: GroupRaft, TargetDown: true}
+	j := job{action: a, dryRun: o.DryRun,
+		reason: fmt.Sprintf("active, but its health listener did not answer for %d readings", o.HungReadings),
+		confirm: func(ctx context.Context) (bool, error) {
+			st, err := s.o.Backend.State(ctx, unit)
+			if err != nil {
+				return false, err
+			}
+			if Classify(st) != Running {
+				return false, nil // no longer running: the restart policy's business
+			}
+			_, err = read(ctx, o.Signals)
+			return err != nil && errors.Is(err, ErrNoAnswer), nil
+		},
+		do: func(ctx context.Context) (string, error) {
+			if err := s.o.Backend.Restart(ctx, unit); err != nil {
+				return "", fmt.Errorf("restart %s: %w", unit, err)
+			}
+			return "restarted", nil
+		},
+	}
+	out := s.coordinate(ctx, j)
+	switch out.kind {
+	case refused:
+		s.refuseOnce(unit, "restart-hung", out.reason)
+		return // retried at the next reading
+	case noop:
+		return
+	}
+	s.rejoin.mu.Lock()
+	s.rejoin.restarted = unit
+	s.rejoin.mu.Unlock()
 }
 
 // RaftCoreExec is the command line of the Raft Core unit on this node (the

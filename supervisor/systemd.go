@@ -206,6 +206,25 @@ func (s *Systemd) Start(ctx context.Context, unit string) error {
 	})
 }
 
+// Restart restarts the unit ("replace" mode) and waits for the job.
+func (s *Systemd) Restart(ctx context.Context, unit string) error {
+	return s.call(ctx, func(c *sdbus.Conn) error {
+		ch := make(chan string, 1)
+		if _, err := c.RestartUnitContext(ctx, unit, "replace", ch); err != nil {
+			return err
+		}
+		select {
+		case r := <-ch:
+			if r != "done" {
+				return fmt.Errorf("restart job %s", r)
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+}
+
 // reconnectBackoff paces reconnecting to D-Bus after the connection broke.
 var reconnectBackoff = retry.Backoff{Min: 200 * time.Millisecond, Max: 10 * time.Second}
 

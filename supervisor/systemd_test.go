@@ -429,4 +429,14 @@ func TestSystemdReadsTheUnitsCommandLine(t *testing.T) {
 	if got := h.show(t, sdCore, "ExecStart"); !strings.Contains(got, "--health 127.0.0.1:7208") {
 		t.Errorf("systemctl show ExecStart: %s", got)
 	}
+	// Restart (a hung Core, opt-in) makes a new process.
+	pid := h.show(t, sdCore, "MainPID")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := (&Systemd{Address: h.h.DBusAddress()}).Restart(ctx, sdCore); err != nil {
+		t.Fatal(err)
+	}
+	if now := h.show(t, sdCore, "MainPID"); now == pid || now == "0" || h.show(t, sdCore, "ActiveState") != "active" {
+		t.Errorf("after Restart: MainPID %s (was %s), %s", now, pid, h.show(t, sdCore, "ActiveState"))
+	}
 }

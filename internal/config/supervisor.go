@@ -117,6 +117,9 @@ type Rejoin struct {
 	// HungReadings: a Core unit active whose health listener times out
 	// this many readings in a row is reported hung (0: never).
 	HungReadings int `yaml:"hung_readings" json:"hung_readings"`
+	// RestartHung restarts a hung Core (opt-in), under the lease and the
+	// quorum guard, once per silence (dry_run proposes it).
+	RestartHung bool `yaml:"restart_hung" json:"restart_hung"`
 	// LogFile and LogPattern: a new line matching is "out".
 	LogFile    string `yaml:"log_file" json:"log_file"`
 	LogPattern string `yaml:"log_pattern" json:"log_pattern"`
@@ -293,6 +296,9 @@ func (c *Config) validateSupervisor(bad func(key, format string, args ...any)) {
 	}
 	if r.HungReadings < 0 {
 		bad("supervisor.rejoin.hung_readings", "must be 0 (off) or more, not %d", r.HungReadings)
+	}
+	if r.RestartHung && (r.HungReadings < 1 || (r.HealthURL == "" && r.HealthPath == "")) {
+		bad("supervisor.rejoin.restart_hung", "needs hung_readings of at least 1 and a health signal (health_url or health_path)")
 	}
 	for key, p := range map[string]string{"supervisor.rejoin.out_pattern": r.OutPattern, "supervisor.rejoin.in_pattern": r.InPattern,
 		"supervisor.rejoin.leader_pattern": r.LeaderPattern, "supervisor.rejoin.log_pattern": r.LogPattern} {
