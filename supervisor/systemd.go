@@ -189,34 +189,26 @@ func (s *Systemd) ResetFailed(ctx context.Context, unit string) error {
 
 // Start starts the unit ("replace" mode) and waits for the job's result.
 func (s *Systemd) Start(ctx context.Context, unit string) error {
-	return s.call(ctx, func(c *sdbus.Conn) error {
-		ch := make(chan string, 1)
-		if _, err := c.StartUnitContext(ctx, unit, "replace", ch); err != nil {
-			return err
-		}
-		select {
-		case r := <-ch:
-			if r != "done" {
-				return fmt.Errorf("start job %s", r)
-			}
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	return s.job(ctx, "start", unit, (*sdbus.Conn).StartUnitContext)
 }
 
 // Restart restarts the unit ("replace" mode) and waits for the job.
 func (s *Systemd) Restart(ctx context.Context, unit string) error {
+	return s.job(ctx, "restart", unit, (*sdbus.Conn).RestartUnitContext)
+}
+
+// job queues one systemd job on the unit and waits for its result.
+func (s *Systemd) job(ctx context.Context, verb, unit string,
+	queue func(*sdbus.Conn, context.Context, string, string, chan<- string) (int, error)) error {
 	return s.call(ctx, func(c *sdbus.Conn) error {
 		ch := make(chan string, 1)
-		if _, err := c.RestartUnitContext(ctx, unit, "replace", ch); err != nil {
+		if _, err := queue(c, ctx, unit, "replace", ch); err != nil {
 			return err
 		}
 		select {
 		case r := <-ch:
 			if r != "done" {
-				return fmt.Errorf("restart job %s", r)
+				return fmt.Errorf("%s job %s", verb, r)
 			}
 			return nil
 		case <-ctx.Done():
