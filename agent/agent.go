@@ -164,7 +164,12 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 		return nil, err
 	}
 	if a.sup != nil {
-		a.plan.Checks = append(a.plan.Checks, a.sup.Check())
+		a.plan.Checks = append(a.plan.Checks, a.sup.Check(), a.kumaUnitsCheck())
+		for _, c := range a.plan.Checks {
+			if p, ok := c.(*checks.Ports); ok {
+				p.UnitPorts = a.unitPorts
+			}
+		}
 	}
 	a.metrics = newAgentMetrics(o.Version)
 	a.events = newMemberLog(a.metrics.memberEvents, a.emitMember)

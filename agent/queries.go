@@ -12,7 +12,9 @@ import (
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/internal/corebackup"
 	"github.com/kuma-agent/kuma-agent/internal/hostsfile"
+	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
 )
 
 // The gossip queries every agent answers. Each answer is data this agent
@@ -83,7 +85,34 @@ func (a *Agent) doctorReply() clusterchecks.DoctorReply {
 	for _, o := range a.sched.Latest() {
 		r.Findings = append(r.Findings, clusterchecks.FindingOf(o.Check, o.Area, o.Result))
 	}
+	r.Cores, r.CoresOmitted = clusterchecks.CapCoreFacts(a.coreFacts())
 	return r
+}
+
+// coreFacts are this node's KUMA Core units as their own command lines
+// say, with the Raft state the supervisor read.
+func (a *Agent) coreFacts() []clusterchecks.CoreFacts {
+	if a.sup == nil {
+		return nil
+	}
+	var out []clusterchecks.CoreFacts
+	for _, u := range a.sup.Units() {
+		kind, id, ok := kumaunit.ParseName(u.Unit)
+		if !ok || kind != kumaunit.KindCore {
+			continue
+		}
+		f := clusterchecks.CoreFacts{Unit: u.Unit, ID: id, Active: u.Active == "active", Raft: a.sup.RaftState()}
+		if u.Exec != nil {
+			f.RaftAddr, _ = u.Exec.Value("raft.node.addr")
+			f.Join, _ = u.Exec.Value("raft.join")
+			f.Argv = u.Exec.Argv
+		}
+		if b, ok := corebackup.Newest(corebackup.FromConfig(a.cfg).Dir, id); ok {
+			f.Backup = b.Time.Format(time.RFC3339)
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // clusterDoctor asks every live member at once (four queries in parallel,
@@ -196,6 +225,12 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 			continue
 		}
 		dr.Host = node // trust the mesh's name, not the payload's
+		if len(dr.Cores) > 0 {
+			if v.Cores == nil {
+				v.Cores = map[string][]clusterchecks.CoreFacts{}
+			}
+			v.Cores[node], _ = clusterchecks.CapCoreFacts(dr.Cores)
+		}
 		rep.Nodes = append(rep.Nodes, dr)
 		for _, f := range dr.Findings {
 			rep.Status = checks.Worst(rep.Status, f.Result().Status)

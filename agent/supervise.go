@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,11 +14,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 	"github.com/kuma-agent/kuma-agent/internal/component"
 	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/corebackup"
 	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
 	"github.com/kuma-agent/kuma-agent/internal/lease"
 	"github.com/kuma-agent/kuma-agent/internal/natsbus"
 	"github.com/kuma-agent/kuma-agent/internal/retry"
@@ -71,6 +75,60 @@ func (a *Agent) newSupervisor() (*supervisor.Supervisor, error) {
 		OnChange:     a.markTagsDirty,
 		Logger:       a.log.With("component", "supervisor"),
 	})
+}
+
+// backupCore archives Core id's working directory, as an event either way.
+func (a *Agent) backupCore(ctx context.Context, id string) (corebackup.Backup, error) {
+	src := filepath.Join(a.cfg.Supervisor.CoreDir, id)
+	b, err := corebackup.Create(ctx, corebackup.FromConfig(a.cfg), id, src)
+	if err != nil {
+		a.log.Error("Core backup failed: the action that needed it is refused", "core", id, "err", err)
+		return b, err
+	}
+	a.log.Info("Core backed up", "core", id, "archive", b.Path, "bytes", b.Size, "sha256", b.SHA256)
+	return b, nil
+}
+
+// unitPorts are the ports this node's KUMA units listen on by their own
+// flags (ports check): port name -> number.
+func (a *Agent) unitPorts() map[string]uint16 {
+	out := map[string]uint16{}
+	for _, u := range a.sup.Units() {
+		if u.Exec == nil {
+			continue
+		}
+		for _, l := range u.Exec.Listeners() {
+			if l.PortName != "" {
+				out[l.PortName] = uint16(l.Port)
+			}
+		}
+	}
+	return out
+}
+
+// kumaUnitsCheck judges the KUMA units' own command lines (read by the
+// supervisor over D-Bus) against the inventory.
+func (a *Agent) kumaUnitsCheck() *checks.KUMAUnits {
+	port := a.cfg.Supervisor.Rejoin.RaftPort
+	k := &checks.KUMAUnits{Node: a.node.Name, WorkRoot: a.cfg.Supervisor.CoreDir, Units: func(context.Context) ([]checks.KUMAUnit, error) {
+		if err := a.sup.WatchError(); err != nil {
+			return nil, err
+		}
+		var out []checks.KUMAUnit
+		for _, u := range a.sup.Units() {
+			if _, _, ok := kumaunit.ParseName(u.Unit); ok {
+				out = append(out, checks.KUMAUnit{Unit: u.Unit, Active: u.Active == "active", Exec: u.Exec, ExecErr: u.ExecErr})
+			}
+		}
+		return out, nil
+	}}
+	if a.cluster != nil && a.cluster.Layout.RaftCore() {
+		k.RaftAddr = a.raftAddr(a.node.Name, port)
+		for _, h := range a.cluster.RaftMembers() {
+			k.Cores = append(k.Cores, checks.InventoryCore{Name: h.Name, RaftAddr: a.raftAddr(h.Name, port)})
+		}
+	}
+	return k
 }
 
 // guard is the quorum guard's picture of the inventory.
@@ -151,7 +209,7 @@ func (a *Agent) runSupervisor(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sc := a.cfg.Supervisor
-	if sc.Rejoin.Enabled {
+	if sc.Rejoin.Configured() { // readings without acting unless enabled
 		wg.Go(func() { a.sup.RunRejoin(ctx, a.rejoinOptions(sc.Rejoin)) })
 	}
 	if sc.Cleanup.Enabled && a.cluster != nil {
@@ -241,11 +299,7 @@ func (a *Agent) hostAddr(node string) string {
 func (a *Agent) raftAddr(node string, port int) string {
 	if a.cluster != nil {
 		if h := a.cluster.Host(node); h != nil {
-			if v, ok := h.Vars["raft_node_addr"].(string); ok {
-				if host, _, err := net.SplitHostPort(v); err == nil && host != "" {
-					return v
-				}
-			}
+			return h.RaftAddr(port)
 		}
 	}
 	return net.JoinHostPort(node, strconv.Itoa(port))
@@ -253,13 +307,17 @@ func (a *Agent) raftAddr(node string, port int) string {
 
 func (a *Agent) rejoinOptions(r config.Rejoin) supervisor.RejoinOptions {
 	o := supervisor.RejoinOptions{Interval: r.Interval, Readings: r.Readings, JoinCommand: r.JoinCommand, RaftPort: r.RaftPort,
-		RaftAddr: func(node string) string { return a.raftAddr(node, r.RaftPort) }}
-	// Patterns were validated with the config.
-	if r.HealthURL != "" {
-		h := supervisor.HealthSignal{URL: r.HealthURL}
-		if r.OutPattern != "" {
-			h.Out = regexp.MustCompile(r.OutPattern)
-		}
+		RaftAddr: func(node string) string { return a.raftAddr(node, r.RaftPort) },
+		Act:      r.Enabled, DryRun: r.DryRun, HungReadings: r.HungReadings, RestartHung: r.RestartHung,
+		Backup: func(ctx context.Context, id string) (string, error) {
+			b, err := a.backupCore(ctx, id)
+			return b.Path, err
+		}}
+	// Patterns were validated with the config; a health signal has Out
+	// and In (the config refuses it otherwise).
+	if r.HealthURL != "" || r.HealthPath != "" {
+		h := supervisor.HealthSignal{URL: r.HealthURL, Path: r.HealthPath, Exec: a.sup.RaftCoreExec, Timeout: r.HealthTimeout,
+			Out: regexp.MustCompile(r.OutPattern), In: regexp.MustCompile(r.InPattern)}
 		if r.LeaderPattern != "" {
 			h.Leader = regexp.MustCompile(r.LeaderPattern)
 		}

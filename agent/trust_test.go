@@ -133,7 +133,7 @@ func TestRogueMemberChangesNoDecision(t *testing.T) {
 	eventually(t, "the Core unit seen", 5*time.Second, func() bool { return len(sup.Units()) == 1 })
 	reads := &outSignal{}
 	rejoin := a.rejoinOptions(a.cfg.Supervisor.Rejoin)
-	rejoin.Interval, rejoin.Readings, rejoin.Signals, rejoin.Runner = 10*time.Millisecond, 1, []supervisor.Signal{reads}, run
+	rejoin.Interval, rejoin.Readings, rejoin.Signals, rejoin.Runner, rejoin.Act, rejoin.DryRun = 10*time.Millisecond, 1, []supervisor.Signal{reads}, run, true, false
 	rejoin.JoinCommand = []string{"kuma", "core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"}
 	wg.Go(func() { sup.RunRejoin(ctx, rejoin) })
 	eventually(t, "30 readings", 10*time.Second, func() bool { return reads.n() > 30 })
@@ -212,6 +212,7 @@ func (runningCore) State(context.Context, string) (supervisor.UnitState, error) 
 }
 func (runningCore) ResetFailed(context.Context, string) error { return nil }
 func (runningCore) Start(context.Context, string) error       { return errors.New("not in this test") }
+func (runningCore) Restart(context.Context, string) error     { return errors.New("not in this test") }
 
 func coreState() supervisor.UnitState {
 	return supervisor.UnitState{Name: testCoreUnit, LoadState: "loaded", ActiveState: "active", SubState: "running"}

@@ -41,12 +41,39 @@ type Ports struct {
 	Timeout time.Duration
 	// Dial opens a connection; nil means net.Dialer.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// UnitPorts are the numbers this node's KUMA units listen on by their
+	// own flags, by port name (cluster.Port.Name): they replace the
+	// table's number (and checks.ports.overrides, which stays for what
+	// the units do not say). nil or empty: none known.
+	UnitPorts func() map[string]uint16
+}
+
+// fromUnits replaces Listen's numbers with the units' own.
+func (p Ports) fromUnits() Ports {
+	if p.UnitPorts == nil {
+		return p
+	}
+	up := p.UnitPorts()
+	if len(up) == 0 {
+		return p
+	}
+	listen := make([]cluster.Port, len(p.Listen))
+	for i, port := range p.Listen {
+		if n, ok := up[port.Name]; ok && n != 0 && port.Proto == cluster.TCP {
+			port.Number = n
+			port.Purpose = "from its unit: " + port.Purpose
+		}
+		listen[i] = port
+	}
+	p.Listen = listen
+	return p
 }
 
 func (Ports) Name() string { return "ports" }
 func (Ports) Area() Area   { return AreaNetwork }
 
 func (p Ports) Run(ctx context.Context) Result {
+	p = p.fromUnits()
 	var f findings
 	var parts []string
 	if len(p.Listen) > 0 {

@@ -402,3 +402,22 @@ func TestReachIsNamedApart(t *testing.T) {
 		t.Errorf("empty: %+v", r)
 	}
 }
+
+// The units' own listener flags replace the table's numbers: a Core whose
+// unit says --raft.node.listen :<open> is judged on that port, not 7209.
+func TestPortsUseTheUnitsOwnListeners(t *testing.T) {
+	open, closed := loopbackPorts(t)
+	table := []cluster.Port{{Name: "raft", Number: closed, Proto: cluster.TCP, Purpose: "KUMA Core Raft"}}
+	if r := (Ports{Listen: table}).Run(context.Background()); r.Status != Crit {
+		t.Fatalf("the table's port is closed: %+v", r)
+	}
+	p := Ports{Listen: table, Addr: netip.MustParseAddr("127.0.0.1"),
+		UnitPorts: func() map[string]uint16 { return map[string]uint16{"raft": open, "web-ui": 1} }}
+	r := p.Run(context.Background())
+	if r.Status != OK || !hasLine(r.Details, strconv.Itoa(int(open))+"/tcp", "from its unit: KUMA Core Raft", "listening") {
+		t.Fatalf("with the unit's port: %+v", r)
+	}
+	if table[0].Number != closed {
+		t.Fatal("the check changed its table")
+	}
+}

@@ -23,4 +23,7 @@ type Backend interface {
 	ResetFailed(ctx context.Context, unit string) error
 	// Start starts the unit and waits for the start job to finish.
 	Start(ctx context.Context, unit string) error
+	// Restart restarts a running unit and waits for the job to finish
+	// (a hung Core, opt-in).
+	Restart(ctx context.Context, unit string) error
 }

@@ -91,7 +91,13 @@ func (c unitsCheck) Run(context.Context) checks.Result {
 	}
 	if rs := c.s.RaftState(); rs == "out" {
 		worst = checks.Worst(worst, checks.Warn)
-		details = append(details, "KUMA Core runs but is out of its Raft cluster; the supervisor rejoins it under the cluster lease")
+		details = append(details, "KUMA Core runs but is out of its Raft cluster (by the site-confirmed signal); with supervisor.rejoin.enabled the supervisor rejoins it under the cluster lease, after a backup")
+		fixes = append(fixes, "See `kuma-agent raft status`; the documented recovery is `kuma-agent raft restore-node` (remove the node, expand.sh, create the Core in the web UI, install with --raft.join).")
+	}
+	if hung := c.s.HungCore(); hung != "" {
+		worst = checks.Worst(worst, checks.Crit)
+		details = append(details, fmt.Sprintf("KUMA Core %s is active but its health listener did not answer within its timeout for supervisor.rejoin.hung_readings readings in a row: hung", hung))
+		fixes = append(fixes, fmt.Sprintf("On %s: `journalctl -u %s -n 200`, then `systemctl restart %s` (one Core at a time: check `kuma-agent raft status` for the quorum margin first).", c.s.o.Node, hung, hung))
 	}
 	r := checks.Result{Status: worst, Details: details, Remedy: strings.Join(fixes, " ")}
 	switch {

@@ -1,6 +1,10 @@
 package supervisor
 
-import "time"
+import (
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
+)
 
 // UnitState is what systemd says about one unit.
 type UnitState struct {
@@ -16,6 +20,11 @@ type UnitState struct {
 	// Since is when the unit last changed ActiveState (systemd's
 	// StateChangeTimestamp); zero when unknown.
 	Since time.Time
+	// Exec is the unit's ExecStart parsed as a KUMA command line (KUMA
+	// units only, systemd backend only); nil when not read. ExecErr says
+	// why it could not be read: the unit's state is still known.
+	Exec    *kumaunit.Exec
+	ExecErr string
 }
 
 // Condition is the supervisor's reading of a UnitState.

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -52,6 +53,12 @@ func (e *Exec) State(ctx context.Context, unit string) (UnitState, error) {
 	}
 	st.Name = unit
 	return st, nil
+}
+
+// Restart implements Backend: the exec backend has no restart command, so
+// a hung Core is reported, never restarted here.
+func (e *Exec) Restart(context.Context, string) error {
+	return errors.New("the exec backend has no restart command: restart the unit by hand")
 }
 
 // ResetFailed implements Backend; without a command it does nothing.

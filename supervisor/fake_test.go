@@ -13,10 +13,11 @@ import (
 // fakeBackend is an in-memory init system for the policy tests; the real
 // one is exercised against systemd in nspawn (systemd_test.go).
 type fakeBackend struct {
-	mu      sync.Mutex
-	units   map[string]UnitState
-	updates chan Update
-	starts  []string
+	mu       sync.Mutex
+	units    map[string]UnitState
+	updates  chan Update
+	starts   []string
+	restarts []string
 	// startResult is the state a started unit ends in; default active.
 	startResult map[string]string
 	stateErr    error
@@ -78,6 +79,19 @@ func (f *fakeBackend) Start(ctx context.Context, unit string) error {
 	f.mu.Unlock()
 	f.updates <- Update{State: u}
 	return nil
+}
+
+func (f *fakeBackend) Restart(ctx context.Context, unit string) error {
+	f.mu.Lock()
+	f.restarts = append(f.restarts, unit)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeBackend) restartCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.restarts)
 }
 
 func (f *fakeBackend) startCount() int {

@@ -41,7 +41,6 @@ func TestRejoinRunsTheJoinCommandUnderTheLease(t *testing.T) {
 	out.Store(true)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if out.Load() {
-			w.WriteHeader(503)
 			fmt.Fprint(w, `{"raft":{"state":"out"}}`)
 			return
 		}
@@ -57,8 +56,10 @@ func TestRejoinRunsTheJoinCommandUnderTheLease(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go h.sup.RunRejoin(ctx, RejoinOptions{
-		Interval: 10 * time.Millisecond, Readings: 3, RaftPort: 7209, Runner: run,
-		Signals:     []Signal{HealthSignal{URL: srv.URL, Out: regexp.MustCompile(`"state":"out"`), Leader: regexp.MustCompile(`"leader"`)}},
+		Interval: 10 * time.Millisecond, Readings: 3, RaftPort: 7209, Runner: run, Act: true,
+		Backup: func(context.Context, string) (string, error) { return "/backup", nil },
+		Signals: []Signal{HealthSignal{URL: srv.URL, Out: regexp.MustCompile(`"state":"out"`), In: regexp.MustCompile(`"state":"follower"`),
+			Leader: regexp.MustCompile(`"leader"`)}},
 		JoinCommand: []string{"kuma", "core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"},
 		RaftAddr:    func(n string) string { return n + ".kuma.local:7209" },
 	})
@@ -92,7 +93,7 @@ func TestRejoinWithoutLeaderIsRefusedWithoutTheLease(t *testing.T) {
 	reads := &countingSignal{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go h.sup.RunRejoin(ctx, RejoinOptions{Interval: 5 * time.Millisecond, Readings: 1, RaftPort: 7209, Runner: run,
+	go h.sup.RunRejoin(ctx, RejoinOptions{Interval: 5 * time.Millisecond, Readings: 1, RaftPort: 7209, Runner: run, Act: true,
 		Signals: []Signal{reads}, JoinCommand: []string{"join", "{{.Leader}}"}})
 	eventually(t, "refusal", func() bool { return h.ev.count(events.HealingRefused) == 1 })
 	eventually(t, "20 more readings", func() bool { return reads.n.Load() > 20 })

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
 )
 
 // Reading is one look at whether the local Core is in its Raft cluster.
@@ -25,40 +29,100 @@ type Signal interface {
 	Read(ctx context.Context) (Reading, error)
 }
 
-// HealthSignal reads the Core's health endpoint: a non-2xx status or a body
-// matching Out is out; a body matching Leader says it leads.
+// ErrNoAnswer marks a health listener that did not answer within its
+// timeout: "unknown" for the Raft state, evidence for a hung Core.
+var ErrNoAnswer = errors.New("no answer within the timeout")
+
+// HealthSignal reads the Core's health listener. KUMA documents neither
+// its path nor its body, so it judges only what a site configured: a 2xx
+// body matching Out is out, one matching Leader leads, one matching In is
+// in the cluster. Anything else (a transport error, a timeout, a non-2xx
+// status such as 404, a body matching no pattern) is an error: unknown.
 type HealthSignal struct {
-	URL    string
-	Out    *regexp.Regexp // may be nil
-	Leader *regexp.Regexp // may be nil
-	Client *http.Client   // default: 2 s timeout
+	// URL as configured; empty: Path on the listener of the Core unit's
+	// own --health flag (Exec), 127.0.0.1 for a wildcard address.
+	URL  string
+	Path string
+	Exec func() *kumaunit.Exec // the running Core unit's command line
+	// Out and In are required (the config refuses a health signal
+	// without them); Leader may be nil.
+	Out, In, Leader *regexp.Regexp
+	Timeout         time.Duration // default 2 s
+	Client          *http.Client  // default: a plain client
+}
+
+// HealthURL is the URL a HealthSignal reads: the configured one, or path on
+// the unit's own --health listener.
+func HealthURL(configured, path string, e *kumaunit.Exec) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	if e == nil {
+		return "", errors.New("the Core unit's command line is not known (ExecStart not read): no health listener to read")
+	}
+	l, ok := e.Listener("health")
+	if !ok {
+		return "", errors.New("the Core unit has no --health listener: nothing to read")
+	}
+	host := l.Host
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(l.Port)) + path, nil
 }
 
 // Read implements Signal.
 func (h HealthSignal) Read(ctx context.Context) (Reading, error) {
+	var e *kumaunit.Exec
+	if h.Exec != nil {
+		e = h.Exec()
+	}
+	u, err := HealthURL(h.URL, h.Path, e)
+	if err != nil {
+		return Reading{}, err
+	}
 	c := h.Client
 	if c == nil {
-		c = &http.Client{Timeout: 2 * time.Second}
+		c = http.DefaultClient
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
+	timeout := h.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return Reading{}, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return Reading{}, fmt.Errorf("health %s: %w", h.URL, err)
+		if ctx.Err() != nil {
+			return Reading{}, fmt.Errorf("health %s: %w (%s)", u, ErrNoAnswer, timeout)
+		}
+		return Reading{}, fmt.Errorf("health %s: %w", u, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return Reading{}, fmt.Errorf("health %s: %w", h.URL, err)
+		if ctx.Err() != nil {
+			return Reading{}, fmt.Errorf("health %s: body: %w (%s)", u, ErrNoAnswer, timeout)
+		}
+		return Reading{}, fmt.Errorf("health %s: %w", u, err)
 	}
-	r := Reading{Detail: fmt.Sprintf("health %s: %s", h.URL, resp.Status)}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 || (h.Out != nil && h.Out.Match(body)) {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return Reading{}, fmt.Errorf("health %s answered %s: unknown (only a 2xx body is judged)", u, resp.Status)
+	}
+	r := Reading{Detail: fmt.Sprintf("health %s: %s", u, resp.Status)}
+	switch {
+	case h.Out != nil && h.Out.Match(body):
 		r.Out = true
-		return r, nil
+	case h.Leader != nil && h.Leader.Match(body):
+		r.Leader = true
+	case h.In != nil && h.In.Match(body):
+	default:
+		return Reading{}, fmt.Errorf("health %s: the body matches none of the configured patterns: unknown (%.80q)", u, body)
 	}
-	r.Leader = h.Leader != nil && h.Leader.Match(body)
 	return r, nil
 }
 

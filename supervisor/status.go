@@ -1,6 +1,10 @@
 package supervisor
 
-import "time"
+import (
+	"time"
+
+	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
+)
 
 // UnitStatus is one supervised unit as reported to checks, doctor and the
 // control socket.
@@ -17,4 +21,8 @@ type UnitStatus struct {
 	NextAt    time.Time `json:"next_attempt,omitzero"`
 	Refusal   string    `json:"refusal,omitempty"` // why the last attempt was refused
 	Proposed  bool      `json:"proposed,omitempty"`
+	// Exec is the unit's own command line (KUMA units, systemd backend),
+	// as last read; ExecErr why it could not be read.
+	Exec    *kumaunit.Exec `json:"exec,omitempty"`
+	ExecErr string         `json:"exec_error,omitempty"`
 }

@@ -343,7 +343,8 @@ func (s *Supervisor) Units() []UnitStatus {
 		}
 		out = append(out, UnitStatus{Unit: name, Group: t.group, Condition: t.cond.String(), Active: t.state.ActiveState,
 			Sub: t.state.SubState, Result: t.state.Result, Attempts: len(t.history.live(now, s.o.Policy.Window)),
-			GaveUp: t.gaveUp, Healing: t.healing, NextAt: t.due, Refusal: t.refusal, Proposed: t.proposed})
+			GaveUp: t.gaveUp, Healing: t.healing, NextAt: t.due, Refusal: t.refusal, Proposed: t.proposed,
+			Exec: t.state.Exec, ExecErr: t.state.ExecErr})
 	}
 	return out
 }

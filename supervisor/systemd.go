@@ -14,6 +14,7 @@ import (
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
 
+	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
 	"github.com/kuma-agent/kuma-agent/internal/retry"
 )
 
@@ -109,7 +110,68 @@ func readState(ctx context.Context, c *sdbus.Conn, unit string) (UnitState, erro
 	if st.LoadState == "" || st.ActiveState == "" {
 		return UnitState{}, fmt.Errorf("unit %s: systemd returned no LoadState/ActiveState", unit)
 	}
+	if isKUMAService(unit) && st.LoadState == "loaded" {
+		st.Exec, st.ExecErr = readExecStart(ctx, c, unit)
+	}
 	return st, nil
+}
+
+// isKUMAService: the units whose ExecStart is a KUMA command line.
+func isKUMAService(unit string) bool {
+	return strings.HasPrefix(unit, "kuma-") && strings.HasSuffix(unit, ".service")
+}
+
+// readExecStart reads the Service interface's ExecStart property (D-Bus
+// type a(sasbttttuii): path, argv, ignore-failure, timestamps, pid, exit
+// code and status per command) and parses the first command's argv. A
+// failure is a reason, never an error of the unit's state.
+func readExecStart(ctx context.Context, c *sdbus.Conn, unit string) (*kumaunit.Exec, string) {
+	p, err := c.GetServicePropertyContext(ctx, unit, "ExecStart")
+	if err != nil {
+		return nil, fmt.Sprintf("ExecStart of %s: %v", unit, err)
+	}
+	argv, err := execArgv(p.Value.Value())
+	if err != nil {
+		return nil, fmt.Sprintf("ExecStart of %s: %v", unit, err)
+	}
+	e, err := kumaunit.Parse(argv)
+	if err != nil {
+		return nil, fmt.Sprintf("ExecStart of %s: %v", unit, err)
+	}
+	return &e, ""
+}
+
+// execArgv takes the argv of the first command of an ExecStart value as
+// godbus decodes a(sasbttttuii). A unit with several ExecStart= lines
+// (Type=oneshot only) is read by its first.
+func execArgv(v any) ([]string, error) {
+	var first []any
+	switch cmds := v.(type) {
+	case [][]any:
+		if len(cmds) == 0 {
+			return nil, errors.New("no command")
+		}
+		first = cmds[0]
+	case []any:
+		if len(cmds) == 0 {
+			return nil, errors.New("no command")
+		}
+		c, ok := cmds[0].([]any)
+		if !ok {
+			return nil, fmt.Errorf("unexpected command type %T", cmds[0])
+		}
+		first = c
+	default:
+		return nil, fmt.Errorf("unexpected value type %T", v)
+	}
+	if len(first) < 2 {
+		return nil, fmt.Errorf("command has %d fields, want path and argv", len(first))
+	}
+	argv, ok := first[1].([]string)
+	if !ok || len(argv) == 0 {
+		return nil, fmt.Errorf("command argv is %T, not a non-empty string list", first[1])
+	}
+	return argv, nil
 }
 
 // ResetFailed clears the unit's failed state and start-limit counter. A
@@ -127,15 +189,26 @@ func (s *Systemd) ResetFailed(ctx context.Context, unit string) error {
 
 // Start starts the unit ("replace" mode) and waits for the job's result.
 func (s *Systemd) Start(ctx context.Context, unit string) error {
+	return s.job(ctx, "start", unit, (*sdbus.Conn).StartUnitContext)
+}
+
+// Restart restarts the unit ("replace" mode) and waits for the job.
+func (s *Systemd) Restart(ctx context.Context, unit string) error {
+	return s.job(ctx, "restart", unit, (*sdbus.Conn).RestartUnitContext)
+}
+
+// job queues one systemd job on the unit and waits for its result.
+func (s *Systemd) job(ctx context.Context, verb, unit string,
+	queue func(*sdbus.Conn, context.Context, string, string, chan<- string) (int, error)) error {
 	return s.call(ctx, func(c *sdbus.Conn) error {
 		ch := make(chan string, 1)
-		if _, err := c.StartUnitContext(ctx, unit, "replace", ch); err != nil {
+		if _, err := queue(c, ctx, unit, "replace", ch); err != nil {
 			return err
 		}
 		select {
 		case r := <-ch:
 			if r != "done" {
-				return fmt.Errorf("start job %s", r)
+				return fmt.Errorf("%s job %s", verb, r)
 			}
 			return nil
 		case <-ctx.Done():

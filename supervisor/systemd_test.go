@@ -33,7 +33,7 @@ func coreUnitFile(id string, port int) string {
 Description=fake KUMA Core %[1]s
 [Service]
 Type=notify
-ExecStart=/opt/kuma-test/fake-kuma-core core --id %[1]s --listen 127.0.0.1 --health %[2]d --ports %[3]d
+ExecStart=/opt/kuma-test/fake-kuma-core core --id %[1]s --raft.join seed.example:7209 --health 127.0.0.1:%[2]d --raft.node.listen 127.0.0.1:%[3]d
 Restart=no
 WatchdogSec=5s
 `, id, port, port+1)
@@ -47,7 +47,7 @@ StartLimitIntervalSec=60
 StartLimitBurst=3
 [Service]
 Type=notify
-ExecStart=/opt/kuma-test/fake-kuma-core core --id c --listen 127.0.0.1 --health 7308 --ports 7309
+ExecStart=/opt/kuma-test/fake-kuma-core core --id c --raft.join seed.example:7209 --health 127.0.0.1:7308 --raft.node.listen 127.0.0.1:7309
 Restart=on-failure
 RestartSec=100ms
 `
@@ -390,4 +390,53 @@ func TestSystemdDaemonReexecAndBusRestartCauseNoRestart(t *testing.T) {
 	h.fault(t, "a", "crash")
 	eventuallyWithin(t, "restart after re-exec", 30*time.Second, func() bool { return len(ev.startedFor(sdCore)) == 1 })
 	h.waitActive(t, sdCore, 20*time.Second)
+}
+
+// The supervisor reads each KUMA unit's own command line over D-Bus (the
+// Service interface's ExecStart): listeners and Raft flags as the unit
+// gives them, no assumed port.
+func TestSystemdReadsTheUnitsCommandLine(t *testing.T) {
+	h := bootSystemd(t)
+	s, _ := h.runSupervisor(t, Backoff{Initial: time.Second, Max: time.Second, Window: time.Minute, MaxAttempts: 1})
+	var core, col *UnitStatus
+	for _, u := range s.Units() {
+		switch u.Unit {
+		case sdCore:
+			core = &u
+		case sdCollector:
+			col = &u
+		}
+	}
+	if core == nil || core.Exec == nil || col == nil || col.Exec == nil {
+		t.Fatalf("units without their command line: core %+v, collector %+v", core, col)
+	}
+	if l, ok := core.Exec.Listener("health"); !ok || l.Addr != "127.0.0.1:7208" {
+		t.Errorf("core --health = %+v %v, want 127.0.0.1:7208 as its unit says", l, ok)
+	}
+	if v, _ := core.Exec.Value("raft.join"); v != "seed.example:7209" || core.Exec.ID() != "a" || core.Exec.Binary != "/opt/kuma-test/fake-kuma-core" {
+		t.Errorf("core command line %+v", core.Exec)
+	}
+	if l, ok := col.Exec.Listener("raft.node.listen"); !ok || l.Port != 7309 {
+		t.Errorf("collector listener %+v %v", l, ok)
+	}
+	if e := s.RaftCoreExec(); e == nil || e.ID() != "a" {
+		t.Errorf("RaftCoreExec = %+v", e)
+	}
+	if u, err := HealthURL("", "/health", s.RaftCoreExec()); err != nil || u != "http://127.0.0.1:7208/health" {
+		t.Errorf("health URL from the unit: %q %v", u, err)
+	}
+	// systemctl's own reading agrees.
+	if got := h.show(t, sdCore, "ExecStart"); !strings.Contains(got, "--health 127.0.0.1:7208") {
+		t.Errorf("systemctl show ExecStart: %s", got)
+	}
+	// Restart (a hung Core, opt-in) makes a new process.
+	pid := h.show(t, sdCore, "MainPID")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := (&Systemd{Address: h.h.DBusAddress()}).Restart(ctx, sdCore); err != nil {
+		t.Fatal(err)
+	}
+	if now := h.show(t, sdCore, "MainPID"); now == pid || now == "0" || h.show(t, sdCore, "ActiveState") != "active" {
+		t.Errorf("after Restart: MainPID %s (was %s), %s", now, pid, h.show(t, sdCore, "ActiveState"))
+	}
 }

@@ -181,6 +181,21 @@ func TestDoctorClusterShowsTheDuration(t *testing.T) {
 		Status:     checks.OK,
 		DurationMS: 42.4,
 	}
+	serveControl(t, sock, rep)
+	cfg := writeConfig(t, func(c *config.Config) { c.Agent.ControlSocket = sock })
+
+	code, out, errOut := run(context.Background(), "doctor", "--cluster", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := strings.Count(out, " in 42 ms"); n != 3 || strings.Contains(out, " in 0 ms") {
+		t.Errorf("want the round's 42 ms in the header, the node's and the cluster's summary (got %d):\n%s", n, out)
+	}
+}
+
+// serveControl answers OpClusterDoctor on sock with rep until the test ends.
+func serveControl(t *testing.T, sock string, rep control.ClusterReport) {
+	t.Helper()
 	srv, err := control.Listen(sock, map[string]control.Handler{
 		control.OpClusterDoctor: func(context.Context, json.RawMessage) (any, error) { return rep, nil },
 	}, nil)
@@ -191,13 +206,4 @@ func TestDoctorClusterShowsTheDuration(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	cfg := writeConfig(t, func(c *config.Config) { c.Agent.ControlSocket = sock })
-
-	code, out, errOut := run(context.Background(), "doctor", "--cluster", "--config", cfg)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	if n := strings.Count(out, " in 42 ms"); n != 3 || strings.Contains(out, " in 0 ms") {
-		t.Errorf("want the round's 42 ms in the header, the node's and the cluster's summary (got %d):\n%s", n, out)
-	}
 }

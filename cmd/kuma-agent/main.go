@@ -24,6 +24,7 @@ func commands(o stdio) []*command {
 		doctorCommand(o),
 		membersCommand(o),
 		unitsCommand(o),
+		raftCommand(o),
 		eventsCommand(o),
 		alertsCommand(o),
 		inventoryCommand(o),

@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -144,4 +146,16 @@ func (l Layout) NameRule() NameRule {
 		return NameNoDot
 	}
 	return NameNeedsDot
+}
+
+// RaftAddr is the Raft address the inventory gives the Core on h: its
+// raft_node_addr (host:port), else its inventory name (the FQDN KUMA
+// requires) and port.
+func (h *Host) RaftAddr(port int) string {
+	if v, ok := h.Vars["raft_node_addr"].(string); ok {
+		if host, _, err := net.SplitHostPort(v); err == nil && host != "" {
+			return v
+		}
+	}
+	return net.JoinHostPort(h.Name, strconv.Itoa(port))
 }

@@ -65,5 +65,13 @@ func Believed(v View) (View, []Ignored) {
 			bv.Reach[n] = own
 		}
 	}
+	if v.Cores != nil {
+		bv.Cores = map[string][]CoreFacts{}
+		for n, fs := range v.Cores {
+			if names[n] {
+				bv.Cores[n] = fs
+			}
+		}
+	}
 	return bv, ignored
 }

@@ -134,6 +134,10 @@ type DoctorReply struct {
 	Truncated bool `json:"truncated,omitempty"`
 	// FindingsOmitted counts findings dropped to fit (least severe first).
 	FindingsOmitted int `json:"findings_omitted,omitempty"`
+	// Cores are this node's KUMA Core units (CapCoreFacts bounds them;
+	// CoresOmitted counts the rest).
+	Cores        []CoreFacts `json:"cores,omitempty"`
+	CoresOmitted int         `json:"cores_omitted,omitempty"`
 }
 
 // FindingWire is one check result on the wire.

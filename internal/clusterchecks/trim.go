@@ -143,6 +143,7 @@ func severity(f FindingWire) checks.Status {
 
 func cloneReply(r DoctorReply) DoctorReply {
 	c := r
+	c.Cores = slices.Clone(r.Cores)
 	c.Findings = make([]FindingWire, len(r.Findings))
 	for i, f := range r.Findings {
 		f.Details = slices.Clone(f.Details)

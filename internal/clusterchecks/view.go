@@ -94,6 +94,8 @@ type View struct {
 	// Reach maps a node that answered to the failing edges it observed (an
 	// empty slice: none failing; absent: the node did not answer).
 	Reach map[string][]Edge
+	// Cores maps a node that answered to its KUMA Core units' facts.
+	Cores map[string][]CoreFacts
 	// SkewWarn and SkewCrit bound clock skew from the cluster median; zero
 	// means DefaultSkewWarn / DefaultSkewCrit.
 	SkewWarn, SkewCrit time.Duration
@@ -136,6 +138,7 @@ var allChecks = []struct {
 	{"cluster-hosts", HostsCheck},
 	{"cluster-reachability", ReachabilityCheck},
 	{"cluster-quorum", QuorumCheck},
+	{"cluster-raft", RaftCheck},
 }
 
 // expectedNodes lists the nodes that should answer a query: every member

@@ -6,6 +6,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/internal/argtmpl"
@@ -34,6 +35,22 @@ type Supervisor struct {
 	Exec     ExecBackend   `yaml:"exec" json:"exec"`
 	Rejoin   Rejoin        `yaml:"rejoin" json:"rejoin"`
 	Cleanup  Cleanup       `yaml:"cleanup" json:"cleanup"`
+	Backups  CoreBackups   `yaml:"backups" json:"backups"`
+	// CoreDir holds each Core's working directory (<core_dir>/<ID>, KUMA:
+	// /opt/kaspersky/kuma/core); tests point it into a container.
+	CoreDir string `yaml:"core_dir" json:"core_dir"`
+}
+
+// CoreBackups are the archives of a Core's working directory taken before
+// anything reinstalls, resets or removes it (a rejoin, the guided
+// procedures' steps). The disk check's checks.disk.min_free is the floor
+// a backup may not push the state directory's file system below.
+type CoreBackups struct {
+	// MaxBytes is the largest working directory archived; a larger one
+	// refuses the backup, and with it the action.
+	MaxBytes ByteSize `yaml:"max_bytes" json:"max_bytes"`
+	// Keep is how many archives per Core are kept, newest first.
+	Keep int `yaml:"keep" json:"keep"`
 }
 
 // UnitRule adds units to supervise: a glob, the roles it applies to (empty
@@ -64,23 +81,45 @@ type ExecBackend struct {
 	PollInterval time.Duration `yaml:"poll_interval" json:"poll_interval"`
 }
 
-// Rejoin brings a Raft Core that runs but fell out of the cluster back in.
-// Any configured signal saying "out" counts; JoinCommand is a template with
-// {{.Leader}} (host:port of the leader: the inventory's raft_node_addr, or
-// FQDN:raft_port, of the one Raft voter of the inventory that the mesh says
-// leads), {{.ID}} (the Core's service ID, from its unit name) and {{.Unit}};
-// plain references only (argtmpl).
+// Rejoin reads the local Raft Core's state and, opt-in, brings a Core that
+// runs but fell out of the cluster back in. KUMA documents neither the
+// health listener's path nor its body, so nothing is read until a site
+// configures a signal it confirmed, and nothing acts until Enabled: the
+// health signal needs explicit out_pattern and in_pattern; an HTTP error,
+// a 404, a timeout or a body matching no pattern is "unknown", never
+// "out". JoinCommand is a template with {{.Leader}} (host:port of the
+// leader: the inventory's raft_node_addr, or FQDN:raft_port, of the one
+// Raft voter of the inventory that the mesh says leads), {{.ID}} (the
+// Core's service ID, from its unit name) and {{.Unit}}; plain references
+// only (argtmpl).
 type Rejoin struct {
-	Enabled  bool          `yaml:"enabled" json:"enabled"`
+	// Enabled lets the supervisor act on "out" readings (a rejoin);
+	// readings are taken whenever a signal is configured.
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// DryRun proposes each rejoin (an event) and performs none.
+	DryRun   bool          `yaml:"dry_run" json:"dry_run"`
 	Interval time.Duration `yaml:"interval" json:"interval"`
 	// Readings is how many consecutive "out" readings trigger a rejoin.
 	Readings int `yaml:"readings" json:"readings"`
-	// HealthURL: a non-2xx answer, or a body matching OutPattern, is "out".
-	HealthURL  string `yaml:"health_url" json:"health_url"`
+	// HealthURL is read as given; empty with HealthPath set: the Core
+	// unit's own --health listener (its port; 127.0.0.1 for a wildcard
+	// address) and HealthPath. Only a 2xx body is judged.
+	HealthURL     string        `yaml:"health_url" json:"health_url"`
+	HealthPath    string        `yaml:"health_path" json:"health_path"`
+	HealthTimeout time.Duration `yaml:"health_timeout" json:"health_timeout"`
+	// OutPattern and InPattern on a 2xx health body: out of the cluster,
+	// in it. Both are required with a health signal (site-confirmed).
 	OutPattern string `yaml:"out_pattern" json:"out_pattern"`
+	InPattern  string `yaml:"in_pattern" json:"in_pattern"`
 	// LeaderPattern on the health body tells this Core leads (gossiped so
-	// that a rejoining node finds the leader).
+	// that a rejoining node finds the leader, and for the leader count).
 	LeaderPattern string `yaml:"leader_pattern" json:"leader_pattern"`
+	// HungReadings: a Core unit active whose health listener times out
+	// this many readings in a row is reported hung (0: never).
+	HungReadings int `yaml:"hung_readings" json:"hung_readings"`
+	// RestartHung restarts a hung Core (opt-in), under the lease and the
+	// quorum guard, once per silence (dry_run proposes it).
+	RestartHung bool `yaml:"restart_hung" json:"restart_hung"`
 	// LogFile and LogPattern: a new line matching is "out".
 	LogFile    string `yaml:"log_file" json:"log_file"`
 	LogPattern string `yaml:"log_pattern" json:"log_pattern"`
@@ -88,6 +127,11 @@ type Rejoin struct {
 	Command     []string `yaml:"command" json:"command"`
 	JoinCommand []string `yaml:"join_command" json:"join_command"`
 	RaftPort    int      `yaml:"raft_port" json:"raft_port"`
+}
+
+// Configured reports whether any Raft state signal is set up.
+func (r Rejoin) Configured() bool {
+	return r.HealthURL != "" || r.HealthPath != "" || r.LogFile != "" || len(r.Command) > 0
 }
 
 // Cleanup removes members failed for longer than After from etcd (opt-in).
@@ -118,14 +162,13 @@ func DefaultSupervisor() Supervisor {
 			ResetFailed: []string{}, PollInterval: 2 * time.Second,
 		},
 		Rejoin: Rejoin{
-			Enabled: true, Interval: 5 * time.Second, Readings: 3,
-			HealthURL:     "http://127.0.0.1:7208/",
-			OutPattern:    `"state"\s*:\s*"out"`,
-			LeaderPattern: `"state"\s*:\s*"leader"`,
-			Command:       []string{},
-			JoinCommand:   []string{"/opt/kaspersky/kuma/kuma", "core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"},
-			RaftPort:      7209,
+			DryRun: true, Interval: 5 * time.Second, Readings: 3, HealthTimeout: 2 * time.Second,
+			Command:     []string{},
+			JoinCommand: []string{"/opt/kaspersky/kuma/kuma", "core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"},
+			RaftPort:    7209,
 		},
+		Backups: CoreBackups{MaxBytes: 8 * GiB, Keep: 3},
+		CoreDir: "/opt/kaspersky/kuma/core",
 		Cleanup: Cleanup{
 			DryRun: true, After: 30 * time.Minute,
 			K0s: [][]string{{"k0s", "etcd", "leave", "--peer-address", "{{.Addr}}"}},
@@ -211,21 +254,26 @@ func (c *Config) validateSupervisor(bad func(key, format string, args ...any)) {
 	checkTemplate(bad, "supervisor.exec.start", s.Exec.Start, "Unit")
 	checkTemplate(bad, "supervisor.exec.reset_failed", s.Exec.ResetFailed, "Unit")
 	r := s.Rejoin
-	if r.Enabled {
+	if r.Enabled || r.Configured() {
 		if r.Interval <= 0 {
 			bad("supervisor.rejoin.interval", "must be a positive duration, not %v", r.Interval)
 		}
 		if r.Readings < 1 {
 			bad("supervisor.rejoin.readings", "must be at least 1, not %d", r.Readings)
 		}
-		if r.HealthURL == "" && r.LogFile == "" && len(r.Command) == 0 {
-			bad("supervisor.rejoin", "needs at least one signal: health_url, log_file or command")
-		}
-		if len(r.JoinCommand) == 0 {
-			bad("supervisor.rejoin.join_command", "is required when rejoin is enabled")
+		if r.HealthTimeout <= 0 {
+			bad("supervisor.rejoin.health_timeout", "must be a positive duration, not %v", r.HealthTimeout)
 		}
 		if r.RaftPort < 1 || r.RaftPort > 65535 {
 			bad("supervisor.rejoin.raft_port", "must be a port number, not %d", r.RaftPort)
+		}
+	}
+	if r.Enabled {
+		if !r.Configured() {
+			bad("supervisor.rejoin", "needs at least one signal a site confirmed: health_url or health_path (with out_pattern and in_pattern), log_file or command")
+		}
+		if len(r.JoinCommand) == 0 {
+			bad("supervisor.rejoin.join_command", "is required when rejoin is enabled")
 		}
 	}
 	if r.HealthURL != "" {
@@ -233,7 +281,26 @@ func (c *Config) validateSupervisor(bad func(key, format string, args ...any)) {
 			bad("supervisor.rejoin.health_url", "must be an http(s) URL, not %q", r.HealthURL)
 		}
 	}
-	for key, p := range map[string]string{"supervisor.rejoin.out_pattern": r.OutPattern,
+	if r.HealthPath != "" && (!strings.HasPrefix(r.HealthPath, "/") || strings.ContainsAny(r.HealthPath, " \t\r\n?#")) {
+		bad("supervisor.rejoin.health_path", "must be an absolute URL path such as /health, not %q", r.HealthPath)
+	}
+	if r.HealthURL != "" || r.HealthPath != "" {
+		// KUMA documents no health body: what means out and in must come
+		// from the site, never from a default.
+		if r.OutPattern == "" {
+			bad("supervisor.rejoin.out_pattern", "is required with a health signal: the body pattern your KUMA version answers when the Core is out of the cluster (KUMA documents none)")
+		}
+		if r.InPattern == "" {
+			bad("supervisor.rejoin.in_pattern", "is required with a health signal: the body pattern your KUMA version answers when the Core is in the cluster (KUMA documents none)")
+		}
+	}
+	if r.HungReadings < 0 {
+		bad("supervisor.rejoin.hung_readings", "must be 0 (off) or more, not %d", r.HungReadings)
+	}
+	if r.RestartHung && (r.HungReadings < 1 || (r.HealthURL == "" && r.HealthPath == "")) {
+		bad("supervisor.rejoin.restart_hung", "needs hung_readings of at least 1 and a health signal (health_url or health_path)")
+	}
+	for key, p := range map[string]string{"supervisor.rejoin.out_pattern": r.OutPattern, "supervisor.rejoin.in_pattern": r.InPattern,
 		"supervisor.rejoin.leader_pattern": r.LeaderPattern, "supervisor.rejoin.log_pattern": r.LogPattern} {
 		if _, err := regexp.Compile(p); err != nil {
 			bad(key, "is not a valid regular expression: %v", err)
@@ -243,6 +310,15 @@ func (c *Config) validateSupervisor(bad func(key, format string, args ...any)) {
 		bad("supervisor.rejoin.log_file", "log_file and log_pattern go together")
 	}
 	checkTemplate(bad, "supervisor.rejoin.join_command", r.JoinCommand, "Leader", "ID", "Unit")
+	if !path.IsAbs(s.CoreDir) {
+		bad("supervisor.core_dir", "must be an absolute path, not %q", s.CoreDir)
+	}
+	if s.Backups.MaxBytes < 1 {
+		bad("supervisor.backups.max_bytes", "must be positive, not %d", s.Backups.MaxBytes)
+	}
+	if s.Backups.Keep < 1 {
+		bad("supervisor.backups.keep", "must be at least 1, not %d", s.Backups.Keep)
+	}
 	if s.Cleanup.Enabled && s.Cleanup.After < time.Minute {
 		bad("supervisor.cleanup.after", "must be at least 1m: removing a member is not undone by its return, not %v", s.Cleanup.After)
 	}

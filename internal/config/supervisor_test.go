@@ -18,6 +18,13 @@ func TestSupervisorValidation(t *testing.T) {
 		{"log pair", "supervisor:\n  rejoin:\n    log_file: /var/log/x\n", "log_file and log_pattern go together"},
 		{"cleanup after", "supervisor:\n  cleanup:\n    enabled: true\n    after: 10s\n", "supervisor.cleanup.after: must be at least 1m"},
 		{"unknown key", "supervisor:\n  dryrun: true\n", "agent.yaml:2: supervisor.dryrun: unknown key"},
+		// KUMA documents no health body: a health signal without the
+		// site's patterns is refused, never defaulted.
+		{"health without out", "supervisor:\n  rejoin:\n    health_path: /health\n    in_pattern: ok\n", "supervisor.rejoin.out_pattern: is required with a health signal"},
+		{"health without in", "supervisor:\n  rejoin:\n    health_url: http://127.0.0.1:7208/\n    out_pattern: out\n", "supervisor.rejoin.in_pattern: is required with a health signal"},
+		{"health path", "supervisor:\n  rejoin:\n    health_path: health\n    out_pattern: o\n    in_pattern: i\n", "supervisor.rejoin.health_path: must be an absolute URL path"},
+		{"enabled without signal", "supervisor:\n  rejoin:\n    enabled: true\n", "supervisor.rejoin: needs at least one signal a site confirmed"},
+		{"hung readings", "supervisor:\n  rejoin:\n    hung_readings: -1\n", "supervisor.rejoin.hung_readings: must be 0"},
 	}
 	for _, c := range cases {
 		_, err := Decode("agent.yaml", []byte(c.yaml))
@@ -32,6 +39,10 @@ func TestSupervisorValidation(t *testing.T) {
 	}
 	if !cfg.Supervisor.DryRun || len(cfg.Supervisor.Units) != 1 || !cfg.Supervisor.Cleanup.DryRun {
 		t.Errorf("decoded %+v", cfg.Supervisor)
+	}
+	// By default nothing Raft is read or done: no signal, no rejoin.
+	if r := cfg.Supervisor.Rejoin; r.Enabled || r.Configured() || !r.DryRun {
+		t.Errorf("default rejoin %+v: want off, no signal, dry-run", r)
 	}
 }
 

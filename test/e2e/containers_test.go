@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/agent/control"
+	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/nspawnlab"
@@ -43,30 +45,37 @@ func superviseContainer(cfg *config.Config, h *nspawnlab.Host) {
 	s.HealTimeout = 30 * time.Second
 	s.LeaseTTL = 6 * time.Second
 	s.Rejoin.Interval, s.Rejoin.Readings = 500*time.Millisecond, 2
-	// The health URL stays the default 127.0.0.1:7208: the agent and the
-	// container share the namespace. The join command runs in the container.
+	// The stand-in's health format, as a site would confirm its KUMA's,
+	// read on the unit's own --health listener (the agent and the
+	// container share the namespace). The join command runs in the container.
+	s.Rejoin.Enabled, s.Rejoin.DryRun = true, false
+	s.Rejoin.HealthPath = "/health"
+	s.Rejoin.OutPattern, s.Rejoin.InPattern, s.Rejoin.LeaderPattern = `"state"\s*:\s*"out"`, `"state"\s*:\s*"follower"`, `"state"\s*:\s*"leader"`
+	// The Cores' working directories are in the container.
+	s.CoreDir = fmt.Sprintf("/proc/%d/root/opt/kaspersky/kuma/core", h.Leader())
 	s.Rejoin.JoinCommand = []string{"nsenter", "-t", strconv.Itoa(h.Leader()), "-a", containerBinDir + "/fake-kuma-core",
 		"core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"}
 }
 
 // installCores writes and starts a fake KUMA Core unit on every host; host
-// 1's Core leads.
+// 1's Core is the first (no --raft.join) and leads.
 func (m *meshLab) installCores() {
 	m.t.Helper()
 	for i, h := range m.ct.Hosts() {
 		i++
-		leader := ""
-		if i == 1 {
-			leader = " --leader"
+		// The documented Core command line; the first Core has no --raft.join.
+		join := ""
+		if i > 1 {
+			join = " --raft.join " + nodeName(1) + ":7209"
 		}
 		unit := fmt.Sprintf(`[Unit]
 Description=fake KUMA Core %[1]s
 [Service]
 Type=notify
-ExecStart=%[2]s/fake-kuma-core core --id %[1]s --listen 0.0.0.0 --health 7208%[3]s
+ExecStart=%[2]s/fake-kuma-core core --raft.node.listen 0.0.0.0:7209 --raft.node.addr %[4]s:7209 --health 0.0.0.0:7208 --internal 0.0.0.0:7210 --private 0.0.0.0:7220 --cybertrace 0.0.0.0:7222 --rest 0.0.0.0:7223 --id %[1]s%[3]s
 Restart=no
 WatchdogSec=10s
-`, coreID(i), containerBinDir, leader)
+`, coreID(i), containerBinDir, join, nodeName(i))
 		if err := h.WriteFile("/etc/systemd/system/"+coreUnit(i), []byte(unit), 0o644); err != nil {
 			m.t.Fatal(err)
 		}
@@ -268,16 +277,95 @@ func TestSupervisionOnSystemd(t *testing.T) {
 		b, err := m.ct.Host(2).ReadFile("/var/lib/fake-kuma-core/" + coreID(2) + "/joins.log")
 		return err == nil && strings.Contains(string(b), "raft.join="+nodeName(1)+":7209")
 	})
-	eventually(t, "rejoin event", 20*time.Second, func() bool {
-		evs, _ := m.tryEvents(1, events.HealingFinished)
-		for _, e := range evs {
-			var d events.HealingData
-			if json.Unmarshal(e.Data, &d) == nil && d.Action == "rejoin" && nodeOf(e) == nodeName(2) {
-				return true
+	eventually(t, "rejoin event", 20*time.Second, func() bool { return len(m.rejoins(nodeName(2))) == 1 })
+	// The rejoin backed up the Core's working directory first.
+	if d := m.rejoins(nodeName(2))[0]; !strings.Contains(d.Result, "(backup ") {
+		t.Errorf("rejoin without a backup: %+v", d)
+	}
+
+	t.Log("phase 4: host 3's Core falls out while its health answers 404: never reinstalled")
+	if err := m.ct.Host(3).WriteFile("/var/lib/fake-kuma-core/"+coreID(3)+"/health-format", []byte("404"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.fault(3, "leave")
+	// 20 readings (interval 500 ms, readings 2): nothing may happen.
+	time.Sleep(10 * time.Second)
+	if b, _ := m.ct.Host(3).ReadFile("/var/lib/fake-kuma-core/" + coreID(3) + "/joins.log"); len(b) != 0 {
+		t.Fatalf("a Core whose health answers 404 was reinstalled: %s", b)
+	}
+	if n := len(m.rejoins(nodeName(3))); n != 0 {
+		t.Fatalf("%d rejoin events for a Core whose health answers 404", n)
+	}
+	// Once it answers in the site-confirmed format, the agent reads "out" and rejoins it.
+	if err := m.ct.Host(3).WriteFile("/var/lib/fake-kuma-core/"+coreID(3)+"/health-format", []byte("json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "host 3 rejoined once its health is readable", 60*time.Second, func() bool { return len(m.rejoins(nodeName(3))) == 1 })
+
+	t.Log("phase 5: the kuma-units and cluster-raft checks")
+	eventually(t, "cluster-raft, cluster-quorum and kuma-units OK", 30*time.Second, func() bool {
+		rep, _, err := m.doctorCLI(1)
+		return err == nil && clusterResult(rep, "cluster-raft") == checks.OK && clusterResult(rep, "cluster-quorum") == checks.OK &&
+			nodeFinding(rep, nodeName(1), "kuma-units") == checks.OK
+	})
+	reset := "/opt/kaspersky/kuma/core/" + coreID(1) + "/raft/.reset"
+	if err := m.ct.Host(1).WriteFile(reset, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "kuma-units critical on host 1 for the leftover .reset", 30*time.Second, func() bool {
+		rep, _, err := m.doctorCLI(2)
+		return err == nil && nodeFinding(rep, nodeName(1), "kuma-units") == checks.Crit
+	})
+	if err := os.Remove(fmt.Sprintf("/proc/%d/root%s", m.ct.Host(1).Leader(), reset)); err != nil {
+		t.Fatal(err)
+	}
+	m.systemctl(2, "stop", coreUnit(2))
+	eventually(t, "cluster-raft warns: 2 Cores alive, even, not the inventory's 3", 30*time.Second, func() bool {
+		rep, _, err := m.doctorCLI(1)
+		return err == nil && clusterResult(rep, "cluster-raft") == checks.Warn
+	})
+	// kuma-agent raft status shows it from the units and the mesh.
+	out, err := exec.Command(m.bin, "raft", "status", "--config", m.node(1).cfgPath).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Raft Cores alive 2 of 3, quorum 2: margin 0") {
+		t.Errorf("raft status: %v\n%s", err, out)
+	}
+	t.Logf("raft status:\n%s", out)
+}
+
+// rejoins are the rejoin healing.finished events of node.
+func (m *meshLab) rejoins(node string) []events.HealingData {
+	evs, _ := m.tryEvents(1, events.HealingFinished)
+	var out []events.HealingData
+	for _, e := range evs {
+		var d events.HealingData
+		if json.Unmarshal(e.Data, &d) == nil && d.Action == "rejoin" && nodeOf(e) == node {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func clusterResult(rep control.ClusterReport, name string) checks.Status {
+	for _, r := range rep.Cluster {
+		if r.Name == name {
+			return r.Result.Status
+		}
+	}
+	return checks.Unknown
+}
+
+func nodeFinding(rep control.ClusterReport, node, check string) checks.Status {
+	for _, n := range rep.Nodes {
+		if n.Host != node {
+			continue
+		}
+		for _, f := range n.Findings {
+			if f.Check == check {
+				return f.Result().Status
 			}
 		}
-		return false
-	})
+	}
+	return checks.Unknown
 }
 
 // checkOneAtATime fails when two quorum-group actions overlap in time.

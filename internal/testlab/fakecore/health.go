@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -19,7 +20,8 @@ type raftReply struct {
 	Leader string `json:"leader"` // HOST:PORT of the leader, "" when out or unknown
 }
 
-// ServeHTTP answers GET /health and GET /: 200 while in the cluster, 503 when out.
+// ServeHTTP answers GET /health and GET / in the control directory's health format
+// (json by default: always 200, the state in the body; json503: 503 when out).
 func (c *core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" && r.URL.Path != "/health" {
 		http.NotFound(w, r)
@@ -34,11 +36,23 @@ func (c *core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-time.After(pollInterval):
 		}
 	}
-	state, leader := c.raftStatus()
+	state, leader, format := c.raftStatus()
+	switch format {
+	case format404:
+		http.NotFound(w, r)
+		return
+	case formatText:
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = fmt.Fprintf(w, "raft_state=%s\n", state)
+		return
+	}
 	reply := healthReply{Status: "ok", ID: c.cfg.id, Raft: raftReply{State: state, Leader: leader}}
 	code := http.StatusOK
 	if state == stateOut {
-		reply.Status, code = "unavailable", http.StatusServiceUnavailable
+		reply.Status = "unavailable"
+		if format == formatJSON503 {
+			code = http.StatusServiceUnavailable
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

@@ -92,12 +92,12 @@ func (p *proc) wait(t *testing.T) int {
 }
 
 // runOnce runs a short-lived invocation (like --install) and returns code and output.
-func runOnce(t *testing.T, args ...string) (int, string) {
+func runOnce(t *testing.T, env []string, args ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
@@ -194,31 +194,40 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// testCore is one fake Core under test: its arguments, state dir and health URL.
+// testCore is one fake Core under test: its arguments, environment (KUMA root and
+// control directory), control dir, working dir and health URL.
 type testCore struct {
-	id, dir string
-	ports   []int
-	health  string
-	args    []string
+	id, dir, work string
+	ports         []int // the listener flags' ports, in listenerFlags order
+	health        string
+	args, env     []string
 }
 
 func newTestCore(t *testing.T, extra ...string) *testCore {
 	t.Helper()
-	ps := freePorts(t, 6)
+	ps := freePorts(t, 1+len(listenerFlags))
+	root := t.TempDir()
 	c := &testCore{id: "11111111-2222-3333-4444-555555555555", dir: t.TempDir(), ports: ps[1:]}
+	c.work = filepath.Join(root, "core", c.id)
+	c.env = []string{rootEnv + "=" + root, stateEnv + "=" + c.dir}
 	c.health = fmt.Sprintf("http://127.0.0.1:%d/health", ps[0])
-	var list []string
-	for _, p := range c.ports {
-		list = append(list, fmt.Sprint(p))
+	c.args = []string{"core", "--id", c.id, "--health", fmt.Sprintf("127.0.0.1:%d", ps[0])}
+	for i, f := range listenerFlags {
+		c.args = append(c.args, "--"+f, fmt.Sprintf("127.0.0.1:%d", c.ports[i]))
 	}
-	c.args = append([]string{"core", "--id", c.id, "--listen", "127.0.0.1",
-		"--health", fmt.Sprint(ps[0]), "--ports", strings.Join(list, ","), "--state-dir", c.dir}, extra...)
+	c.args = append(c.args, extra...)
 	return c
 }
 
-func (c *testCore) setFault(t *testing.T, word string) {
+// with is the environment plus more variables.
+func (c *testCore) with(kv ...string) []string { return append(append([]string(nil), c.env...), kv...) }
+
+func (c *testCore) setFault(t *testing.T, word string) { t.Helper(); c.setFile(t, faultFile, word) }
+
+// setFile writes one word into a control file.
+func (c *testCore) setFile(t *testing.T, name, word string) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(c.dir, faultFile), []byte(word+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(c.dir, name), []byte(word+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -19,13 +19,24 @@ func install(cfg config, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	if _, err := prepareWorkDir(cfg.workDir, cfg.id, selfAddr(cfg)); err != nil {
+		fmt.Fprintln(stderr, "fake-kuma-core:", err)
+		return 1
+	}
+	if cfg.join != "" {
+		// A joining Core receives the leader's state: its Raft members are the cluster's.
+		if err := recordMembers(cfg.workDir, cfg.join, selfAddr(cfg)); err != nil {
+			fmt.Fprintln(stderr, "fake-kuma-core: record members:", err)
+			return 1
+		}
+	}
 	if err := d.recordJoin(cfg.id, cfg.join, time.Now()); err != nil {
 		fmt.Fprintln(stderr, "fake-kuma-core: record join:", err)
 		return 1
 	}
 	target := cfg.join
 	if target == "" {
-		target = "(none: seed Core)"
+		target = "(none: first Core)"
 	}
 	fmt.Fprintf(stdout, "core %s installed: joined raft cluster via %s; recorded in %s and %s\n",
 		cfg.id, target, d.path(memberFile), d.path(joinsFile))

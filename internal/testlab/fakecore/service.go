@@ -9,7 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -39,31 +40,58 @@ type core struct {
 	outAtJoins int    // joins.log count when we fell out; a larger count is the rejoin
 	leader     string // current leader while follower
 	state      string // last reported Raft state, to log each change once
+	reset      bool   // started from raft/.reset: a one-node cluster this Core leads
+	format     string // health format, from the control directory
 }
 
 func newCore(cfg config, stderr io.Writer) *core {
-	host, err := os.Hostname()
-	if err != nil {
-		host = "localhost"
-	}
-	raftPort := 7209
-	if len(cfg.ports) > 0 {
-		raftPort = cfg.ports[0]
-	}
 	return &core{
 		cfg:  cfg,
 		dir:  stateDir(cfg.stateDir),
 		log:  log.New(stderr, "fake-kuma-core "+cfg.id+": ", 0),
-		self: net.JoinHostPort(host, strconv.Itoa(raftPort)),
+		self: selfAddr(cfg),
 	}
+}
+
+// selfAddr is this Core's Raft address: --raft.node.addr, else the host name and the
+// port of --raft.node.listen (7209 when that is not given either).
+func selfAddr(cfg config) string {
+	if cfg.raftAddr != "" {
+		return cfg.raftAddr
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	port := "7209"
+	if _, p, err := net.SplitHostPort(cfg.listeners["raft.node.listen"]); err == nil {
+		port = p
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // serve runs the Core service until a signal (exit 0) or a crash fault (exit 1).
 func serve(cfg config, stderr io.Writer) int {
 	c := newCore(cfg, stderr)
-	// Faults apply before listening too: crash-always must fail every start.
+	// Faults apply before anything else: crash-always must fail every start.
 	if code, exit := c.poll(); exit {
 		return code
+	}
+	reset, err := prepareWorkDir(cfg.workDir, cfg.id, c.self)
+	if err != nil {
+		c.log.Printf("%v", err)
+		return 2
+	}
+	if reset {
+		// The join target of an earlier --install belongs to the cluster this Core left.
+		_ = os.Remove(c.dir.path(memberFile))
+		c.mu.Lock()
+		c.reset = true
+		c.mu.Unlock()
+		c.log.Printf("raft: %s found: starting as a one-node cluster (file removed)", filepath.Join(cfg.workDir, raftDir, resetFile))
+		if code, exit := c.poll(); exit {
+			return code
+		}
 	}
 
 	var listeners []net.Listener
@@ -72,30 +100,39 @@ func serve(cfg config, stderr io.Writer) int {
 			l.Close()
 		}
 	}()
-	for _, p := range cfg.ports {
-		l, err := net.Listen("tcp", net.JoinHostPort(cfg.listen, strconv.Itoa(p)))
+	var opened []string
+	for _, f := range listenerFlags {
+		addr, ok := cfg.listeners[f]
+		if !ok {
+			continue
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			c.log.Printf("listen: %v", err)
+			c.log.Printf("listen --%s %s: %v", f, addr, err)
 			return 1
 		}
 		listeners = append(listeners, l)
+		opened = append(opened, "--"+f+" "+l.Addr().String())
 		go acceptAndClose(l)
 	}
-	hl, err := net.Listen("tcp", cfg.health)
-	if err != nil {
-		c.log.Printf("listen health: %v", err)
-		return 1
-	}
-	srv := &http.Server{Handler: c, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			c.log.Printf("health server: %v", err)
+	if cfg.health != "" {
+		hl, err := net.Listen("tcp", cfg.health)
+		if err != nil {
+			c.log.Printf("listen --health %s: %v", cfg.health, err)
+			return 1
 		}
-	}()
-	// Close, not Shutdown: a request held by "hang" would otherwise block the exit.
-	defer srv.Close()
+		srv := &http.Server{Handler: c, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				c.log.Printf("health server: %v", err)
+			}
+		}()
+		// Close, not Shutdown: a request held by "hang" would otherwise block the exit.
+		defer srv.Close()
+		opened = append(opened, "--health "+hl.Addr().String())
+	}
 
-	c.log.Printf("listening on %s ports %v, health on %s", cfg.listen, cfg.ports, hl.Addr())
+	c.log.Printf("listening: %s; working directory %s", strings.Join(opened, ", "), cfg.workDir)
 	notifyReady(c.log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -133,9 +170,14 @@ func acceptAndClose(l net.Listener) {
 func (c *core) poll() (code int, exit bool) {
 	fault, joins := c.dir.fault(), c.dir.joins()
 	member, joined := c.dir.member()
+	role, format := c.dir.word(roleFile), c.dir.word(formatFile)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if format != c.format {
+		c.log.Printf("health format %q", format)
+		c.format = format
+	}
 	changed := fault != c.fault
 	c.fault = fault
 
@@ -177,7 +219,11 @@ func (c *core) poll() (code int, exit bool) {
 	if joined && member != "" {
 		c.leader = member
 	}
-	if c.cfg.leader {
+	leads := role == stateLeader || (role == "" && (c.reset || c.leader == ""))
+	if role != "" && role != stateLeader && role != stateFollower && changed {
+		c.log.Printf("error: unknown role %q in %s, ignored", role, c.dir.path(roleFile))
+	}
+	if leads {
 		c.leader = c.self
 	}
 
@@ -185,13 +231,13 @@ func (c *core) poll() (code int, exit bool) {
 	switch {
 	case c.out:
 		state = stateOut
-	case c.cfg.leader:
+	case leads:
 		state = stateLeader
 	}
 	if state != c.state {
 		switch {
 		case state == stateOut:
-			c.log.Printf("raft: removed from cluster; health 503 until `core --install` rejoins")
+			c.log.Printf("raft: removed from cluster; health says out until `core --install` rejoins")
 		case c.state == stateOut:
 			c.log.Printf("raft: rejoined cluster, state %s, leader %s", state, c.leader)
 		default:
@@ -209,11 +255,11 @@ func (c *core) isHung() bool {
 }
 
 // raftStatus is what health reports: state and the leader's address.
-func (c *core) raftStatus() (state, leader string) {
+func (c *core) raftStatus() (state, leader, format string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state == stateOut {
-		return stateOut, ""
+		return stateOut, "", c.format
 	}
-	return c.state, c.leader
+	return c.state, c.leader, c.format
 }

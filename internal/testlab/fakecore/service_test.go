@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,7 +16,7 @@ import (
 func TestReadyHealthLeaveRejoin(t *testing.T) {
 	c := newTestCore(t, "--raft.join", "seed:7209")
 	ns := newNotifySocket(t)
-	p := start(t, []string{"NOTIFY_SOCKET=" + ns.path}, c.args...)
+	p := start(t, c.with("NOTIFY_SOCKET="+ns.path), c.args...)
 	ns.expect(t, "READY=1", waitTimeout)
 
 	for _, port := range c.ports {
@@ -29,13 +32,13 @@ func TestReadyHealthLeaveRejoin(t *testing.T) {
 	}
 
 	c.setFault(t, faultLeave)
-	h = c.waitHealth(t, "503 out", status(503, stateOut))
+	h = c.waitHealth(t, "out", status(200, stateOut))
 	if h.Status != "unavailable" || h.Raft.Leader != "" {
 		t.Fatalf("health out = %+v", h)
 	}
 	p.waitLog(t, "raft: removed from cluster")
 
-	code, out := runOnce(t, "core", "--install", "--raft.join", "x:7209", "--id", c.id, "--state-dir", c.dir)
+	code, out := runOnce(t, c.env, "core", "--install", "--raft.join", "x:7209", "--id", c.id)
 	if code != 0 || !strings.Contains(out, "x:7209") {
 		t.Fatalf("--install: exit %d, output %q", code, out)
 	}
@@ -59,30 +62,41 @@ func TestReadyHealthLeaveRejoin(t *testing.T) {
 
 // Clearing "leave" by hand is not a rejoin: only --install brings the Core back.
 func TestLeaveNeedsInstall(t *testing.T) {
-	c := newTestCore(t)
-	start(t, nil, c.args...)
+	c := newTestCore(t, "--raft.join", "seed:7209")
+	start(t, c.env, c.args...)
 	c.waitHealth(t, "200", status(200, stateFollower))
 	c.setFault(t, faultLeave)
-	c.waitHealth(t, "503", status(503, stateOut))
+	c.waitHealth(t, "out", status(200, stateOut))
 	c.setFault(t, "")
 	time.Sleep(4 * pollInterval)
-	if code, h, err := c.get(); err != nil || code != 503 {
-		t.Fatalf("after clearing leave by hand: %d %+v %v, want still 503", code, h, err)
+	if _, h, err := c.get(); err != nil || h.Raft.State != stateOut {
+		t.Fatalf("after clearing leave by hand: %+v %v, want still out", h, err)
 	}
 }
 
-func TestLeaderFlag(t *testing.T) {
-	c := newTestCore(t, "--leader")
-	start(t, nil, c.args...)
+// The first Core (no --raft.join) leads and reports its --raft.node.addr; the
+// role file overrides.
+func TestFirstCoreLeads(t *testing.T) {
+	c := newTestCore(t, "--raft.node.addr", "core-1.example:7209")
+	start(t, c.env, c.args...)
 	h := c.waitHealth(t, "200 leader", status(200, stateLeader))
-	if want := fmt.Sprintf(":%d", c.ports[0]); !strings.HasSuffix(h.Raft.Leader, want) {
+	if h.Raft.Leader != "core-1.example:7209" {
+		t.Fatalf("leader = %q, want its --raft.node.addr", h.Raft.Leader)
+	}
+	c.setFile(t, roleFile, stateFollower)
+	c.waitHealth(t, "200 follower", status(200, stateFollower))
+	// Without --raft.node.addr, the host name and the Raft listener's port.
+	c2 := newTestCore(t)
+	start(t, c2.env, c2.args...)
+	h = c2.waitHealth(t, "200 leader", status(200, stateLeader))
+	if want := fmt.Sprintf(":%d", c2.ports[0]); !strings.HasSuffix(h.Raft.Leader, want) {
 		t.Fatalf("leader = %q, want own address ending %q", h.Raft.Leader, want)
 	}
 }
 
 func TestCrashExitsAndClearsFault(t *testing.T) {
-	c := newTestCore(t)
-	p := start(t, nil, c.args...)
+	c := newTestCore(t, "--raft.join", "seed:7209")
+	p := start(t, c.env, c.args...)
 	c.waitHealth(t, "200", status(200, stateFollower))
 	c.setFault(t, faultCrash)
 	if code := p.wait(t); code != 1 {
@@ -92,16 +106,16 @@ func TestCrashExitsAndClearsFault(t *testing.T) {
 		t.Fatalf("fault file = %q, want cleared", f)
 	}
 	// The restart a supervisor makes comes up healthy.
-	start(t, nil, c.args...)
+	start(t, c.env, c.args...)
 	c.waitHealth(t, "200 after restart", status(200, stateFollower))
 }
 
 func TestCrashAlways(t *testing.T) {
-	c := newTestCore(t)
+	c := newTestCore(t, "--raft.join", "seed:7209")
 	c.setFault(t, faultCrashAlways)
 	ns := newNotifySocket(t)
 	for i := 0; i < 2; i++ {
-		p := start(t, []string{"NOTIFY_SOCKET=" + ns.path}, c.args...)
+		p := start(t, c.with("NOTIFY_SOCKET="+ns.path), c.args...)
 		if code := p.wait(t); code != 1 {
 			t.Fatalf("start %d: exit code %d, want 1", i, code)
 		}
@@ -113,7 +127,7 @@ func TestCrashAlways(t *testing.T) {
 
 	// Also while running.
 	c.setFault(t, "")
-	p := start(t, nil, c.args...)
+	p := start(t, c.env, c.args...)
 	c.waitHealth(t, "200", status(200, stateFollower))
 	c.setFault(t, faultCrashAlways)
 	if code := p.wait(t); code != 1 {
@@ -122,9 +136,9 @@ func TestCrashAlways(t *testing.T) {
 }
 
 func TestHangStopsHealthAndWatchdog(t *testing.T) {
-	c := newTestCore(t)
+	c := newTestCore(t, "--raft.join", "seed:7209")
 	ns := newNotifySocket(t)
-	start(t, []string{"NOTIFY_SOCKET=" + ns.path, "WATCHDOG_USEC=200000"}, c.args...)
+	start(t, c.with("NOTIFY_SOCKET="+ns.path, "WATCHDOG_USEC=200000"), c.args...)
 	ns.expect(t, "READY=1", waitTimeout)
 	ns.expect(t, "WATCHDOG=1", waitTimeout)
 	c.waitHealth(t, "200", status(200, stateFollower))
@@ -144,8 +158,8 @@ func TestHangStopsHealthAndWatchdog(t *testing.T) {
 }
 
 func TestSIGTERMExitsZero(t *testing.T) {
-	c := newTestCore(t)
-	p := start(t, nil, c.args...)
+	c := newTestCore(t, "--raft.join", "seed:7209")
+	p := start(t, c.env, c.args...)
 	c.waitHealth(t, "200", status(200, stateFollower))
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -156,8 +170,8 @@ func TestSIGTERMExitsZero(t *testing.T) {
 }
 
 func TestUnknownFaultIgnored(t *testing.T) {
-	c := newTestCore(t)
-	p := start(t, nil, c.args...)
+	c := newTestCore(t, "--raft.join", "seed:7209")
+	p := start(t, c.env, c.args...)
 	c.waitHealth(t, "200", status(200, stateFollower))
 	c.setFault(t, "explode")
 	p.waitLog(t, `unknown fault word "explode"`)
@@ -166,5 +180,85 @@ func TestUnknownFaultIgnored(t *testing.T) {
 	}
 	if code, h, err := c.get(); err != nil || code != 200 || h.Raft.State != stateFollower {
 		t.Fatalf("after unknown fault: %d %+v %v", code, h, err)
+	}
+}
+
+// The working directory has raft/ and the database file; raft/.reset makes the next
+// start a one-node cluster this Core leads (even with --raft.join still in its unit),
+// and is removed.
+func TestWorkDirAndReset(t *testing.T) {
+	c := newTestCore(t, "--raft.join", "seed:7209", "--raft.node.addr", "core-2.example:7209")
+	p := start(t, c.env, c.args...)
+	c.waitHealth(t, "200 follower", status(200, stateFollower))
+	for _, f := range []string{raftDir, dbFile} {
+		if _, err := os.Stat(filepath.Join(c.work, f)); err != nil {
+			t.Fatalf("working directory: %v", err)
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(t)
+	reset := filepath.Join(c.work, raftDir, resetFile)
+	if err := os.WriteFile(reset, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = start(t, c.env, c.args...)
+	h := c.waitHealth(t, "200 leader", status(200, stateLeader))
+	if h.Raft.Leader != "core-2.example:7209" {
+		t.Fatalf("leader after reset = %q, want itself", h.Raft.Leader)
+	}
+	p.waitLog(t, "one-node cluster")
+	if _, err := os.Stat(reset); !os.IsNotExist(err) {
+		t.Fatalf(".reset still there: %v", err)
+	}
+	if m, _ := os.ReadFile(filepath.Join(c.work, raftDir, membersLog)); string(m) != "core-2.example:7209\n" {
+		t.Fatalf("members after reset = %q", m)
+	}
+}
+
+// The health format is the control directory's: json, text or 404 on every path.
+func TestHealthFormats(t *testing.T) {
+	c := newTestCore(t)
+	start(t, c.env, c.args...)
+	c.waitHealth(t, "200 leader", status(200, stateLeader))
+	get := func(path string) (int, string) {
+		resp, err := http.Get(strings.TrimSuffix(c.health, "/health") + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	c.setFile(t, formatFile, formatText)
+	waitFor(t, "text format", func() bool { code, body := get("/health"); return code == 200 && body == "raft_state=leader\n" })
+	c.setFile(t, formatFile, format404)
+	waitFor(t, "404 format", func() bool { a, _ := get("/health"); b, _ := get("/"); return a == 404 && b == 404 })
+	c.setFile(t, formatFile, formatJSON)
+	c.waitHealth(t, "json again", status(200, stateLeader))
+	c.setFile(t, formatFile, formatJSON503)
+	c.setFault(t, faultLeave)
+	c.waitHealth(t, "json503 out", status(503, stateOut))
+}
+
+// No listener flag, no listener: nothing is assumed.
+func TestNoListenerFlagsNoListeners(t *testing.T) {
+	c := newTestCore(t)
+	p := start(t, c.env, "core", "--id", c.id)
+	p.waitLog(t, "listening: ;")
+	if _, err := http.Get(c.health); err == nil {
+		t.Fatal("health answered without --health")
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

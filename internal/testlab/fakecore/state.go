@@ -15,6 +15,26 @@ const (
 	faultFile  = "fault"     // one word, see the fault* constants
 	memberFile = "member"    // join target of the last --install; exists once a join was recorded
 	joinsFile  = "joins.log" // one line per --install, so tests can count rejoins
+	roleFile   = "role"      // leader or follower; missing: leader without --raft.join
+	formatFile = "health-format"
+)
+
+// Health formats (formatFile). KUMA documents no health format: tests switch between
+// these to prove the agent reads only what a site configured.
+const (
+	formatJSON    = "json"    // {"status":..., "id":..., "raft":{"state":..., "leader":...}}, always 200
+	formatJSON503 = "json503" // the same body, 503 when out
+	formatText    = "text"    // "raft_state=<state>\n", always 200
+	format404     = "404"     // 404 on every path: a listener whose path nobody confirmed
+)
+
+// Files in the working directory <root>/core/<ID>, as KUMA documents it: Raft data
+// under raft/, the local SQLite database next to it.
+const (
+	raftDir    = "raft"
+	resetFile  = ".reset"  // under raft/: the next start rebuilds a one-node cluster
+	membersLog = "members" // under raft/: the Raft members as this Core last knew them
+	dbFile     = "core.db"
 )
 
 // Fault words. Empty or missing fault file means healthy.
@@ -38,6 +58,12 @@ func (d stateDir) fault() string {
 // clearFault empties the fault file rather than deleting it, so a test that watches the
 // file sees it change in place.
 func (d stateDir) clearFault() error { return os.WriteFile(d.path(faultFile), nil, 0o644) }
+
+// word returns the trimmed content of a control file; "" when missing.
+func (d stateDir) word(name string) string {
+	b, _ := os.ReadFile(d.path(name))
+	return strings.TrimSpace(string(b))
+}
 
 // member returns the join target recorded by the last --install.
 func (d stateDir) member() (target string, ok bool) {

@@ -47,16 +47,16 @@ func raftInventory(ns []node) string {
 // coreUnitFile runs the fake Core as KUMA's unit would run the real one.
 // Restart=no: bringing a crashed Core back is the agent's job here.
 func coreUnitFile(fake string, i int) string {
-	join := "--leader"
+	join := "--raft.node.addr " + coreName(i) + ":7209" // the first Core: no --raft.join, it leads
 	if i > 1 {
-		join = "--raft.join " + coreName(1) + ":7209"
+		join += " --raft.join " + coreName(1) + ":7209"
 	}
 	return fmt.Sprintf(`[Unit]
 Description=KUMA Core %[1]s (e2e stand-in: fake-kuma-core)
 After=network-online.target
 [Service]
 Type=notify
-ExecStart=%[2]s core --id %[1]s %[3]s
+ExecStart=%[2]s core --raft.node.listen 0.0.0.0:7209 --health 0.0.0.0:7208 --internal 0.0.0.0:7210 --private 0.0.0.0:7220 --cybertrace 0.0.0.0:7222 --rest 0.0.0.0:7223 --id %[1]s %[3]s
 Restart=no
 WatchdogSec=10s
 [Install]
@@ -78,6 +78,14 @@ checks:
     min_free: 1GiB
 supervisor:
   rejoin:
+    # The stand-in's health format, as a site would confirm its KUMA's:
+    # read on the unit's own --health listener.
+    enabled: true
+    dry_run: false
+    health_path: /health
+    out_pattern: '"state"\s*:\s*"out"'
+    in_pattern: '"state"\s*:\s*"follower"'
+    leader_pattern: '"state"\s*:\s*"leader"'
     # Faster than the defaults (5s, 3 readings), for the test's patience.
     interval: 1s
     readings: 2
@@ -491,7 +499,7 @@ func TestClusterFromPackages(t *testing.T) {
 	t.Logf("d. Core crash healed: unit active %v after the crash; healing.finished (%s) alerted on %s %v after the crash",
 		dActive.Round(time.Millisecond), healed.ev.Data, coreName(2), healed.at.Sub(tCrash).Round(time.Millisecond))
 
-	// d. Core 2 falls out of the Raft cluster (running, health 503): the
+	// d. Core 2 falls out of the Raft cluster (running, health says out): the
 	// agent runs the join command (from inside its sandbox) against the
 	// leader the mesh gossips, and the Core is back in.
 	tLeave := time.Now()

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/kuma-agent/kuma-agent/agent/control"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/corebackup"
+	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
+	"github.com/kuma-agent/kuma-agent/internal/plan"
+	"github.com/kuma-agent/kuma-agent/internal/raftproc"
+)
+
+// raftSubcommands: `kuma-agent raft <sub>`, in help order.
+var raftSubcommands = []string{"status", "backups", "remove-node", "restore-node", "restore-cluster"}
+
+func raftCommand(o stdio) *command {
+	var sh shared
+	var initial string
+	return &command{
+		name:     "raft",
+		short:    "KUMA Core Raft cluster: status, backups, and KUMA's documented recoveries as guided procedures",
+		usage:    "kuma-agent raft status | backups | remove-node NODE | restore-node NODE | restore-cluster --initial NODE [--config FILE] [--format table|json] [--timeout D]",
+		withArgs: true,
+		help: `status           the inventory's Cores as the mesh and their own units see them: IDs, Raft
+                 addresses, unit state, Raft readings, backups, quorum margin
+backups          this node's backups of Core working directories (verified against their checksums)
+remove-node      KUMA's "delete a node", checked and planned
+restore-node     KUMA's "restore a node while the cluster works", checked and planned
+restore-cluster  KUMA's "restore the cluster after losing the majority" from the --initial node
+
+The procedures check their preconditions against the live cluster (who is alive, the quorum,
+backups, the leader) and print the exact documented steps per node, in order, the web UI steps
+marked [manual]. They run nothing: perform the host-side steps on each node, one node at a time.
+Exit status: 0 ready (or status/backups shown), 1 a precondition does not hold, 2 usage.`,
+		flags: func(fs *flag.FlagSet) {
+			sh.agentFlags(tableOrJSON)(fs)
+			fs.StringVar(&initial, "initial", "", "restore-cluster: the node the cluster is rebuilt from")
+		},
+		exec: func(ctx context.Context, args []string) error {
+			if len(args) == 0 {
+				return usagef("want %s", orList(raftSubcommands))
+			}
+			sub, rest := args[0], args[1:]
+			switch sub {
+			case "status":
+				if err := noArgs(rest); err != nil {
+					return err
+				}
+				st, rep, err := raftStatus(ctx, &sh)
+				if err != nil {
+					return err
+				}
+				return printRaftStatus(o, sh.format, st, rep)
+			case "backups":
+				if err := noArgs(rest); err != nil {
+					return err
+				}
+				cfg, err := sh.loadConfig()
+				if err != nil {
+					return err
+				}
+				return printBackups(o, sh.format, corebackup.FromConfig(cfg).Dir)
+			case "remove-node", "restore-node":
+				if len(rest) != 1 {
+					return usagef("%s: want one NODE", sub)
+				}
+				return raftProcedure(ctx, o, &sh, sub, rest[0])
+			case "restore-cluster":
+				if err := noArgs(rest); err != nil {
+					return err
+				}
+				if initial == "" {
+					return usagef("restore-cluster: --initial NODE names the node the cluster is rebuilt from")
+				}
+				return raftProcedure(ctx, o, &sh, sub, initial)
+			}
+			return usagef("unknown subcommand %q (want %s)", sub, orList(raftSubcommands))
+		},
+	}
+}
+
+// raftStatus asks the agent for the cluster (doctor --cluster's queries:
+// each node's Core units come with its answer) and puts it beside the
+// inventory's Cores.
+func raftStatus(ctx context.Context, sh *shared) (raftproc.Status, control.ClusterReport, error) {
+	cfg, err := sh.loadConfig()
+	if err != nil {
+		return raftproc.Status{}, control.ClusterReport{}, err
+	}
+	inv, err := plan.LoadCluster(cfg.Inventory)
+	if err != nil {
+		return raftproc.Status{}, control.ClusterReport{}, exitWith(2, fmt.Errorf("inventory: %w", err))
+	}
+	if inv == nil || !inv.Layout.RaftCore() {
+		return raftproc.Status{}, control.ClusterReport{}, exitWith(2, fmt.Errorf("inventory %q describes no KUMA Core Raft cluster", cfg.Inventory))
+	}
+	var rep control.ClusterReport
+	if err := sh.call(ctx, control.OpClusterDoctor, nil, &rep); err != nil {
+		return raftproc.Status{}, rep, err
+	}
+	return buildRaftStatus(cfg, inv, rep), rep, nil
+}
+
+// buildRaftStatus joins the inventory's Cores with what their agents said.
+func buildRaftStatus(cfg config.Config, inv *cluster.Cluster, rep control.ClusterReport) raftproc.Status {
+	st := raftproc.Status{CoreDir: cfg.Supervisor.CoreDir, Services: map[string][]string{}}
+	alive := map[string]bool{}
+	for _, m := range rep.Members {
+		alive[m.Name] = m.Status == "alive" && m.Ignored == ""
+	}
+	facts := map[string][]clusterchecks.CoreFacts{}
+	for _, n := range rep.Nodes {
+		facts[n.Host] = n.Cores
+	}
+	for _, h := range inv.RaftMembers() {
+		c := raftproc.Core{Node: h.Name, RaftAddr: h.RaftAddr(cfg.Supervisor.Rejoin.RaftPort), AgentAlive: alive[h.Name]}
+		if fs := facts[h.Name]; len(fs) > 0 {
+			f := fs[0]
+			c.Unit, c.ID, c.Active, c.Raft, c.Backup = f.Unit, f.ID, f.Active, f.Raft, f.Backup
+			if len(f.Argv) > 0 {
+				if e, err := kumaunit.Parse(f.Argv); err == nil {
+					c.Exec = &e
+				}
+			}
+		}
+		st.Cores = append(st.Cores, c)
+	}
+	// The services whose --core lists the Cores: every node's kuma-units
+	// finding names them; the reminder lists the nodes running any.
+	for _, n := range rep.Nodes {
+		for _, f := range n.Findings {
+			if f.Check != "kuma-units" {
+				continue
+			}
+			for _, d := range f.Details {
+				unit, _, ok := strings.Cut(d, ": listeners")
+				if kind, _, isKUMA := kumaunit.ParseName(unit); ok && isKUMA && kind != kumaunit.KindCore {
+					st.Services[n.Host] = append(st.Services[n.Host], unit)
+				}
+			}
+		}
+	}
+	return st
+}
+
+func printRaftStatus(o stdio, format string, st raftproc.Status, rep control.ClusterReport) error {
+	n := len(st.Cores)
+	alive := 0
+	for _, c := range st.Cores {
+		if c.AgentAlive && c.Active {
+			alive++
+		}
+	}
+	q := cluster.QuorumOf(n, alive)
+	if format == "json" {
+		return writeJSON(o.out, struct {
+			Cores  []raftproc.Core `json:"cores"`
+			Quorum cluster.Quorum  `json:"quorum"`
+		}{st.Cores, q})
+	}
+	tw := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tAGENT\tUNIT\tACTIVE\tRAFT-ADDR (unit)\tRAFT-JOIN\tRAFT\tBACKUP")
+	for _, c := range st.Cores {
+		agent := "down"
+		if c.AgentAlive {
+			agent = "alive"
+		}
+		addr, join := "-", "-"
+		if c.Exec != nil {
+			if v, ok := c.Exec.Value("raft.node.addr"); ok {
+				addr = v
+			}
+			if v, ok := c.Exec.Value("raft.join"); ok {
+				join = v
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s\t%s\n", esc(c.Node), agent, esc(dash(c.Unit)), c.Active, esc(addr), esc(join),
+			esc(dash(c.Raft)), esc(dash(c.Backup)))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	switch {
+	case q.HasQuorum:
+		fmt.Fprintf(o.out, "Raft Cores alive %d of %d, quorum %d: margin %d (that many more may fail)\n", alive, n, q.Needed, q.Margin)
+	default:
+		fmt.Fprintf(o.out, "Raft Cores alive %d of %d, quorum %d: MAJORITY LOST (see `kuma-agent raft restore-cluster -h`)\n", alive, n, q.Needed)
+	}
+	for _, r := range rep.Cluster {
+		if r.Name == "cluster-raft" || r.Name == "cluster-quorum" {
+			fmt.Fprintf(o.out, "%s: %s: %s\n", r.Name, r.Result.Status, line(r.Result.Message))
+		}
+	}
+	return nil
+}
+
+func printBackups(o stdio, format, dir string) error {
+	bs, err := corebackup.List(dir)
+	if err != nil {
+		return fmt.Errorf("backups in %s: %w", dir, err)
+	}
+	if format == "json" {
+		if bs == nil {
+			bs = []corebackup.Backup{}
+		}
+		return writeJSON(o.out, bs)
+	}
+	if len(bs) == 0 {
+		fmt.Fprintf(o.out, "no Core backup in %s\n", dir)
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CORE ID\tTAKEN (UTC)\tBYTES\tCHECKSUM\tFILE")
+	for _, b := range bs {
+		sum := "ok " + b.SHA256[:min(16, len(b.SHA256))]
+		if !b.Verified {
+			sum = "BAD: " + b.Problem
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", esc(b.ID), b.Time.Format("2006-01-02 15:04:05"), b.Size, line(sum), esc(b.Path))
+	}
+	return tw.Flush()
+}
+
+func raftProcedure(ctx context.Context, o stdio, sh *shared, proc, node string) error {
+	st, _, err := raftStatus(ctx, sh)
+	if err != nil {
+		return err
+	}
+	p, err := raftproc.New(proc, node, st)
+	if err != nil {
+		return usageError{err}
+	}
+	if sh.format == "json" {
+		if err := writeJSON(o.out, p); err != nil {
+			return err
+		}
+	} else {
+		printPlan(o, p)
+	}
+	if !p.Ready() {
+		return exitWith(1, nil)
+	}
+	return nil
+}
+
+func printPlan(o stdio, p raftproc.Plan) {
+	fmt.Fprintf(o.out, "%s %s\n\nPreconditions:\n", p.Procedure, esc(p.Target))
+	for _, c := range p.Preconditions {
+		mark := "ok  "
+		if !c.OK {
+			mark = "NO  "
+		}
+		fmt.Fprintf(o.out, "  %s%s\n", mark, line(c.Text))
+	}
+	fmt.Fprintln(o.out, "\nSteps (one node at a time, in this order):")
+	width := 0
+	for _, s := range p.Steps {
+		width = max(width, len(s.Node))
+	}
+	for i, s := range p.Steps {
+		m := ""
+		if s.Manual {
+			m = "[manual] "
+		}
+		fmt.Fprintf(o.out, "  %2d. %-*s  %s%s\n", i+1, width, esc(s.Node), m, line(s.Text))
+		if s.Command != "" {
+			fmt.Fprintf(o.out, "      %*s  $ %s\n", width, "", line(s.Command))
+		}
+	}
+	if !p.Ready() {
+		fmt.Fprintln(o.out, "\nNot ready: a precondition above does not hold.")
+	}
+}
