@@ -16,7 +16,16 @@ import (
 // (not in it, in it under another case, or at another address than its
 // inventory IP): they are reported here and ignored for every decision
 // (see Believed). Members that left (a clean shutdown) are listed only.
-func MembersCheck(v View) checks.Result {
+func MembersCheck(v View) checks.Result { return members(v, &finding{}) }
+
+func membersFinding(v View) finding {
+	var f finding
+	f.Result = members(v, &f)
+	return f
+}
+
+// members is the check; it fills f's nodes and values as it goes.
+func members(v View, f *finding) checks.Result {
 	if len(v.Members) == 0 {
 		return checks.Unknownf("no mesh members known (not even this node)", "Start kuma-agent (`systemctl enable --now kuma-agent`) and check its log (`journalctl -u kuma-agent`).")
 	}
@@ -73,6 +82,7 @@ func MembersCheck(v View) checks.Result {
 		}
 	}
 
+	f.nodes = append(append(append(append(append(f.nodes, failedNames...), unseen...), stranger...), caseOnly...), elsewhere...)
 	res := checks.Result{Status: checks.OK, Details: details}
 	var msgs, remedies []string
 	if len(failed) > 0 {
