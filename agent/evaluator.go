@@ -272,6 +272,9 @@ func (e *evaluator) thresholds(check string) *checks.Thresholds {
 	t := e.damp[check]
 	if t == nil {
 		t = checks.WithThresholds(&latestResult{name: check}, e.warnAfter, e.critAfter)
+		// Nothing published yet counts as ok: the first failures are
+		// damped like any later ones, not published as "unknown".
+		t.Resume(checks.Okf("not yet judged"))
 		e.damp[check] = t
 	}
 	return t
