@@ -53,15 +53,15 @@ type evalHold interface {
 // again nor misses their clear) and the latest findings, which `doctor
 // --cluster` on any other node shows.
 type evalState struct {
-	Evaluator   string             `json:"evaluator"`
-	At          time.Time          `json:"at"`
-	DurationMS  float64            `json:"duration_ms"`
-	Checks      []publishedCheck   `json:"checks"`
-	Truncated   bool               `json:"truncated,omitempty"`
-	Minority    bool               `json:"minority,omitempty"`
-	Unanswered  []string           `json:"unanswered,omitempty"`
-	MemberCount int                `json:"member_count,omitempty"`
-	Status      checks.Status      `json:"status"`
+	Evaluator   string           `json:"evaluator"`
+	At          time.Time        `json:"at"`
+	DurationMS  float64          `json:"duration_ms"`
+	Checks      []publishedCheck `json:"checks"`
+	Truncated   bool             `json:"truncated,omitempty"`
+	Minority    bool             `json:"minority,omitempty"`
+	Unanswered  []string         `json:"unanswered,omitempty"`
+	MemberCount int              `json:"member_count,omitempty"`
+	Status      checks.Status    `json:"status"`
 }
 
 // publishedCheck is one cluster check as the evaluator last published it.
@@ -112,8 +112,8 @@ type latestResult struct {
 	r    checks.Result
 }
 
-func (l *latestResult) Name() string                  { return l.name }
-func (*latestResult) Area() checks.Area               { return clusterchecks.Area }
+func (l *latestResult) Name() string                      { return l.name }
+func (*latestResult) Area() checks.Area                   { return clusterchecks.Area }
 func (l *latestResult) Run(context.Context) checks.Result { return l.r }
 
 // run is the evaluator's loop: one step per jittered interval, beating hb.
