@@ -14,6 +14,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/doctor"
 	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/testlab"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/netlab"
 )
 
@@ -198,6 +199,7 @@ func (m *meshLab) faultPhase(name, check string, observer int, inject, remove fu
 //
 //	sudo go test -tags kumatesthooks -count=1 -run TestClusterChecksContinuously -v ./test/e2e/
 func TestClusterChecksContinuously(t *testing.T) {
+	testlab.NeedTools(t, "nft") // the blocked Raft port
 	m := newMesh(t, meshOpts{Hosts: 3, Containers: true, Interval: evalInterval})
 	for i := 1; i <= 3; i++ {
 		m.start(i)
