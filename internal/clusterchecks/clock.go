@@ -41,13 +41,7 @@ func ClockOffsetDirect(received, remote time.Time, rtt time.Duration) time.Durat
 // single bad clock (this node's included) cannot drag the reference.
 func ClockCheck(v View) checks.Result { return clock(v, &finding{}) }
 
-func clockFinding(v View) finding {
-	var f finding
-	f.Result = clock(v, &f)
-	return f
-}
-
-// clock is the check; it fills f's nodes and values as it goes.
+// clock is the check; it fills f's nodes and values as it goes (see findingOf).
 func clock(v View, f *finding) checks.Result {
 	warn, crit := cmp.Or(v.SkewWarn, DefaultSkewWarn), cmp.Or(v.SkewCrit, DefaultSkewCrit)
 	samples := dedupSamples(v.Times)

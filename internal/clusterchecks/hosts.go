@@ -18,13 +18,7 @@ import (
 // inventory's when it has one, else the mapping most nodes agree on.
 func HostsCheck(v View) checks.Result { return hosts(v, &finding{}) }
 
-func hostsFinding(v View) finding {
-	var f finding
-	f.Result = hosts(v, &f)
-	return f
-}
-
-// hosts is the check; it fills f's nodes and values as it goes.
+// hosts is the check; it fills f's nodes and values as it goes (see findingOf).
 func hosts(v View, f *finding) checks.Result {
 	nodes := make([]string, 0, len(v.Hosts))
 	for n := range v.Hosts {

@@ -19,13 +19,7 @@ const machineIDCaution = "Run it only after the host's administrator confirms th
 // only MachineIDHash, so equal hashes mean equal ids.
 func MachineIDCheck(v View) checks.Result { return machineID(v, &finding{}) }
 
-func machineIDFinding(v View) finding {
-	var f finding
-	f.Result = machineID(v, &f)
-	return f
-}
-
-// machineID is the check; it fills f's nodes and values as it goes.
+// machineID is the check; it fills f's nodes and values as it goes (see findingOf).
 func machineID(v View, f *finding) checks.Result {
 	byHash := map[string][]string{}
 	var unknown []string

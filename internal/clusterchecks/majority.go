@@ -20,12 +20,6 @@ const MajorityCheckName = "cluster-majority"
 // cluster's.
 func MajorityCheck(v View) checks.Result { return majority(v, &finding{}) }
 
-func majorityFinding(v View) finding {
-	var f finding
-	f.Result = majority(v, &f)
-	return f
-}
-
 func majority(v View, f *finding) checks.Result {
 	var all []string
 	if v.Inventory != nil {

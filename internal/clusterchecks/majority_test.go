@@ -35,7 +35,7 @@ func TestMajorityCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := View{Inventory: tt.inv, Self: "a.x", Members: placed(tt.inv, tt.members)}
-			f := majorityFinding(v)
+			f := findingOf(majority)(v)
 			tt.want.check(t, f.Result)
 			if !slices.Equal(f.nodes, tt.nodes) {
 				t.Errorf("nodes %v, want %v", f.nodes, tt.nodes)

@@ -18,13 +18,7 @@ import (
 // (see Believed). Members that left (a clean shutdown) are listed only.
 func MembersCheck(v View) checks.Result { return members(v, &finding{}) }
 
-func membersFinding(v View) finding {
-	var f finding
-	f.Result = members(v, &f)
-	return f
-}
-
-// members is the check; it fills f's nodes and values as it goes.
+// members is the check; it fills f's nodes and values as it goes (see findingOf).
 func members(v View, f *finding) checks.Result {
 	if len(v.Members) == 0 {
 		return checks.Unknownf("no mesh members known (not even this node)", "Start kuma-agent (`systemctl enable --now kuma-agent`) and check its log (`journalctl -u kuma-agent`).")

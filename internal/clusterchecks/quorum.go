@@ -70,13 +70,7 @@ func raftApplies(v View) bool {
 // more failure loses it) or an even group is a warning.
 func QuorumCheck(v View) checks.Result { return quorum(v, &finding{}) }
 
-func quorumFinding(v View) finding {
-	var f finding
-	f.Result = quorum(v, &f)
-	return f
-}
-
-// quorum is the check; it fills f's nodes and values as it goes.
+// quorum is the check; it fills f's nodes and values as it goes (see findingOf).
 func quorum(v View, f *finding) checks.Result {
 	members := make(map[string]*Member, len(v.Members))
 	for i := range v.Members {

@@ -14,13 +14,7 @@ import (
 // critical; nodes that did not answer are listed as unknown.
 func ReachabilityCheck(v View) checks.Result { return reach(v, &finding{}) }
 
-func reachFinding(v View) finding {
-	var f finding
-	f.Result = reach(v, &f)
-	return f
-}
-
-// reach is the check; it fills f's nodes and values as it goes.
+// reach is the check; it fills f's nodes and values as it goes (see findingOf).
 func reach(v View, f *finding) checks.Result {
 	silent := silentDetails(v, "reachability", func(n string) bool { _, ok := v.Reach[n]; return ok })
 	if len(v.Reach) == 0 {
