@@ -17,7 +17,7 @@ import (
 func (a *Agent) newEvaluator() *evaluator {
 	c := a.cfg.Checks
 	e := &evaluator{self: a.node.Name, interval: c.Interval, jitter: c.Jitter,
-		warnAfter: c.FailuresBeforeWarning, critAfter: c.FailuresBeforeCritical,
+		warnAfter: c.FailuresBeforeWarning, critAfter: c.FailuresBeforeCritical, queryTimeout: a.cfg.Mesh.QueryTimeout,
 		gather: a.clusterDoctor, log: a.log.With("component", "cluster-evaluator"), now: time.Now,
 		emit: func(d events.ClusterCheckData) {
 			sev := map[string]events.Severity{"ok": events.SeverityInfo, "unknown": events.SeverityWarning,
@@ -56,14 +56,22 @@ func (a *Agent) clusterReport(ctx context.Context, fresh bool) (control.ClusterR
 	return rep, nil
 }
 
+// storedEvaluationTimeout bounds reading the stored evaluation.
+const storedEvaluationTimeout = 2 * time.Second
+
 // storedEvaluation is the evaluator's latest evaluation as stored beside
 // its lease: the cluster-wide findings and statuses, not the per-node
 // findings (the evaluator has those).
 func (a *Agent) storedEvaluation(ctx context.Context) (control.ClusterReport, bool) {
+	// Bounded: while JetStream elects a leader for the bucket a read can
+	// wait for it; the CLI must get an answer (a fresh one) within its own
+	// timeout instead.
+	ctx, cancel := context.WithTimeout(ctx, storedEvaluationTimeout)
+	defer cancel()
 	b, ok, err := a.eval.coord.ReadState(ctx)
 	if err != nil || !ok {
-		if err != nil {
-			a.log.Warn("latest cluster evaluation unreadable; evaluating afresh", "err", err)
+		if err != nil { // NATS not up yet, or the bucket electing a leader
+			a.log.Debug("latest cluster evaluation unreadable; evaluating afresh", "err", err)
 		}
 		return control.ClusterReport{}, false
 	}

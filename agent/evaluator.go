@@ -92,11 +92,13 @@ type evaluator struct {
 	jitter    float64
 	warnAfter int
 	critAfter int
-	gather    func(ctx context.Context) (control.ClusterReport, error)
-	coord     evalCoordinator // nil: self mode
-	emit      func(events.ClusterCheckData)
-	log       *slog.Logger
-	now       func() time.Time
+	// queryTimeout is the gathering's query timeout (mesh.query_timeout).
+	queryTimeout time.Duration
+	gather       func(ctx context.Context) (control.ClusterReport, error)
+	coord        evalCoordinator // nil: self mode
+	emit         func(events.ClusterCheckData)
+	log          *slog.Logger
+	now          func() time.Time
 
 	mu        sync.Mutex
 	hold      evalHold
@@ -116,7 +118,10 @@ func (l *latestResult) Name() string                      { return l.name }
 func (*latestResult) Area() checks.Area                   { return clusterchecks.Area }
 func (l *latestResult) Run(context.Context) checks.Result { return l.r }
 
-// run is the evaluator's loop: one step per jittered interval, beating hb.
+// run is the evaluator's loop: one step per jittered interval. It beats hb
+// while it waits and while a step runs within its bound (a step is bounded
+// by stepTimeout; one that outlasts it by stepGrace stops the beats: a
+// stall the watchdog reports).
 func (e *evaluator) run(hb *component.Heartbeat) func(ctx context.Context) {
 	return func(ctx context.Context) {
 		defer e.resign()
@@ -124,16 +129,26 @@ func (e *evaluator) run(hb *component.Heartbeat) func(ctx context.Context) {
 		// node's checks have run once by then.
 		for hb.Sleep(ctx, schedule.Jittered(e.interval, e.jitter, rand.Float64())) {
 			sctx, cancel := context.WithTimeout(ctx, e.stepTimeout())
-			e.step(sctx)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				e.step(sctx)
+			}()
+			hb.Wait(ctx, e.stepTimeout()+stepGrace, done)
+			<-done
 			cancel()
 			hb.Beat()
 		}
 	}
 }
 
-// stepTimeout bounds one step (lease, queries, state write) below the
-// watchdog's stall bound and the interval.
-func (e *evaluator) stepTimeout() time.Duration { return min(e.interval, 10*time.Second) }
+// stepGrace is how long a step may outlast its own deadline (a call that
+// does not honour its context) before the loop counts as stuck.
+const stepGrace = 5 * time.Second
+
+// stepTimeout bounds one step: the lease, the gathering (its four queries,
+// each asked at most twice) and the state write.
+func (e *evaluator) stepTimeout() time.Duration { return 2*e.queryTimeout + 5*time.Second }
 
 // resign releases the lease at stop, so the next evaluator need not wait
 // for it to expire (a restart is not a failure, and serf would not call

@@ -12,7 +12,6 @@ import (
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
-	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/sandbox"
 )
 
@@ -32,8 +31,7 @@ func clusterAgent(t *testing.T) string {
 			Result: checks.Result{Status: checks.Crit, Message: "clock skew", Remedy: "ntp", Details: []string{"core-3.x: +2s"}}}},
 		Status: checks.Crit, DurationMS: 42,
 	}
-	sock := t.TempDir() + "/control.sock"
-	srv, err := control.Listen(sock, map[string]control.Handler{
+	return fakeAgentHandlers(t, map[string]control.Handler{
 		control.OpClusterDoctor: func(_ context.Context, raw json.RawMessage) (any, error) {
 			var args control.ClusterDoctorArgs
 			if err := json.Unmarshal(raw, &args); err != nil {
@@ -47,15 +45,7 @@ func clusterAgent(t *testing.T) string {
 			}
 			return r, nil
 		},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return writeConfig(t, func(c *config.Config) { c.Agent.ControlSocket = sock })
+	})
 }
 
 // doctor --cluster shows the latest continuous evaluation with its age and
