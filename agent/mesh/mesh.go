@@ -74,10 +74,16 @@ func New(cfg Config) (*Mesh, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mesh config: %w", err)
 	}
+	tr, err := newGatedTransport(sc.MemberlistConfig)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip: %w", err)
+	}
 	s, err := serf.Create(sc)
 	if err != nil {
+		_ = tr.Shutdown()
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", sc.MemberlistConfig.BindAddr, cfg.BindPort, err)
 	}
+	tr.openGate() // serf is complete: its delegate may send now (startgate.go)
 
 	m := &Mesh{
 		serf:         s,
