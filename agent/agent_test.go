@@ -170,7 +170,9 @@ func (n *testNode) call(t *testing.T, op string, out any) error {
 // continuous evaluation's damping.
 func (n *testNode) freshDoctor(t *testing.T, out *control.ClusterReport) error {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// A fresh round may ask a query twice (mesh.query_timeout 5 s here),
+	// and shares the query handlers with the cluster evaluator's rounds.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return control.Call(ctx, n.cfg.Agent.ControlSocket, control.OpClusterDoctor, control.ClusterDoctorArgs{Fresh: true}, out)
 }
