@@ -174,6 +174,9 @@ func (e *evaluator) step(ctx context.Context) {
 	}
 	rep, err := e.gather(ctx)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return // stopping
+		}
 		e.log.Warn("cluster evaluation failed; the last published statuses stand", "err", err)
 		return
 	}
