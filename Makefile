@@ -35,8 +35,9 @@ DEPS_PACKAGES := nginx-light libnginx-mod-stream nats-server rpm dpkg-dev iprout
 # make test as root: the network-namespace and systemd-nspawn tests.
 TEST_ROOT_TOOLS := systemd-nspawn nsenter ip
 # make e2e: those, plus dpkg-deb to read the .deb and dpkg/rpm to compare
-# versions (nfpm is built into .tools by the target itself).
-E2E_TOOLS := $(TEST_ROOT_TOOLS) dpkg dpkg-deb rpm
+# versions (nfpm is built into .tools by the target itself), nft to block a
+# port in a host's namespace.
+E2E_TOOLS := $(TEST_ROOT_TOOLS) dpkg dpkg-deb rpm nft
 
 # $(call need,TOOLS) is a shell command that stops the recipe at once, with
 # one line naming every missing tool and the command that installs it.
@@ -56,7 +57,7 @@ help:
 	@echo "make fuzz     run every fuzz target briefly (FUZZTIME=20s)"
 	@echo "make bench    run the benchmarks quoted in the notes (test/bench/doctor.sh: the real binary)"
 	@echo "make package  build .deb and .rpm into dist/ with nfpm $(NFPM_VERSION)"
-	@echo "make e2e      test/e2e/packages on real systemd: install/upgrade/remove and a 3-node cluster"
+	@echo "make e2e      test/e2e/packages on real systemd: install/upgrade/remove and a 3-node cluster; continuous cluster checks"
 	@echo "              (root, nspawn; make deps first)"
 	@echo "make rootfs   the Debian rootfs the nspawn test hosts boot (root, once, cached)"
 	@echo "make deps     install the Debian packages the integration tests use (root)"
@@ -124,6 +125,7 @@ e2e:
 	@$(call need,$(E2E_TOOLS))
 	@$(MAKE) --no-print-directory $(TOOLS)/nfpm rootfs
 	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/packages/
+	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestClusterChecksContinuously$$' ./test/e2e/
 
 # The demo shows a skewed clock with the test hook: its own test build.
 demo:

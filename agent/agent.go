@@ -79,6 +79,7 @@ type Agent struct {
 	supBeat *component.Heartbeat   // the supervisor's heartbeat; nil when off
 	metrics *agentMetrics
 	events  *memberLog
+	eval    *evaluator // the continuous cluster checks (evaluator.go)
 
 	// beats are the loops' heartbeats; a loop silent for stallAfter is
 	// stuck (the watchdog stops pinging, /healthz answers 503).
@@ -171,6 +172,12 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 			}
 		}
 	}
+	if a.locker == nil && cfg.Events.Enabled {
+		// The cluster evaluator's lease rides on the same locker as the
+		// supervisor's, with supervision on or off.
+		a.locker = &leaseLocker{a: a, ttl: cfg.Supervisor.LeaseTTL}
+	}
+	a.eval = a.newEvaluator()
 	a.metrics = newAgentMetrics(o.Version)
 	a.events = newMemberLog(a.metrics.memberEvents, a.emitMember)
 	a.sched = schedule.New(a.plan.Checks, schedule.Options{

@@ -165,6 +165,18 @@ func (n *testNode) call(t *testing.T, op string, out any) error {
 	return control.Call(ctx, n.cfg.Agent.ControlSocket, op, nil, out)
 }
 
+// freshDoctor asks n for a cluster evaluation made now (doctor --cluster
+// --fresh): these tests are about gathering and judging, not about the
+// continuous evaluation's damping.
+func (n *testNode) freshDoctor(t *testing.T, out *control.ClusterReport) error {
+	t.Helper()
+	// A fresh round may ask a query twice (mesh.query_timeout 5 s here),
+	// and shares the query handlers with the cluster evaluator's rounds.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return control.Call(ctx, n.cfg.Agent.ControlSocket, control.OpClusterDoctor, control.ClusterDoctorArgs{Fresh: true}, out)
+}
+
 func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -250,7 +262,7 @@ func TestAgentsFormMeshAndReport(t *testing.T) {
 	})
 
 	var rep control.ClusterReport
-	if err := n1.call(t, control.OpClusterDoctor, &rep); err != nil {
+	if err := n1.freshDoctor(t, &rep); err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Nodes) != 3 || len(rep.Unanswered) != 0 {
@@ -300,7 +312,7 @@ func TestClusterDoctorFindsDuplicateIDsSkewAndDeadNodes(t *testing.T) {
 	n1 := tc.nodes["core-1.test.local"]
 	n1.waitAlive(t, 3)
 	var rep control.ClusterReport
-	if err := n1.call(t, control.OpClusterDoctor, &rep); err != nil {
+	if err := n1.freshDoctor(t, &rep); err != nil {
 		t.Fatal(err)
 	}
 	res := map[string]checks.Result{}
@@ -320,7 +332,7 @@ func TestClusterDoctorFindsDuplicateIDsSkewAndDeadNodes(t *testing.T) {
 	eventually(t, "core-3 failed", 20*time.Second, func() bool {
 		return n1.members(t)["core-3.test.local"].Status == "failed"
 	})
-	if err := n1.call(t, control.OpClusterDoctor, &rep); err != nil {
+	if err := n1.freshDoctor(t, &rep); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(rep.Unanswered, []string{"core-3.test.local"}) {

@@ -4,9 +4,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kuma-agent/kuma-agent/agent/metrics"
 	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 )
 
 // agentMetrics are the Prometheus series of /metrics.
@@ -21,6 +23,14 @@ type agentMetrics struct {
 	events        *metrics.GaugeVec
 	tagsStale     *metrics.GaugeVec
 	refused       *metrics.GaugeVec
+	cluster       clusterGauges
+}
+
+// clusterGauges are the cluster evaluator's series: set only on the node
+// that evaluates (the lease holder; every node without events).
+type clusterGauges struct {
+	evaluator, age, duration *metrics.GaugeVec
+	status, margin, skew     *metrics.GaugeVec
 }
 
 func newAgentMetrics(version string) *agentMetrics {
@@ -37,6 +47,14 @@ func newAgentMetrics(version string) *agentMetrics {
 	m.refused = r.Gauge("kuma_agent_gossip_members_refused", "Gossip member announcements refused at merge so far (a name that is not a host name, or a name alive at another address; a running total kept by the mesh, the log says which, once a minute).")
 	m.tagsStale = r.Gauge("kuma_agent_gossip_tags_stale", "1 while this node's newest tags could not be encoded or sent: the other nodes see its last good ones (the log says why).")
 	m.events = r.Gauge("kuma_agent_events", "Event publishing: nats_connected (0/1), published and publish_failures since start, outbox_pending, outbox_dropped (ever: overflow, corruption, memory full, too large), outbox_degraded (1 while the state directory fails and events are held in memory), outbox_memory (events held in memory), outbox_quarantined (corrupt outbox files put aside).", "kind")
+	m.cluster = clusterGauges{
+		evaluator: r.Gauge("kuma_agent_cluster_evaluator", "1 while this node evaluates the cluster-wide checks (holds the cluster-checks lease, or evaluates for itself without events), else 0."),
+		age:       r.Gauge("kuma_agent_cluster_evaluation_age_seconds", "Seconds since this evaluator's latest cluster evaluation (evaluator only)."),
+		duration:  r.Gauge("kuma_agent_cluster_evaluation_duration_seconds", "How long the latest cluster evaluation took: the four cluster queries and the checks (evaluator only)."),
+		status:    r.Gauge("kuma_agent_cluster_check_status", "Published (damped) status of each cluster-wide check: 0 ok, 1 warn, 2 crit, 3 unknown (Nagios codes; evaluator only).", "check"),
+		margin:    r.Gauge("kuma_agent_cluster_quorum_margin", "Failures each consensus group (raft, etcd) can still take before losing quorum; negative: lost (evaluator only).", "group"),
+		skew:      r.Gauge("kuma_agent_cluster_clock_skew_seconds", "Each node's clock minus the cluster median, as measured by the evaluator (evaluator only).", "node"),
+	}
 	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
 	return m
 }
@@ -59,6 +77,7 @@ func (a *Agent) collectMetrics(*metrics.Registry) {
 		m.events.With("outbox_memory").Set(float64(st.outbox.MemoryEvents))
 		m.events.With("outbox_quarantined").Set(float64(len(st.outbox.Quarantined)))
 	}
+	a.collectClusterMetrics()
 	if a.mesh == nil {
 		return
 	}
@@ -115,4 +134,38 @@ func (a *Agent) outboxHealth() (checks.OutboxHealth, bool) {
 		return checks.OutboxHealth{}, false
 	}
 	return a.bus.ob.Health(), true
+}
+
+// collectClusterMetrics sets the evaluator's gauges from its latest
+// evaluation; a node that does not evaluate has only the 0 of
+// kuma_agent_cluster_evaluator (another node's numbers would be stale).
+func (a *Agent) collectClusterMetrics() {
+	g := a.metrics.cluster
+	for _, v := range []*metrics.GaugeVec{g.age, g.duration, g.status, g.margin, g.skew} {
+		v.Reset()
+	}
+	ev, evaluating := a.eval.snapshot()
+	g.evaluator.With().Set(b2f(evaluating))
+	if ev == nil || !evaluating {
+		return
+	}
+	g.age.With().Set(time.Since(ev.at).Seconds())
+	g.duration.With().Set(ev.report.DurationMS / 1000)
+	for _, c := range ev.report.Cluster {
+		g.status.With(c.Name).Set(float64(c.Result.Status.NagiosCode()))
+	}
+	for _, c := range ev.raw {
+		var to *metrics.GaugeVec
+		switch c.Name {
+		case clusterchecks.QuorumCheckName:
+			to = g.margin
+		case clusterchecks.ClockCheckName:
+			to = g.skew
+		default:
+			continue
+		}
+		for k, v := range c.Values {
+			to.With(k).Set(v)
+		}
+	}
 }

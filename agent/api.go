@@ -35,8 +35,14 @@ func (a *Agent) controlHandlers() map[string]control.Handler {
 			}
 			return control.UnitsReport{Units: a.sup.Units(), Raft: a.sup.RaftState(), DryRun: a.cfg.Supervisor.DryRun}, nil
 		},
-		control.OpClusterDoctor: func(ctx context.Context, _ json.RawMessage) (any, error) {
-			return a.clusterDoctor(ctx)
+		control.OpClusterDoctor: func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var args control.ClusterDoctorArgs
+			if len(raw) > 0 && string(raw) != "null" {
+				if err := json.Unmarshal(raw, &args); err != nil {
+					return nil, fmt.Errorf("doctor-cluster arguments: %w", err)
+				}
+			}
+			return a.clusterReport(ctx, args.Fresh)
 		},
 		control.OpLeave: func(context.Context, json.RawMessage) (any, error) {
 			// Leave for good: the others see "left", not "failed", and the

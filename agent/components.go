@@ -28,6 +28,7 @@ import (
 //	http             /metrics and /healthz
 //	scheduler        the checks
 //	tags             gossips this node's roles and health
+//	cluster-evaluator the continuous cluster checks (under the cluster-checks lease; every node for itself without events)
 //	supervisor       unit healing (uses the mesh, the lease, the events)
 //	watchdog         systemd pings while every heartbeat is fresh
 func (a *Agent) components() []component.Component {
@@ -49,6 +50,7 @@ func (a *Agent) components() []component.Component {
 	cs = append(cs,
 		&component.Loop{ID: "scheduler", Run: func(ctx context.Context) { _ = a.sched.Run(ctx) }},
 		&component.Loop{ID: "tags", Run: a.tagsLoop(a.beats.Add("tags"))},
+		&component.Loop{ID: "cluster-evaluator", Run: a.eval.run(a.beats.Add("cluster-evaluator"))},
 	)
 	if a.sup != nil {
 		cs = append(cs, &component.Loop{ID: "supervisor", Run: a.runSupervisor})

@@ -463,7 +463,7 @@ func (m *brokenNodeMesh) meshes(t *testing.T, broken *testNode, wantState checks
 		var state string // the broken node's state finding
 		answered := func() bool {
 			var rep control.ClusterReport
-			err = n.call(t, control.OpClusterDoctor, &rep)
+			err = n.freshDoctor(t, &rep)
 			hosts, unanswered, state = nil, rep.Unanswered, ""
 			for _, node := range rep.Nodes {
 				hosts = append(hosts, node.Host)

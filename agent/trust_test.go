@@ -149,7 +149,7 @@ func TestRogueMemberChangesNoDecision(t *testing.T) {
 
 	// doctor --cluster: a finding, not a node.
 	var rep control.ClusterReport
-	if err := n1.call(t, control.OpClusterDoctor, &rep); err != nil {
+	if err := n1.freshDoctor(t, &rep); err != nil {
 		t.Fatal(err)
 	}
 	var members checks.Result

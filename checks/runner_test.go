@@ -104,6 +104,31 @@ func TestThresholds(t *testing.T) {
 	}
 }
 
+// Resume continues from a status reported elsewhere: a resumed crit stays
+// crit on the next failure, a resumed warn needs the remaining failures
+// before crit, a resumed ok holds through failures below the threshold.
+func TestThresholdsResume(t *testing.T) {
+	crit, ok := Critf("down", "fix it"), Okf("fine")
+	cases := []struct {
+		from Status
+		runs []Result
+		want []Status
+	}{
+		{Crit, []Result{crit, crit}, []Status{Crit, Crit}},
+		{Warn, []Result{crit, crit, crit}, []Status{Warn, Crit, Crit}}, // 2 failures taken, 2 more to crit
+		{OK, []Result{crit, crit, ok}, []Status{OK, Warn, OK}},
+	}
+	for _, c := range cases {
+		th := WithThresholds(&fakeCheck{name: "t", results: c.runs}, 2, 4)
+		th.Resume(Result{Status: c.from, Message: "before"})
+		for i, w := range c.want {
+			if got := th.Run(context.Background()); got.Status != w {
+				t.Errorf("from %v, run %d: got %v (%q), want %v", c.from, i, got.Status, got.Message, w)
+			}
+		}
+	}
+}
+
 func TestThresholdsAtOnce(t *testing.T) {
 	th := WithThresholds(&fakeCheck{name: "t", results: []Result{Critf("x", "")}}, 0, 0)
 	if s := th.Run(context.Background()).Status; s != Crit {

@@ -77,3 +77,22 @@ func (t *Thresholds) Failures() int {
 	defer t.mu.Unlock()
 	return t.failures
 }
+
+// Resume starts the damping from a status reported before, elsewhere: a
+// cluster check's new evaluator (after a handover) continues from what the
+// previous one published, as if it had reported r itself after as many
+// failures as that status takes. So a fault already raised stays raised
+// (no second raise), and one more pass of the same severity keeps it.
+func (t *Thresholds) Resume(r Result) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch r.Status {
+	case Crit:
+		t.failures = t.FailuresBeforeCritical
+	case Warn:
+		t.failures = t.FailuresBeforeWarning
+	default:
+		t.failures = 0
+	}
+	t.last = &r
+}

@@ -53,8 +53,18 @@ type UnitsReport struct {
 	DryRun bool                    `json:"dry_run,omitempty"`
 }
 
+// ClusterDoctorArgs are OpClusterDoctor's arguments (none: the latest
+// continuous evaluation, or a fresh one when there is none yet).
+type ClusterDoctorArgs struct {
+	// Fresh gathers and judges now instead of answering the latest
+	// continuous evaluation.
+	Fresh bool `json:"fresh,omitempty"`
+}
+
 // ClusterReport is the answer to OpClusterDoctor, `doctor --cluster`:
-// every node's findings and what only the cluster as a whole shows.
+// every node's findings and what only the cluster as a whole shows. It is
+// the cluster evaluator's latest evaluation (Evaluator, EvaluatedAt,
+// AgeSeconds say whose and how old) unless Fresh: gathered on request.
 type ClusterReport struct {
 	Self       string                      `json:"self"`
 	Members    []MemberInfo                `json:"members"`
@@ -63,4 +73,10 @@ type ClusterReport struct {
 	Cluster    []clusterchecks.NamedResult `json:"cluster"`
 	Status     checks.Status               `json:"status"`
 	DurationMS float64                     `json:"duration_ms"`
+
+	Evaluator   string    `json:"evaluator"`      // the node that evaluated it
+	EvaluatedAt time.Time `json:"evaluated_at"`   // when
+	AgeSeconds  float64   `json:"age_seconds"`    // how long before this answer
+	Fresh       bool      `json:"fresh"`          // gathered for this request
+	Note        string    `json:"note,omitempty"` // what this answer lacks, and how to get it
 }

@@ -39,7 +39,7 @@ type Mesh struct {
 	querySlots   chan struct{}
 	queryDrops   atomic.Uint64
 	queryWG      sync.WaitGroup
-	queryIssue   sync.Mutex
+	queryIssue   sync.Mutex // issuing a query, or setting tags (query.go, SetTags)
 	joinBackoff  retry.Backoff
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -74,10 +74,16 @@ func New(cfg Config) (*Mesh, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mesh config: %w", err)
 	}
+	tr, err := newGatedTransport(sc.MemberlistConfig)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip: %w", err)
+	}
 	s, err := serf.Create(sc)
 	if err != nil {
+		_ = tr.Shutdown()
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", sc.MemberlistConfig.BindAddr, cfg.BindPort, err)
 	}
+	tr.openGate() // serf is complete: its delegate may send now (startgate.go)
 
 	m := &Mesh{
 		serf:         s,
@@ -178,7 +184,14 @@ func (m *Mesh) SetTags(tags map[string]string) error {
 	if err := checkTags(tags); err != nil {
 		return fmt.Errorf("set tags: %w", err)
 	}
-	if err := m.serf.SetTags(cloneTags(tags)); err != nil {
+	// serf.Query reads the local node's address fields without a lock,
+	// and SetTags rewrites them (memberlist's aliveNode): the race detector
+	// caught the two once queries ran continuously (the cluster evaluator).
+	// Issuing a query and setting tags take turns.
+	m.queryIssue.Lock()
+	err := m.serf.SetTags(cloneTags(tags))
+	m.queryIssue.Unlock()
+	if err != nil {
 		return fmt.Errorf("set tags: %w", err)
 	}
 	return nil

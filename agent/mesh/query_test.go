@@ -2,6 +2,8 @@ package mesh
 
 import (
 	"bytes"
+	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -161,4 +163,31 @@ func TestQueryUntilReturnsOnceAllAnswered(t *testing.T) {
 	if len(got) != 3 || time.Since(start) > 30*time.Second {
 		t.Fatalf("%d answers after %v", len(got), time.Since(start))
 	}
+}
+
+// Queries issued while the tags change: serf.Query reads the local node's
+// address fields that SetTags rewrites, unlocked; the mesh takes them in
+// turns (a race under -race otherwise, first seen with the continuous
+// cluster evaluation).
+func TestQueriesAndTagChangesDoNotRace(t *testing.T) {
+	a := startAgent(t, Config{NodeName: "solo", Keys: [][]byte{testKey(t)}})
+	if err := a.HandleQuery("ping", func([]byte) ([]byte, error) { return []byte("pong"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			if err := a.SetTags(map[string]string{"g": strconv.Itoa(i)}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for range 50 {
+		if _, err := a.QueryUntil(context.Background(), "ping", nil, nil, 200*time.Millisecond, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
 }

@@ -169,7 +169,7 @@ func (s *Scheduler) loop(ctx context.Context, e *entry, first time.Duration) {
 		}
 		s.runOnce(ctx, e)
 		// The wait starts after the run, so a slow check cannot pile up.
-		t.Reset(jittered(e.interval, s.opt.Jitter, s.random()))
+		t.Reset(Jittered(e.interval, s.opt.Jitter, s.random()))
 	}
 }
 

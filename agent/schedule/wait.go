@@ -2,10 +2,10 @@ package schedule
 
 import "time"
 
-// jittered is the wait before the next run: interval scaled by a factor drawn
+// Jittered is the wait before the next run: interval scaled by a factor drawn
 // uniformly from [1-jitter, 1+jitter) by r in [0, 1). Jitter keeps the checks
 // of a cluster's nodes from falling into lockstep.
-func jittered(interval time.Duration, jitter, r float64) time.Duration {
+func Jittered(interval time.Duration, jitter, r float64) time.Duration {
 	r = min(max(r, 0), 1)
 	return time.Duration(float64(interval) * (1 + jitter*(2*r-1)))
 }

@@ -14,23 +14,23 @@ func TestJitteredStaysWithinBounds(t *testing.T) {
 			hi := time.Duration(float64(interval) * (1 + jitter))
 			var sawLow, sawHigh bool
 			for range 2000 {
-				d := jittered(interval, jitter, rng.Float64())
+				d := Jittered(interval, jitter, rng.Float64())
 				if d < lo || d > hi {
-					t.Fatalf("jittered(%v, %v) = %v, outside [%v, %v]", interval, jitter, d, lo, hi)
+					t.Fatalf("Jittered(%v, %v) = %v, outside [%v, %v]", interval, jitter, d, lo, hi)
 				}
 				sawLow = sawLow || d < interval
 				sawHigh = sawHigh || d > interval
 			}
 			if jitter > 0 && !(sawLow && sawHigh) {
-				t.Errorf("jittered(%v, %v) never spread both ways", interval, jitter)
+				t.Errorf("Jittered(%v, %v) never spread both ways", interval, jitter)
 			}
 		}
 	}
 	// The extremes of r map to the extremes of the range.
-	if d := jittered(time.Second, 0.1, 0); d != 900*time.Millisecond {
+	if d := Jittered(time.Second, 0.1, 0); d != 900*time.Millisecond {
 		t.Errorf("r=0: %v", d)
 	}
-	if d := jittered(time.Second, 0.1, 1); d != 1100*time.Millisecond {
+	if d := Jittered(time.Second, 0.1, 1); d != 1100*time.Millisecond {
 		t.Errorf("r=1: %v", d)
 	}
 }

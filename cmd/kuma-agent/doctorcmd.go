@@ -21,6 +21,7 @@ func doctorCommand(o stdio) *command {
 		invPath     string
 		node        string
 		clusterWide bool
+		fresh       bool
 		only, skip  listFlag
 	)
 	return &command{
@@ -28,7 +29,8 @@ func doctorCommand(o stdio) *command {
 		short: "diagnose this node (--cluster: every node), each finding with its fix",
 		usage: "kuma-agent doctor [flags]",
 		help: "Runs every check that applies to this node once and prints each finding with its fix.\n" +
-			"With --cluster, asks the running agent for every node's findings and the cluster-wide checks.\n" +
+			"With --cluster, shows the running agents' latest cluster evaluation (every node's findings and the\n" +
+			"cluster-wide checks, with its age and the node that evaluated it); --fresh evaluates now.\n" +
 			"Exit status: 0 ok, 1 warning or unknown, 2 critical or no verdict (nagios format: 0/1/2/3).\n" +
 			"Checks: " + strings.Join(plan.BuiltinChecks, ", ") + ", plugin:<file>.",
 		flags: func(f *flag.FlagSet) {
@@ -36,6 +38,7 @@ func doctorCommand(o stdio) *command {
 			sh.register(f, "agent config file", doctorFormats, defaultTimeout)
 			f.StringVar(&invPath, "inventory", "", "the cluster's inventory (default: inventory: in the config)")
 			f.BoolVar(&clusterWide, "cluster", false, "every node's findings and the cluster-wide checks, through the running agent (--timeout applies)")
+			f.BoolVar(&fresh, "fresh", false, "with --cluster: gather and judge now instead of showing the latest continuous evaluation")
 			f.StringVar(&node, "node", "", "this node's inventory name (default: node_name in the config, else the output of hostname -f)")
 			f.Var(&only, "only", "run only these `checks` (comma-separated; repeatable)")
 			f.Var(&skip, "skip", "skip these `checks` (comma-separated; repeatable)")
@@ -49,6 +52,8 @@ func doctorCommand(o stdio) *command {
 			switch {
 			case clusterWide && (len(only)+len(skip) > 0 || invPath != "" || node != ""):
 				return usagef("--cluster reports what the agents run; --only, --skip, --inventory and --node do not apply")
+			case !clusterWide && fresh:
+				return usagef("--fresh applies to --cluster only")
 			case !clusterWide && flagSet(fset, "timeout"):
 				return usagef("--timeout applies to --cluster only (checks have checks.timeout in the config)")
 			}
@@ -61,7 +66,7 @@ func doctorCommand(o stdio) *command {
 				color = isTerminal(fl)
 			}
 			if clusterWide {
-				rep, err := fetchClusterReport(ctx, cfg.Agent.ControlSocket, sh.timeout)
+				rep, err := fetchClusterReport(ctx, cfg.Agent.ControlSocket, sh.timeout, fresh)
 				if err != nil {
 					return exitWith(2, err)
 				}

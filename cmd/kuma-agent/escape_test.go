@@ -29,11 +29,17 @@ const forgerEscaped = `x\x1b[31mRED\nc9.lab.lan  127.0.201.9  alive  core  ok`
 // the config it returns points at it.
 func fakeAgent(t *testing.T, answers map[string]any) string {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "control.sock")
 	handlers := map[string]control.Handler{}
 	for op, ans := range answers {
 		handlers[op] = func(context.Context, json.RawMessage) (any, error) { return ans, nil }
 	}
+	return fakeAgentHandlers(t, handlers)
+}
+
+// fakeAgentHandlers is fakeAgent with handlers that read their arguments.
+func fakeAgentHandlers(t *testing.T, handlers map[string]control.Handler) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "control.sock")
 	srv, err := control.Listen(sock, handlers, nil)
 	if err != nil {
 		t.Fatal(err)

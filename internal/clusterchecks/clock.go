@@ -39,7 +39,10 @@ func ClockOffsetDirect(received, remote time.Time, rtt time.Duration) time.Durat
 // ClockCheck judges every node's clock against the MEDIAN of all nodes'
 // offsets, as k0sctl does: it needs no NTP server and no trusted node, and a
 // single bad clock (this node's included) cannot drag the reference.
-func ClockCheck(v View) checks.Result {
+func ClockCheck(v View) checks.Result { return clock(v, &finding{}) }
+
+// clock is the check; it fills f's nodes and values as it goes (see findingOf).
+func clock(v View, f *finding) checks.Result {
 	warn, crit := cmp.Or(v.SkewWarn, DefaultSkewWarn), cmp.Or(v.SkewCrit, DefaultSkewCrit)
 	samples := dedupSamples(v.Times)
 	answered := make(map[string]bool, len(samples))
@@ -79,7 +82,9 @@ func ClockCheck(v View) checks.Result {
 
 	worst := checks.OK
 	var bad, details []string
+	f.values = make(map[string]float64, len(js))
 	for _, j := range js {
+		f.values[j.Node] = j.skew.Seconds()
 		worst = checks.Worst(worst, j.status)
 		d := fmt.Sprintf("%s: skew %s from the median (±%s)", j.Node, signed(j.skew), roundDisplay(max(j.RTT/2, j.Bound)).String())
 		if j.status != checks.OK {
@@ -103,6 +108,7 @@ func ClockCheck(v View) checks.Result {
 			nodes = append(nodes, j.Node)
 		}
 	}
+	f.nodes = nodes
 	msg := fmt.Sprintf("clock skew from the cluster median: %s (limit %s)", nameList(bad), limit)
 	remedy := fmt.Sprintf("On %s: configure and synchronise NTP (check `timedatectl status` and `chronyc tracking` or `ntpq -p`), "+
 		"then step the clock once (`chronyc makestep`, or `systemctl restart systemd-timesyncd`). "+

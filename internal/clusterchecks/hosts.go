@@ -16,7 +16,10 @@ import (
 // A differing address is critical; a name missing on some nodes is a
 // warning (DNS may still resolve it). The expected address is the
 // inventory's when it has one, else the mapping most nodes agree on.
-func HostsCheck(v View) checks.Result {
+func HostsCheck(v View) checks.Result { return hosts(v, &finding{}) }
+
+// hosts is the check; it fills f's nodes and values as it goes (see findingOf).
+func hosts(v View, f *finding) checks.Result {
 	nodes := make([]string, 0, len(v.Hosts))
 	for n := range v.Hosts {
 		nodes = append(nodes, n)
@@ -33,14 +36,15 @@ func HostsCheck(v View) checks.Result {
 	worst := checks.OK
 	var bad, details, fixes []string
 	for _, name := range names {
-		f := judgeName(v, name, nodes, byName[name])
-		if f.status == checks.OK {
+		nf := judgeName(v, name, nodes, byName[name])
+		if nf.status == checks.OK {
 			continue
 		}
-		worst = checks.Worst(worst, f.status)
+		worst = checks.Worst(worst, nf.status)
 		bad = append(bad, name)
-		details = append(details, f.detail)
-		fixes = append(fixes, f.fixes...)
+		details = append(details, nf.detail)
+		fixes = append(fixes, nf.fixes...)
+		f.nodes = append(f.nodes, nf.nodes...)
 	}
 	details = append(details, silent...)
 	if worst == checks.OK {
@@ -122,6 +126,7 @@ type nameFinding struct {
 	status checks.Status
 	detail string
 	fixes  []string
+	nodes  []string // the nodes whose mapping is not the expected one
 }
 
 // addrGroup is the nodes that map a name to the same address set.
@@ -195,7 +200,15 @@ func judgeName(v View, name string, nodes []string, byKey map[groupKey]*addrGrou
 	if !ok {
 		// No inventory address and no majority: name the choice.
 		f.fixes = append(f.fixes, fmt.Sprintf("decide which address %s has and map it alike on every node", name))
+		for _, g := range list {
+			f.nodes = append(f.nodes, g.nodes...)
+		}
 		return f
+	}
+	for _, g := range list {
+		if g.key != addrKey(want) {
+			f.nodes = append(f.nodes, g.nodes...)
+		}
 	}
 	lines := make([]string, len(want))
 	for i, a := range want {

@@ -17,7 +17,10 @@ const machineIDCaution = "Run it only after the host's administrator confirms th
 // MachineIDCheck finds members (any status but left) sharing a machine-id,
 // as cloned VMs do: duplicates destabilise k0s HA clusters. Agents gossip
 // only MachineIDHash, so equal hashes mean equal ids.
-func MachineIDCheck(v View) checks.Result {
+func MachineIDCheck(v View) checks.Result { return machineID(v, &finding{}) }
+
+// machineID is the check; it fills f's nodes and values as it goes (see findingOf).
+func machineID(v View, f *finding) checks.Result {
 	byHash := map[string][]string{}
 	var unknown []string
 	considered := 0
@@ -52,6 +55,7 @@ func MachineIDCheck(v View) checks.Result {
 		for _, g := range groups {
 			msgs = append(msgs, strings.Join(g, ", "))
 			fixes = append(fixes, fmt.Sprintf("keep %s, regenerate on %s", g[0], strings.Join(g[1:], ", ")))
+			f.nodes = append(f.nodes, g...)
 			dup = append(dup, fmt.Sprintf("same machine-id on %s", strings.Join(g, ", ")))
 		}
 		remedy := fmt.Sprintf("On all but one node of each group (%s) run `%s`. %s",

@@ -16,7 +16,10 @@ import (
 // (not in it, in it under another case, or at another address than its
 // inventory IP): they are reported here and ignored for every decision
 // (see Believed). Members that left (a clean shutdown) are listed only.
-func MembersCheck(v View) checks.Result {
+func MembersCheck(v View) checks.Result { return members(v, &finding{}) }
+
+// members is the check; it fills f's nodes and values as it goes (see findingOf).
+func members(v View, f *finding) checks.Result {
 	if len(v.Members) == 0 {
 		return checks.Unknownf("no mesh members known (not even this node)", "Start kuma-agent (`systemctl enable --now kuma-agent`) and check its log (`journalctl -u kuma-agent`).")
 	}
@@ -73,6 +76,7 @@ func MembersCheck(v View) checks.Result {
 		}
 	}
 
+	f.nodes = append(append(append(append(append(f.nodes, failedNames...), unseen...), stranger...), caseOnly...), elsewhere...)
 	res := checks.Result{Status: checks.OK, Details: details}
 	var msgs, remedies []string
 	if len(failed) > 0 {

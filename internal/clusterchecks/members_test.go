@@ -64,7 +64,7 @@ func TestMembersCheck(t *testing.T) {
 }
 
 func TestAll(t *testing.T) {
-	want := []string{"cluster-members", "cluster-machine-id", "cluster-clock", "cluster-hosts", "cluster-reachability", "cluster-quorum", "cluster-raft"}
+	want := []string{"cluster-members", "cluster-majority", "cluster-machine-id", "cluster-clock", "cluster-hosts", "cluster-reachability", "cluster-quorum", "cluster-raft"}
 	// A failed member must show in both the members and the quorum results.
 	inventory := inv(cluster.LayoutDistributed, "a.x=10.0.0.1:core", "b.x=10.0.0.2:core-peer", "c.x=10.0.0.3:core-peer")
 	v := View{Inventory: inventory, Self: "a.x", Members: placed(inventory, withStatus(withStatus(alive("a.x", "b.x", "c.x"), "b.x", StatusFailed), "c.x", StatusFailed))}
@@ -77,8 +77,8 @@ func TestAll(t *testing.T) {
 			t.Errorf("result %d is %s, want %s", i, r.Name, want[i])
 		}
 	}
-	if got[0].Result.Status != checks.Crit || got[5].Result.Status != checks.Crit {
-		t.Errorf("members %s, quorum %s; want crit both", got[0].Result.Status, got[5].Result.Status)
+	if got[0].Result.Status != checks.Crit || got[6].Result.Status != checks.Crit || got[1].Result.Status != checks.Crit {
+		t.Errorf("members %s, majority %s, quorum %s; want crit all three (1 of 3 alive)", got[0].Result.Status, got[1].Result.Status, got[6].Result.Status)
 	}
 }
 

@@ -68,7 +68,10 @@ func raftApplies(v View) bool {
 // members advertising them); a voter is healthy when its agent is alive and
 // its ports check passes. Lost quorum is critical; a margin of zero (one
 // more failure loses it) or an even group is a warning.
-func QuorumCheck(v View) checks.Result {
+func QuorumCheck(v View) checks.Result { return quorum(v, &finding{}) }
+
+// quorum is the check; it fills f's nodes and values as it goes (see findingOf).
+func quorum(v View, f *finding) checks.Result {
 	members := make(map[string]*Member, len(v.Members))
 	for i := range v.Members {
 		members[strings.ToLower(v.Members[i].Name)] = &v.Members[i]
@@ -108,6 +111,11 @@ func QuorumCheck(v View) checks.Result {
 			}
 		}
 		q := cluster.QuorumOf(len(voters), len(voters)-len(unhealthy))
+		if f.values == nil {
+			f.values = map[string]float64{}
+		}
+		f.values[g.name] = float64(q.Margin)
+		f.nodes = append(f.nodes, unhealthy...)
 		line := fmt.Sprintf("%d %s, %d healthy, quorum %d, margin %d", q.Members, g.noun, q.Healthy, q.Needed, q.Margin)
 		res.Details = append(res.Details, fmt.Sprintf("%s: %s (%s)", g.name, line, strings.Join(voters, ", ")))
 		res.Details = append(res.Details, why...)

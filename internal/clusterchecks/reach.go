@@ -12,7 +12,10 @@ import (
 // ReachabilityCheck assembles the matrix every node probed from its side:
 // which (from, to, port) edges of the port matrix fail. Any failing edge is
 // critical; nodes that did not answer are listed as unknown.
-func ReachabilityCheck(v View) checks.Result {
+func ReachabilityCheck(v View) checks.Result { return reach(v, &finding{}) }
+
+// reach is the check; it fills f's nodes and values as it goes (see findingOf).
+func reach(v View, f *finding) checks.Result {
 	silent := silentDetails(v, "reachability", func(n string) bool { _, ok := v.Reach[n]; return ok })
 	if len(v.Reach) == 0 {
 		return checks.Unknownf("no node answered the reachability query",
@@ -43,6 +46,7 @@ func ReachabilityCheck(v View) checks.Result {
 	toPorts := map[string][]string{} // destination -> ports to open there
 	for i, e := range edges {
 		details = append(details, edgeLine(e))
+		f.nodes = append(f.nodes, e.From, e.To)
 		if i == 0 || e.From != edges[i-1].From || e.To != edges[i-1].To {
 			pairs = append(pairs, e.From+" -> "+e.To)
 		}

@@ -105,6 +105,50 @@ type View struct {
 type NamedResult struct {
 	Name   string        `json:"name"`
 	Result checks.Result `json:"result"`
+	// Nodes are the nodes the finding is about (the outliers, duplicates,
+	// disagreeing or unhealthy nodes), sorted; empty when it is about none.
+	// Events carry them, so a subscriber need not parse the message.
+	Nodes []string `json:"nodes,omitempty"`
+	// Values are the numbers behind the finding, keyed by what they
+	// measure: cluster-clock has each node's skew from the median in
+	// seconds (by node), cluster-quorum each group's margin (by group:
+	// raft, etcd), cluster-majority "alive" and "nodes". Metrics read them;
+	// nobody parses a message.
+	Values map[string]float64 `json:"values,omitempty"`
+}
+
+// The checks whose Values feed metrics.
+const (
+	ClockCheckName  = "cluster-clock"  // Values: node -> skew from the median, seconds
+	QuorumCheckName = "cluster-quorum" // Values: group -> quorum margin
+)
+
+// finding is what a check of the table returns: its result and the
+// structured parts of NamedResult.
+type finding struct {
+	checks.Result
+	nodes  []string
+	values map[string]float64
+}
+
+// findingOf runs a check that fills in its finding's nodes and values as it
+// judges (the exported XCheck functions run the same with a throwaway one).
+func findingOf(check func(View, *finding) checks.Result) func(View) finding {
+	return func(v View) finding {
+		var f finding
+		f.Result = check(v, &f)
+		return f
+	}
+}
+
+// sortedSet sorts and deduplicates names (nil stays nil).
+func sortedSet(names []string) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	out := slices.Clone(names)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Area is the doctor area of every check in this package.
@@ -121,7 +165,8 @@ func All(v View) []NamedResult {
 		if c.name == "cluster-members" {
 			in = v
 		}
-		out = append(out, NamedResult{Name: c.name, Result: c.run(in)})
+		f := c.run(in)
+		out = append(out, NamedResult{Name: c.name, Result: f.Result, Nodes: sortedSet(f.nodes), Values: f.values})
 	}
 	return out
 }
@@ -130,15 +175,16 @@ func All(v View) []NamedResult {
 // --only/--skip, metrics and events).
 var allChecks = []struct {
 	name string
-	run  func(View) checks.Result
+	run  func(View) finding
 }{
-	{"cluster-members", MembersCheck},
-	{"cluster-machine-id", MachineIDCheck},
-	{"cluster-clock", ClockCheck},
-	{"cluster-hosts", HostsCheck},
-	{"cluster-reachability", ReachabilityCheck},
-	{"cluster-quorum", QuorumCheck},
-	{"cluster-raft", RaftCheck},
+	{"cluster-members", findingOf(members)},
+	{MajorityCheckName, findingOf(majority)},
+	{"cluster-machine-id", findingOf(machineID)},
+	{ClockCheckName, findingOf(clock)},
+	{"cluster-hosts", findingOf(hosts)},
+	{"cluster-reachability", findingOf(reach)},
+	{QuorumCheckName, findingOf(quorum)},
+	{"cluster-raft", func(v View) finding { return finding{Result: RaftCheck(v)} }},
 }
 
 // expectedNodes lists the nodes that should answer a query: every member

@@ -25,27 +25,30 @@ type Type string
 // The event types. Data payloads are documented beside each.
 const (
 	CheckStatusChanged Type = "check.status_changed" // CheckData
-	MemberJoined       Type = "member.joined"        // MemberData
-	MemberFailed       Type = "member.failed"        // MemberData
-	MemberLeft         Type = "member.left"          // MemberData
-	MemberReaped       Type = "member.reaped"        // MemberData
-	MemberUpdated      Type = "member.updated"       // MemberData
-	UnitStateChanged   Type = "unit.state_changed"   // UnitData
-	HealingProposed    Type = "healing.proposed"     // HealingData
-	HealingStarted     Type = "healing.started"      // HealingData
-	HealingFinished    Type = "healing.finished"     // HealingData
-	HealingRefused     Type = "healing.refused"      // HealingData
-	LeaseAcquired      Type = "lease.acquired"       // LeaseData
-	LeaseRenewed       Type = "lease.renewed"        // LeaseData
-	LeaseReleased      Type = "lease.released"       // LeaseData
-	LeaseTakenOver     Type = "lease.taken_over"     // LeaseData
-	AgentStarted       Type = "agent.started"        // AgentData
-	AgentStopping      Type = "agent.stopping"       // AgentData
-	EventsDropped      Type = "events.dropped"       // DroppedData
+	// ClusterStatusChanged is a cluster-wide check's change, raised and
+	// cleared by the one evaluator (ClusterCheckData).
+	ClusterStatusChanged Type = "cluster.status_changed"
+	MemberJoined         Type = "member.joined"      // MemberData
+	MemberFailed         Type = "member.failed"      // MemberData
+	MemberLeft           Type = "member.left"        // MemberData
+	MemberReaped         Type = "member.reaped"      // MemberData
+	MemberUpdated        Type = "member.updated"     // MemberData
+	UnitStateChanged     Type = "unit.state_changed" // UnitData
+	HealingProposed      Type = "healing.proposed"   // HealingData
+	HealingStarted       Type = "healing.started"    // HealingData
+	HealingFinished      Type = "healing.finished"   // HealingData
+	HealingRefused       Type = "healing.refused"    // HealingData
+	LeaseAcquired        Type = "lease.acquired"     // LeaseData
+	LeaseRenewed         Type = "lease.renewed"      // LeaseData
+	LeaseReleased        Type = "lease.released"     // LeaseData
+	LeaseTakenOver       Type = "lease.taken_over"   // LeaseData
+	AgentStarted         Type = "agent.started"      // AgentData
+	AgentStopping        Type = "agent.stopping"     // AgentData
+	EventsDropped        Type = "events.dropped"     // DroppedData
 )
 
 // Types lists every type, for documentation and validation.
-var Types = []Type{CheckStatusChanged, MemberJoined, MemberFailed, MemberLeft, MemberReaped, MemberUpdated,
+var Types = []Type{CheckStatusChanged, ClusterStatusChanged, MemberJoined, MemberFailed, MemberLeft, MemberReaped, MemberUpdated,
 	UnitStateChanged, HealingProposed, HealingStarted, HealingFinished, HealingRefused,
 	LeaseAcquired, LeaseRenewed, LeaseReleased, LeaseTakenOver, AgentStarted, AgentStopping, EventsDropped}
 
@@ -167,6 +170,28 @@ type CheckData struct {
 	To      string `json:"to"`
 	Message string `json:"message"`
 	Remedy  string `json:"remedy,omitempty"`
+}
+
+// The transitions of a cluster.status_changed event.
+const (
+	TransitionRaised  = "raised"  // from ok (or nothing published yet) to a problem
+	TransitionChanged = "changed" // from one problem status to another (warn -> crit)
+	TransitionCleared = "cleared" // back to ok
+)
+
+// ClusterCheckData is the data of cluster.status_changed: one cluster-wide
+// check's status as the evaluator published it. Exactly one raised per
+// fault and one cleared when it goes away, across evaluator handovers.
+type ClusterCheckData struct {
+	Check      string   `json:"check"`
+	Status     string   `json:"status"`
+	Previous   string   `json:"previous"` // "none" before the first publication
+	Transition string   `json:"transition"`
+	Message    string   `json:"message"`
+	Details    []string `json:"details,omitempty"`
+	Remedy     string   `json:"remedy,omitempty"`
+	Nodes      []string `json:"nodes,omitempty"` // the nodes the finding is about
+	Evaluator  string   `json:"evaluator"`       // the node that evaluated it
 }
 
 // MemberData is the data of member.* events.

@@ -17,6 +17,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/doctor"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/nspawnlab"
 )
@@ -304,7 +305,7 @@ func TestSupervisionOnSystemd(t *testing.T) {
 
 	t.Log("phase 5: the kuma-units and cluster-raft checks")
 	eventually(t, "cluster-raft, cluster-quorum and kuma-units OK", 30*time.Second, func() bool {
-		rep, _, err := m.doctorCLI(1)
+		rep, _, err := m.doctorCLI(1, "--fresh")
 		return err == nil && clusterResult(rep, "cluster-raft") == checks.OK && clusterResult(rep, "cluster-quorum") == checks.OK &&
 			nodeFinding(rep, nodeName(1), "kuma-units") == checks.OK
 	})
@@ -313,7 +314,7 @@ func TestSupervisionOnSystemd(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "kuma-units critical on host 1 for the leftover .reset", 30*time.Second, func() bool {
-		rep, _, err := m.doctorCLI(2)
+		rep, _, err := m.doctorCLI(2, "--fresh")
 		return err == nil && nodeFinding(rep, nodeName(1), "kuma-units") == checks.Crit
 	})
 	if err := os.Remove(fmt.Sprintf("/proc/%d/root%s", m.ct.Host(1).Leader(), reset)); err != nil {
@@ -321,7 +322,7 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	}
 	m.systemctl(2, "stop", coreUnit(2))
 	eventually(t, "cluster-raft warns: 2 Cores alive, even, not the inventory's 3", 30*time.Second, func() bool {
-		rep, _, err := m.doctorCLI(1)
+		rep, _, err := m.doctorCLI(1, "--fresh")
 		return err == nil && clusterResult(rep, "cluster-raft") == checks.Warn
 	})
 	// kuma-agent raft status shows it from the units and the mesh.
@@ -345,24 +346,17 @@ func (m *meshLab) rejoins(node string) []events.HealingData {
 	return out
 }
 
-func clusterResult(rep control.ClusterReport, name string) checks.Status {
-	for _, r := range rep.Cluster {
-		if r.Name == name {
-			return r.Result.Status
-		}
+func clusterResult(rep doctor.ClusterReport, name string) checks.Status {
+	if f, ok := rep.Cluster(name); ok {
+		return f.Status
 	}
 	return checks.Unknown
 }
 
-func nodeFinding(rep control.ClusterReport, node, check string) checks.Status {
-	for _, n := range rep.Nodes {
-		if n.Host != node {
-			continue
-		}
-		for _, f := range n.Findings {
-			if f.Check == check {
-				return f.Result().Status
-			}
+func nodeFinding(rep doctor.ClusterReport, node, check string) checks.Status {
+	for _, f := range rep.Findings {
+		if f.Host == node && f.Check == check {
+			return f.Status
 		}
 	}
 	return checks.Unknown

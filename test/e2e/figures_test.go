@@ -209,7 +209,7 @@ func TestFigureClusterDoctor(t *testing.T) {
 	var wall, inAgent []time.Duration
 	for r := 0; r < runs; r++ {
 		st := time.Now()
-		rep, code, err := m.doctorCLI(1 + r%n)
+		rep, code, err := m.doctorCLI(1+r%n, "--fresh")
 		wall = append(wall, time.Since(st))
 		if err != nil {
 			t.Fatal(err)
@@ -217,7 +217,7 @@ func TestFigureClusterDoctor(t *testing.T) {
 		if len(rep.Nodes) != n || len(rep.Unanswered) != 0 {
 			t.Errorf("run %d: %d nodes answered, unanswered %v (exit %d)", r, len(rep.Nodes), rep.Unanswered, code)
 		}
-		inAgent = append(inAgent, time.Duration(rep.DurationMS*float64(time.Millisecond)))
+		inAgent = append(inAgent, time.Duration(rep.Summary.DurationMS*float64(time.Millisecond)))
 	}
 	t.Logf("FIGURE cluster-doctor nodes=%d runs=%d wall median=%v max=%v; in-agent median=%v max=%v",
 		n, runs, median(wall), slices.Max(wall).Round(time.Millisecond), median(inAgent), slices.Max(inAgent).Round(time.Millisecond))

@@ -18,6 +18,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/doctor"
 	"github.com/kuma-agent/kuma-agent/internal/inventory"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/netlab"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/nspawnlab"
@@ -316,11 +317,11 @@ func (m *meshLab) waitDetected(observers []int, name, status string, t0 time.Tim
 	return worst
 }
 
-// doctorCLI runs `kuma-agent doctor --cluster --format json` against node
-// i's control socket (a file: no namespace needed) and returns the report
-// and the exit code.
-func (m *meshLab) doctorCLI(i int) (control.ClusterReport, int, error) {
-	cmd := exec.Command(m.bin, "doctor", "--cluster", "--format", "json", "--config", m.node(i).cfgPath)
+// doctorCLI runs `kuma-agent doctor --cluster --format json` (and extra
+// flags: --fresh) against node i's control socket (a file: no namespace
+// needed) and returns the report and the exit code.
+func (m *meshLab) doctorCLI(i int, extra ...string) (doctor.ClusterReport, int, error) {
+	cmd := exec.Command(m.bin, append([]string{"doctor", "--cluster", "--format", "json", "--config", m.node(i).cfgPath}, extra...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -330,9 +331,9 @@ func (m *meshLab) doctorCLI(i int) (control.ClusterReport, int, error) {
 	case errors.As(err, &ee):
 		code = ee.ExitCode()
 	case err != nil:
-		return control.ClusterReport{}, -1, err
+		return doctor.ClusterReport{}, -1, err
 	}
-	var rep control.ClusterReport
+	var rep doctor.ClusterReport
 	if err := json.Unmarshal(out, &rep); err != nil {
 		return rep, code, fmt.Errorf("doctor --cluster (exit %d): %w: %s %s", code, err, out, stderr.String())
 	}

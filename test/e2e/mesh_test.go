@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/checks"
-	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/internal/doctor"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/sandbox"
 )
 
@@ -161,28 +161,24 @@ func TestMeshEndToEnd(t *testing.T) {
 
 // clusterReport is doctor --cluster's JSON with the CLI's exit code.
 type clusterReport struct {
-	Self       string                      `json:"self"`
-	Nodes      []clusterchecks.DoctorReply `json:"nodes"`
-	Unanswered []string                    `json:"unanswered"`
-	Cluster    []clusterchecks.NamedResult `json:"cluster"`
-	code       int
+	doctor.ClusterReport
+	code int
 }
 
 func (r clusterReport) result(name string) checks.Result {
-	for _, c := range r.Cluster {
-		if c.Name == name {
-			return c.Result
-		}
+	if f, ok := r.Cluster(name); ok {
+		return checks.Result{Status: f.Status, Message: f.Message, Details: f.Details, Remedy: f.Remedy}
 	}
 	return checks.Result{Status: checks.Unknown, Message: name + " missing from the report"}
 }
 
-// mustDoctor runs the CLI against node i and fails the test if it cannot.
+// mustDoctor runs the CLI against node i (--fresh: these steps are about
+// gathering and judging now) and fails the test if it cannot.
 func (m *meshLab) mustDoctor(i int) clusterReport {
 	m.t.Helper()
-	rep, code, err := m.doctorCLI(i)
+	rep, code, err := m.doctorCLI(i, "--fresh")
 	if err != nil {
 		m.t.Fatal(err)
 	}
-	return clusterReport{Self: rep.Self, Nodes: rep.Nodes, Unanswered: rep.Unanswered, Cluster: rep.Cluster, code: code}
+	return clusterReport{ClusterReport: rep, code: code}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/internal/doctor"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/nspawnlab"
 )
@@ -284,23 +285,22 @@ func (n node) waitEvents(since time.Time, names ...string) time.Duration {
 	})
 }
 
-// doctorCluster runs `kuma-agent doctor --cluster --format json` on h.
-func (n node) doctorCluster() (control.ClusterReport, int) {
+// doctorCluster runs `kuma-agent doctor --cluster --fresh --format json` on
+// h (fresh: the steps below judge what they just did).
+func (n node) doctorCluster() (doctor.ClusterReport, int) {
 	n.t.Helper()
-	out := n.sh("kuma-agent doctor --cluster --format json > /run/doctor.json 2>/run/doctor.err; echo $?")
+	out := n.sh("kuma-agent doctor --cluster --fresh --format json > /run/doctor.json 2>/run/doctor.err; echo $?")
 	code, _ := strconv.Atoi(out)
-	var rep control.ClusterReport
+	var rep doctor.ClusterReport
 	if err := json.Unmarshal([]byte(n.read("/run/doctor.json")), &rep); err != nil {
 		n.t.Fatalf("%s: doctor --cluster (exit %d): %v: %s", n.Name(), code, err, n.read("/run/doctor.err"))
 	}
 	return rep, code
 }
 
-func clusterResult(rep control.ClusterReport, name string) checks.Result {
-	for _, c := range rep.Cluster {
-		if c.Name == name {
-			return c.Result
-		}
+func clusterResult(rep doctor.ClusterReport, name string) checks.Result {
+	if f, ok := rep.Cluster(name); ok {
+		return checks.Result{Status: f.Status, Message: f.Message, Details: f.Details, Remedy: f.Remedy}
 	}
 	return checks.Result{Status: checks.Unknown, Message: name + " missing"}
 }
@@ -419,21 +419,19 @@ func TestClusterFromPackages(t *testing.T) {
 	rss := h1.rssKiB(h1.agentPID())
 
 	// b. doctor --cluster reports every node.
-	var rep control.ClusterReport
+	var rep doctor.ClusterReport
 	var code int
 	eventually(t, "doctor --cluster answered by all 3 nodes", 60*time.Second, func() (bool, string) {
 		rep, code = h1.doctorCluster()
 		return len(rep.Nodes) == 3 && len(rep.Unanswered) == 0, fmt.Sprintf("exit %d, %d nodes, unanswered %v", code, len(rep.Nodes), rep.Unanswered)
 	})
 	var names []string
-	for _, n := range rep.Nodes {
-		names = append(names, n.Host)
-	}
+	names = append(names, rep.Nodes...)
 	slices.Sort(names)
 	if !slices.Equal(names, []string{coreName(1), coreName(2), coreName(3)}) {
 		t.Errorf("b. doctor --cluster nodes %v", names)
 	}
-	out, _ := h1.try("kuma-agent doctor --cluster 2>&1")
+	out, _ := h1.try("kuma-agent doctor --cluster --fresh 2>&1")
 	t.Logf("b. doctor --cluster (exit %d) on %s, its first line and the cluster-wide part:\n%s", code, coreName(1), clusterPart(out))
 
 	// c. Host 3 becomes a clone of host 1 (same machine-id), host 2's
@@ -455,7 +453,7 @@ func TestClusterFromPackages(t *testing.T) {
 	if strings.Contains(clk.Message, coreName(1)) || strings.Contains(clk.Message, coreName(3)) {
 		t.Errorf("c. cluster-clock blames a node whose clock is right: %q", clk.Message)
 	}
-	out, _ = h1.try("kuma-agent doctor --cluster 2>&1")
+	out, _ = h1.try("kuma-agent doctor --cluster --fresh 2>&1")
 	t.Logf("c. named %v after the restarts; doctor --cluster (exit %d):\n%s", d.Round(time.Millisecond), code, clusterPart(out))
 
 	// The alerts subscriber on host 2 (its own service, as packaged).
