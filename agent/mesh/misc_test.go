@@ -49,31 +49,85 @@ func TestParseLogLine(t *testing.T) {
 }
 
 func TestProfiles(t *testing.T) {
-	lan, err := ProfileLAN.memberlistConfig()
+	stock, err := ProfileStock.memberlistConfig(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stock, err := ProfileStock.memberlistConfig()
-	if err != nil {
-		t.Fatal(err)
+	for _, hosts := range []int{0, 1, 3, 5, 9, 10, 24, 25, 50, 64, 65, 100, 128, 500} {
+		lan, err := ProfileLAN.memberlistConfig(hosts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lan.ProbeInterval >= stock.ProbeInterval || lan.SuspicionMult >= stock.SuspicionMult {
+			t.Errorf("hosts=%d: LAN profile is not faster than stock: %v/%d vs %v/%d",
+				hosts, lan.ProbeInterval, lan.SuspicionMult, stock.ProbeInterval, stock.SuspicionMult)
+		}
+		// Lifeguard's protections must stay on.
+		if lan.AwarenessMaxMultiplier < 2 || lan.IndirectChecks < 3 || lan.DisableTcpPings {
+			t.Errorf("hosts=%d: LAN profile weakens Lifeguard: %+v", hosts, lan)
+		}
+		// k = SuspicionMult-2 confirmations must stay >= 1 so a lone
+		// accuser never takes the fast path.
+		if lan.SuspicionMult-2 < 1 {
+			t.Errorf("hosts=%d: SuspicionMult %d needs no confirmation", hosts, lan.SuspicionMult)
+		}
+		// A direct ack must have time left for the indirect probes.
+		if lan.ProbeTimeout >= lan.ProbeInterval || lan.ProbeTimeout < lan.ProbeInterval/2 {
+			t.Errorf("hosts=%d: ProbeTimeout %v against ProbeInterval %v", hosts, lan.ProbeTimeout, lan.ProbeInterval)
+		}
 	}
-	if lan.ProbeInterval >= stock.ProbeInterval || lan.SuspicionMult >= stock.SuspicionMult {
-		t.Errorf("LAN profile is not faster than stock: %v/%d vs %v/%d",
-			lan.ProbeInterval, lan.SuspicionMult, stock.ProbeInterval, stock.SuspicionMult)
-	}
-	// Lifeguard's protections must stay on.
-	if lan.AwarenessMaxMultiplier < 2 || lan.IndirectChecks < 1 || lan.DisableTcpPings {
-		t.Errorf("LAN profile weakens Lifeguard: %+v", lan)
-	}
-	// k = SuspicionMult-2 confirmations must stay >= 1 so a lone accuser
-	// never takes the fast path.
-	if lan.SuspicionMult-2 < 1 {
-		t.Errorf("SuspicionMult %d needs no confirmation", lan.SuspicionMult)
-	}
-	if _, err := Profile(9).memberlistConfig(); err == nil {
+	if _, err := Profile(9).memberlistConfig(5); err == nil {
 		t.Error("unknown profile accepted")
 	}
 	if ProfileLAN.String() != "lan" || Profile(9).String() != "Profile(9)" {
 		t.Error("profile names")
+	}
+}
+
+// TestLANTimingsBySize holds the size table to the arithmetic in the
+// ProfileLAN comment: at every size up to the last row's, the fast
+// suspicion timeout stays between 0.7 s and 1.1 s (memberlist alone would
+// stretch it by log10(n)), and a lone accuser still waits at least 7 s.
+func TestLANTimingsBySize(t *testing.T) {
+	for i, r := range lanTimings {
+		if i > 0 && (r.maxHosts <= lanTimings[i-1].maxHosts || r.probeInterval > lanTimings[i-1].probeInterval) {
+			t.Errorf("row %d (%+v) out of order after %+v", i, r, lanTimings[i-1])
+		}
+	}
+	last := lanTimings[len(lanTimings)-1].maxHosts
+	for hosts := 1; hosts <= last; hosts++ {
+		c, err := ProfileLAN.memberlistConfig(hosts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := lanTimingFor(hosts); hosts > got.maxHosts || c.ProbeInterval != got.probeInterval {
+			t.Fatalf("hosts=%d got row %+v, config %v", hosts, got, c.ProbeInterval)
+		}
+		min := suspicionMin(c, hosts)
+		max := time.Duration(c.SuspicionMaxTimeoutMult) * min
+		if min < 700*time.Millisecond || min > 1100*time.Millisecond || max < 7*time.Second {
+			t.Errorf("hosts=%d: suspicion min %v max %v (ProbeInterval %v)", hosts, min, max, c.ProbeInterval)
+		}
+	}
+	// The rows do what the comment says at the sizes the figures use.
+	for _, tc := range []struct {
+		hosts    int
+		interval time.Duration
+		gossip   int
+		min      time.Duration
+	}{
+		{0, 300 * time.Millisecond, 3, 900 * time.Millisecond},
+		{5, 300 * time.Millisecond, 3, 900 * time.Millisecond},
+		{50, 200 * time.Millisecond, 4, 1019 * time.Millisecond},
+		{100, 160 * time.Millisecond, 4, 960 * time.Millisecond},
+		{1000, 160 * time.Millisecond, 4, 1440 * time.Millisecond}, // past the table: log10 again
+	} {
+		c, err := ProfileLAN.memberlistConfig(tc.hosts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := suspicionMin(c, tc.hosts).Truncate(time.Millisecond); c.ProbeInterval != tc.interval || c.GossipNodes != tc.gossip || got != tc.min {
+			t.Errorf("hosts=%d: interval %v gossip nodes %d min %v, want %v %d %v", tc.hosts, c.ProbeInterval, c.GossipNodes, got, tc.interval, tc.gossip, tc.min)
+		}
 	}
 }
