@@ -26,8 +26,11 @@ import (
 // Subnet is the /24 the hosts live in; host N is Subnet.N.
 const Subnet = "10.99.0"
 
-// MaxHosts keeps interface names within IFNAMSIZ and addresses in the /24.
-const MaxHosts = 99
+// MaxHosts keeps addresses in the /24 (.255 is its broadcast) and
+// interface names within IFNAMSIZ: "kl" + the pid in base 36 (at most 5
+// digits for pid_max 2^22) + "-" + the lab's sequence number (1-2 digits)
+// + "-p254" is at most 15 bytes.
+const MaxHosts = 254
 
 // labSeq makes prefixes unique among the labs of one process.
 var labSeq atomic.Int64
