@@ -14,17 +14,18 @@ type Profile int
 
 const (
 	// ProfileLAN is the default: memberlist's LAN profile tuned so that a
-	// killed or cut-off agent is marked failed by every other agent within
-	// about 2 s (median; 3 s at worst), at 5 agents and at 50, without giving
-	// up memberlist's Lifeguard protections against false failures. Its
-	// probe timing comes from lanTimings by the cluster's size (Config.Hosts,
-	// the inventory's host count, known at start); everything else is fixed:
+	// killed or cut-off agent is marked failed by every other agent in about
+	// 1.5 s at 5 agents and about 2-2.5 s at 50 (README, Figures), without
+	// giving up memberlist's Lifeguard protections against false failures.
+	// Its probe timing comes from lanTimings by the cluster's size
+	// (Config.Hosts, the inventory's host count, known at start); everything
+	// else is fixed:
 	//
 	// Values (stock DefaultLANConfig in brackets):
 	//
-	//	ProbeInterval           lanTimings  [1s]
-	//	ProbeTimeout            lanTimings  [500ms]
-	//	GossipNodes             lanTimings  [3]
+	//	ProbeInterval           lanTimings (300ms)  [1s]
+	//	ProbeTimeout            lanTimings (200ms)  [500ms]
+	//	GossipNodes             lanTimings (3)      [3]
 	//	SuspicionMult           3     [4]
 	//	SuspicionMaxTimeoutMult 10    [6]
 	//	GossipInterval          100ms [200ms]
@@ -32,6 +33,7 @@ const (
 	//	AwarenessMaxMultiplier  8     [8]  (Lifeguard stays on)
 	//	RetransmitMult          6     [4]
 	//	PushPullInterval        10s   [30s]
+	//	EnableCompression       false [true]
 	//	TCP pings: stock (on).
 	//
 	// Arithmetic, from memberlist v0.7 (util.go suspicionTimeout, state.go
@@ -42,53 +44,53 @@ const (
 	//	max = SuspicionMaxTimeoutMult * min
 	//	k   = SuspicionMult - 2 = 1 confirmation (0 only if n-2 < k: n < 3)
 	//
+	//	n      min                          max (lone accuser)
+	//	3-9    3 * 1    * 300ms = 0.9 s      9 s
+	//	20     3 * 1.30 * 300ms = 1.17 s     11.7 s
+	//	50     3 * 1.70 * 300ms = 1.53 s     15.3 s
+	//	100    3 * 2    * 300ms = 1.8 s      18 s
+	//
 	// A suspicion timer starts at max and drops to min once k other nodes
 	// independently suspect the same node (their own probe failed). With
 	// k = 1 two agents must agree before the fast path applies, while a lone
 	// accuser (for example an agent that is itself starved of CPU or cut
-	// off) needs the full max, about 9 s, giving the accused time to refute.
-	// Stock settings give k = 4-2 = 2, reduced to 0 on 3 nodes (n-2 = 1 < 2):
-	// one agent alone declares a peer dead after min = 4 * 1s = 4s.
+	// off) needs the full max, 9 s or more, giving the accused time to
+	// refute. Stock settings give k = 4-2 = 2, reduced to 0 on 3 nodes
+	// (n-2 = 1 < 2): one agent alone declares a peer dead after
+	// min = 4 * 1s = 4s.
 	//
 	// How it scales with size, against memberlist's own: memberlist keeps
-	// ProbeInterval fixed and stretches min by log10(n), so that at 50 nodes
-	// the suspected node gets 1.7 times longer to hear of the suspicion and
-	// refute it (gossip needs about log(n) rounds to spread); with a fixed
-	// 500ms interval our min grew from 1.5 s at 9 nodes to 2.55 s at 50, and
-	// detection from 2.3 s to about 4 s (measured at 40). lanTimings instead
-	// shortens ProbeInterval as the cluster grows, so that min stays about
-	// 0.75-1.1 s at every size up to 128 (then memberlist's log10 takes over
-	// again), and raises GossipNodes from 3 to 4 so the suspicion and the
-	// refutation still spread in about three 100 ms gossip rounds:
-	// 4^3 = 64 nodes, 5 rounds (0.5 s) for 128 with relays. The per-row min
-	// for its smallest and largest size:
-	//
-	//	hosts    ProbeInterval  min at the row's ends      max (10 * min)
-	//	1-9      300ms          0.9 s   (log10 < 1)        9 s
-	//	10-24    250ms          0.75 s - 1.04 s            7.5-10 s
-	//	25-64    200ms          0.84 s - 1.08 s            8.4-11 s
-	//	65-      160ms          0.87 s - 1.01 s at 128     8.7-10 s
+	// ProbeInterval fixed and stretches min by log10(n), so that in a larger
+	// cluster the suspected node has longer to hear of the suspicion and
+	// refute it (gossip needs about log(n) rounds to spread). lanTimings is
+	// where a size gets its own probe timing; today it has one row, so the
+	// scaling is memberlist's log10(n) on a 300 ms probe. A row that
+	// cancelled log10 (200 ms probes from 25 hosts, min about 1 s at 50) was
+	// measured and rejected: 50 agents sharing the lab's 2 cores then starved
+	// each other into a storm of false failures that never converged (the
+	// same lab converges with 300 ms). Hosts that each have their own CPU may
+	// well carry it; add the row when a site measures that (README, Figures,
+	// has the commands).
 	//
 	// Expected detection of a killed node:
 	//
 	//	first probe of the dead node by some agent  ~1 ProbeInterval on
-	//	    average (each of the n-1 agents probes one peer per interval,
-	//	    walking a shuffled list, so the dead node is probed about once
-	//	    per interval by someone)
+	//	    average at 50 nodes, less at 5 (each of the n-1 agents probes
+	//	    one peer per interval, walking a shuffled list)
 	//	probe fails: direct UDP gives up after ProbeTimeout, indirect pings
 	//	    through IndirectChecks peers and a TCP ping run until the
 	//	    ProbeInterval deadline                  +1 ProbeInterval
 	//	a second agent confirms (its own probe fails; in parallel with the
-	//	    timer, again about one interval)
-	//	suspicion timer at min                     +0.75-1.1 s
+	//	    timer)
+	//	suspicion timer at min                     +0.9 s (5), 1.53 s (50)
 	//	"dead" gossip reaches the others            +~100-300ms
-	//	total                                       ~1.5-1.8 s, worst ~2.5 s
+	//	total                                       ~1.5 s at 5, ~2.3 s at 50
 	//
 	// Why this does not add false failures: ProbeTimeout only decides when to
 	// ask other agents for indirect pings; a direct ack arriving later but
 	// before the ProbeInterval deadline still counts, and LAN round trips are
-	// well under 100 ms. A live but slow node gets at least min (about 1 s)
-	// to refute once two agents accuse it, and about 9 s when only one does;
+	// well under 100 ms. A live but slow node gets at least min (0.9 s and
+	// up) to refute once two agents accuse it, 9 s and up when only one does;
 	// suspect messages are piggybacked on every probe sent to it and gossiped
 	// every 100 ms, and the refutation is gossiped back just as fast.
 	// Lifeguard's awareness score stretches an agent's own probe interval and
@@ -100,14 +102,25 @@ const (
 	// agents (README, Figures) are the evidence.
 	//
 	// Cost: each agent sends one probe (and gets one ack) per ProbeInterval,
-	// 3.3 to 6.3 probes a second, a few hundred bytes with encryption; the
-	// figures in README give the measured gossip bytes per second. Gossip
-	// rounds send nothing when there is nothing to spread.
+	// about 3 a second, a few hundred bytes with encryption; README's figures
+	// give the measured gossip bytes per second. Gossip rounds send nothing
+	// when there is nothing to spread.
 	//
 	// GossipInterval 100ms spreads suspect/dead/refute messages twice as fast
 	// as stock. It also sets serf's default query timeout:
 	// GossipInterval * QueryTimeoutMult(16) * ceil(log10(n+1)) = 1.6 s up to
 	// 9 nodes, 3.2 s up to 99.
+	//
+	// EnableCompression false: memberlist compresses every packet it sends
+	// (each probe, ack and gossip packet, and every push/pull) with a fresh
+	// LZW writer, which allocates a 64 KiB table each time. At 50 agents on
+	// one 2-core machine that allocation and the garbage collection after it
+	// were the largest CPU cost of the agents (perf: compressPayload, mallocgc
+	// and the GC workers), enough to starve them into missing their own
+	// probe deadlines: false failures fed more gossip, a storm that never
+	// converged. Packets stay under memberlist's 1400-byte UDP budget either
+	// way; the LAN carries the few extra bytes. Agents with compression on
+	// still read ours and we theirs (receiving does not depend on the flag).
 	//
 	// RetransmitMult and PushPullInterval fix a measured problem: each agent
 	// relays a gossip message RetransmitMult * ceil(log10(n+1)) times, which
@@ -132,13 +145,10 @@ type lanTiming struct {
 }
 
 // lanTimings is ProfileLAN's probe timing by cluster size, smallest first;
-// the last row also serves every larger cluster. See ProfileLAN for the
-// arithmetic: each row keeps the fast suspicion timeout (min) near 1 s.
+// the last row also serves every larger cluster. One row today: see
+// ProfileLAN for the faster row that was measured and rejected.
 var lanTimings = []lanTiming{
-	{maxHosts: 9, probeInterval: 300 * time.Millisecond, probeTimeout: 200 * time.Millisecond, gossipNodes: 3},
-	{maxHosts: 24, probeInterval: 250 * time.Millisecond, probeTimeout: 170 * time.Millisecond, gossipNodes: 3},
-	{maxHosts: 64, probeInterval: 200 * time.Millisecond, probeTimeout: 140 * time.Millisecond, gossipNodes: 4},
-	{maxHosts: 128, probeInterval: 160 * time.Millisecond, probeTimeout: 110 * time.Millisecond, gossipNodes: 4},
+	{maxHosts: 128, probeInterval: 300 * time.Millisecond, probeTimeout: 200 * time.Millisecond, gossipNodes: 3},
 }
 
 // lanTimingFor picks the row for a cluster of hosts hosts (0: unknown, the
@@ -191,6 +201,7 @@ func (p Profile) memberlistConfig(hosts int) (*memberlist.Config, error) {
 		c.AwarenessMaxMultiplier = 8
 		c.RetransmitMult = 6
 		c.PushPullInterval = 10 * time.Second
+		c.EnableCompression = false
 	default:
 		return nil, fmt.Errorf("unknown profile %v", p)
 	}
