@@ -74,19 +74,19 @@ func nodeName(i int) string { return fmt.Sprintf("core-%d.e2e.local", i) }
 
 // meshOpts shapes a test cluster.
 type meshOpts struct {
-	Hosts     int // namespaces in the lab
-	Inventory int // hosts 1..Inventory are the inventory's Core hosts (0: all)
-	// Cores, if set, makes only hosts 1..Cores Core hosts and the rest of
-	// the inventory collectors, the shape of a large distributed install
-	// (a Raft group of 50 Cores does not exist).
-	Cores   int
-	Profile string // mesh.profile; "" keeps the default (lan)
+	Hosts     int    // namespaces in the lab
+	Inventory int    // hosts 1..Inventory are the inventory's Core hosts (0: all)
+	Profile   string // mesh.profile; "" keeps the default (lan)
 	// Interval between check rounds; 0 means 2 s (tests want results fast).
 	Interval time.Duration
 	// Containers boots a systemd-nspawn host in each namespace, with a
 	// fake KUMA Core unit, and lets each agent supervise its container's
 	// systemd over D-Bus (containers_test.go).
 	Containers bool
+	// Cores, if set, makes only hosts 1..Cores Core hosts and the rest of
+	// the inventory collectors, the shape of a large distributed install
+	// (a Raft group of 50 Cores does not exist).
+	Cores int
 }
 
 // meshLab is a cluster of real agents, host i running node i.
