@@ -14,10 +14,10 @@ package e2e
 // before the next trial (default 1s); `-run TestFigureDetection/lan-5`
 // picks one case. KUMA_FIG_START_GAP=200ms paces the agents' starts (50
 // agents booting at once on two shared cores starve each other).
-// KUMA_FIG_AGENT_ENV="GOGC=50 GOMEMLIMIT=24MiB" adds to
-// every agent's environment (the memory figures). Each prints its numbers with t.Log (lines starting
-// "FIGURE"), every one with the cold-start convergence time of its mesh
-// and the load average when it began.
+// KUMA_FIG_AGENT_ENV="GOGC=50 GOMEMLIMIT=24MiB" adds to every agent's
+// environment (the memory figures). Each prints its numbers with t.Log
+// (lines starting "FIGURE"), every one with the cold-start convergence
+// time of its mesh and the load average when it began.
 
 import (
 	"fmt"
