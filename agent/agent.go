@@ -255,6 +255,9 @@ func (a *Agent) meshConfig() (mesh.Config, error) {
 	if a.cfg.Mesh.Profile == "stock" {
 		mc.Profile = mesh.ProfileStock
 	}
+	if a.cluster != nil {
+		mc.Hosts = len(a.cluster.Hosts) // the profile's timing by size
+	}
 	if !a.opts.Dev {
 		mc.KeyringFile = a.cfg.Mesh.KeyringFile
 		if _, err := os.Stat(mc.KeyringFile); err != nil {

@@ -46,6 +46,10 @@ type Config struct {
 	Dev bool
 	// Profile selects failure-detection timing; the zero value is ProfileLAN.
 	Profile Profile
+	// Hosts is how many agents the mesh is expected to hold (the
+	// inventory's host count); ProfileLAN picks its probe timing by it
+	// (lanTimings). 0 means unknown: the timing for up to 9 hosts.
+	Hosts int
 	// Logger receives member events and serf's own logs; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -115,6 +119,9 @@ func (c Config) validate() error {
 	if c.AdvertisePort < 0 || c.AdvertisePort > 65535 {
 		return fmt.Errorf("field AdvertisePort %d out of range 0-65535", c.AdvertisePort)
 	}
+	if c.Hosts < 0 {
+		return fmt.Errorf("field Hosts %d is negative", c.Hosts)
+	}
 	if _, ok := profileNames[c.Profile]; !ok {
 		return fmt.Errorf("field Profile: unknown profile %d", int(c.Profile))
 	}
@@ -134,7 +141,7 @@ func (c Config) validate() error {
 
 // serfConfig builds serf's configuration for c with the given keys.
 func (c Config) serfConfig(keys [][]byte, log *slog.Logger, eventCh chan serf.Event, gate *memberGate) (*serf.Config, error) {
-	ml, err := c.Profile.memberlistConfig()
+	ml, err := c.Profile.memberlistConfig(c.Hosts)
 	if err != nil {
 		return nil, fmt.Errorf("field Profile: %w", err)
 	}

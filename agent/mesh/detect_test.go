@@ -6,7 +6,7 @@ package mesh
 //	KUMA_BENCH_DETECT=1 go test -run 'TestFailureDetectionFigure|TestNoFalseFailuresUnderCPULoad' -v -timeout 30m ./agent/mesh/
 //
 // KUMA_BENCH_TRIALS (default 20) sets the ProfileLAN trial count on 3 and 5
-// nodes; 9 nodes get half of it and ProfileStock a quarter. KUMA_BENCH_SOAK
+// nodes; 9 nodes get half of it, 50 nodes and ProfileStock a quarter. KUMA_BENCH_SOAK
 // (seconds, default 60) sets the length of the CPU-load soak,
 // KUMA_BENCH_BURNERS_PER_CPU (default 2) its load.
 
@@ -40,7 +40,7 @@ func envInt(name string, def int) int {
 // until the last of the others reported it failed.
 func detectOnce(t *testing.T, profile Profile, nodes int) (first, all time.Duration) {
 	t.Helper()
-	agents := startCluster(t, nodes, Config{Keys: [][]byte{testKey(t)}, Profile: profile})
+	agents := startCluster(t, nodes, Config{Keys: [][]byte{testKey(t)}, Profile: profile, Hosts: nodes})
 	defer func() {
 		for _, a := range agents {
 			_ = a.Shutdown()
@@ -87,6 +87,7 @@ func TestFailureDetectionFigure(t *testing.T) {
 		{ProfileLAN, 3, trials},
 		{ProfileLAN, 5, trials},
 		{ProfileLAN, 9, max(trials/2, 3)},
+		{ProfileLAN, 50, max(trials/4, 3)},
 		{ProfileStock, 3, max(trials/4, 3)},
 		{ProfileStock, 5, max(trials/4, 3)},
 	}

@@ -115,7 +115,7 @@ func New(cfg Config) (*Mesh, error) {
 	local := m.LocalMember()
 	gate.track(MemberEvent{Type: "join", Members: []Member{local}})
 	log.Info("gossip started", "addr", local.Addr, "port", local.Port,
-		"profile", cfg.Profile.String(), "encrypted", s.EncryptionEnabled(), "snapshot", cfg.SnapshotPath)
+		"profile", cfg.Profile.String(), "hosts", cfg.Hosts, "probe_interval", sc.MemberlistConfig.ProbeInterval, "encrypted", s.EncryptionEnabled(), "snapshot", cfg.SnapshotPath)
 	return m, nil
 }
 

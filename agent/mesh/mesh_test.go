@@ -241,6 +241,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"port", Config{NodeName: "a", Dev: true, BindPort: 70000}, "BindPort"},
 		{"advertise port", Config{NodeName: "a", Dev: true, AdvertisePort: -1}, "AdvertisePort"},
 		{"profile", Config{NodeName: "a", Dev: true, Profile: Profile(42)}, "Profile"},
+		{"hosts", Config{NodeName: "a", Dev: true, Hosts: -1}, "Hosts"},
 		{"keyring file missing", Config{NodeName: "a", KeyringFile: filepath.Join(t.TempDir(), "none.json")}, "Keys"},
 		{"name chars", Config{NodeName: "a b", Dev: true}, "NodeName"},
 		{"name label", Config{NodeName: "-a.b", Dev: true}, "NodeName"},

@@ -49,31 +49,88 @@ func TestParseLogLine(t *testing.T) {
 }
 
 func TestProfiles(t *testing.T) {
-	lan, err := ProfileLAN.memberlistConfig()
+	stock, err := ProfileStock.memberlistConfig(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stock, err := ProfileStock.memberlistConfig()
-	if err != nil {
-		t.Fatal(err)
+	for _, hosts := range []int{0, 1, 3, 5, 9, 10, 24, 25, 50, 64, 65, 100, 128, 500} {
+		lan, err := ProfileLAN.memberlistConfig(hosts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lan.ProbeInterval >= stock.ProbeInterval || lan.SuspicionMult >= stock.SuspicionMult {
+			t.Errorf("hosts=%d: LAN profile is not faster than stock: %v/%d vs %v/%d",
+				hosts, lan.ProbeInterval, lan.SuspicionMult, stock.ProbeInterval, stock.SuspicionMult)
+		}
+		// Lifeguard's protections must stay on.
+		if lan.AwarenessMaxMultiplier < 2 || lan.IndirectChecks < 3 || lan.DisableTcpPings {
+			t.Errorf("hosts=%d: LAN profile weakens Lifeguard: %+v", hosts, lan)
+		}
+		// k = SuspicionMult-2 confirmations must stay >= 1 so a lone
+		// accuser never takes the fast path.
+		if lan.SuspicionMult-2 < 1 {
+			t.Errorf("hosts=%d: SuspicionMult %d needs no confirmation", hosts, lan.SuspicionMult)
+		}
+		// A direct ack must have time left for the indirect probes.
+		if lan.ProbeTimeout >= lan.ProbeInterval || lan.ProbeTimeout < lan.ProbeInterval/2 {
+			t.Errorf("hosts=%d: ProbeTimeout %v against ProbeInterval %v", hosts, lan.ProbeTimeout, lan.ProbeInterval)
+		}
 	}
-	if lan.ProbeInterval >= stock.ProbeInterval || lan.SuspicionMult >= stock.SuspicionMult {
-		t.Errorf("LAN profile is not faster than stock: %v/%d vs %v/%d",
-			lan.ProbeInterval, lan.SuspicionMult, stock.ProbeInterval, stock.SuspicionMult)
-	}
-	// Lifeguard's protections must stay on.
-	if lan.AwarenessMaxMultiplier < 2 || lan.IndirectChecks < 1 || lan.DisableTcpPings {
-		t.Errorf("LAN profile weakens Lifeguard: %+v", lan)
-	}
-	// k = SuspicionMult-2 confirmations must stay >= 1 so a lone accuser
-	// never takes the fast path.
-	if lan.SuspicionMult-2 < 1 {
-		t.Errorf("SuspicionMult %d needs no confirmation", lan.SuspicionMult)
-	}
-	if _, err := Profile(9).memberlistConfig(); err == nil {
+	if _, err := Profile(9).memberlistConfig(5); err == nil {
 		t.Error("unknown profile accepted")
 	}
 	if ProfileLAN.String() != "lan" || Profile(9).String() != "Profile(9)" {
 		t.Error("profile names")
+	}
+}
+
+// TestLANTimingsBySize holds the size table to the arithmetic in the
+// ProfileLAN comment: rows in order, every size up to the last row's gets a
+// fast suspicion timeout (min) no slower than memberlist's stock 4 s and a
+// lone accuser at least 9 s, and the sizes the figures use get the values
+// the comment's table quotes.
+func TestLANTimingsBySize(t *testing.T) {
+	for i, r := range lanTimings {
+		if r.probeTimeout >= r.probeInterval || r.gossipNodes < 3 {
+			t.Errorf("row %d (%+v): probe timeout not under the interval, or fewer than 3 gossip nodes", i, r)
+		}
+		if i > 0 && r.maxHosts <= lanTimings[i-1].maxHosts {
+			t.Errorf("row %d (%+v) out of order after %+v", i, r, lanTimings[i-1])
+		}
+	}
+	last := lanTimings[len(lanTimings)-1].maxHosts
+	for hosts := 1; hosts <= last; hosts++ {
+		c, err := ProfileLAN.memberlistConfig(hosts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := lanTimingFor(hosts); hosts > got.maxHosts || c.ProbeInterval != got.probeInterval {
+			t.Fatalf("hosts=%d got row %+v, config %v", hosts, got, c.ProbeInterval)
+		}
+		min := suspicionMin(c, hosts)
+		max := time.Duration(c.SuspicionMaxTimeoutMult) * min
+		if min > 2*time.Second || max < 9*time.Second {
+			t.Errorf("hosts=%d: suspicion min %v max %v (ProbeInterval %v)", hosts, min, max, c.ProbeInterval)
+		}
+	}
+	for _, tc := range []struct {
+		hosts    int
+		interval time.Duration
+		min      time.Duration
+	}{
+		{0, 300 * time.Millisecond, 900 * time.Millisecond},
+		{5, 300 * time.Millisecond, 900 * time.Millisecond},
+		{20, 300 * time.Millisecond, 1170 * time.Millisecond},
+		{50, 300 * time.Millisecond, 1529 * time.Millisecond},
+		{100, 300 * time.Millisecond, 1800 * time.Millisecond},
+		{1000, 300 * time.Millisecond, 2700 * time.Millisecond}, // past the table: the last row
+	} {
+		c, err := ProfileLAN.memberlistConfig(tc.hosts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := suspicionMin(c, tc.hosts).Truncate(time.Millisecond); c.ProbeInterval != tc.interval || got != tc.min {
+			t.Errorf("hosts=%d: interval %v min %v, want %v %v", tc.hosts, c.ProbeInterval, got, tc.interval, tc.min)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -12,89 +13,161 @@ import (
 type Profile int
 
 const (
-	// ProfileLAN is the default: memberlist's LAN profile tuned so that in a
-	// cluster of 3..9 agents a killed or cut-off agent is marked failed by
-	// every other agent within about 2-3 s, without giving up memberlist's
-	// Lifeguard protections against false failures.
+	// ProfileLAN is the default: memberlist's LAN profile tuned so that a
+	// killed or cut-off agent is marked failed by every other agent in about
+	// 1.5 s at 5 agents and about 2-2.5 s at 50 (README, Figures), without
+	// giving up memberlist's Lifeguard protections against false failures.
+	// Its probe timing comes from lanTimings by the cluster's size
+	// (Config.Hosts, the inventory's host count, known at start); everything
+	// else is fixed:
 	//
 	// Values (stock DefaultLANConfig in brackets):
 	//
-	//	ProbeInterval           500ms [1s]
-	//	ProbeTimeout            350ms [500ms]
+	//	ProbeInterval           lanTimings (300ms)  [1s]
+	//	ProbeTimeout            lanTimings (200ms)  [500ms]
+	//	GossipNodes             lanTimings (3)      [3]
 	//	SuspicionMult           3     [4]
-	//	SuspicionMaxTimeoutMult 6     [6]
+	//	SuspicionMaxTimeoutMult 10    [6]
 	//	GossipInterval          100ms [200ms]
 	//	IndirectChecks          3     [3]
 	//	AwarenessMaxMultiplier  8     [8]  (Lifeguard stays on)
 	//	RetransmitMult          6     [4]
 	//	PushPullInterval        10s   [30s]
-	//	GossipNodes, TCP pings: stock.
+	//	EnableCompression       false [true]
+	//	TCP pings: stock (on).
 	//
 	// Arithmetic, from memberlist v0.7 (util.go suspicionTimeout, state.go
-	// suspectNode). n is memberlist's count of non-dead nodes, which still
-	// includes the node under suspicion, so n is 3..9 here:
+	// suspectNode, suspicion.go). n is memberlist's count of non-dead nodes,
+	// which still includes the node under suspicion:
 	//
 	//	min = SuspicionMult * max(1, log10(n)) * ProbeInterval
-	//	    = 3 * 1 * 500ms = 1.5s          (log10(n) < 1 for n <= 9)
-	//	max = SuspicionMaxTimeoutMult * min = 6 * 1.5s = 9s
-	//	k   = SuspicionMult - 2 = 1 confirmation, set to 0 only if n-2 < k,
-	//	      which never happens for n >= 3.
+	//	max = SuspicionMaxTimeoutMult * min
+	//	k   = SuspicionMult - 2 = 1 confirmation (0 only if n-2 < k: n < 3)
+	//
+	//	n      min                          max (lone accuser)
+	//	3-9    3 * 1    * 300ms = 0.9 s      9 s
+	//	20     3 * 1.30 * 300ms = 1.17 s     11.7 s
+	//	50     3 * 1.70 * 300ms = 1.53 s     15.3 s
+	//	100    3 * 2    * 300ms = 1.8 s      18 s
 	//
 	// A suspicion timer starts at max and drops to min once k other nodes
-	// independently suspect the same node. With k = 1 every cluster size from
-	// 3 to 9 behaves the same way: two agents must agree before the fast 1.5 s
-	// path applies, while a lone accuser (for example an agent that is itself
-	// starved of CPU or cut off) needs the full 9 s, giving the accused time
-	// to refute. Stock settings give k = 4-2 = 2, which on 3 nodes is reduced
-	// to k = 0 (n-2 = 1 < 2): one agent alone declares a peer dead after
-	// min = 4 * 1s = 4s, and the whole detection took 5.5-7.7 s in our
-	// namespace tests.
+	// independently suspect the same node (their own probe failed). With
+	// k = 1 two agents must agree before the fast path applies, while a lone
+	// accuser (for example an agent that is itself starved of CPU or cut
+	// off) needs the full max, 9 s or more, giving the accused time to
+	// refute. Stock settings give k = 4-2 = 2, reduced to 0 on 3 nodes
+	// (n-2 = 1 < 2): one agent alone declares a peer dead after
+	// min = 4 * 1s = 4s.
 	//
-	// Expected detection of a killed node with ProfileLAN:
+	// How it scales with size, against memberlist's own: memberlist keeps
+	// ProbeInterval fixed and stretches min by log10(n), so that in a larger
+	// cluster the suspected node has longer to hear of the suspicion and
+	// refute it (gossip needs about log(n) rounds to spread). lanTimings is
+	// where a size gets its own probe timing; today it has one row, so the
+	// scaling is memberlist's log10(n) on a 300 ms probe. A row that
+	// cancelled log10 (200 ms probes from 25 hosts, min about 1 s at 50) was
+	// measured and rejected: 50 agents sharing the lab's 2 cores then starved
+	// each other into a storm of false failures that never converged (the
+	// same lab converges with 300 ms). Hosts that each have their own CPU may
+	// well carry it; add the row when a site measures that (README, Figures,
+	// has the commands).
 	//
-	//	first probe of the dead node by some agent  ~0-500ms (n-1 agents
-	//	    each probe one peer per ProbeInterval in shuffled order)
+	// Expected detection of a killed node:
+	//
+	//	first probe of the dead node by some agent  ~1 ProbeInterval on
+	//	    average at 50 nodes, less at 5 (each of the n-1 agents probes
+	//	    one peer per interval, walking a shuffled list)
 	//	probe fails: direct UDP gives up after ProbeTimeout, indirect pings
-	//	    through up to IndirectChecks peers and a TCP ping run until the
-	//	    ProbeInterval deadline                  +500ms
-	//	a second agent confirms (it probes the node itself; usually within
-	//	    one or two ProbeIntervals, in parallel with the timer)
-	//	suspicion timer at min                     +1.5s
-	//	"dead" gossip reaches the others            +~100-200ms
-	//	total                                       ~2.0-2.4s, worst ~3s
+	//	    through IndirectChecks peers and a TCP ping run until the
+	//	    ProbeInterval deadline                  +1 ProbeInterval
+	//	a second agent confirms (its own probe fails; in parallel with the
+	//	    timer)
+	//	suspicion timer at min                     +0.9 s (5), 1.53 s (50)
+	//	"dead" gossip reaches the others            +~100-300ms
+	//	total                                       ~1.5 s at 5, ~2.3 s at 50
 	//
 	// Why this does not add false failures: ProbeTimeout only decides when to
 	// ask other agents for indirect pings; a direct ack arriving later but
 	// before the ProbeInterval deadline still counts, and LAN round trips are
-	// well under 200 ms. A live but slow node gets at least min = 1.5 s (9 s
-	// without a confirming second agent) to refute; suspect messages are
-	// piggybacked on every probe sent to it and gossiped every 100 ms, and the
-	// refutation is gossiped back just as fast. Lifeguard's awareness score
-	// stretches an agent's own probe interval and deadline up to
-	// AwarenessMaxMultiplier * 500ms = 4 s when its probes fail because it
-	// is itself slow (missing nacks from indirect peers), so an overloaded
-	// agent backs off instead of accusing healthy peers. IndirectChecks stays
-	// 3 so a single lossy path is never enough to suspect a node.
+	// well under 100 ms. A live but slow node gets at least min (0.9 s and
+	// up) to refute once two agents accuse it, 9 s and up when only one does;
+	// suspect messages are piggybacked on every probe sent to it and gossiped
+	// every 100 ms, and the refutation is gossiped back just as fast.
+	// Lifeguard's awareness score stretches an agent's own probe interval and
+	// deadline up to AwarenessMaxMultiplier (8) times when its probes fail
+	// because it is itself slow (missing nacks from indirect peers), so an
+	// overloaded agent backs off instead of accusing healthy peers.
+	// IndirectChecks stays 3 so a single lossy path is never enough to
+	// suspect a node. The 10-minute soaks under a CPU burner at 5 and at 50
+	// agents (README, Figures) are the evidence.
 	//
-	// GossipInterval 100ms halves the time suspect/dead/refute messages need
-	// to spread; with GossipNodes 3 and n <= 9 a message reaches everyone in
-	// about two rounds, at the cost of at most ~30 small UDP packets per second
-	// per agent. It also sets serf's default query timeout:
-	// GossipInterval * QueryTimeoutMult(16) * ceil(log10(n+1)) = 1.6s.
+	// Cost: each agent sends one probe (and gets one ack) per ProbeInterval,
+	// about 3 a second, a few hundred bytes with encryption; README's figures
+	// give the measured gossip bytes per second. Gossip rounds send nothing
+	// when there is nothing to spread.
+	//
+	// GossipInterval 100ms spreads suspect/dead/refute messages twice as fast
+	// as stock. It also sets serf's default query timeout:
+	// GossipInterval * QueryTimeoutMult(16) * ceil(log10(n+1)) = 1.6 s up to
+	// 9 nodes, 3.2 s up to 99.
+	//
+	// EnableCompression false: memberlist compresses every packet it sends
+	// (each probe, ack and gossip packet, and every push/pull) with a fresh
+	// LZW writer, which allocates a 64 KiB table each time. At 50 agents on
+	// one 2-core machine that allocation and the garbage collection after it
+	// were the largest CPU cost of the agents (perf: compressPayload, mallocgc
+	// and the GC workers), enough to starve them into missing their own
+	// probe deadlines: false failures fed more gossip, a storm that never
+	// converged. Packets stay under memberlist's 1400-byte UDP budget either
+	// way; the LAN carries the few extra bytes. Agents with compression on
+	// still read ours and we theirs (receiving does not depend on the flag).
 	//
 	// RetransmitMult and PushPullInterval fix a measured problem: each agent
 	// relays a gossip message RetransmitMult * ceil(log10(n+1)) times, which
 	// is only 4 for n <= 9, so in a 9-agent cluster booting together one
 	// agent in four runs missed another's join until the next push/pull 30 s
 	// later (roughly (6/7)^24 per agent and message). 6 relays cut that to
-	// about (6/7)^36, and a 10 s push/pull (a TCP exchange of a few hundred
-	// bytes per agent, negligible at n <= 9) repairs any remaining miss fast.
+	// about (6/7)^36, and a 10 s push/pull (memberlist stretches it past 32
+	// nodes: 20 s at 50, 30 s at 100) repairs any remaining miss fast.
 	ProfileLAN Profile = iota
 
 	// ProfileStock is serf's and memberlist's default LAN timing, kept for
 	// comparison and as a fallback for unusually slow networks.
 	ProfileStock
 )
+
+// lanTiming is one row of ProfileLAN's size table.
+type lanTiming struct {
+	maxHosts      int // the row applies to clusters of up to maxHosts hosts
+	probeInterval time.Duration
+	probeTimeout  time.Duration
+	gossipNodes   int
+}
+
+// lanTimings is ProfileLAN's probe timing by cluster size, smallest first;
+// the last row also serves every larger cluster. One row today: see
+// ProfileLAN for the faster row that was measured and rejected.
+var lanTimings = []lanTiming{
+	{maxHosts: 128, probeInterval: 300 * time.Millisecond, probeTimeout: 200 * time.Millisecond, gossipNodes: 3},
+}
+
+// lanTimingFor picks the row for a cluster of hosts hosts (0: unknown, the
+// smallest row, which memberlist's own log10(n) scaling then stretches).
+func lanTimingFor(hosts int) lanTiming {
+	for _, r := range lanTimings {
+		if hosts <= r.maxHosts {
+			return r
+		}
+	}
+	return lanTimings[len(lanTimings)-1]
+}
+
+// suspicionMin is memberlist's fast suspicion timeout (util.go
+// suspicionTimeout) for n live nodes, for tests and the figures.
+func suspicionMin(c *memberlist.Config, n int) time.Duration {
+	scale := math.Max(1, math.Log10(math.Max(1, float64(n))))
+	return time.Duration(float64(c.SuspicionMult) * scale * float64(c.ProbeInterval))
+}
 
 // profileNames maps profiles to their names for String and errors.
 var profileNames = map[Profile]string{
@@ -110,21 +183,25 @@ func (p Profile) String() string {
 	return fmt.Sprintf("Profile(%d)", int(p))
 }
 
-// memberlistConfig returns a fresh memberlist configuration for p.
-func (p Profile) memberlistConfig() (*memberlist.Config, error) {
+// memberlistConfig returns a fresh memberlist configuration for p in a
+// cluster of hosts hosts (0: unknown).
+func (p Profile) memberlistConfig(hosts int) (*memberlist.Config, error) {
 	c := memberlist.DefaultLANConfig()
 	switch p {
 	case ProfileStock:
 	case ProfileLAN:
-		c.ProbeInterval = 500 * time.Millisecond
-		c.ProbeTimeout = 350 * time.Millisecond
+		row := lanTimingFor(hosts)
+		c.ProbeInterval = row.probeInterval
+		c.ProbeTimeout = row.probeTimeout
+		c.GossipNodes = row.gossipNodes
 		c.SuspicionMult = 3
-		c.SuspicionMaxTimeoutMult = 6
+		c.SuspicionMaxTimeoutMult = 10
 		c.GossipInterval = 100 * time.Millisecond
 		c.IndirectChecks = 3
 		c.AwarenessMaxMultiplier = 8
 		c.RetransmitMult = 6
 		c.PushPullInterval = 10 * time.Second
+		c.EnableCompression = false
 	default:
 		return nil, fmt.Errorf("unknown profile %v", p)
 	}

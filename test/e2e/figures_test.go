@@ -8,9 +8,16 @@ package e2e
 //	KUMA_FIG_IDLE=1           go test -count=1 -timeout 10m -run TestFigureIdle         -v ./test/e2e/
 //	KUMA_FIG_CLUSTERDOCTOR=1  go test -count=1 -timeout 10m -run TestFigureClusterDoctor -v ./test/e2e/
 //
-// KUMA_FIG_DETECT_SETTLE=20s sets the pause after a heal before the next
-// trial (default 1s); `-run TestFigureDetection/lan-3` picks one case.
-// Each prints its numbers with t.Log (lines starting "FIGURE").
+// KUMA_FIG_AGENTS=5,50 sets the cluster sizes each runs (defaults: 3,5 for
+// detection, 5 for the soak, 7 for idle and cluster doctor; at most
+// netlab.MaxHosts). KUMA_FIG_DETECT_SETTLE=20s sets the pause after a heal
+// before the next trial (default 1s); `-run TestFigureDetection/lan-5`
+// picks one case. KUMA_FIG_START_GAP=200ms paces the agents' starts (50
+// agents booting at once on two shared cores starve each other).
+// KUMA_FIG_AGENT_ENV="GOGC=50 GOMEMLIMIT=24MiB" adds to every agent's
+// environment (the memory figures). Each prints its numbers with t.Log
+// (lines starting "FIGURE"), every one with the cold-start convergence
+// time of its mesh and the load average when it began.
 
 import (
 	"fmt"
@@ -22,6 +29,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kuma-agent/kuma-agent/internal/testlab/netlab"
 )
 
 func figureEnv(t *testing.T, name string) string {
@@ -32,9 +41,86 @@ func figureEnv(t *testing.T, name string) string {
 	return v
 }
 
+// figureSizes is KUMA_FIG_AGENTS (comma-separated cluster sizes), else def.
+func figureSizes(t *testing.T, def ...int) []int {
+	v := os.Getenv("KUMA_FIG_AGENTS")
+	if v == "" {
+		return def
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 2 || n > netlab.MaxHosts {
+			t.Fatalf("KUMA_FIG_AGENTS: %q: want sizes 2..%d", f, netlab.MaxHosts)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// figureMesh is the lab for a figure at n agents: up to 9 every host a
+// Core with checks every 2 s (the figures measured before sizes existed);
+// larger, the shape of a distributed install (3 Cores, the rest
+// collectors) with the checks at their default interval (30 s).
+func figureMesh(t *testing.T, n int, o meshOpts) *meshLab {
+	o.Hosts = n
+	if n > 9 {
+		o.Cores = 3
+		if o.Interval == 0 {
+			o.Interval = 30 * time.Second
+		}
+	}
+	return newMesh(t, o)
+}
+
+// startAll starts every agent of a fresh mesh of n and waits until each
+// lists all n alive: the cold-start convergence, logged as a figure.
+func (m *meshLab) startAll(t *testing.T, n int) []int {
+	t.Helper()
+	t.Logf("load average at start: %s", loadAvg())
+	all := hosts(n)
+	if env := strings.Fields(os.Getenv("KUMA_FIG_AGENT_ENV")); len(env) > 0 {
+		t.Logf("agents' extra environment: %v", env)
+		for _, i := range all {
+			m.node(i).env = append(m.node(i).env, env...)
+		}
+	}
+	// KUMA_FIG_START_GAP paces the starts: 50 agents booting at once on two
+	// shared cores starve each other (each start costs about 0.2 s of CPU),
+	// which real hosts, each with its own CPU, never do.
+	var gap time.Duration
+	if v := os.Getenv("KUMA_FIG_START_GAP"); v != "" {
+		var err error
+		if gap, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("KUMA_FIG_START_GAP: %v", err)
+		}
+	}
+	st := time.Now()
+	for _, i := range all {
+		m.start(i)
+		time.Sleep(gap)
+	}
+	started := time.Now()
+	eventually(t, "mesh formed", 60*time.Second+time.Duration(n)*3*time.Second, func() bool { return m.aliveIn(all, n) })
+	t.Logf("FIGURE converge agents=%d start_gap=%v cold start to every agent listing %d alive: %v (%v after the last start)",
+		n, gap, n, time.Since(st).Round(10*time.Millisecond), time.Since(started).Round(10*time.Millisecond))
+	return all
+}
+
+// loadAvg is the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
 // TestFigureDetection: time from kill -9 / cut-off of one agent until
-// every other agent lists it as failed, 3 and 5 agents, the lan profile
-// (20 trials) and serf's stock timing (5 trials) for comparison.
+// every other agent lists it as failed, 3 and 5 agents (KUMA_FIG_AGENTS),
+// the lan profile (20 trials) and serf's stock timing (5 trials) for
+// comparison.
 func TestFigureDetection(t *testing.T) {
 	figureEnv(t, "KUMA_FIG_DETECT")
 	// An agent that was just cut off has Lifeguard's awareness score at its
@@ -52,14 +138,10 @@ func TestFigureDetection(t *testing.T) {
 		name   string
 		trials int
 	}{{"lan", 20}, {"stock", 5}} {
-		for _, n := range []int{3, 5} {
+		for _, n := range figureSizes(t, 3, 5) {
 			t.Run(fmt.Sprintf("%s-%d", profile.name, n), func(t *testing.T) {
-				m := newMesh(t, meshOpts{Hosts: n, Profile: profile.name})
-				all := hosts(n)
-				for _, i := range all {
-					m.start(i)
-				}
-				eventually(t, "mesh formed", 30*time.Second, func() bool { return m.aliveIn(all, n) })
+				m := figureMesh(t, n, meshOpts{Profile: profile.name})
+				all := m.startAll(t, n)
 				res := map[string][]time.Duration{}
 				for trial := 0; trial < profile.trials; trial++ {
 					victim := 2 + trial%(n-1) // host 1 always observes
@@ -93,20 +175,30 @@ func TestFigureDetection(t *testing.T) {
 	}
 }
 
-// TestFigureSoak: 5 agents while CPU burners (two per core) keep the
-// machine saturated for KUMA_FIG_SOAK; no agent may ever be marked failed.
+// TestFigureSoak: 5 agents (KUMA_FIG_AGENTS) while CPU burners (two per
+// core) keep the machine saturated for KUMA_FIG_SOAK; no agent may ever be
+// marked failed.
 func TestFigureSoak(t *testing.T) {
 	dur, err := time.ParseDuration(figureEnv(t, "KUMA_FIG_SOAK"))
 	if err != nil {
 		t.Fatalf("KUMA_FIG_SOAK: %v", err)
 	}
-	const n = 5
-	m := newMesh(t, meshOpts{Hosts: n})
-	all := hosts(n)
-	for _, i := range all {
-		m.start(i)
+	for _, n := range figureSizes(t, 5) {
+		t.Run(fmt.Sprintf("agents-%d", n), func(t *testing.T) { soak(t, n, dur) })
 	}
-	eventually(t, "mesh formed", 30*time.Second, func() bool { return m.aliveIn(all, n) })
+}
+
+func soak(t *testing.T, n int, dur time.Duration) {
+	m := figureMesh(t, n, meshOpts{})
+	all := m.startAll(t, n)
+	// Failures while the agents boot are counted apart: only the soak's
+	// window must have none.
+	startupFailed, logFrom := 0, map[string]int{}
+	for _, nd := range m.nodes {
+		b, _ := os.ReadFile(nd.logPath)
+		startupFailed += strings.Count(string(b), "event=failed")
+		logFrom[nd.logPath] = len(b)
+	}
 	burners := 2 * runtime.NumCPU()
 	for b := 0; b < burners; b++ {
 		p, err := m.lab.Start(1+b%n, "", "sh", "-c", "while :; do :; done")
@@ -115,7 +207,8 @@ func TestFigureSoak(t *testing.T) {
 		}
 		defer p.Kill()
 	}
-	// Poll every view once a second; count every change away from alive.
+	// Poll every view once a second (a round of n polls, then a second's
+	// pause); count every change away from alive.
 	last := map[string]string{}
 	transitions, polls, pollErrs := 0, 0, 0
 	var slowest time.Duration
@@ -148,27 +241,36 @@ func TestFigureSoak(t *testing.T) {
 	failedLines := 0
 	for _, nd := range m.nodes {
 		b, _ := os.ReadFile(nd.logPath)
-		failedLines += strings.Count(string(b), "event=failed")
+		failedLines += strings.Count(string(b[min(logFrom[nd.logPath], len(b)):]), "event=failed")
 	}
-	t.Logf("FIGURE soak agents=%d burners=%d cpus=%d duration=%v polls=%d poll_errors=%d slowest_poll=%v non_alive_transitions=%d failed_events_in_logs=%d",
-		n, burners, runtime.NumCPU(), dur, polls, pollErrs, slowest.Round(time.Millisecond), transitions, failedLines)
+	t.Logf("FIGURE soak agents=%d burners=%d cpus=%d duration=%v polls=%d poll_errors=%d slowest_poll=%v non_alive_transitions=%d failed_events_in_logs=%d (while booting, before the soak: %d) load_at_end=%s",
+		n, burners, runtime.NumCPU(), dur, polls, pollErrs, slowest.Round(time.Millisecond), transitions, failedLines, startupFailed, loadAvg())
 	if transitions != 0 || failedLines != 0 || pollErrs != 0 {
 		t.Errorf("false failures under CPU load: %d transitions, %d failed events, %d unanswered polls", transitions, failedLines, pollErrs)
 	}
 }
 
-// TestFigureIdle: a 7-member mesh idle for 60 s with the default check
-// interval (30 s): resident memory and CPU of each agent.
+// TestFigureIdle: a 7-member mesh (KUMA_FIG_AGENTS) with events (JetStream
+// on the 3 hubs core-1..3, the others leaf nodes) idle for 60 s with the
+// default check interval (30 s): resident memory and CPU of each agent,
+// hubs and leaves apart, and the gossip traffic (UDP and TCP to or from
+// the mesh port, counted by nftables in each namespace).
 func TestFigureIdle(t *testing.T) {
 	figureEnv(t, "KUMA_FIG_IDLE")
-	const n = 7
-	m := newMesh(t, meshOpts{Hosts: n, Interval: 30 * time.Second})
-	all := hosts(n)
-	for _, i := range all {
-		m.start(i)
+	for _, n := range figureSizes(t, 7) {
+		t.Run(fmt.Sprintf("agents-%d", n), func(t *testing.T) { idle(t, n) })
 	}
-	eventually(t, "mesh formed", 30*time.Second, func() bool { return m.aliveIn(all, n) })
+}
+
+func idle(t *testing.T, n int) {
+	const hubs = 3 // config default events.embedded.jetstream_servers
+	m := figureMesh(t, n, meshOpts{Interval: 30 * time.Second})
+	all := m.startAll(t, n)
 	time.Sleep(10 * time.Second) // past startup: first check round, join traffic
+	port := m.node(1).cfg.Mesh.Port
+	for _, i := range all {
+		m.countMeshBytes(t, i, port)
+	}
 	hz := clockTicks(t)
 	before := map[int]int64{}
 	for _, i := range all {
@@ -178,33 +280,95 @@ func TestFigureIdle(t *testing.T) {
 	start := time.Now()
 	time.Sleep(window)
 	elapsed := time.Since(start).Seconds()
-	var rssMax, rssSum, cpuMax, cpuSum float64
+	type agg struct{ n, rssMax, rssSum, cpuMax, cpuSum, bytesSum float64 }
+	var every, hub, leaf agg
 	for _, i := range all {
 		pid := m.node(i).proc.PID()
 		rss := float64(vmRSSkB(t, pid)) / 1024
 		cpu := float64(cpuTicks(t, pid)-before[i]) / float64(hz) / elapsed * 100
-		t.Logf("%s pid %d: RSS %.1f MiB, CPU %.3f%% of a core", m.node(i).name, pid, rss, cpu)
-		rssMax, rssSum = max(rssMax, rss), rssSum+rss
-		cpuMax, cpuSum = max(cpuMax, cpu), cpuSum+cpu
+		bps := float64(m.meshBytes(t, i)) / elapsed
+		t.Logf("%s pid %d: RSS %.1f MiB, CPU %.3f%% of a core, gossip out %.0f B/s", m.node(i).name, pid, rss, cpu, bps)
+		group := &leaf
+		if i <= hubs {
+			group = &hub
+		}
+		for _, a := range []*agg{&every, group} {
+			a.n++
+			a.rssMax, a.rssSum = max(a.rssMax, rss), a.rssSum+rss
+			a.cpuMax, a.cpuSum = max(a.cpuMax, cpu), a.cpuSum+cpu
+			a.bytesSum += bps
+		}
 	}
-	t.Logf("FIGURE idle agents=%d window=%.0fs rss_mib max=%.1f mean=%.1f cpu_pct max=%.3f mean=%.3f (targets: RSS <= 30 MB, CPU <= 1%%)",
-		n, elapsed, rssMax, rssSum/n, cpuMax, cpuSum/n)
-	if rssMax > 30*1e6/(1<<20) || cpuMax > 1 {
-		t.Errorf("over target: RSS max %.1f MiB (30 MB = %.1f MiB), CPU max %.3f%%", rssMax, 30*1e6/(1<<20), cpuMax)
+	for _, g := range []struct {
+		name string
+		a    agg
+	}{{"all", every}, {"hubs", hub}, {"leaves", leaf}} {
+		if g.a.n == 0 {
+			continue
+		}
+		t.Logf("FIGURE idle agents=%d group=%s window=%.0fs rss_mib max=%.1f mean=%.1f cpu_pct max=%.3f mean=%.3f gossip_out_bytes_per_s mean=%.0f (targets: RSS <= 30 MB, CPU <= 1%%)",
+			n, g.name, elapsed, g.a.rssMax, g.a.rssSum/g.a.n, g.a.cpuMax, g.a.cpuSum/g.a.n, g.a.bytesSum/g.a.n)
+	}
+	t.Logf("load average at end: %s", loadAvg())
+	if every.rssMax > 30*1e6/(1<<20) || every.cpuMax > 1 {
+		t.Errorf("over target: RSS max %.1f MiB (30 MB = %.1f MiB), CPU max %.3f%%", every.rssMax, 30*1e6/(1<<20), every.cpuMax)
 	}
 }
 
+// countMeshBytes adds an nftables table to host i that counts what it
+// sends from or to the mesh port (gossip UDP and push/pull TCP).
+func (m *meshLab) countMeshBytes(t *testing.T, i, port int) {
+	t.Helper()
+	rules := fmt.Sprintf(`table inet kumafig {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		meta l4proto { tcp, udp } th sport %d counter
+		meta l4proto { tcp, udp } th dport %d counter
+	}
+}
+`, port, port)
+	cmd := m.lab.Exec(i, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft in host %d: %v: %s", i, err, out)
+	}
+}
+
+// meshBytes is the sum of host i's kumafig counters.
+func (m *meshLab) meshBytes(t *testing.T, i int) int64 {
+	t.Helper()
+	out, err := m.lab.Exec(i, "nft", "list", "table", "inet", "kumafig").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list in host %d: %v: %s", i, err, out)
+	}
+	var sum int64
+	f := strings.Fields(string(out))
+	for j := 0; j+1 < len(f); j++ {
+		if f[j] == "bytes" {
+			b, err := strconv.ParseInt(f[j+1], 10, 64)
+			if err != nil {
+				t.Fatalf("nft counter %q: %v", f[j+1], err)
+			}
+			sum += b
+		}
+	}
+	return sum
+}
+
 // TestFigureClusterDoctor: wall time of `kuma-agent doctor --cluster`
-// (the CLI process, start to exit) on a 7-node mesh, 20 runs.
+// (the CLI process, start to exit) on a 7-node mesh (KUMA_FIG_AGENTS), 20
+// runs.
 func TestFigureClusterDoctor(t *testing.T) {
 	figureEnv(t, "KUMA_FIG_CLUSTERDOCTOR")
-	const n, runs = 7, 20
-	m := newMesh(t, meshOpts{Hosts: n})
-	all := hosts(n)
-	for _, i := range all {
-		m.start(i)
+	for _, n := range figureSizes(t, 7) {
+		t.Run(fmt.Sprintf("agents-%d", n), func(t *testing.T) { clusterDoctor(t, n) })
 	}
-	eventually(t, "mesh formed", 30*time.Second, func() bool { return m.aliveIn(all, n) })
+}
+
+func clusterDoctor(t *testing.T, n int) {
+	const runs = 20
+	m := figureMesh(t, n, meshOpts{})
+	m.startAll(t, n)
 	time.Sleep(3 * time.Second) // first check round done
 	var wall, inAgent []time.Duration
 	for r := 0; r < runs; r++ {

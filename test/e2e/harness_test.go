@@ -84,6 +84,10 @@ type meshOpts struct {
 	// fake KUMA Core unit, and lets each agent supervise its container's
 	// systemd over D-Bus (containers_test.go).
 	Containers bool
+	// Cores, if set, makes only hosts 1..Cores Core hosts and the rest of
+	// the inventory collectors, the shape of a large distributed install
+	// (a Raft group of 50 Cores does not exist).
+	Cores int
 }
 
 // meshLab is a cluster of real agents, host i running node i.
@@ -136,7 +140,7 @@ func newMesh(t testing.TB, o meshOpts) *meshLab {
 		}
 	})
 	m.inv = filepath.Join(m.dir, "inventory.yml")
-	if err := os.WriteFile(m.inv, []byte(inventoryYAML(lab, o.Inventory)), 0o644); err != nil {
+	if err := os.WriteFile(m.inv, []byte(inventoryYAML(lab, o.Inventory, o.Cores)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var err error
@@ -184,16 +188,24 @@ func newMesh(t testing.TB, o meshOpts) *meshLab {
 	return m
 }
 
-func inventoryYAML(lab *netlab.Lab, cores int) string {
+func inventoryYAML(lab *netlab.Lab, hosts, cores int) string {
+	if cores == 0 || cores > hosts {
+		cores = hosts
+	}
 	var b strings.Builder
 	b.WriteString("kuma:\n  children:\n    kuma_core:\n      hosts:\n")
 	fmt.Fprintf(&b, "        %s:\n          ip: %s\n", nodeName(1), lab.Addr(1))
-	if cores > 1 {
-		b.WriteString("    kuma_core_peers:\n      hosts:\n")
-		for i := 2; i <= cores; i++ {
+	group := func(name string, from, to int) {
+		if from > to {
+			return
+		}
+		fmt.Fprintf(&b, "    %s:\n      hosts:\n", name)
+		for i := from; i <= to; i++ {
 			fmt.Fprintf(&b, "        %s:\n          ip: %s\n", nodeName(i), lab.Addr(i))
 		}
 	}
+	group("kuma_core_peers", 2, cores)
+	group("kuma_collector", cores+1, hosts)
 	return b.String()
 }
 

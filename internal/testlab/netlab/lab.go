@@ -26,8 +26,11 @@ import (
 // Subnet is the /24 the hosts live in; host N is Subnet.N.
 const Subnet = "10.99.0"
 
-// MaxHosts keeps interface names within IFNAMSIZ and addresses in the /24.
-const MaxHosts = 99
+// MaxHosts keeps addresses in the /24 (.255 is its broadcast) and
+// interface names within IFNAMSIZ: "kl" + the pid in base 36 (at most 5
+// digits for pid_max 2^22) + "-" + the lab's sequence number (1-2 digits)
+// + "-p254" is at most 15 bytes.
+const MaxHosts = 254
 
 // labSeq makes prefixes unique among the labs of one process.
 var labSeq atomic.Int64
@@ -119,7 +122,7 @@ func (l *Lab) build() error {
 			return err
 		}
 		steps := [][]string{
-			{"-n", sw, "link", "add", l.port(i), "type", "veth", "peer", "name", "eth0", "netns", h},
+			{"-n", sw, "link", "add", l.port(i), "type", "veth", "peer", "name", "eth0", "address", mac(i), "netns", h},
 			{"-n", sw, "link", "set", l.port(i), "master", "br0", "up"},
 			{"-n", h, "link", "set", "lo", "up"},
 			{"-n", h, "addr", "add", l.Addr(i) + "/24", "dev", "eth0"},
@@ -127,6 +130,33 @@ func (l *Lab) build() error {
 		}
 		if err := ipAll(steps); err != nil {
 			return err
+		}
+	}
+	return l.staticNeighbours()
+}
+
+// mac is host i's eth0 address: locally administered, unique in the lab.
+func mac(i int) string { return fmt.Sprintf("02:6b:6c:00:%02x:%02x", i>>8, i&0xff) }
+
+// staticNeighbours gives every host a permanent ARP entry for every other
+// host. The kernel's neighbour table is one for all namespaces, and its
+// garbage collector keeps it under net.ipv4.neigh.default.gc_thresh3
+// (1024) entries: 50 hosts that all talk to each other need 2450, and past
+// the limit the kernel drops packets while it re-resolves ("neighbor table
+// overflow!"), which a mesh sees as UDP loss. Permanent entries are outside
+// that limit (Linux 5.0 and later) and need no ARP traffic at all.
+func (l *Lab) staticNeighbours() error {
+	for i := 1; i <= l.n; i++ {
+		var b strings.Builder
+		for j := 1; j <= l.n; j++ {
+			if j != i {
+				fmt.Fprintf(&b, "neigh replace %s lladdr %s dev eth0 nud permanent\n", l.Addr(j), mac(j))
+			}
+		}
+		cmd := exec.Command("ip", "-n", l.Namespace(i), "-batch", "-")
+		cmd.Stdin = strings.NewReader(b.String())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("ip -n %s -batch (neighbours): %w: %s", l.Namespace(i), err, bytes.TrimSpace(out))
 		}
 	}
 	return nil

@@ -96,6 +96,14 @@ func TestHostsTalkOverTheSwitchAndCutOffIsolates(t *testing.T) {
 		log, _ := os.ReadFile(logPath)
 		t.Fatalf("dial from host 2: %v %q; server log: %s", err, got, log)
 	}
+	// Each host knows the other's MAC for good (staticNeighbours): no ARP,
+	// nothing for the kernel's shared neighbour table to evict.
+	for i, other := range map[int]int{1: 2, 2: 1} {
+		out, err := exec.Command("ip", "-n", l.Namespace(i), "neigh", "show", l.Addr(other)).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), mac(other)) || !strings.Contains(string(out), "PERMANENT") {
+			t.Errorf("host %d neighbour entry for host %d: %v %q", i, other, err, out)
+		}
+	}
 	// Hosts have no default route: their traffic cannot leave the lab.
 	if out, err := exec.Command("ip", "-n", l.Namespace(2), "route", "show").CombinedOutput(); err != nil || strings.Contains(string(out), "default") {
 		t.Errorf("host 2 routes: %v %s", err, out)
