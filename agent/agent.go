@@ -239,6 +239,29 @@ func (a *Agent) joinAddrs() []string {
 	return out
 }
 
+// meshProfile is the configured failure-detection profile.
+func (a *Agent) meshProfile() mesh.Profile {
+	if a.cfg.Mesh.Profile == "stock" {
+		return mesh.ProfileStock
+	}
+	return mesh.ProfileLAN
+}
+
+// hostCount is the inventory's size (0 without one).
+func (a *Agent) hostCount() int {
+	if a.cluster == nil {
+		return 0
+	}
+	return len(a.cluster.Hosts)
+}
+
+// queryTimeout is how long a cluster-wide query waits: mesh.query_timeout,
+// but never less than serf's own query timeout for the cluster's size
+// (mesh.Profile.QueryTimeout says why).
+func (a *Agent) queryTimeout() time.Duration {
+	return max(a.cfg.Mesh.QueryTimeout, a.meshProfile().QueryTimeout(a.hostCount()))
+}
+
 func (a *Agent) meshConfig() (mesh.Config, error) {
 	mc := mesh.Config{
 		NodeName:      a.node.Name,
@@ -252,12 +275,8 @@ func (a *Agent) meshConfig() (mesh.Config, error) {
 		Tags:          a.initialTags(),
 		Heartbeat:     a.beats.Add("mesh"),
 	}
-	if a.cfg.Mesh.Profile == "stock" {
-		mc.Profile = mesh.ProfileStock
-	}
-	if a.cluster != nil {
-		mc.Hosts = len(a.cluster.Hosts) // the profile's timing by size
-	}
+	mc.Profile = a.meshProfile()
+	mc.Hosts = a.hostCount() // the profile's timing by size
 	if !a.opts.Dev {
 		mc.KeyringFile = a.cfg.Mesh.KeyringFile
 		if _, err := os.Stat(mc.KeyringFile); err != nil {

@@ -17,7 +17,7 @@ import (
 func (a *Agent) newEvaluator() *evaluator {
 	c := a.cfg.Checks
 	e := &evaluator{self: a.node.Name, interval: c.Interval, jitter: c.Jitter,
-		warnAfter: c.FailuresBeforeWarning, critAfter: c.FailuresBeforeCritical, queryTimeout: a.cfg.Mesh.QueryTimeout,
+		warnAfter: c.FailuresBeforeWarning, critAfter: c.FailuresBeforeCritical, queryTimeout: a.queryTimeout(),
 		gather: a.clusterDoctor, log: a.log.With("component", "cluster-evaluator"), now: time.Now,
 		emit: func(d events.ClusterCheckData) {
 			sev := map[string]events.Severity{"ok": events.SeverityInfo, "unknown": events.SeverityWarning,

@@ -119,7 +119,7 @@ func (a *Agent) coreFacts() []clusterchecks.CoreFacts {
 // one timeout) and judges the answers.
 func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error) {
 	start := time.Now()
-	timeout := a.cfg.Mesh.QueryTimeout
+	timeout := a.queryTimeout()
 	type answer struct {
 		resp map[string]mesh.Response
 		err  error

@@ -134,3 +134,26 @@ func TestLANTimingsBySize(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryTimeoutGrowsWithTheMesh: a cluster-wide query waits at least
+// serf's own query timeout for the cluster's size (50 agents lost answers
+// with a flat 1 s).
+func TestQueryTimeoutGrowsWithTheMesh(t *testing.T) {
+	for _, tc := range []struct {
+		p     Profile
+		hosts int
+		want  time.Duration
+	}{
+		{ProfileLAN, 0, 1600 * time.Millisecond},
+		{ProfileLAN, 5, 1600 * time.Millisecond},
+		{ProfileLAN, 9, 1600 * time.Millisecond},
+		{ProfileLAN, 10, 3200 * time.Millisecond},
+		{ProfileLAN, 50, 3200 * time.Millisecond},
+		{ProfileLAN, 100, 4800 * time.Millisecond},
+		{ProfileStock, 5, 3200 * time.Millisecond},
+	} {
+		if got := tc.p.QueryTimeout(tc.hosts); got != tc.want {
+			t.Errorf("%v.QueryTimeout(%d) = %v, want %v", tc.p, tc.hosts, got, tc.want)
+		}
+	}
+}

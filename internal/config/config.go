@@ -135,7 +135,9 @@ type Mesh struct {
 	RetryJoin []string `yaml:"retry_join" json:"retry_join"`
 	// Profile is "lan" (tuned failure detection, default) or "stock" (serf's defaults).
 	Profile string `yaml:"profile" json:"profile"`
-	// QueryTimeout bounds cluster-wide queries (doctor --cluster).
+	// QueryTimeout bounds cluster-wide queries (doctor --cluster, the
+	// cluster evaluator); the agent waits at least serf's own query timeout
+	// for the inventory's size.
 	QueryTimeout time.Duration `yaml:"query_timeout" json:"query_timeout"`
 }
 
