@@ -101,8 +101,11 @@ func raftStatus(ctx context.Context, sh *shared) (raftproc.Status, control.Clust
 	if inv == nil || !inv.Layout.RaftCore() {
 		return raftproc.Status{}, control.ClusterReport{}, exitWith(2, fmt.Errorf("inventory %q describes no KUMA Core Raft cluster", cfg.Inventory))
 	}
+	// Fresh: a procedure's preconditions are judged on what the agents say
+	// now, with every node's Core facts (the stored evaluation a node that
+	// is not the evaluator answers carries only the cluster-wide findings).
 	var rep control.ClusterReport
-	if err := sh.call(ctx, control.OpClusterDoctor, nil, &rep); err != nil {
+	if err := sh.call(ctx, control.OpClusterDoctor, control.ClusterDoctorArgs{Fresh: true}, &rep); err != nil {
 		return raftproc.Status{}, rep, err
 	}
 	return buildRaftStatus(cfg, inv, rep), rep, nil
