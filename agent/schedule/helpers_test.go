@@ -20,6 +20,7 @@ type probe struct {
 	hold   time.Duration             // time spent inside Run (honours ctx)
 	gate   chan struct{}             // if set, Run waits for it (ignoring ctx when deaf)
 	deaf   bool
+	linger time.Duration // time spent winding down once ctx is done
 
 	runs   atomic.Int64
 	inside atomic.Int32
@@ -64,6 +65,9 @@ func (p *probe) Run(ctx context.Context) checks.Result {
 		case <-time.After(p.hold):
 		case <-ctx.Done():
 		}
+	}
+	if p.linger > 0 && ctx.Err() != nil {
+		time.Sleep(p.linger)
 	}
 	st := checks.OK
 	if p.script != nil {

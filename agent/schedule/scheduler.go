@@ -76,8 +76,10 @@ func New(cs []checks.Check, o Options) *Scheduler {
 var ErrRunning = errors.New("schedule: scheduler is already running")
 
 // Run runs every check on its interval until ctx is done, then waits for the
-// loops to stop and returns nil. A check body that ignores its context is
-// abandoned at its deadline by checks.Runner and may outlive Run.
+// loops to stop and returns nil. No run starts once ctx is done, and a loop
+// stops only when the check body it started has returned (bodies honour
+// ctx, so promptly), or has passed its deadline: a check body that ignores
+// its context is abandoned there by checks.Runner and may outlive Run.
 func (s *Scheduler) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.running {
@@ -167,6 +169,11 @@ func (s *Scheduler) loop(ctx context.Context, e *entry, first time.Duration) {
 			return
 		case <-t.C:
 		}
+		// Both may be ready at once and select picks either: a timer due
+		// at the cancel must not start a run.
+		if ctx.Err() != nil {
+			return
+		}
 		s.runOnce(ctx, e)
 		// The wait starts after the run, so a slow check cannot pile up.
 		t.Reset(Jittered(e.interval, s.opt.Jitter, s.random()))
@@ -194,13 +201,28 @@ func (s *Scheduler) runOnce(ctx context.Context, e *entry) checks.Outcome {
 	case <-ctx.Done():
 		return s.notRun(e.name, "cancelled before the check ran")
 	}
+	// As in loop: the slot or the turn may have been free at the cancel.
+	if ctx.Err() != nil {
+		<-s.sem
+		return s.notRun(e.name, "cancelled before the check ran")
+	}
 	e.busy.Store(s.now().UnixNano())
 	defer e.busy.Store(0)
-	out := s.opt.Runner.Run(ctx, e.check)
-	<-s.sem
+	body := &tracked{Check: e.check, timeout: e.timeout, done: make(chan struct{})}
+	deadline := time.Now().Add(e.timeout)
+	out := s.opt.Runner.Run(ctx, body)
 	if ctx.Err() != nil {
+		// The runner returns at the cancel without waiting for the body
+		// (its goroutine may not even have entered it yet): wait for it,
+		// so that no check body this run started is still to come once
+		// the caller (Run's loops) has returned. A body that ignores ctx
+		// is waited for only until its deadline, where the runner gave up
+		// on it too.
+		body.wait(deadline)
+		<-s.sem
 		return out
 	}
+	<-s.sem
 	s.record(e, out)
 	return out
 }

@@ -339,13 +339,23 @@ func TestRunStopsAllLoopsOnCancel(t *testing.T) {
 		return true
 	})
 	stop()
-	// Run has returned: its loops are gone, and so (the probes honour ctx)
-	// are the runner goroutines it left behind.
-	eventually(t, "goroutines to drain", func() bool { return runtime.NumGoroutine() <= before+1 })
-	// No loop runs a check any more.
+	// Run has returned: its loops are gone, and the check bodies they
+	// started have returned (the probes honour ctx), so no run is counted
+	// from here on. The runner goroutines exit just after their bodies.
 	var total int64
 	for _, p := range ps {
 		total += p.runs.Load()
+		if in := p.inside.Load(); in != 0 {
+			t.Errorf("check %s: %d bodies still running after Run returned", p.name, in)
+		}
+	}
+	eventually(t, "goroutines to drain", func() bool { return runtime.NumGoroutine() <= before+1 })
+	var drained int64
+	for _, p := range ps {
+		drained += p.runs.Load()
+	}
+	if drained != total {
+		t.Errorf("%d runs counted after Run returned", drained-total)
 	}
 	time.Sleep(20 * time.Millisecond)
 	var after int64
@@ -354,6 +364,39 @@ func TestRunStopsAllLoopsOnCancel(t *testing.T) {
 	}
 	if after != total {
 		t.Errorf("%d runs after Run returned", after-total)
+	}
+}
+
+// TestRunWaitsForCheckBodiesOnCancel: checks.Runner returns at the cancel
+// without waiting for the check body; Run still returns only once the
+// bodies its loops started have returned, so nothing of a run comes after.
+func TestRunWaitsForCheckBodiesOnCancel(t *testing.T) {
+	gate := make(chan struct{}) // never closed: the body waits for ctx
+	p := &probe{name: "slow-to-stop", gate: gate, linger: 50 * time.Millisecond}
+	s := New([]checks.Check{p}, fast())
+	stop := start(t, s)
+	eventually(t, "the body to be entered", func() bool { return p.inside.Load() == 1 })
+	stop()
+	if in := p.inside.Load(); in != 0 {
+		t.Fatalf("Run returned with %d check bodies still running", in)
+	}
+}
+
+// TestRunDoesNotWaitForADeafBodyPastItsDeadline: a body that ignores its
+// context holds Run up to its deadline, no longer (the runner has given up
+// on it there too).
+func TestRunDoesNotWaitForADeafBodyPastItsDeadline(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	p := &probe{name: "deaf", gate: gate, deaf: true}
+	o := fast()
+	o.Runner.Timeout = 50 * time.Millisecond
+	s := New([]checks.Check{p}, o)
+	stop := start(t, s)
+	eventually(t, "the body to be entered", func() bool { return p.inside.Load() == 1 })
+	stop() // fails the test unless Run returns
+	if in := p.inside.Load(); in != 1 {
+		t.Fatalf("%d bodies inside, want the deaf one still there", in)
 	}
 }
 

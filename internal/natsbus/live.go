@@ -48,6 +48,12 @@ type Live struct {
 	// Dropped, when set, counts the messages the client dropped because
 	// fn did not keep up (nats.go's slow consumer).
 	Dropped *atomic.Uint64
+	// Subscribed, when set, is called once the server has answered the
+	// subscriptions (the flush after them returned): unless it refused
+	// them (ReadLive then returns ErrLiveRefused), an event published to
+	// this server from then on reaches fn or is counted as dropped.
+	// Interest on other servers (leaf nodes, hubs) follows later.
+	Subscribed func()
 }
 
 // ReadLive subscribes to l's subjects on nc and calls fn (from one
@@ -103,6 +109,9 @@ func ReadLive(ctx context.Context, nc *nats.Conn, l Live, fn func(events.Event) 
 			return nil
 		}
 		return fmt.Errorf("live events: flush: %w", err)
+	}
+	if l.Subscribed != nil {
+		l.Subscribed()
 	}
 
 	r := liveReader{fn: fn, log: log, query: l.Query, dropped: l.Dropped, forged: new(uint64)}

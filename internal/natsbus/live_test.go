@@ -28,6 +28,10 @@ func startLive(t *testing.T, nc *nats.Conn, l Live, handle func(events.Event)) *
 	if l.Query.Logger == nil {
 		l.Query.Logger = quietLog
 	}
+	// Publishing before the server has the subscriptions would lose the
+	// events: wait for them (or for ReadLive failing first).
+	subscribed := make(chan struct{})
+	l.Subscribed = func() { close(subscribed) }
 	go func() {
 		r.done <- ReadLive(ctx, nc, l, func(e events.Event) error {
 			if handle != nil {
@@ -43,6 +47,12 @@ func startLive(t *testing.T, nc *nats.Conn, l Live, handle func(events.Event)) *
 			t.Errorf("ReadLive: %v", err)
 		}
 	})
+	select {
+	case <-subscribed:
+	case err := <-r.done:
+		r.done <- err // for the cleanup
+		t.Fatalf("ReadLive returned before subscribing: %v", err)
+	}
 	return r
 }
 
@@ -246,7 +256,8 @@ func TestLiveCountsSlowSubscriberDrops(t *testing.T) {
 			default:
 			}
 		})
-	// Interest is local here: the first publish is delivered.
+	// Interest is local here and registered (startLive waited for it):
+	// the first publish is delivered.
 	const n = 50
 	corePublish(t, admin, testEvent(t, testCluster, "core-1", events.MemberFailed, 0, time.Now()))
 	select {
