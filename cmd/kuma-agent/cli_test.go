@@ -196,9 +196,14 @@ func TestDoctorClusterShowsTheDuration(t *testing.T) {
 // serveControl answers OpClusterDoctor on sock with rep until the test ends.
 func serveControl(t *testing.T, sock string, rep control.ClusterReport) {
 	t.Helper()
-	srv, err := control.Listen(sock, map[string]control.Handler{
-		control.OpClusterDoctor: func(context.Context, json.RawMessage) (any, error) { return rep, nil },
-	}, nil)
+	serveClusterDoctor(t, sock, func(context.Context, json.RawMessage) (any, error) { return rep, nil })
+}
+
+// serveClusterDoctor answers OpClusterDoctor on sock with h until the test
+// ends.
+func serveClusterDoctor(t *testing.T, sock string, h control.Handler) {
+	t.Helper()
+	srv, err := control.Listen(sock, map[string]control.Handler{control.OpClusterDoctor: h}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,29 +71,20 @@ func raftAgent(t *testing.T, aliveNodes ...string) string {
 	sock := filepath.Join(dir, "control.sock")
 	// As an agent that is not the evaluator answers: every node's Core
 	// facts only when asked fresh, the stored cluster-wide findings else.
-	srv, err := control.Listen(sock, map[string]control.Handler{
-		control.OpClusterDoctor: func(_ context.Context, raw json.RawMessage) (any, error) {
-			var args control.ClusterDoctorArgs
-			if len(raw) > 0 {
-				if err := json.Unmarshal(raw, &args); err != nil {
-					return nil, err
-				}
+	serveClusterDoctor(t, sock, func(_ context.Context, raw json.RawMessage) (any, error) {
+		var args control.ClusterDoctorArgs
+		if len(raw) > 0 {
+			if err := json.Unmarshal(raw, &args); err != nil {
+				return nil, err
 			}
-			if !args.Fresh {
-				stored := rep
-				stored.Nodes = nil
-				return stored, nil
-			}
-			return rep, nil
-		},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+		}
+		if !args.Fresh {
+			stored := rep
+			stored.Nodes = nil
+			return stored, nil
+		}
+		return rep, nil
+	})
 	return writeConfig(t, func(c *config.Config) {
 		c.Agent.ControlSocket = sock
 		c.Inventory = inv
