@@ -103,12 +103,9 @@ func TestPathsOnNATS(t *testing.T) {
 	}
 	run := func() (*Paths, func()) {
 		p := n.subscriber("alerts-core-1")
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- New(hook.config(), discardLog()).Run(ctx, p) }()
+		stop := runAlerter(hook, p)
 		return p, func() {
-			cancel()
-			if err := <-done; err != nil {
+			if err := stop(); err != nil {
 				t.Errorf("Run: %v", err)
 			}
 		}

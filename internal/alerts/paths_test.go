@@ -141,12 +141,7 @@ func TestPathsOneActionPerEvent(t *testing.T) {
 	a, b, c := eventWithID(1), eventWithID(2), eventWithID(3)
 	releaseB := make(chan struct{})
 	hook.hold[b.ID] = releaseB
-	live := make(chanLive)
-	durable := &chanDurable{in: make(chan events.Event), settled: map[string][]bool{}}
-	p := &Paths{Live: live, Durable: durable, Log: discardLog()}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- New(hook.config(), discardLog()).Run(ctx, p) }()
+	live, durable, p, stop := runPaths(hook)
 
 	live <- a // live first, actions done, then the durable copy: acked at once
 	hook.waitArrived(t, a.ID)
@@ -172,8 +167,7 @@ func TestPathsOneActionPerEvent(t *testing.T) {
 	live <- a // a re-publish of an event already handled
 	time.Sleep(100 * time.Millisecond)
 
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if got := hook.got(); len(got) != 3 || got[0] != a.ID || got[1] != b.ID || got[2] != c.ID {
@@ -198,17 +192,11 @@ func TestPathsStopNaksWaitingDurableCopy(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	hook.hold[a.ID] = release
-	live := make(chanLive)
-	durable := &chanDurable{in: make(chan events.Event), settled: map[string][]bool{}}
-	p := &Paths{Live: live, Durable: durable, Log: discardLog()}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- New(hook.config(), discardLog()).Run(ctx, p) }()
+	live, durable, _, stop := runPaths(hook)
 	live <- a
 	hook.waitArrived(t, a.ID)
 	durable.in <- a
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if s := durable.settlements(a.ID); len(s) != 1 || s[0] {
@@ -249,4 +237,22 @@ func TestSeenForgetsTheOldest(t *testing.T) {
 	if _, first := s.takeLive("x"); !first {
 		t.Fatal("an abandoned id was still remembered")
 	}
+}
+
+// runPaths runs an Alerter with hook's config on a live and a durable
+// channel source; stop cancels it and returns what Run returned.
+func runPaths(hook *hookRecorder) (chanLive, *chanDurable, *Paths, func() error) {
+	live := make(chanLive)
+	durable := &chanDurable{in: make(chan events.Event), settled: map[string][]bool{}}
+	p := &Paths{Live: live, Durable: durable, Log: discardLog()}
+	return live, durable, p, runAlerter(hook, p)
+}
+
+// runAlerter runs an Alerter with hook's config on src; the function it
+// returns cancels it and returns what Run returned.
+func runAlerter(hook *hookRecorder, src Source) func() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- New(hook.config(), discardLog()).Run(ctx, src) }()
+	return func() error { cancel(); return <-done }
 }
