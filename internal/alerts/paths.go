@@ -75,6 +75,17 @@ func (p *Paths) EventsAck(ctx context.Context, fn func(events.Event, func(bool))
 		}
 	}
 	var call sync.Mutex // fn is called by one path at a time
+	// once runs fn for the first copy of an event (e, taken by either path)
+	// and counts every later copy.
+	once := func(ev events.Event, e *entry, first bool) error {
+		if !first {
+			p.Duplicates.Add(1)
+			return nil
+		}
+		call.Lock()
+		defer call.Unlock()
+		return fn(ev, func(handled bool) { p.seen.finish(e, handled) })
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -86,13 +97,7 @@ func (p *Paths) EventsAck(ctx context.Context, fn func(events.Event, func(bool))
 		}
 		err := p.Live.Events(ctx, func(ev events.Event) error {
 			e, first := p.seen.takeLive(ev.ID)
-			if !first {
-				p.Duplicates.Add(1)
-				return nil
-			}
-			call.Lock()
-			defer call.Unlock()
-			return fn(ev, func(handled bool) { p.seen.finish(e, handled) })
+			return once(ev, e, first)
 		})
 		if ctx.Err() == nil {
 			// Not fatal: the durable path delivers everything, later.
@@ -101,13 +106,7 @@ func (p *Paths) EventsAck(ctx context.Context, fn func(events.Event, func(bool))
 	}()
 	err := p.Durable.EventsAck(ctx, func(ev events.Event, settle func(bool)) error {
 		e, first := p.seen.takeDurable(ev.ID, settle)
-		if !first {
-			p.Duplicates.Add(1)
-			return nil
-		}
-		call.Lock()
-		defer call.Unlock()
-		return fn(ev, func(handled bool) { p.seen.finish(e, handled) })
+		return once(ev, e, first)
 	})
 	cancel()
 	<-liveDone
