@@ -203,7 +203,14 @@ func serveControl(t *testing.T, sock string, rep control.ClusterReport) {
 // ends.
 func serveClusterDoctor(t *testing.T, sock string, h control.Handler) {
 	t.Helper()
-	srv, err := control.Listen(sock, map[string]control.Handler{control.OpClusterDoctor: h}, nil)
+	serveHandlers(t, sock, map[string]control.Handler{control.OpClusterDoctor: h})
+}
+
+// serveHandlers serves a control socket at sock with handlers until the
+// test ends.
+func serveHandlers(t *testing.T, sock string, handlers map[string]control.Handler) {
+	t.Helper()
+	srv, err := control.Listen(sock, handlers, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

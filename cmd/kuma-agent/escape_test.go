@@ -40,14 +40,7 @@ func fakeAgent(t *testing.T, answers map[string]any) string {
 func fakeAgentHandlers(t *testing.T, handlers map[string]control.Handler) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "control.sock")
-	srv, err := control.Listen(sock, handlers, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	serveHandlers(t, sock, handlers)
 	return writeConfig(t, func(c *config.Config) { c.Agent.ControlSocket = sock })
 }
 
