@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kuma-agent/kuma-agent/internal/events"
 )
@@ -124,18 +125,9 @@ func TestLiveEventsThroughLeafNodesWithoutConsumerLeader(t *testing.T) {
 	d := startDurable(t, r2, Durable{Name: "alerts-leaf-2", Query: q}, func(_ events.Event, s Settle) { s(true) })
 	var leader string
 	eventually(t, 30*time.Second, "the durable consumer with a leader", func() bool {
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
-		c, err := r2.Consumer(cctx, DefaultStreamName, "alerts-leaf-2")
-		if err != nil {
-			return false
-		}
-		ci, err := c.Info(cctx)
-		if err != nil || ci.Cluster == nil {
-			return false
-		}
-		leader = ci.Cluster.Leader
-		return leader != ""
+		l, err := consumerLeader(ctx, r2, "alerts-leaf-2", 3*time.Second)
+		leader = l
+		return err == nil && leader != ""
 	})
 	live := startLive(t, rnc, Live{Query: q}, nil)
 
@@ -182,14 +174,8 @@ func TestLiveEventsThroughLeafNodesWithoutConsumerLeader(t *testing.T) {
 	// A leader that handed over on its shutdown leaves a successor that
 	// believes in itself until it misses its quorum.
 	eventually(t, 60*time.Second, "the consumer without a leader", func() bool {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		c, err := r2.Consumer(cctx, DefaultStreamName, "alerts-leaf-2")
-		if err != nil {
-			return true
-		}
-		ci, err := c.Info(cctx)
-		return err != nil || ci.Cluster == nil || ci.Cluster.Leader == ""
+		l, err := consumerLeader(ctx, r2, "alerts-leaf-2", 2*time.Second)
+		return err != nil || l == ""
 	})
 	for len(live.got) > 0 {
 		<-live.got
@@ -312,4 +298,20 @@ func TestLiveRefusedWithoutPermission(t *testing.T) {
 		func(events.Event) error { return nil }); err != nil {
 		t.Fatalf("ReadLive of its cluster's events: %v", err)
 	}
+}
+
+// consumerLeader is the leader of the events stream's consumer name as the
+// cluster reports it within timeout ("" with no error: no leader known).
+func consumerLeader(ctx context.Context, js jetstream.JetStream, name string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := js.Consumer(ctx, DefaultStreamName, name)
+	if err != nil {
+		return "", err
+	}
+	ci, err := c.Info(ctx)
+	if err != nil || ci.Cluster == nil {
+		return "", err
+	}
+	return ci.Cluster.Leader, nil
 }
