@@ -73,6 +73,10 @@ func selfAddr(cfg config) string {
 // serve runs the Core service until a signal (exit 0) or a crash fault (exit 1).
 func serve(cfg config, stderr io.Writer) int {
 	c := newCore(cfg, stderr)
+	// The handler is installed before any port answers: a supervisor (or test) that sees
+	// the health port up and sends SIGTERM must get the clean exit, not the default kill.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	// Faults apply before anything else: crash-always must fail every start.
 	if code, exit := c.poll(); exit {
 		return code
@@ -135,8 +139,6 @@ func serve(cfg config, stderr io.Writer) int {
 	c.log.Printf("listening: %s; working directory %s", strings.Join(opened, ", "), cfg.workDir)
 	notifyReady(c.log)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	go watchdog(ctx, c.log, c.isHung)
 
 	t := time.NewTicker(pollInterval)
