@@ -37,6 +37,8 @@ type TB interface {
 var Packages = map[string]string{
 	"debootstrap":    "debootstrap",
 	"dpkg":           "dpkg",
+	"etcd":           "etcd-server",
+	"etcdctl":        "etcd-client",
 	"dpkg-deb":       "dpkg",
 	"ip":             "iproute2",
 	"make":           "make",
