@@ -60,6 +60,7 @@ help:
 	@echo "make e2e      test/e2e/packages on real systemd: install/upgrade/remove and a 3-node cluster; continuous cluster checks"
 	@echo "              (root, nspawn; make deps first)"
 	@echo "make rootfs   the Debian rootfs the nspawn test hosts boot (root, once, cached)"
+	@echo "make kube-apiserver  build (once, cached) the real kube-apiserver the control-plane tests run"
 	@echo "make deps     install the Debian packages the integration tests use (root)"
 
 build:
@@ -143,6 +144,13 @@ deps:
 .PHONY: rootfs
 rootfs:
 	@packaging/test/rootfs.sh
+
+# A real kube-apiserver for internal/testlab/kubelab, built once from the Go
+# module proxy (about 3 minutes on 2 cores) and cached outside the repo
+# (KUMA_KUBE_CACHE, default /var/cache/kuma-agent as root).
+.PHONY: kube-apiserver
+kube-apiserver:
+	@packaging/test/kube-apiserver.sh
 
 clean:
 	rm -rf bin dist
