@@ -81,7 +81,7 @@ func (o *Outbox) DrainWindow(ctx context.Context, send func(events.Event) (Pendi
 	if err != nil {
 		return 0, err
 	}
-	var inflight []Pending // oldest first; one per handed-out, unacked event
+	var inflight []Pending     // oldest first; one per handed-out, unacked event
 	var sentEvs []events.Event // the events of inflight
 	acked := 0
 	for {
