@@ -139,7 +139,7 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS_PACKAGES) >/dev/null
 
 # The Debian rootfs the nspawnlab tests boot (root; once, cached outside the
-# repo in KUMA_ROOTFS, default /var/cache/kuma-agent/rootfs-bookworm; needs
+# repo in KUMA_ROOTFS, default /var/cache/kuma-agent/rootfs-bookworm-2; needs
 # debootstrap from `make deps` only to build it).
 .PHONY: rootfs
 rootfs:
