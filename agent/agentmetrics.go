@@ -32,7 +32,7 @@ type agentMetrics struct {
 // agent with events so that an agent without them has none.
 type eventMetrics struct {
 	natsConnected, pending, degraded, memory, quarantined *metrics.GaugeVec
-	published, failures, dropped                           *metrics.CounterVec
+	published, failures, dropped                          *metrics.CounterVec
 }
 
 func registerEventMetrics(r *metrics.Registry) eventMetrics {
