@@ -9,6 +9,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/agent/metrics"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/supervisor"
 )
 
 // agentMetrics are the Prometheus series of /metrics.
@@ -100,10 +101,7 @@ func (a *Agent) collectMetrics(*metrics.Registry) {
 		e.quarantined.With().Set(float64(len(st.outbox.Quarantined)))
 	}
 	if a.sup != nil {
-		m.gaveUp.Reset()
-		for _, u := range a.sup.Units() {
-			m.gaveUp.With(u.Unit).Set(b2f(u.GaveUp))
-		}
+		setGaveUp(m.gaveUp, a.sup.Units())
 	}
 	a.collectClusterMetrics()
 	if a.mesh == nil {
@@ -146,6 +144,15 @@ func (a *Agent) httpHandler() http.Handler {
 		return true, w.String() + "\n"
 	}))
 	return mux
+}
+
+// setGaveUp sets one series per supervised unit: 1 once its healing gave
+// up, else 0; a unit no longer supervised vanishes.
+func setGaveUp(g *metrics.GaugeVec, units []supervisor.UnitStatus) {
+	g.Reset()
+	for _, u := range units {
+		g.With(u.Unit).Set(b2f(u.GaveUp))
+	}
 }
 
 func b2f(b bool) float64 {

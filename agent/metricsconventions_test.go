@@ -15,6 +15,7 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/agent/metrics"
 	"github.com/kuma-agent/kuma-agent/internal/testlab"
+	"github.com/kuma-agent/kuma-agent/supervisor"
 )
 
 // oneCoreInventory is a cluster of one Core: events on, it holds the lease
@@ -167,5 +168,29 @@ scrape_configs:
 	b, err := query(`kuma_agent_build_info`)
 	if err != nil || len(b.Data.Result) != 1 || b.Data.Result[0].Metric["version"] != "test" {
 		t.Errorf("build info read back: %+v, %v", b, err)
+	}
+}
+
+// The gave-up gauge follows the supervisor's units: 1 once healing gave up,
+// 0 otherwise, gone with the unit.
+func TestSupervisorGaveUpGauge(t *testing.T) {
+	m := newAgentMetrics("test")
+	text := func() string {
+		var b bytes.Buffer
+		if err := m.reg.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	setGaveUp(m.gaveUp, []supervisor.UnitStatus{{Unit: "kuma-core-1.service", GaveUp: true}, {Unit: "kuma-collector-1.service"}})
+	got := text()
+	for _, want := range []string{`kuma_agent_supervisor_unit_gave_up{unit="kuma-core-1.service"} 1`, `kuma_agent_supervisor_unit_gave_up{unit="kuma-collector-1.service"} 0`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lacks %s:\n%s", want, got)
+		}
+	}
+	setGaveUp(m.gaveUp, []supervisor.UnitStatus{{Unit: "kuma-collector-1.service"}})
+	if got := text(); strings.Contains(got, "kuma-core-1.service") {
+		t.Errorf("a unit no longer supervised lingers:\n%s", got)
 	}
 }
