@@ -115,7 +115,7 @@ func cefLine(ev events.Event, deviceVersion string) string {
 	b.WriteString("CEF:0")
 	for _, h := range []string{cefVendor, cefProduct, deviceVersion, class.ID, name, strconv.Itoa(sev)} {
 		b.WriteByte('|')
-		b.WriteString(cefHeaderEscape(h))
+		b.WriteString(cefEscape(h, false))
 	}
 	b.WriteByte('|')
 	for i, e := range cefExtensions(ev, d) {
@@ -124,7 +124,7 @@ func cefLine(ev events.Event, deviceVersion string) string {
 		}
 		b.WriteString(e.key)
 		b.WriteByte('=')
-		b.WriteString(cefExtEscape(cefCut(e.value)))
+		b.WriteString(cefEscape(cefCut(e.value), true))
 	}
 	return b.String()
 }
@@ -220,38 +220,22 @@ func cefCut(s string) string {
 	return s[:cut] + "..."
 }
 
-// cefHeaderEscape escapes a header field: backslash and pipe (CEF), and a
-// line break or another control character becomes a space: the header has
-// no escape for them, and a syslog line must stay one line.
-func cefHeaderEscape(s string) string {
+// cefEscape escapes a header field (ext false) or an extension value (ext
+// true) as CEF says: backslash everywhere, the pipe in the header, the
+// equals sign and line breaks (\n, \r) in extensions. A line break in the
+// header, which has no escape for it, and every other control character
+// become a space: a syslog line must stay one line, and receivers rewrite
+// control characters.
+func cefEscape(s string, ext bool) string {
 	var b strings.Builder
 	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
 		switch {
-		case r == '\\' || r == '|':
+		case r == '\\' || (!ext && r == '|') || (ext && r == '='):
 			b.WriteByte('\\')
 			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
-			b.WriteByte(' ')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-// cefExtEscape escapes an extension value: backslash, equals sign, and
-// line breaks as \n and \r (CEF); another control character becomes a
-// space (CEF has no escape for it, and syslog receivers rewrite it).
-func cefExtEscape(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		switch {
-		case r == '\\' || r == '=':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
+		case ext && r == '\n':
 			b.WriteString(`\n`)
-		case r == '\r':
+		case ext && r == '\r':
 			b.WriteString(`\r`)
 		case r < 0x20 || r == 0x7f:
 			b.WriteByte(' ')

@@ -3,16 +3,9 @@ package alerts
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -188,7 +181,7 @@ func readReceived(t *testing.T, path string) []receivedLine {
 // that closed the connection gets a new one rather than a lost event.
 func TestCEFOverTLSReconnects(t *testing.T) {
 	dir := t.TempDir()
-	cert, caFile := selfSigned(t, dir, "collector.test")
+	cert, caFile := testlab.SelfSigned(t, dir, "collector.test")
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatal(err)
@@ -258,26 +251,4 @@ func TestCEFOverTLSReconnects(t *testing.T) {
 	if st := b.Stats()["kuma"]; st.Failed != 1 {
 		t.Errorf("wrong server name: stats %+v, want one failure", st)
 	}
-}
-
-// selfSigned makes a CA-less self-signed certificate for name, written as
-// the PEM file a ca_file names.
-func selfSigned(t *testing.T, dir, name string) (tls.Certificate, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, path
 }
