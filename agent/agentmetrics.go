@@ -54,6 +54,7 @@ func registerEventMetrics(r *metrics.Registry) eventMetrics {
 type clusterGauges struct {
 	evaluator, age, duration *metrics.GaugeVec
 	status, margin, skew     *metrics.GaugeVec
+	nodeStatus               *metrics.GaugeVec
 }
 
 func newAgentMetrics(version string) *agentMetrics {
@@ -71,12 +72,13 @@ func newAgentMetrics(version string) *agentMetrics {
 	m.tagsStale = r.Gauge("kuma_agent_gossip_tags_stale", "1 while this node's newest tags could not be encoded or sent: the other nodes see its last good ones (the log says why).")
 	m.gaveUp = r.Gauge("kuma_agent_supervisor_unit_gave_up", "1 for a supervised unit whose healing gave up (attempts exhausted; `systemctl reset-failed` re-arms it), else 0 (supervision on only).", "unit")
 	m.cluster = clusterGauges{
-		evaluator: r.Gauge("kuma_agent_cluster_evaluator", "1 while this node evaluates the cluster-wide checks (holds the cluster-checks lease, or evaluates for itself without events), else 0."),
-		age:       r.Gauge("kuma_agent_cluster_evaluation_age_seconds", "Seconds since this evaluator's latest cluster evaluation (evaluator only)."),
-		duration:  r.Gauge("kuma_agent_cluster_evaluation_duration_seconds", "How long the latest cluster evaluation took: the four cluster queries and the checks (evaluator only)."),
-		status:    r.Gauge("kuma_agent_cluster_check_status", "Published (damped) status of each cluster-wide check: 0 ok, 1 warn, 2 crit, 3 unknown (Nagios codes; evaluator only).", "check"),
-		margin:    r.Gauge("kuma_agent_cluster_quorum_margin", "Failures each consensus group (raft, etcd) can still take before losing quorum; negative: lost (evaluator only).", "group"),
-		skew:      r.Gauge("kuma_agent_cluster_clock_skew_seconds", "Each node's clock minus the cluster median, as measured by the evaluator (evaluator only).", "node"),
+		evaluator:  r.Gauge("kuma_agent_cluster_evaluator", "1 while this node evaluates the cluster-wide checks (holds the cluster-checks lease, or evaluates for itself without events), else 0."),
+		age:        r.Gauge("kuma_agent_cluster_evaluation_age_seconds", "Seconds since this evaluator's latest cluster evaluation (evaluator only)."),
+		duration:   r.Gauge("kuma_agent_cluster_evaluation_duration_seconds", "How long the latest cluster evaluation took: the four cluster queries and the checks (evaluator only)."),
+		status:     r.Gauge("kuma_agent_cluster_check_status", "Published (damped) status of each cluster-wide check: 0 ok, 1 warn, 2 crit, 3 unknown (Nagios codes; evaluator only).", "check"),
+		margin:     r.Gauge("kuma_agent_cluster_quorum_margin", "Failures each consensus group (raft, etcd) can still take before losing quorum; negative: lost (evaluator only).", "group"),
+		skew:       r.Gauge("kuma_agent_cluster_clock_skew_seconds", "Each node's clock minus the cluster median, as measured by the evaluator (evaluator only).", "node"),
+		nodeStatus: r.Gauge("kuma_agent_cluster_check_node_status", "Published status of each cluster-wide check that is not ok, per node its finding is about (the outliers, the ends of failing edges, the members down): 1 warn, 2 crit, 3 unknown (evaluator only).", "check", "node"),
 	}
 	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
 	return m
@@ -146,6 +148,20 @@ func (a *Agent) httpHandler() http.Handler {
 	return mux
 }
 
+// setNodeStatus sets, for each cluster finding that is not ok, its status
+// on every node it is about: "findings by node" and the reachability grid of
+// a dashboard, without parsing a message.
+func setNodeStatus(g *metrics.GaugeVec, findings []clusterchecks.NamedResult) {
+	for _, c := range findings {
+		if c.Result.Status == checks.OK {
+			continue
+		}
+		for _, n := range c.Nodes {
+			g.With(c.Name, n).Set(float64(c.Result.Status.NagiosCode()))
+		}
+	}
+}
+
 // setGaveUp sets one series per supervised unit: 1 once its healing gave
 // up, else 0; a unit no longer supervised vanishes.
 func setGaveUp(g *metrics.GaugeVec, units []supervisor.UnitStatus) {
@@ -176,7 +192,7 @@ func (a *Agent) outboxHealth() (checks.OutboxHealth, bool) {
 // kuma_agent_cluster_evaluator (another node's numbers would be stale).
 func (a *Agent) collectClusterMetrics() {
 	g := a.metrics.cluster
-	for _, v := range []*metrics.GaugeVec{g.age, g.duration, g.status, g.margin, g.skew} {
+	for _, v := range []*metrics.GaugeVec{g.age, g.duration, g.status, g.margin, g.skew, g.nodeStatus} {
 		v.Reset()
 	}
 	ev, evaluating := a.eval.snapshot()
@@ -189,6 +205,7 @@ func (a *Agent) collectClusterMetrics() {
 	for _, c := range ev.report.Cluster {
 		g.status.With(c.Name).Set(float64(c.Result.Status.NagiosCode()))
 	}
+	setNodeStatus(g.nodeStatus, ev.report.Cluster)
 	for _, c := range ev.raw {
 		var to *metrics.GaugeVec
 		switch c.Name {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/agent/metrics"
+	"github.com/kuma-agent/kuma-agent/checks"
+	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 	"github.com/kuma-agent/kuma-agent/internal/testlab"
 	"github.com/kuma-agent/kuma-agent/supervisor"
 )
@@ -78,6 +80,7 @@ func allFamilies() *metrics.Registry {
 	m.cluster.status.With("cluster-quorum").Set(0)
 	m.cluster.margin.With("raft").Set(1)
 	m.cluster.skew.With("core-1").Set(0)
+	m.cluster.nodeStatus.With("cluster-reachability", "core-1").Set(2)
 	return m.reg
 }
 
@@ -192,5 +195,35 @@ func TestSupervisorGaveUpGauge(t *testing.T) {
 	setGaveUp(m.gaveUp, []supervisor.UnitStatus{{Unit: "kuma-collector-1.service"}})
 	if got := text(); strings.Contains(got, "kuma-core-1.service") {
 		t.Errorf("a unit no longer supervised lingers:\n%s", got)
+	}
+}
+
+// A cluster finding that is not ok shows on each node it is about; ok
+// findings and findings about no node add nothing.
+func TestClusterCheckNodeStatus(t *testing.T) {
+	m := newAgentMetrics("test")
+	setNodeStatus(m.cluster.nodeStatus, []clusterchecks.NamedResult{
+		{Name: "cluster-reachability", Result: checks.Result{Status: checks.Crit}, Nodes: []string{"core-1", "core-2"}},
+		{Name: "cluster-clock", Result: checks.Result{Status: checks.Warn}, Nodes: []string{"core-3"}},
+		{Name: "cluster-hosts", Result: checks.Result{Status: checks.OK}, Nodes: []string{"core-1"}},
+		{Name: "cluster-raft", Result: checks.Result{Status: checks.Crit}},
+	})
+	var b bytes.Buffer
+	if err := m.reg.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(l, "kuma_agent_cluster_check_node_status{") {
+			got = append(got, l)
+		}
+	}
+	want := []string{
+		`kuma_agent_cluster_check_node_status{check="cluster-clock",node="core-3"} 1`,
+		`kuma_agent_cluster_check_node_status{check="cluster-reachability",node="core-1"} 2`,
+		`kuma_agent_cluster_check_node_status{check="cluster-reachability",node="core-2"} 2`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
