@@ -76,6 +76,10 @@ func TestRules(t *testing.T) {
 			[]want{{"duplicate-key", ""}, {"control-plane-master-count", "cp3.example.com"}, {"controllers-even", ""}}},
 		{"lb on controller", k0sBase + "    kuma_lb_extra:\n      hosts:\n        x.example.com: {ansible_host: 192.168.1.20}\n" +
 			"kuma_lb:\n  hosts:\n    cp1.example.com:\n", []want{{"lb-port-conflict", "cp1.example.com"}, {"host-without-role", "x.example.com"}}},
+		// The balancer on a worker: the worker's KUMA ingress takes the
+		// ports nginx listens on, though they are pod ports, not listeners.
+		{"lb on worker", k0sBase + "    kuma_lb_extra:\n      hosts:\n        x.example.com: {ansible_host: 192.168.1.20}\n" +
+			"kuma_lb:\n  hosts:\n    w1.example.com:\n", []want{{"lb-port-conflict", "w1.example.com"}, {"host-without-role", "x.example.com"}}},
 		// kuma_core keeps the install-time Core host (KUMA help): info only.
 		{"core not on worker", k0sBase + "kuma:\n  children:\n    kuma_core:\n      hosts:\n        cp2.example.com:\n", nil},
 		{"no lb", strings.Replace(k0sBase, "    kuma_lb:", "    kuma_lb_typo:", 1),
