@@ -27,6 +27,14 @@ type Host struct {
 	// the unspecified 0.0.0.0 and :: (the installer template's placeholder)
 	// are no address and leave it empty.
 	Address string `json:"address,omitempty"`
+	// AddressFrom names the variable Address came from (ansible_host,
+	// internal_address, ...), so a report can say why it is the one used.
+	AddressFrom string `json:"address_from,omitempty"`
+	// PublicAddress is the address Ansible connects to when the inventory
+	// also gives the node's own (internal) address and the two differ: a
+	// cloud's floating address, used for SSH, never for the cluster.
+	PublicAddress string `json:"public_address,omitempty"`
+	PublicFrom    string `json:"public_from,omitempty"`
 	// IP is Address parsed, or the zero Addr when Address is not an IP.
 	IP    netip.Addr `json:"-"`
 	Roles Roles      `json:"roles"`

@@ -2,8 +2,6 @@ package plan
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,34 +11,8 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/fakeproc"
 )
-
-// fakeListeners writes a /proc with net/tcp (and net/udp) listing a
-// wildcard listener on each port, so the ports check reads them as a host
-// running exactly those sockets.
-func fakeListeners(t *testing.T, ports ...cluster.Port) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "net"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	const header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-	tables := map[cluster.Proto]*strings.Builder{cluster.TCP: {}, cluster.UDP: {}}
-	for i, p := range ports {
-		state := "0A" // TCP_LISTEN
-		if p.Proto == cluster.UDP {
-			state = "07" // an unconnected UDP socket
-		}
-		fmt.Fprintf(tables[p.Proto], "%4d: 00000000:%04X 00000000:0000 %s 00000000:00000000 00:00000000 00000000     0        0 %d 1 0000000000000000 100 0 0 10 0\n",
-			i, p.Number, state, 1000+i)
-	}
-	for proto, b := range tables {
-		if err := os.WriteFile(filepath.Join(dir, "net", string(proto)), []byte(header+b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 func findCheck[T checks.Check](cs []checks.Check) (T, bool) {
 	for _, c := range cs {
@@ -60,7 +32,7 @@ func TestDedicatedControllerNeedsNoKubelet(t *testing.T) {
 	cfg := config.Default()
 	cfg.NodeName = "kuma-cp2.example.com"
 	cfg.PluginDir = filepath.Join(t.TempDir(), "none")
-	cfg.Paths.ProcDir = fakeListeners(t, cluster.PortAPIServer, cluster.PortKonnect, cluster.PortK0sJoin, cluster.PortEtcdPeer)
+	cfg.Paths.ProcDir = fakeproc.Listeners(t, cluster.PortAPIServer, cluster.PortKonnect, cluster.PortK0sJoin, cluster.PortEtcdPeer)
 	n, err := ResolveNode(context.Background(), cfg, c, noCommands())
 	if err != nil || !n.Roles.Has(cluster.RoleController) || n.Roles.Has(cluster.RoleControllerWorker) {
 		t.Fatalf("%+v %v", n, err)
@@ -91,7 +63,7 @@ func TestDedicatedControllerNeedsNoKubelet(t *testing.T) {
 
 	// Without its sockets the same controller is critical, and the
 	// missing ports are the controller's, still not the kubelet.
-	cfg.Paths.ProcDir = fakeListeners(t, cluster.PortAPIServer)
+	cfg.Paths.ProcDir = fakeproc.Listeners(t, cluster.PortAPIServer)
 	ports, _ = findCheck[*checks.Ports](Build(cfg, p, c, nil, n, Selection{Only: []string{"ports"}}, noCommands()).Checks)
 	r = ports.Run(context.Background())
 	if r.Status != checks.Crit || !strings.Contains(r.Message, "8132/tcp, 9443/tcp, 2380/tcp") || strings.Contains(r.Message, "10250") {
