@@ -146,7 +146,7 @@ func TestDoctorOnAnUndeclaredAcuraLB(t *testing.T) {
 		t.Fatalf("inventory: %+v", f)
 	}
 	if !slices.ContainsFunc(f.Details, func(d string) bool { return strings.Contains(d, "no load balancer declared") }) ||
-		!strings.Contains(f.Remedy, "inventory check") {
+		!strings.Contains(f.Remedy, "declare it in "+inv+".kuma-agent: a line `[lb]`, then `acura-lb ansible_ssh_host=<IP>`") {
 		t.Errorf("the preflight does not say how to declare it: %q %q", f.Details, f.Remedy)
 	}
 }
