@@ -142,7 +142,19 @@ type NameRule int
 const (
 	NameNeedsDot NameRule = iota
 	NameNoDot
+	// NameAny: any RFC 1123 name (Acura's balancer: Acura's no-dot rule
+	// is its kubeadm nodes', and the balancer is none).
+	NameAny
 )
+
+// NameRuleFor is the hostname rule for a host with roles in layout l:
+// the layout's, except on an Acura host that is no Acura node.
+func (l Layout) NameRuleFor(roles Roles) NameRule {
+	if l == LayoutAcura && !roles.Has(RoleAcuraNode) {
+		return NameAny
+	}
+	return l.NameRule()
+}
 
 // RaftCore reports whether the layout's KUMA Core services form a Raft
 // group (in a k0s layout Core is a pod, in Acura there is none).

@@ -55,6 +55,22 @@ func TestSupplementDeclaresLBAndAddresses(t *testing.T) {
 	}
 }
 
+// Acura's no-dot rule is its kubeadm nodes': the balancer may have an FQDN.
+func TestAcuraBalancerNameMayHaveADot(t *testing.T) {
+	c, err := Loader{}.ParseSupplemented("ha_env_file", []byte(acuraNodes), "s", []byte("[lb]\nlb.example.com ansible_ssh_host=10.0.0.9\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range Validate(c) {
+		if f.Severity >= Warning {
+			t.Errorf("finding %+v", f)
+		}
+	}
+	if c.Layout.NameRuleFor(c.Host("lb.example.com").Roles) != cluster.NameAny || c.Layout.NameRuleFor(c.Host("n1").Roles) != cluster.NameNoDot {
+		t.Error("name rules")
+	}
+}
+
 func TestSupplementRefusals(t *testing.T) {
 	for _, tc := range []struct{ name, supp, want string }{
 		{"unknown node", "n4 internal_address=10.0.0.4\n", "ha_env_file.kuma-agent:1: n4: is not in ha_env_file"},

@@ -95,7 +95,7 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 	rule := cluster.NameNeedsDot
 	expected := ""
 	if c != nil {
-		rule = c.Layout.NameRule()
+		rule = c.Layout.NameRuleFor(node.Roles)
 		if node.Self != nil {
 			expected = node.Self.Name
 		} else if h := c.HostFold(node.Name); h != nil {
