@@ -58,6 +58,9 @@ type Step struct {
 	Manual  bool   `json:"manual,omitempty"`
 	Text    string `json:"text"`
 	Command string `json:"command,omitempty"` // the exact shell line, when there is one
+	// Auto: `--execute` performs it through the agents (remove-node,
+	// restore-cluster); the other steps stay the operator's.
+	Auto bool `json:"auto,omitempty"`
 }
 
 // Plan is a procedure planned for a cluster.
@@ -162,22 +165,27 @@ func step(p *Plan, node, text, cmd string) {
 	p.Steps = append(p.Steps, Step{Node: node, Text: text, Command: cmd})
 }
 
+// auto is a step --execute performs (internal/raftops' table).
+func auto(p *Plan, node, text, cmd string) {
+	p.Steps = append(p.Steps, Step{Node: node, Text: text, Command: cmd, Auto: p.Procedure != "restore-node"})
+}
+
 func manual(p *Plan, text string) {
 	p.Steps = append(p.Steps, Step{Node: "web UI", Manual: true, Text: text})
 }
 
 // backupStep: before anything removes or resets a working directory.
 func backupStep(p *Plan, st Status, c *Core) {
-	step(p, c.Node, "Back up the Core's working directory (Raft data and database) into the agent's state directory; refused if it fails or the disk would fall below the disk check's threshold",
+	auto(p, c.Node, "Back up the Core's working directory (Raft data and database) into the agent's state directory; refused if it fails or the disk would fall below the disk check's threshold",
 		fmt.Sprintf("tar -C %s -czf /var/lib/kuma-agent/core-backups/%s-manual.tar.gz %s && sha256sum /var/lib/kuma-agent/core-backups/%s-manual.tar.gz", st.CoreDir, idOr(c), idOr(c), idOr(c)))
 }
 
 // deleteSteps: KUMA's "delete a node": stop, remove the working directory
 // and the unit.
 func deleteSteps(p *Plan, st Status, c *Core) {
-	step(p, c.Node, "Stop the Core", "systemctl stop "+unitOr(c))
-	step(p, c.Node, "Remove its working directory", "rm -rf "+st.workDir(c))
-	step(p, c.Node, "Remove its unit", fmt.Sprintf("rm -f /etc/systemd/system/%s /usr/lib/systemd/system/%s && systemctl daemon-reload", unitOr(c), unitOr(c)))
+	auto(p, c.Node, "Stop the Core", "systemctl stop "+unitOr(c))
+	auto(p, c.Node, "Remove its working directory", "rm -rf "+st.workDir(c))
+	auto(p, c.Node, "Remove its unit", fmt.Sprintf("rm -f /etc/systemd/system/%s /usr/lib/systemd/system/%s && systemctl daemon-reload", unitOr(c), unitOr(c)))
 }
 
 // coreListSteps: KUMA: when the Core nodes change, --core in the units of
@@ -246,7 +254,7 @@ func restoreCluster(p *Plan, st Status, seed *Core) {
 	for i := range st.Cores {
 		c := &st.Cores[i]
 		if c.Unit != "" {
-			step(p, c.Node, "Stop the Core", "systemctl stop "+unitOr(c))
+			auto(p, c.Node, "Stop the Core", "systemctl stop "+unitOr(c))
 		}
 	}
 	for i := range st.Cores {
@@ -254,16 +262,16 @@ func restoreCluster(p *Plan, st Status, seed *Core) {
 		if c.Node == seed.Node || c.Unit == "" {
 			continue
 		}
-		step(p, c.Node, "Remove its working directory", "rm -rf "+st.workDir(c))
-		step(p, c.Node, "Remove its unit", fmt.Sprintf("rm -f /etc/systemd/system/%s /usr/lib/systemd/system/%s && systemctl daemon-reload", unitOr(c), unitOr(c)))
+		auto(p, c.Node, "Remove its working directory", "rm -rf "+st.workDir(c))
+		auto(p, c.Node, "Remove its unit", fmt.Sprintf("rm -f /etc/systemd/system/%s /usr/lib/systemd/system/%s && systemctl daemon-reload", unitOr(c), unitOr(c)))
 	}
-	step(p, seed.Node, "Mark the Raft state for a reset: the next start makes a one-node cluster", "touch "+st.workDir(seed)+"/raft/.reset")
+	auto(p, seed.Node, "Mark the Raft state for a reset: the next start makes a one-node cluster", "touch "+st.workDir(seed)+"/raft/.reset")
 	newExec := "ExecStart=<the unit's command line without --raft.join>"
 	if seed.Exec != nil {
 		newExec = "ExecStart=" + strings.Join(seed.Exec.WithoutFlag("raft.join"), " ")
 	}
-	step(p, seed.Node, "Remove --raft.join from its unit: "+newExec, "systemctl edit --full "+unitOr(seed))
-	step(p, seed.Node, "Reload systemd and start the Core: a one-node cluster", "systemctl daemon-reload && systemctl start "+unitOr(seed))
+	auto(p, seed.Node, "Remove --raft.join from its unit: "+newExec, "systemctl edit --full "+unitOr(seed))
+	auto(p, seed.Node, "Reload systemd and start the Core: a one-node cluster", "systemctl daemon-reload && systemctl start "+unitOr(seed))
 	for i := range st.Cores {
 		c := &st.Cores[i]
 		if c.Node == seed.Node {
