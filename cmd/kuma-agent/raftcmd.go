@@ -355,7 +355,10 @@ func printPlan(o stdio, p raftproc.Plan) {
 	fmt.Fprintf(o.out, "%s %s\n\nPreconditions:\n", p.Procedure, esc(p.Target))
 	for _, c := range p.Preconditions {
 		mark := "ok  "
-		if !c.OK {
+		switch {
+		case !c.OK && c.Note:
+			mark = "note "
+		case !c.OK:
 			mark = "NO  "
 		}
 		fmt.Fprintf(o.out, "  %s%s\n", mark, line(c.Text))

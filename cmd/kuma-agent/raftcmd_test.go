@@ -155,8 +155,8 @@ func TestRaftProcedures(t *testing.T) {
 	var p struct {
 		Steps []struct{ Node, Command string }
 	}
-	if code != 1 || json.Unmarshal([]byte(out), &p) != nil || len(p.Steps) == 0 {
-		t.Fatalf("remove-node json (2 remain: even, not ready): exit %d\n%s", code, out)
+	if code != 1 || json.Unmarshal([]byte(out), &p) != nil || len(p.Steps) == 0 || !strings.Contains(out, `"note": true`) {
+		t.Fatalf("remove-node json (2 remain: even, a note; its agent down and no backup: not ready): exit %d\n%s", code, out)
 	}
 }
 

@@ -50,6 +50,10 @@ type Status struct {
 type Precondition struct {
 	OK   bool   `json:"ok"`
 	Text string `json:"text"`
+	// Note: advice that does not block the procedure (Ready ignores it):
+	// an even count of Cores after a removal is allowed on the way to
+	// removing (or adding) one more.
+	Note bool `json:"note,omitempty"`
 }
 
 // Step is one step on one node (or in the web UI: Manual).
@@ -74,7 +78,7 @@ type Plan struct {
 // Ready reports whether every precondition holds.
 func (p Plan) Ready() bool {
 	for _, c := range p.Preconditions {
-		if !c.OK {
+		if !c.OK && !c.Note {
 			return false
 		}
 	}
@@ -210,6 +214,7 @@ func removeNode(p *Plan, st Status, c *Core) {
 	after := n - 1
 	pre(p, alive >= need(after), "the other Cores keep a majority of the %d that remain: %d alive (%s), quorum %d", after, alive, strings.Join(names, ", "), need(after))
 	pre(p, after%2 == 1, "KUMA allows only an odd number of Cores: %d remain after the removal (remove or add one more after this one)", after)
+	p.Preconditions[len(p.Preconditions)-1].Note = true // the way from 5 to 3 Cores passes 4
 	pre(p, c.Backup != "" || c.AgentAlive, "a backup of %s's working directory exists or its agent can take one (newest: %s)", c.Node, orNone(c.Backup))
 	manual(p, fmt.Sprintf("Remove the Core service of %s (ID %s) from the cluster in the KUMA web UI", c.Node, idOr(c)))
 	backupStep(p, st, c)
