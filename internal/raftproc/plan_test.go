@@ -146,3 +146,32 @@ func TestUnknownTargetAndProcedure(t *testing.T) {
 		t.Error("unknown procedure accepted")
 	}
 }
+
+// TestAutoSteps: the steps --execute performs are marked; restore-node
+// (print-only) has none, the web UI and install steps are never auto.
+func TestAutoSteps(t *testing.T) {
+	autos := func(p Plan) (out []string) {
+		for _, s := range p.Steps {
+			if s.Auto {
+				if s.Manual || strings.Contains(s.Command, "--install") {
+					t.Errorf("%s: a manual or install step marked auto: %+v", p.Procedure, s)
+				}
+				out = append(out, s.Node+": "+s.Text)
+			}
+		}
+		return out
+	}
+	p, _ := New("restore-node", "core-3.x", status(t, 3, 2))
+	if a := autos(p); len(a) != 0 {
+		t.Fatalf("restore-node has auto steps: %q", a)
+	}
+	p, _ = New("remove-node", "core-5.x", status(t, 5, 5))
+	if a := autos(p); len(a) != 4 || !strings.HasPrefix(a[0], "core-5.x: Back up") {
+		t.Fatalf("remove-node auto steps: %q", a)
+	}
+	p, _ = New("restore-cluster", "core-1.x", status(t, 3, 1))
+	a := autos(p)
+	if len(a) == 0 || !strings.Contains(a[len(a)-1], "Reload systemd and start the Core") {
+		t.Fatalf("restore-cluster auto steps: %q", a)
+	}
+}
