@@ -53,13 +53,20 @@ func (o *raftOps) setConn(nc *nats.Conn) {
 		o.cancel = nil
 	}
 	o.nc = nc
-	t := o.a.raftTarget()
-	if nc == nil || t == nil {
+	if nc == nil {
 		return
 	}
+	t := o.a.raftTarget()
 	ctx, cancel := context.WithCancel(context.Background())
 	o.cancel = cancel
 	err := raftops.Serve(ctx, nc, o.a.cfg.Events.Cluster, o.a.node.Name, func(ctx context.Context, from string, data []byte) raftops.Reply {
+		if t == nil { // answered at once: the coordinator must not wait for a node that cannot act
+			rep := raftops.Reply{Reason: o.a.node.Name + " cannot perform Raft recovery steps: it needs the inventory and supervision on systemd (supervisor.enabled, backend systemd)"}
+			if r, err := raftops.DecodeRequest(data); err == nil {
+				rep.Operation, rep.Step = r.Operation, r.Step
+			}
+			return rep
+		}
 		ctx, cancel := context.WithTimeout(ctx, raftStepTimeout)
 		defer cancel()
 		rep := t.Handle(ctx, from, data)

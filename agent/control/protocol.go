@@ -22,7 +22,8 @@ const (
 	OpKeyringUse     = "keyring-use"
 	OpKeyringRemove  = "keyring-remove"
 	// OpRaftExecute performs a Raft recovery through the agents (`raft
-	// remove-node|restore-cluster --execute`); it may take minutes.
+	// remove-node|restore-node|restore-cluster --execute`); it may take
+	// minutes.
 	OpRaftExecute = "raft-execute"
 )
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -29,7 +30,7 @@ func raftCommand(o stdio) *command {
 	return &command{
 		name:     "raft",
 		short:    "KUMA Core Raft cluster: status, backups, and KUMA's documented recoveries as guided procedures",
-		usage:    "kuma-agent raft status | backups | remove-node NODE [--execute] | restore-node NODE | restore-cluster --initial NODE [--execute] [--config FILE] [--format table|json] [--timeout D]",
+		usage:    "kuma-agent raft status | backups | remove-node NODE [--execute] | restore-node NODE [--execute] | restore-cluster --initial NODE [--execute] [--config FILE] [--format table|json] [--timeout D]",
 		withArgs: true,
 		help: `status           the inventory's Cores as the mesh and their own units see them: IDs, Raft
                  addresses, unit state, Raft readings, backups, quorum margin
@@ -42,18 +43,19 @@ The procedures check their preconditions against the live cluster (who is alive,
 backups, the leader) and print the exact documented steps per node, in order, the web UI steps
 marked [manual]. Without --execute they run nothing.
 
---execute (remove-node, restore-cluster) performs the steps marked [auto] through the agents:
+--execute performs the steps marked [auto] through the agents:
 this node's agent takes the cluster's raft-ops lease and asks each node's own agent for its
 steps, one node at a time; each agent re-checks the precondition on its own view, backs up the
 Core's working directory first and refuses when that fails. The first failure stops it; the
 state of every node is printed, then what is left to do by hand (the web UI, re-adding the
-other Cores one at a time with --raft.join). restore-node stays print-only.
+other Cores one at a time with --raft.join). restore-node executes only the removal of the
+broken Core; expand.sh, the web UI and the install stay the operator's.
 Exit status: 0 ready/done (or status/backups shown), 1 a precondition does not hold or a step
 failed, 2 usage.`,
 		flags: func(fs *flag.FlagSet) {
 			sh.agentFlags(tableOrJSON)(fs)
 			fs.StringVar(&initial, "initial", "", "restore-cluster: the node the cluster is rebuilt from")
-			fs.BoolVar(&execute, "execute", false, "remove-node, restore-cluster: perform the [auto] steps through the agents")
+			fs.BoolVar(&execute, "execute", false, "perform the [auto] steps through the agents")
 		},
 		exec: func(ctx context.Context, args []string) error {
 			if len(args) == 0 {
@@ -82,9 +84,6 @@ failed, 2 usage.`,
 			case "remove-node", "restore-node":
 				if len(rest) != 1 {
 					return usagef("%s: want one NODE", sub)
-				}
-				if execute && sub == "restore-node" {
-					return usagef("restore-node has no --execute: its steps need the web UI and expand.sh between them; follow the printed steps")
 				}
 				return raftProcedure(ctx, o, &sh, sub, rest[0], execute)
 			case "restore-cluster":
@@ -268,6 +267,11 @@ func raftProcedure(ctx context.Context, o stdio, sh *shared, proc, node string, 
 		return exitWith(1, nil)
 	}
 	if !execute {
+		return nil
+	}
+	if !slices.ContainsFunc(p.Steps, func(s raftproc.Step) bool { return s.Auto }) {
+		// restore-node of a node without a Core unit: nothing on a host to do.
+		fmt.Fprintln(o.out, "\nNothing to execute: no step is [auto] (no Core unit on "+esc(p.Target)+"); follow the steps above.")
 		return nil
 	}
 	return raftExecute(ctx, o, sh, p, st)

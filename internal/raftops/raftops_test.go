@@ -28,7 +28,7 @@ func TestEveryTableStepIsExecuted(t *testing.T) {
 	// emits is a row: the table is the whole of what can be asked.
 	cores := []Core{{Node: n1, ID: "a", AgentAlive: true}, {Node: n2, ID: "b", AgentAlive: true}, {Node: n3, ID: "c", AgentAlive: true}}
 	seen := map[[2]string]bool{}
-	for _, proc := range []string{ProcRemoveNode, ProcRestoreCluster} {
+	for _, proc := range []string{ProcRemoveNode, ProcRestoreNode, ProcRestoreCluster} {
 		calls, err := Sequence(proc, n1, cores)
 		if err != nil {
 			t.Fatal(err)
@@ -68,8 +68,8 @@ func TestSequenceRestoreCluster(t *testing.T) {
 	if _, err := Sequence(ProcRestoreCluster, "nobody.example.com", cores); err == nil {
 		t.Fatal("a target outside the Cores was accepted")
 	}
-	if _, err := Sequence("restore-node", n2, cores); err == nil {
-		t.Fatal("restore-node is print-only, yet it was sequenced")
+	if _, err := Sequence("restore-everything", n2, cores); err == nil {
+		t.Fatal("an unknown procedure was sequenced")
 	}
 }
 
@@ -83,7 +83,8 @@ func TestRequestValidate(t *testing.T) {
 	}
 	for name, mut := range map[string]func(*Request){
 		"unknown step":            func(r *Request) { r.Step = "rm-rf" },
-		"unknown procedure":       func(r *Request) { r.Procedure = "restore-node" },
+		"unknown procedure":       func(r *Request) { r.Procedure = "restore-all" },
+		"seed on restore-node":    func(r *Request) { r.Procedure = ProcRestoreNode },
 		"step of other procedure": func(r *Request) { r.Procedure, r.Step = ProcRemoveNode, StepResetSeed },
 		"node not in inventory":   func(r *Request) { r.Node = "evil.example.com" },
 		"seed not in inventory":   func(r *Request) { r.Seed = "evil.example.com" },
@@ -304,6 +305,41 @@ func TestTargetRemoveCore(t *testing.T) {
 	l3.running = []string{n1, n3}
 	if rep := l3.ask(n1, r); rep.OK || !strings.Contains(rep.Reason, "keep a quorum") {
 		t.Fatalf("remove-node without quorum for the others: %+v", rep)
+	}
+	// restore-node: the node stays a member, so the others must be a
+	// quorum of all three: two of them run, one does not.
+	l4 := newLab(t, n3)
+	r.Procedure = ProcRestoreNode
+	l4.running = []string{n1, n3}
+	if rep := l4.ask(n1, r); rep.OK || !strings.Contains(rep.Reason, "works without this Core") {
+		t.Fatalf("restore-node with one other Core running: %+v", rep)
+	}
+	l4.running = []string{n1, n2}
+	if rep := l4.ask(n1, r); !rep.OK || l4.backups != 1 {
+		t.Fatalf("restore-node with a working cluster: %+v", rep)
+	}
+}
+
+// TestTargetAlreadyRemoved: a stop or removal asked of a node whose Core
+// is gone already (unit and working directory) is done with nothing to
+// do; with the working directory still there, or for the reset, refused.
+func TestTargetAlreadyRemoved(t *testing.T) {
+	l := newLab(t, n2)
+	l.running = []string{n1}
+	l.t.Local = func(context.Context) (LocalCore, bool, error) { return LocalCore{}, false, nil }
+	if rep := l.ask(n1, validReq()); rep.OK || !strings.Contains(rep.Reason, "no Core unit") {
+		t.Fatalf("no unit but a working directory: %+v", rep)
+	}
+	os.RemoveAll(filepath.Join(l.t.CoreDir, id))
+	if rep := l.ask(n1, validReq()); !rep.OK || !strings.Contains(rep.Result, "nothing to do") || len(l.units.did) != 0 || l.backups != 0 {
+		t.Fatalf("removed already: %+v, did %v", rep, l.units.did)
+	}
+	seed := newLab(t, n1)
+	seed.t.Local = l.t.Local
+	os.RemoveAll(filepath.Join(seed.t.CoreDir, id))
+	r := Request{Operation: "op", Procedure: ProcRestoreCluster, Step: StepResetSeed, Node: n1, CoreID: id, Seed: n1}
+	if rep := seed.ask(n2, r); rep.OK {
+		t.Fatalf("reset-seed without a Core unit: %+v", rep)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 // The procedures --execute performs.
 const (
 	ProcRemoveNode     = "remove-node"
+	ProcRestoreNode    = "restore-node" // its host-side part: removing the broken Core
 	ProcRestoreCluster = "restore-cluster"
 )
 
@@ -28,6 +29,10 @@ const (
 	// OthersKeepQuorum: the Cores other than the target that run are a
 	// quorum of the Cores that remain without it.
 	OthersKeepQuorum
+	// WorksWithout: the Cores other than the target that run are a quorum
+	// of all the inventory's Cores (restore-node: the broken node stays a
+	// member of the inventory and comes back).
+	WorksWithout
 )
 
 func (p Precondition) String() string {
@@ -36,6 +41,8 @@ func (p Precondition) String() string {
 		return "the majority of the Cores is lost"
 	case OthersKeepQuorum:
 		return "the other Cores keep a quorum without this one"
+	case WorksWithout:
+		return "the cluster works without this Core"
 	}
 	return fmt.Sprintf("precondition(%d)", int(p))
 }
@@ -67,6 +74,8 @@ var Table = []StepDef{
 		Does: "back up the working directory, touch raft/.reset, a drop-in with the unit's ExecStart without --raft.join, daemon-reload, start the Core"},
 	{Procedure: ProcRemoveNode, Step: StepRemoveCore, Pre: OthersKeepQuorum, Any: true, Backup: true,
 		Does: "back up the working directory, stop and disable the Core unit, remove the working directory and the unit, daemon-reload"},
+	{Procedure: ProcRestoreNode, Step: StepRemoveCore, Pre: WorksWithout, Any: true, Backup: true,
+		Does: "back up the working directory, stop and disable the broken Core's unit, remove the working directory and the unit, daemon-reload"},
 }
 
 // Lookup finds the table's row for procedure and step.
@@ -107,7 +116,7 @@ func Sequence(procedure, target string, cores []Core) ([]Call, error) {
 		return nil, fmt.Errorf("%s: its agent must answer and report its Core unit (agent alive %v, Core ID %q)", target, t.AgentAlive, t.ID)
 	}
 	switch procedure {
-	case ProcRemoveNode:
+	case ProcRemoveNode, ProcRestoreNode:
 		return []Call{{Node: t.Node, Step: StepRemoveCore, CoreID: t.ID}}, nil
 	case ProcRestoreCluster:
 		var stop, remove []Call
@@ -126,5 +135,5 @@ func Sequence(procedure, target string, cores []Core) ([]Call, error) {
 		out := append(stop, remove...)
 		return append(out, Call{Node: t.Node, Step: StepResetSeed, CoreID: t.ID}), nil
 	}
-	return nil, fmt.Errorf("procedure %q cannot be executed (want %s or %s)", procedure, ProcRemoveNode, ProcRestoreCluster)
+	return nil, fmt.Errorf("procedure %q cannot be executed (want %s, %s or %s)", procedure, ProcRemoveNode, ProcRestoreNode, ProcRestoreCluster)
 }

@@ -93,6 +93,10 @@ func (t *Target) handle(ctx context.Context, from string, req Request) (string, 
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("%s %s refused: this node's Core unit cannot be read: %w", req.Procedure, req.Step, err)
+	case !ok && req.Step != StepResetSeed && !exists(t.workDir(req.CoreID)):
+		// Removed already (a view that lagged, a step run again): the
+		// step's end state holds, nothing is done.
+		return fmt.Sprintf("no Core unit and no %s on %s: nothing to do", t.workDir(req.CoreID), t.Node), nil
 	case !ok:
 		return "", fmt.Errorf("%s %s refused: no Core unit on %s", req.Procedure, req.Step, t.Node)
 	case lc.ID != req.CoreID:
@@ -157,16 +161,26 @@ func (t *Target) checkPrecondition(d StepDef) error {
 		if q := cluster.QuorumOf(n, len(running)); q.HasQuorum {
 			return fmt.Errorf("%s does not hold here: %d of %d Cores run (%s), a quorum", d.Pre, len(running), n, strings.Join(running, ", "))
 		}
-	case OthersKeepQuorum:
+	case OthersKeepQuorum, WorksWithout:
 		others := slices.DeleteFunc(running, func(c string) bool { return c == t.Node })
-		if q := cluster.QuorumOf(n-1, len(others)); !q.HasQuorum {
-			return fmt.Errorf("%s does not hold here: %d of the %d other Cores run (%s), quorum %d", d.Pre, len(others), n-1, strings.Join(others, ", "), q.Needed)
+		of := n - 1 // remove-node: the Cores that remain
+		if d.Pre == WorksWithout {
+			of = n // restore-node: the node stays a member
+		}
+		if q := cluster.QuorumOf(of, len(others)); !q.HasQuorum {
+			return fmt.Errorf("%s does not hold here: %d other Cores run (%s), a quorum of %d needs %d", d.Pre, len(others), strings.Join(others, ", "), of, q.Needed)
 		}
 	}
 	return nil
 }
 
 func (t *Target) workDir(id string) string { return filepath.Join(t.CoreDir, id) }
+
+// exists: path is there (or cannot be told: then it is not judged gone).
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}
 
 // removeCore: KUMA's "remove the working directory and the unit". The
 // unit file is removed only from UnitDir (where KUMA's installer writes

@@ -171,7 +171,7 @@ func step(p *Plan, node, text, cmd string) {
 
 // auto is a step --execute performs (internal/raftops' table).
 func auto(p *Plan, node, text, cmd string) {
-	p.Steps = append(p.Steps, Step{Node: node, Text: text, Command: cmd, Auto: p.Procedure != "restore-node"})
+	p.Steps = append(p.Steps, Step{Node: node, Text: text, Command: cmd, Auto: true})
 }
 
 func manual(p *Plan, text string) {

@@ -147,8 +147,8 @@ func TestUnknownTargetAndProcedure(t *testing.T) {
 	}
 }
 
-// TestAutoSteps: the steps --execute performs are marked; restore-node
-// (print-only) has none, the web UI and install steps are never auto.
+// TestAutoSteps: the steps --execute performs are marked (restore-node:
+// the removal of the broken Core); the web UI and install steps never.
 func TestAutoSteps(t *testing.T) {
 	autos := func(p Plan) (out []string) {
 		for _, s := range p.Steps {
@@ -162,8 +162,8 @@ func TestAutoSteps(t *testing.T) {
 		return out
 	}
 	p, _ := New("restore-node", "core-3.x", status(t, 3, 2))
-	if a := autos(p); len(a) != 0 {
-		t.Fatalf("restore-node has auto steps: %q", a)
+	if a := autos(p); len(a) != 4 || !strings.HasPrefix(a[0], "core-3.x: Back up") {
+		t.Fatalf("restore-node auto steps (removing the broken Core): %q", a)
 	}
 	p, _ = New("remove-node", "core-5.x", status(t, 5, 5))
 	if a := autos(p); len(a) != 4 || !strings.HasPrefix(a[0], "core-5.x: Back up") {
