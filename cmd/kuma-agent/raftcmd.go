@@ -307,7 +307,9 @@ func raftExecute(ctx context.Context, o stdio, sh *shared, p raftproc.Plan, st r
 		if serr != nil {
 			fmt.Fprintf(o.err, "the state of the nodes after it could not be read: %v\n", serr)
 		} else {
-			fmt.Fprintln(o.out, "\nThe nodes now:")
+			// A unit systemd unloaded may still be listed until its agent's
+			// supervisor re-reads it (its next resync, 30 s).
+			fmt.Fprintln(o.out, "\nThe nodes now (as their agents report them; a removed unit may show for up to 30 s):")
 			_ = printRaftStatus(o, "table", after, control.ClusterReport{})
 		}
 		if rep.OK {

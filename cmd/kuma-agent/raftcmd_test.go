@@ -226,7 +226,7 @@ func TestRaftExecute(t *testing.T) {
 	if got.Procedure != "restore-cluster" || got.Target != "core-2.kuma.test" || len(got.Cores) != 3 || got.Cores[1].ID != "22222222" || !got.Cores[1].AgentAlive {
 		t.Fatalf("the agent was asked %+v", got)
 	}
-	for _, want := range []string{"[auto] Stop the Core", "Every step done.", "The nodes now:", "Left to do by hand, in this order:",
+	for _, want := range []string{"[auto] Stop the Core", "Every step done.", "The nodes now", "Left to do by hand, in this order:",
 		"[manual] Create a Core service for core-1.kuma.test", "--raft.join core-2.kuma.test:7209"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
