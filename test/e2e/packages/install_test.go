@@ -314,8 +314,9 @@ COMP_WORDS=(kuma-agent raft re); COMP_CWORD=2; _kuma_agent; echo "${COMPREPLY[*]
 	switch format {
 	case "deb":
 		h.sh("test -s /usr/share/doc/kuma-agent/copyright && zcat /usr/share/doc/kuma-agent/changelog.Debian.gz | head -1 | grep -q '^kuma-agent ('")
-		// deb-systemd-helper enabled the agent and keeps its state.
-		h.sh("deb-systemd-helper debian-installed kuma-agent.service")
+		// deb-systemd-helper enabled the agent and keeps its state (it
+		// refuses to run outside dpkg: its state file is read instead).
+		h.sh("test -s /var/lib/systemd/deb-systemd-helper-enabled/kuma-agent.service.dsh-also")
 	case "rpm":
 		if out := h.sh("rpm -q --changelog kuma-agent | head -1"); !strings.HasPrefix(out, "* ") {
 			t.Errorf("%s: rpm -q --changelog: %q", h.Name(), out)
