@@ -266,21 +266,28 @@ func checkSandbox(t *testing.T, h node) {
 }
 
 // checkDocs shows what the package installs for people and tools besides
-// the agent: the manual page where man looks for it, rendering cleanly;
-// bash completion completing a subcommand from the installed script in a
-// plain bash (the rootfs has no bash-completion package: the script needs
-// none); zsh completion where the distribution's zsh looks; the
-// changelog and copyright the distribution's tools show.
+// the agent: the manual page where man looks for it, `man kuma-agent`
+// showing it and rendering cleanly; bash completion loaded by
+// bash-completion and completing a subcommand, also in a plain bash (the
+// script needs nothing else); zsh completion where the distribution's zsh
+// looks; the changelog and copyright the distribution's tools show.
 func checkDocs(t *testing.T, h node, format string) {
 	t.Helper()
 	const page = "/usr/share/man/man1/kuma-agent.1.gz"
-	if out, err := h.try("command -v man && man -w kuma-agent && MANWIDTH=80 man -P cat kuma-agent | head -3"); err == nil {
-		t.Logf("%s: man kuma-agent:\n%s", h.Name(), out)
+	if _, err := h.try("command -v man"); err == nil {
+		// man-db in the rootfs: man finds the page by name and renders it.
+		if got := h.sh("man -w kuma-agent"); got != page {
+			t.Errorf("%s: man -w kuma-agent = %q, want %s", h.Name(), got, page)
+		}
+		if out := h.sh("MANWIDTH=80 man -P cat kuma-agent 2>&1"); !strings.Contains(out, "kuma-agent doctor [flags]") {
+			t.Errorf("%s: man kuma-agent:\n%.300s", h.Name(), out)
+		}
 	} else {
-		// man-db is not in the test rootfs (packaging/test/rootfs.sh):
-		// this machine's man renders the page the package installed.
-		t.Logf("%s: no man-db in the rootfs; rendering the installed %s here", h.Name(), page)
+		// No man-db in this rootfs (an older packaging/test/rootfs.sh).
+		t.Logf("%s: no man-db in the rootfs; rendering the installed %s here only", h.Name(), page)
 	}
+	// This machine's man-db renders the installed page without a warning
+	// (what lintian reports as groff-message).
 	gz, err := h.ReadFile(page)
 	if err != nil {
 		t.Fatalf("%s: the manual page is not installed: %v", h.Name(), err)
@@ -298,6 +305,14 @@ func checkDocs(t *testing.T, h node, format string) {
 		t.Errorf("%s: man -l %s: %v, warnings %q, page:\n%.300s", h.Name(), page, err, stderr.String(), text)
 	}
 
+	// bash-completion in the rootfs: its loader finds the script by the
+	// command's name, as an interactive shell would on the first <Tab>.
+	if _, err := h.try("test -f /usr/share/bash-completion/bash_completion"); err == nil {
+		const load = `source /usr/share/bash-completion/bash_completion; _completion_loader kuma-agent; complete -p kuma-agent`
+		if got := h.sh("bash --norc -c '" + load + "'"); got != "complete -o default -F _kuma_agent kuma-agent" {
+			t.Errorf("%s: bash-completion's loader: %q", h.Name(), got)
+		}
+	}
 	const complete = `source /usr/share/bash-completion/completions/kuma-agent
 COMP_WORDS=(kuma-agent raft re); COMP_CWORD=2; _kuma_agent; echo "${COMPREPLY[*]}"`
 	if got := h.sh("bash --norc -c '" + complete + "'"); got != "remove-node restore-node restore-cluster" {
