@@ -24,6 +24,7 @@ type agentMetrics struct {
 	tagsStale     *metrics.GaugeVec
 	refused       *metrics.GaugeVec
 	cluster       clusterGauges
+	checks        checkGauges
 }
 
 // clusterGauges are the cluster evaluator's series: set only on the node
@@ -31,6 +32,7 @@ type agentMetrics struct {
 type clusterGauges struct {
 	evaluator, age, duration *metrics.GaugeVec
 	status, margin, skew     *metrics.GaugeVec
+	certs                    *metrics.GaugeVec
 }
 
 func newAgentMetrics(version string) *agentMetrics {
@@ -54,6 +56,7 @@ func newAgentMetrics(version string) *agentMetrics {
 		status:    r.Gauge("kuma_agent_cluster_check_status", "Published (damped) status of each cluster-wide check: 0 ok, 1 warn, 2 crit, 3 unknown (Nagios codes; evaluator only).", "check"),
 		margin:    r.Gauge("kuma_agent_cluster_quorum_margin", "Failures each consensus group (raft, etcd) can still take before losing quorum; negative: lost (evaluator only).", "group"),
 		skew:      r.Gauge("kuma_agent_cluster_clock_skew_seconds", "Each node's clock minus the cluster median, as measured by the evaluator (evaluator only).", "node"),
+		certs:     r.Gauge("kuma_agent_cluster_certificate_expiry_seconds", "Seconds until each node's soonest certificate expires, negative once expired, from its doctor answer (evaluator only).", "node"),
 	}
 	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
 	return m
@@ -78,6 +81,7 @@ func (a *Agent) collectMetrics(*metrics.Registry) {
 		m.events.With("outbox_quarantined").Set(float64(len(st.outbox.Quarantined)))
 	}
 	a.collectClusterMetrics()
+	m.checks.collect(m.reg, a.plan.Checks)
 	if a.mesh == nil {
 		return
 	}
@@ -141,7 +145,7 @@ func (a *Agent) outboxHealth() (checks.OutboxHealth, bool) {
 // kuma_agent_cluster_evaluator (another node's numbers would be stale).
 func (a *Agent) collectClusterMetrics() {
 	g := a.metrics.cluster
-	for _, v := range []*metrics.GaugeVec{g.age, g.duration, g.status, g.margin, g.skew} {
+	for _, v := range []*metrics.GaugeVec{g.age, g.duration, g.status, g.margin, g.skew, g.certs} {
 		v.Reset()
 	}
 	ev, evaluating := a.eval.snapshot()
@@ -161,6 +165,8 @@ func (a *Agent) collectClusterMetrics() {
 			to = g.margin
 		case clusterchecks.ClockCheckName:
 			to = g.skew
+		case clusterchecks.CertsCheckName:
+			to = g.certs
 		default:
 			continue
 		}

@@ -25,7 +25,7 @@ type Plan struct {
 
 // BuiltinChecks names every built-in check, in report order. Plugins add
 // "plugin:<file>" names.
-var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "disk", "state", "ports", "reach", "lb", "plugins"}
+var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "disk", "state", "ports", "reach", "lb", "plugins", "resources", "certs"}
 
 // LoadCluster reads the inventory at path; a missing file is (nil, nil):
 // doctor still runs the node-local checks and says what it could not do.
@@ -103,6 +103,12 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 	add(&checks.Disk{
 		Paths: cfg.Paths.DiskPaths, DataDirs: cfg.Paths.DataDirs,
 		MinFree: uint64(cfg.Checks.Disk.MinFree), MinFreeInodesPercent: cfg.Checks.Disk.MinFreeInodesPercent,
+	})
+	add(resourcesCheck(cfg, node))
+	add(&checks.Certs{
+		// The agent's own TLS files: what it presents and trusts on its routes.
+		AgentFiles: []string{cfg.Events.Embedded.RouteTLS.CertFile, cfg.Events.Embedded.RouteTLS.CAFile, cfg.Events.NATS.CertFile, cfg.Events.NATS.CAFile},
+		ExtraPaths: cfg.Checks.Certs.ExtraPaths, Warn: cfg.Checks.Certs.Warn, Crit: cfg.Checks.Certs.Crit,
 	})
 	// The agent's own directory: writable, room for the outbox (the daemon
 	// also gives it the outbox's health: Agent.New).
