@@ -164,6 +164,11 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 			c.Outbox = a.outboxHealth
 		case *checks.Certs:
 			a.certs = c
+		case *checks.Resources:
+			// The daemon keeps the disk growth history across restarts.
+			if c.Growth != nil {
+				c.Growth.File = filepath.Join(cfg.StateDir, "disk-growth.json")
+			}
 		}
 	}
 	if a.sup, err = a.newSupervisor(); err != nil {

@@ -40,8 +40,16 @@ type DiskGrowth struct {
 	// Warn and Crit: a predicted crossing sooner than these (0: the defaults).
 	Warn, Crit time.Duration
 
-	mu   sync.Mutex
-	hist map[string]*growthHistory
+	// File keeps the history across restarts (the daemon: in its state
+	// directory); "" keeps it in memory only.
+	File string
+
+	mu     sync.Mutex
+	hist   map[string]*growthHistory
+	loaded bool
+	// loadErr is the error of reading File, reported once.
+	loadErr error
+	saved   time.Time
 }
 
 type growthSample struct {
@@ -87,6 +95,11 @@ func (g *DiskGrowth) Observe(key string, now time.Time, u Usage, threshold uint6
 	if g.hist == nil {
 		g.hist = map[string]*growthHistory{}
 	}
+	if g.File != "" && !g.loaded {
+		if g.loadErr = g.load(); g.loadErr != nil {
+			clear(g.hist) // nothing half read
+		}
+	}
 	h := g.hist[key]
 	if h == nil {
 		h = &growthHistory{}
@@ -94,6 +107,16 @@ func (g *DiskGrowth) Observe(key string, now time.Time, u Usage, threshold uint6
 	}
 	h.add(now, u, g.window(), g.window()/time.Duration(g.maxSamples()))
 	return h.predict(g.minSamples(), g.minSpan(), float64(threshold))
+}
+
+// LoadError is the error of reading File at the first Observe (nil: read,
+// or absent); it is returned once.
+func (g *DiskGrowth) LoadError() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	err := g.loadErr
+	g.loadErr = nil
+	return err
 }
 
 // Forget drops the histories of file systems not in keep (a path removed

@@ -297,6 +297,12 @@ func (r *Resources) judgeGrowth(ctx context.Context, res *Result, stat func(stri
 		}
 	}
 	g.Forget(keep)
+	if err := g.LoadError(); err != nil {
+		res.Details = append(res.Details, "disk growth history not read, started afresh: "+err.Error())
+	}
+	if err := g.Save(now); err != nil {
+		res.Details = append(res.Details, "disk growth history not saved (kept in memory): "+err.Error())
+	}
 	return samples
 }
 

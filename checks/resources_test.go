@@ -3,6 +3,8 @@ package checks
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -305,4 +307,62 @@ func BenchmarkGrowthObserveFullHistory(b *testing.B) {
 		g.Observe("k", now.Add(time.Duration(i)*time.Minute), Usage{FreeBytes: uint64(100e9 - i*1000), TotalBytes: 200e9}, 32<<30)
 		i++
 	}
+}
+
+// The daemon's history survives a restart: a new check reading the file
+// predicts at its first run; a damaged file is named and replaced.
+func TestDiskGrowthHistoryPersists(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "disk-growth.json")
+	start := time.Unix(1_800_000_000, 0)
+	d := &fillingDisk{now: start, start: start, free0: 40 << 30, rate: float64(1<<30) / 3600, total: 500 << 30}
+	newCheck := func() *Resources {
+		return &Resources{Host: healthyHost(), Stat: d.stat, Now: func() time.Time { return d.now }, MinFree: 32 << 30, Growth: &DiskGrowth{File: file}}
+	}
+	r := newCheck()
+	for range 40 {
+		r.Run(context.Background())
+		d.now = d.now.Add(time.Minute)
+	}
+	if st, err := os.Stat(file); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("history file: %v %v", st, err)
+	}
+	res := newCheck().Run(context.Background()) // a restart: 8 h to the crossing
+	if res.Status != Warn || !strings.Contains(res.Message, "/var/lib fills at") {
+		t.Fatalf("after a restart: %+v", res)
+	}
+
+	if err := os.WriteFile(file, []byte(`{"version":1,"fs":{"dev:7":{"total":1,"samples":[{"t":5,"free":1},{"t":1,"free":1}]}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res = newCheck().Run(context.Background())
+	if res.Status != OK || !strings.Contains(strings.Join(res.Details, "\n"), "disk growth history not read, started afresh: "+file+": dev:7: sample 1 is out of order") {
+		t.Fatalf("damaged file: %+v", res)
+	}
+	b, _ := os.ReadFile(file)
+	if !strings.Contains(string(b), `"version":1`) || strings.Contains(string(b), `"t":5`) {
+		t.Fatalf("damaged file not replaced: %s", b)
+	}
+}
+
+func FuzzDiskGrowthHistoryFile(f *testing.F) {
+	f.Add([]byte(`{"version":1,"fs":{"dev:7":{"total":100,"samples":[{"t":1,"free":50},{"t":60001,"free":49}]}}}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`{"version":1,"fs":{"a":{"samples":[{"t":-9223372036854775808,"free":-1}]}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file := filepath.Join(t.TempDir(), "h.json")
+		if err := os.WriteFile(file, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		g := &DiskGrowth{File: file}
+		p := g.Observe("dev:7", time.Unix(1_800_000_000, 0), Usage{FreeBytes: 40, TotalBytes: 100}, 10)
+		if err := g.LoadError(); err != nil && !strings.Contains(err.Error(), file) {
+			t.Fatalf("error does not name the file: %v", err)
+		}
+		if p.Samples > DefaultGrowthMaxSamples+2 || p.Fitted && p.Filling && p.ETA < 0 {
+			t.Fatalf("%+v", p)
+		}
+		if len(g.hist) > maxGrowthFileSystems+1 {
+			t.Fatalf("%d histories", len(g.hist))
+		}
+	})
 }
