@@ -23,3 +23,10 @@ type Sample struct {
 type Measurer interface {
 	Samples() []Sample
 }
+
+// AllMetrics lists every Metric a built-in check reports (the conventions
+// test lints each).
+var AllMetrics = []*Metric{
+	MetricMemoryTotal, MetricMemoryAvailable, MetricSwapTotal, MetricSwapUsed, MetricCPUs, MetricLoadPerCPU,
+	MetricDiskFree, MetricDiskFillRate, MetricDiskThresholdETA, MetricCertExpiry,
+}
