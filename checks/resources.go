@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,7 +48,10 @@ const (
 	DefaultMemoryAvailableCrit = 0.05
 	DefaultSwapUsedWarn        = 0.5
 	DefaultLoadPerCPUWarn      = 2.0
-	DefaultLoadPerCPUCrit      = 4.0
+	// DefaultLoadPerCPUCrit is far above any real load: load alone is never critical
+	// unless a site says so (the load average is host-wide, also inside a container, and a
+	// busy build or test machine is not an outage).
+	DefaultLoadPerCPUCrit = math.MaxFloat64
 )
 
 // Metrics the resources check measures.

@@ -106,7 +106,8 @@ func TestResourcesMemorySwapLoad(t *testing.T) {
 		{"swap", func(s *HostStats) { s.SwapTotal, s.SwapUsed = 4<<30, 3<<30 }, Warn, "swap in use"},
 		{"swap unused", func(s *HostStats) { s.SwapTotal, s.SwapUsed = 4<<30, 1<<30 }, OK, ""},
 		{"load", func(s *HostStats) { s.Load15 = 20 }, Warn, "load is 2.50 per CPU"},
-		{"load critical", func(s *HostStats) { s.Load15 = 40 }, Crit, "per CPU"},
+		// Load is host-wide (also in a container): by default never more than a warning.
+		{"load very high", func(s *HostStats) { s.Load15 = 400 }, Warn, "per CPU"},
 		{"load burst only", func(s *HostStats) { s.Load1 = 80 }, OK, ""},
 	}
 	for _, c := range cases {
@@ -119,6 +120,16 @@ func TestResourcesMemorySwapLoad(t *testing.T) {
 				t.Fatalf("got %v %q, want %v containing %q", res.Status, res.Message, c.want, c.msg)
 			}
 		})
+	}
+}
+
+// A site that wants load to page sets load_per_cpu_crit.
+func TestResourcesLoadCriticalWhenConfigured(t *testing.T) {
+	host := healthyHost()
+	host.s.Load15 = 40
+	r := &Resources{Host: host, Stat: fixedStat(Usage{TotalBytes: 100e9, FreeBytes: 90e9}), LoadPerCPUCrit: 4}
+	if res := r.Run(context.Background()); res.Status != Crit || !strings.Contains(res.Message, "5.00 per CPU") {
+		t.Fatalf("got %v %q, want crit at 5.00 per CPU", res.Status, res.Message)
 	}
 }
 

@@ -76,7 +76,7 @@ func DefaultResources() ResourcesCheck {
 		MemoryAvailableCrit: 0.05,
 		SwapUsedWarn:        0.5,
 		LoadPerCPUWarn:      2,
-		LoadPerCPUCrit:      4,
+		LoadPerCPUCrit:      0, // never critical: load is host-wide and weak evidence alone
 		Growth: DiskGrowth{Window: 6 * time.Hour, MinSamples: 10, MinSpan: 30 * time.Minute, MaxSamples: 360,
 			Warn: 24 * time.Hour, Crit: 4 * time.Hour},
 	}
@@ -113,8 +113,8 @@ func (c *Config) validateResources(bad func(key, format string, args ...any)) {
 	if r.MemoryAvailableCrit >= r.MemoryAvailableWarn {
 		bad("checks.resources.memory_available_crit", "must be less than memory_available_warn (%v >= %v)", r.MemoryAvailableCrit, r.MemoryAvailableWarn)
 	}
-	if r.LoadPerCPUWarn <= 0 || r.LoadPerCPUCrit <= r.LoadPerCPUWarn {
-		bad("checks.resources.load_per_cpu_warn", "must be positive and less than load_per_cpu_crit (%v, %v)", r.LoadPerCPUWarn, r.LoadPerCPUCrit)
+	if r.LoadPerCPUWarn <= 0 || (r.LoadPerCPUCrit != 0 && r.LoadPerCPUCrit <= r.LoadPerCPUWarn) {
+		bad("checks.resources.load_per_cpu_warn", "must be positive and less than load_per_cpu_crit (%v, %v; 0: never critical)", r.LoadPerCPUWarn, r.LoadPerCPUCrit)
 	}
 	g := r.Growth
 	for key, d := range map[string]time.Duration{"window": g.Window, "min_span": g.MinSpan, "warn": g.Warn, "crit": g.Crit} {
