@@ -31,6 +31,7 @@ type agentMetrics struct {
 type clusterGauges struct {
 	evaluator, age, duration *metrics.GaugeVec
 	status, margin, skew     *metrics.GaugeVec
+	etcd                     *metrics.GaugeVec
 }
 
 func newAgentMetrics(version string) *agentMetrics {
@@ -54,6 +55,7 @@ func newAgentMetrics(version string) *agentMetrics {
 		status:    r.Gauge("kuma_agent_cluster_check_status", "Published (damped) status of each cluster-wide check: 0 ok, 1 warn, 2 crit, 3 unknown (Nagios codes; evaluator only).", "check"),
 		margin:    r.Gauge("kuma_agent_cluster_quorum_margin", "Failures each consensus group (raft, etcd) can still take before losing quorum; negative: lost (evaluator only).", "group"),
 		skew:      r.Gauge("kuma_agent_cluster_clock_skew_seconds", "Each node's clock minus the cluster median, as measured by the evaluator (evaluator only).", "node"),
+		etcd:      r.Gauge("kuma_agent_cluster_etcd", "etcd as etcd reports itself (cluster-etcd): members, healthy, margin (quorum margin), db_percent (largest database in percent of its quota; -1 unknown) (evaluator only).", "value"),
 	}
 	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
 	return m
@@ -141,7 +143,7 @@ func (a *Agent) outboxHealth() (checks.OutboxHealth, bool) {
 // kuma_agent_cluster_evaluator (another node's numbers would be stale).
 func (a *Agent) collectClusterMetrics() {
 	g := a.metrics.cluster
-	for _, v := range []*metrics.GaugeVec{g.age, g.duration, g.status, g.margin, g.skew} {
+	for _, v := range []*metrics.GaugeVec{g.age, g.duration, g.status, g.margin, g.skew, g.etcd} {
 		v.Reset()
 	}
 	ev, evaluating := a.eval.snapshot()
@@ -161,6 +163,8 @@ func (a *Agent) collectClusterMetrics() {
 			to = g.margin
 		case clusterchecks.ClockCheckName:
 			to = g.skew
+		case clusterchecks.EtcdCheckName:
+			to = g.etcd
 		default:
 			continue
 		}

@@ -159,6 +159,7 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 		Inventory: a.cluster, Self: a.node.Name, Members: members,
 		Hosts: map[string]clusterchecks.HostsView{}, Reach: map[string][]clusterchecks.Edge{},
 		SkewWarn: a.cfg.Checks.ClockSkew.Warn, SkewCrit: a.cfg.Checks.ClockSkew.Crit,
+		EtcdDBWarn: a.cfg.Checks.Etcd.DBWarnPercent, EtcdDBCrit: a.cfg.Checks.Etcd.DBCritPercent,
 	}
 	rep := control.ClusterReport{Self: a.node.Name, Members: info, Nodes: []clusterchecks.DoctorReply{}, Unanswered: []string{}}
 	bad := func(node, what string, err error) {

@@ -186,6 +186,7 @@ type Checks struct {
 	Disk      DiskCheck      `yaml:"disk" json:"disk"`
 	Ports     PortsCheck     `yaml:"ports" json:"ports"`
 	Plugins   PluginsCheck   `yaml:"plugins" json:"plugins"`
+	Etcd      EtcdCheck      `yaml:"etcd" json:"etcd"`
 }
 
 type NTPCheck struct {
@@ -257,6 +258,7 @@ func Default() Config {
 			Disk:    DiskCheck{MinFree: 32 * GiB, MinFreeInodesPercent: 5},
 			Ports:   PortsCheck{Timeout: 500 * time.Millisecond},
 			Plugins: PluginsCheck{Timeout: 10 * time.Second},
+			Etcd:    DefaultEtcdCheck(),
 		},
 		Agent: Agent{
 			ControlSocket: "/run/kuma-agent/control.sock",

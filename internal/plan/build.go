@@ -25,7 +25,7 @@ type Plan struct {
 
 // BuiltinChecks names every built-in check, in report order. Plugins add
 // "plugin:<file>" names.
-var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "disk", "state", "ports", "reach", "lb", "plugins"}
+var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "disk", "state", "ports", "reach", "etcd", "lb", "plugins"}
 
 // LoadCluster reads the inventory at path; a missing file is (nil, nil):
 // doctor still runs the node-local checks and says what it could not do.
@@ -127,6 +127,9 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 		if targets := cluster.ReachTargets(c, self, cfg.Checks.Ports.Overrides); len(targets) > 0 {
 			add(&checks.Reach{Ports: checks.Ports{Targets: targets, Roles: node.Roles, Timeout: cfg.Checks.Ports.Timeout}})
 		}
+	}
+	if node.Roles.Any(cluster.Role.EtcdMember) { // etcd runs on controllers only
+		add(etcdCheck(cfg, c, node))
 	}
 	if c != nil && node.Roles.Has(cluster.RoleLB) {
 		add(&checks.LB{Cluster: c, Overrides: cfg.Checks.Ports.Overrides, Bin: cfg.Paths.NginxBin, Conf: cfg.Paths.NginxConf, ModulesDir: cfg.Paths.NginxModulesDir, Cmd: cmd})
