@@ -67,8 +67,9 @@ func raftApplies(v View) bool {
 // are the inventory hosts with the group's roles (without an inventory, the
 // members advertising them); a voter is healthy when its agent is alive and
 // its ports check passes. For etcd, when a controller's agent reports
-// etcd's own view (tag e), etcd's member count and health decide instead. Lost quorum is critical; a margin of zero (one
-// more failure loses it) or an even group is a warning.
+// etcd's own view (tag e), etcd's member count and health decide instead.
+// Lost quorum is critical; a margin of zero (one more failure loses it) or
+// an even group is a warning.
 func QuorumCheck(v View) checks.Result { return quorum(v, &finding{}) }
 
 // quorum is the check; it fills f's nodes and values as it goes (see findingOf).

@@ -83,6 +83,9 @@ type Edge struct {
 	From, To string
 	Port     cluster.Port
 	Reason   string
+	// Refused: the path is open (the destination's kernel refused) but its
+	// required service does not listen; otherwise the path is blocked.
+	Refused bool
 }
 
 // View is everything the cluster-wide checks judge.
