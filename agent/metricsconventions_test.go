@@ -81,6 +81,7 @@ func allFamilies() *metrics.Registry {
 	m.cluster.margin.With("raft").Set(1)
 	m.cluster.skew.With("core-1").Set(0)
 	m.cluster.nodeStatus.With("cluster-reachability", "core-1").Set(2)
+	m.cluster.etcd.With("members").Set(3)
 	return m.reg
 }
 
