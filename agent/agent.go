@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
@@ -36,6 +37,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 	"github.com/kuma-agent/kuma-agent/internal/component"
 	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/etcd"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/plan"
 	"github.com/kuma-agent/kuma-agent/supervisor"
@@ -54,6 +56,10 @@ type Options struct {
 	// for tests that must show a skewed clock being reported (network
 	// namespaces share the real clock); set from KUMA_AGENT_TEST_CLOCK_OFFSET.
 	ClockOffset time.Duration
+	// NodeDeleter deletes a Kubernetes Node (the Kubernetes reader): on
+	// Acura the dead-member cleanup's API method deletes the removed
+	// controller's Node with it. nil: the Node is left (logged).
+	NodeDeleter supervisor.NodeDeleter
 
 	// outboxMemory bounds the events held in memory while the state
 	// directory fails (0: outbox.DefaultMemoryBytes); for tests.
@@ -100,6 +106,9 @@ type Agent struct {
 	lastTags      map[string]string // the last tags published
 	tagsErr       string            // why newer tags are not published; "" when they are
 	tagsDirty     chan struct{}
+	// etcdSummary is this controller's latest etcd summary (tag e); nil
+	// until its etcd check ran, and on other nodes.
+	etcdSummary atomic.Pointer[etcd.Summary]
 }
 
 // New resolves who this node is and what to check; it starts nothing
@@ -171,6 +180,8 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 			if c.Growth != nil {
 				c.Growth.File = filepath.Join(cfg.StateDir, "disk-growth.json")
 			}
+		case *checks.Etcd:
+			c.Publish = a.publishEtcd
 		}
 	}
 	if a.sup, err = a.newSupervisor(); err != nil {

@@ -57,6 +57,7 @@ type clusterGauges struct {
 	status, margin, skew     *metrics.GaugeVec
 	nodeStatus               *metrics.GaugeVec
 	certs                    *metrics.GaugeVec
+	etcd                     *metrics.GaugeVec
 }
 
 func newAgentMetrics(version string) *agentMetrics {
@@ -82,6 +83,7 @@ func newAgentMetrics(version string) *agentMetrics {
 		skew:       r.Gauge("kuma_agent_cluster_clock_skew_seconds", "Each node's clock minus the cluster median, as measured by the evaluator (evaluator only).", "node"),
 		nodeStatus: r.Gauge("kuma_agent_cluster_check_node_status", "Published status of each cluster-wide check that is not ok, per node its finding is about (the outliers, the ends of failing edges, the members down): 1 warn, 2 crit, 3 unknown (evaluator only).", "check", "node"),
 		certs:      r.Gauge("kuma_agent_cluster_certificate_expiry_seconds", "Seconds until each node's soonest certificate expires, negative once expired, from its doctor answer (evaluator only).", "node"),
+		etcd:       r.Gauge("kuma_agent_cluster_etcd", "etcd as etcd reports itself (cluster-etcd): members, healthy, margin (quorum margin), db_percent (largest database in percent of its quota; -1 unknown) (evaluator only).", "value"),
 	}
 	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
 	return m
@@ -196,7 +198,7 @@ func (a *Agent) outboxHealth() (checks.OutboxHealth, bool) {
 // kuma_agent_cluster_evaluator (another node's numbers would be stale).
 func (a *Agent) collectClusterMetrics() {
 	g := a.metrics.cluster
-	for _, v := range []*metrics.GaugeVec{g.age, g.duration, g.status, g.margin, g.skew, g.nodeStatus, g.certs} {
+	for _, v := range []*metrics.GaugeVec{g.age, g.duration, g.status, g.margin, g.skew, g.nodeStatus, g.certs, g.etcd} {
 		v.Reset()
 	}
 	ev, evaluating := a.eval.snapshot()
@@ -219,6 +221,8 @@ func (a *Agent) collectClusterMetrics() {
 			to = g.skew
 		case clusterchecks.CertsCheckName:
 			to = g.certs
+		case clusterchecks.EtcdCheckName:
+			to = g.etcd
 		default:
 			continue
 		}

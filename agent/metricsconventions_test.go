@@ -82,6 +82,7 @@ func allFamilies() *metrics.Registry {
 	m.cluster.margin.With("raft").Set(1)
 	m.cluster.skew.With("core-1").Set(0)
 	m.cluster.nodeStatus.With("cluster-reachability", "core-1").Set(2)
+	m.cluster.etcd.With("members").Set(3)
 	m.cluster.certs.With("core-1").Set(86400)
 	// The checks' own numbers (resources, certs), one series each.
 	var samples []checks.Sample

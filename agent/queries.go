@@ -163,6 +163,7 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 		Hosts: map[string]clusterchecks.HostsView{}, Reach: map[string][]clusterchecks.Edge{},
 		SkewWarn: a.cfg.Checks.ClockSkew.Warn, SkewCrit: a.cfg.Checks.ClockSkew.Crit,
 		CertWarn: a.cfg.Checks.Certs.Warn, CertCrit: a.cfg.Checks.Certs.Crit, Now: time.Now().Add(a.opts.ClockOffset),
+		EtcdDBWarn: a.cfg.Checks.Etcd.DBWarnPercent, EtcdDBCrit: a.cfg.Checks.Etcd.DBCritPercent,
 	}
 	rep := control.ClusterReport{Self: a.node.Name, Members: info, Nodes: []clusterchecks.DoctorReply{}, Unanswered: []string{}}
 	bad := func(node, what string, err error) {

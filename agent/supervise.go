@@ -24,6 +24,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
 	"github.com/kuma-agent/kuma-agent/internal/lease"
 	"github.com/kuma-agent/kuma-agent/internal/natsbus"
+	"github.com/kuma-agent/kuma-agent/internal/plan"
 	"github.com/kuma-agent/kuma-agent/internal/retry"
 	"github.com/kuma-agent/kuma-agent/supervisor"
 )
@@ -215,14 +216,7 @@ func (a *Agent) runSupervisor(ctx context.Context) {
 		wg.Go(func() { a.sup.RunRejoin(ctx, a.rejoinOptions(sc.Rejoin)) })
 	}
 	if sc.Cleanup.Enabled && a.cluster != nil {
-		cmds := sc.Cleanup.K0s
-		if a.cluster.Layout == cluster.LayoutAcura {
-			cmds = sc.Cleanup.Acura
-		}
-		wg.Go(func() {
-			a.sup.RunCleanup(ctx, supervisor.CleanupOptions{After: sc.Cleanup.After, DryRun: sc.Cleanup.DryRun, Commands: cmds,
-				FailedSince: a.failedSince, Address: a.hostAddr})
-		})
+		wg.Go(func() { a.sup.RunCleanup(ctx, a.cleanupOptions(sc.Cleanup)) })
 	}
 	// Run ends only when the backend does (or with ctx): every end is a
 	// failure to retry, so the loop never sees a nil from fn.
@@ -305,6 +299,26 @@ func (a *Agent) raftAddr(node string, port int) string {
 		}
 	}
 	return net.JoinHostPort(node, strconv.Itoa(port))
+}
+
+// cleanupOptions: etcd's verdict and API through this controller's etcd
+// (checks.etcd), the layout's steps for the commands method, the Node
+// deleter on Acura.
+func (a *Agent) cleanupOptions(c config.Cleanup) supervisor.CleanupOptions {
+	cmds := c.K0s
+	if a.cluster.Layout == cluster.LayoutAcura {
+		cmds = c.Acura
+	}
+	o := supervisor.CleanupOptions{After: c.After, DryRun: c.DryRun, Commands: cmds, UseAPI: c.Method == config.CleanupAPI,
+		Etcd: plan.EtcdAccessFor(a.cfg, a.cluster.Layout), FailedSince: a.failedSince, Address: a.hostAddr}
+	if a.cluster.Layout == cluster.LayoutAcura && o.UseAPI {
+		if a.opts.NodeDeleter != nil {
+			o.DeleteNode = a.opts.NodeDeleter
+		} else {
+			a.log.Warn("dead-member cleanup on Acura without a Kubernetes Node deleter: a removed controller's Node stays (`kubectl delete node <name>`)")
+		}
+	}
+	return o
 }
 
 func (a *Agent) rejoinOptions(r config.Rejoin) supervisor.RejoinOptions {

@@ -10,6 +10,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 	"github.com/kuma-agent/kuma-agent/internal/component"
+	"github.com/kuma-agent/kuma-agent/internal/etcd"
 )
 
 // tags is what this node gossips: roles, version, a health summary, a hash
@@ -18,7 +19,7 @@ import (
 // check name the format cannot carry).
 func (a *Agent) tags() (map[string]string, error) {
 	t := clusterchecks.Tags{Roles: a.node.Roles, Version: a.opts.Version, Generation: a.sched.Generation(),
-		MachineIDHash: a.machineIDHash, Units: a.unitsTag()}
+		MachineIDHash: a.machineIDHash, Units: a.unitsTag(), Etcd: a.etcdSummary.Load()}
 	if a.sup != nil {
 		t.Raft = a.sup.RaftState()
 	}
@@ -39,6 +40,14 @@ func (a *Agent) tags() (map[string]string, error) {
 		return nil, fmt.Errorf("gossip tags: %w", err)
 	}
 	return m, nil
+}
+
+// publishEtcd keeps the etcd check's newest summary for the tags and asks
+// for a republish when it changed (the check's callback: never blocks).
+func (a *Agent) publishEtcd(s etcd.Summary) {
+	if old := a.etcdSummary.Swap(&s); old == nil || *old != s {
+		a.markTagsDirty()
+	}
 }
 
 // initialTags are the tags the mesh starts with. With nothing published

@@ -3,12 +3,18 @@ package supervisor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/etcd"
+	"github.com/kuma-agent/kuma-agent/internal/events"
 )
 
 // stubKubectl puts a kubectl under dir/bin that logs its arguments, one
@@ -149,5 +155,127 @@ func TestTemplateNeverInsideShellScript(t *testing.T) {
 	}
 	if got, err := expand([]string{"kubectl", "-c", "{{.Name}}"}, vars); err != nil || got[2] != vars["Name"] {
 		t.Fatalf("not a shell: %q, %v", got, err)
+	}
+}
+
+// fakeEtcd is etcd's view as a test sets it; removals are recorded.
+type fakeEtcd struct {
+	mu      sync.Mutex
+	members []etcd.MemberView
+	err     error
+	removed []uint64
+}
+
+func fakeMember(id uint64, name string, healthy bool) etcd.MemberView {
+	m := etcd.MemberView{Member: etcd.Member{ID: etcd.U64(id), Name: name}, Healthy: healthy, Self: id == 1}
+	if !healthy {
+		m.Err = "connection refused"
+	}
+	return m
+}
+
+func (f *fakeEtcd) Survey(context.Context) (etcd.Survey, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return etcd.Survey{Members: slices.Clone(f.members), Leader: 1, Self: 1}, f.err
+}
+
+func (f *fakeEtcd) RemoveMember(_ context.Context, id uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed = append(f.removed, id)
+	return nil
+}
+
+type recordDeleter struct{ deleted []string }
+
+func (r *recordDeleter) DeleteNode(_ context.Context, name string) error {
+	r.deleted = append(r.deleted, name)
+	return nil
+}
+
+// cleanupCase is c1's supervisor in a 3-controller cluster (peers c1 and
+// c2 healthy, c3's agent failed in the mesh failedFor before the test's
+// clock) with the API method's cleanup options, and the rounds' state.
+type cleanupCase struct {
+	h   *harness
+	o   CleanupOptions
+	st  *cleanupState
+	now time.Time
+}
+
+func newCleanupCase(t *testing.T, et EtcdMembers, failedFor time.Duration) *cleanupCase {
+	t.Helper()
+	c := &cleanupCase{now: time.Now(), st: newCleanupState()}
+	peers := []Peer{{Name: "c1", Alive: true, Healthy: true}, {Name: "c2", Alive: true, Healthy: true}, {Name: "c3"}}
+	c.h = start(t, newFakeBackend(), func(o *Options) {
+		o.Node = "c1"
+		o.Guard = Guard{Hosts: []string{"c1", "c2", "c3"}, Groups: map[Group][]string{GroupEtcd: {"c1", "c2", "c3"}}}
+		o.Peers = func() []Peer { return peers }
+		o.Locker = &fakeLocker{node: "c1"}
+		o.Now = func() time.Time { return c.now }
+	})
+	c.o = CleanupOptions{After: 30 * time.Minute, Etcd: et, UseAPI: true,
+		FailedSince: func(n string) (time.Time, bool) { return c.now.Add(-failedFor), n == "c3" }}
+	return c
+}
+
+// rounds runs n cleanup rounds, the clock moving by step after each.
+func (c *cleanupCase) rounds(ctx context.Context, n int, step time.Duration) {
+	for range n {
+		c.h.sup.cleanupOnce(ctx, c.o, c.st)
+		c.now = c.now.Add(step)
+	}
+}
+
+// The case: an agent stopped (failed in the mesh) on a controller
+// whose etcd member is healthy is never removed, however long.
+func TestCleanupNeverRemovesAHealthyMemberWhoseAgentIsDown(t *testing.T) {
+	et := &fakeEtcd{members: []etcd.MemberView{fakeMember(1, "c1", true), fakeMember(2, "c2", true), fakeMember(3, "c3", true)}}
+	c := newCleanupCase(t, et, 24*time.Hour)
+	run := &recordRunner{}
+	c.o.UseAPI, c.o.Runner, c.o.Commands = false, run, config.DefaultSupervisor().Cleanup.K0s
+	c.rounds(context.Background(), 5, time.Hour)
+	if len(et.removed) != 0 || run.count() != 0 || c.h.ev.count(events.HealingProposed)+c.h.ev.count(events.HealingStarted)+c.h.ev.count(events.HealingRefused) != 0 {
+		t.Fatalf("removed %v, ran %v", et.removed, run.runs)
+	}
+	// etcd not answering is no verdict either.
+	et.err = errors.New("connection refused")
+	c.rounds(context.Background(), 1, 0)
+	if len(et.removed) != 0 {
+		t.Fatal("removed without etcd's answer")
+	}
+}
+
+// With the API method, the member goes by its ID and the Node deleter
+// (Acura) runs after it.
+func TestCleanupRemovesByIDAndDeletesTheNode(t *testing.T) {
+	const id = 18446744073709551615
+	et := &fakeEtcd{members: []etcd.MemberView{fakeMember(1, "c1", true), fakeMember(2, "c2", true), fakeMember(id, "c3", false)}}
+	c := newCleanupCase(t, et, 24*time.Hour)
+	del := &recordDeleter{}
+	c.o.DeleteNode = del
+	c.rounds(context.Background(), 2, 31*time.Minute)
+	if !slices.Equal(et.removed, []uint64{id}) || !slices.Equal(del.deleted, []string{"c3"}) {
+		t.Fatalf("removed %v, deleted nodes %v", et.removed, del.deleted)
+	}
+	d, ok := c.h.ev.last(events.HealingFinished)
+	if !ok || !strings.Contains(d.Result, "ID ffffffffffffffff) removed through etcd's API; Kubernetes Node deleted") {
+		t.Fatalf("finished event %+v", d)
+	}
+}
+
+// etcd's own quorum is asked right before: with c2's etcd down as well
+// (its agent still reporting its units fine), no removal.
+func TestCleanupRefusesARemovalWithoutEtcdQuorum(t *testing.T) {
+	et := &fakeEtcd{members: []etcd.MemberView{fakeMember(1, "c1", true), fakeMember(2, "c2", false), fakeMember(3, "c3", false)}}
+	c := newCleanupCase(t, et, 24*time.Hour)
+	c.rounds(context.Background(), 2, 31*time.Minute)
+	if len(et.removed) != 0 {
+		t.Fatalf("removed %v without etcd's quorum", et.removed)
+	}
+	d, ok := c.h.ev.last(events.HealingRefused)
+	if !ok || !strings.Contains(d.Reason, "etcd has 1 of 3 members healthy") {
+		t.Fatalf("refusal %+v", d)
 	}
 }

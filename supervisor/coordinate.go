@@ -26,6 +26,12 @@ type outcome struct {
 	reason string
 }
 
+// refusal is a confirm's "no" with its reason (a quorum that would be
+// lost), as opposed to an error reading the state.
+type refusal struct{ reason string }
+
+func (r refusal) Error() string { return r.reason }
+
 // job is one action with the two steps the coordinator cannot know:
 // confirm re-reads the state right before acting (nothing is done on a
 // stale or unknown reading), do performs it and says how it went.
@@ -77,6 +83,10 @@ func (s *Supervisor) coordinate(ctx context.Context, j job) outcome {
 		}
 	}
 	ok, err := j.confirm(ctx)
+	var no refusal
+	if errors.As(err, &no) {
+		return outcome{refused, no.reason}
+	}
 	if err != nil {
 		return outcome{refused, fmt.Sprintf("state of %s unknown (%v): no action", a.Unit, err)}
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kuma-agent/kuma-agent/internal/etcd"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 )
 
@@ -181,35 +182,44 @@ func TestLogSignal(t *testing.T) {
 func TestCleanupRemovesALongDeadMemberOnce(t *testing.T) {
 	peers := []Peer{{Name: "c1", Alive: true, Healthy: true}, {Name: "c2", Alive: true, Healthy: true}, {Name: "c3"}}
 	run := &recordRunner{}
+	now := time.Now()
 	h := start(t, newFakeBackend(), func(o *Options) {
 		o.Node = "c1"
 		o.Guard = Guard{Hosts: []string{"c1", "c2", "c3"}, Groups: map[Group][]string{GroupEtcd: {"c1", "c2", "c3"}}}
 		o.Peers = func() []Peer { return peers }
 		o.Locker = &fakeLocker{node: "c1"}
+		o.Now = func() time.Time { return now }
 	})
-	failedAt := time.Now().Add(-time.Hour)
-	opts := CleanupOptions{After: 30 * time.Minute, Runner: run,
+	failedAt := now.Add(-time.Hour)
+	et := &fakeEtcd{members: []etcd.MemberView{fakeMember(1, "c1", true), fakeMember(2, "c2", true), fakeMember(3, "c3", false)}}
+	opts := CleanupOptions{After: 30 * time.Minute, Runner: run, Etcd: et,
 		Commands:    [][]string{{"k0s", "etcd", "leave", "--peer-address", "{{.Addr}}"}},
 		FailedSince: func(n string) (time.Time, bool) { return failedAt, n == "c3" },
 		Address:     func(n string) string { return "10.0.0." + strings.TrimPrefix(n, "c") }}
-	handled := map[string]bool{}
+	st := newCleanupState()
+	// etcd's verdict starts with the first reading: none yet for After.
+	h.sup.cleanupOnce(context.Background(), opts, st)
+	if run.count() != 0 || h.ev.count(events.HealingProposed) != 0 {
+		t.Fatal("removed on etcd's first unhealthy reading")
+	}
+	now = now.Add(31 * time.Minute)
 	// Dry-run first: proposed, nothing run.
 	dry := opts
 	dry.DryRun = true
-	h.sup.cleanupOnce(context.Background(), dry, handled)
+	h.sup.cleanupOnce(context.Background(), dry, st)
 	if run.count() != 0 || h.ev.count(events.HealingProposed) != 1 {
 		t.Fatalf("dry-run ran %d commands, %d proposals", run.count(), h.ev.count(events.HealingProposed))
 	}
-	clear(handled)
-	h.sup.cleanupOnce(context.Background(), opts, handled)
-	h.sup.cleanupOnce(context.Background(), opts, handled)
+	clear(st.handled)
+	h.sup.cleanupOnce(context.Background(), opts, st)
+	h.sup.cleanupOnce(context.Background(), opts, st)
 	if run.count() != 1 || strings.Join(run.runs[0], " ") != "k0s etcd leave --peer-address 10.0.0.3" {
 		t.Fatalf("commands %v", run.runs)
 	}
 	// With c2 down too, removing c3 would leave 1 of 2: refused.
 	peers[1].Healthy = false
-	clear(handled)
-	h.sup.cleanupOnce(context.Background(), opts, handled)
+	clear(st.handled)
+	h.sup.cleanupOnce(context.Background(), opts, st)
 	if run.count() != 1 || h.ev.count(events.HealingRefused) != 1 {
 		t.Fatalf("removal without quorum: %d runs, %d refusals", run.count(), h.ev.count(events.HealingRefused))
 	}
@@ -220,8 +230,12 @@ func TestCleanupRemovesALongDeadMemberOnce(t *testing.T) {
 		o.Guard = Guard{Hosts: []string{"c1", "c2", "c3"}, Groups: map[Group][]string{GroupEtcd: {"c1", "c2", "c3"}}}
 		o.Peers = func() []Peer { return peers }
 		o.Locker = &fakeLocker{node: "c2"}
+		o.Now = func() time.Time { return now }
 	})
-	h2.sup.cleanupOnce(context.Background(), opts, map[string]bool{})
+	st2 := newCleanupState()
+	h2.sup.cleanupOnce(context.Background(), opts, st2)
+	now = now.Add(time.Hour)
+	h2.sup.cleanupOnce(context.Background(), opts, st2)
 	if run.count() != 1 {
 		t.Fatal("a second voter repeated the removal")
 	}

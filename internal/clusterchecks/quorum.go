@@ -66,8 +66,10 @@ func raftApplies(v View) bool {
 // QuorumCheck judges each consensus group (KUMA Core Raft, etcd): its voters
 // are the inventory hosts with the group's roles (without an inventory, the
 // members advertising them); a voter is healthy when its agent is alive and
-// its ports check passes. Lost quorum is critical; a margin of zero (one
-// more failure loses it) or an even group is a warning.
+// its ports check passes. For etcd, when a controller's agent reports
+// etcd's own view (tag e), etcd's member count and health decide instead.
+// Lost quorum is critical; a margin of zero (one more failure loses it) or
+// an even group is a warning.
 func QuorumCheck(v View) checks.Result { return quorum(v, &finding{}) }
 
 // quorum is the check; it fills f's nodes and values as it goes (see findingOf).
@@ -91,7 +93,17 @@ func quorum(v View, f *finding) checks.Result {
 			continue
 		}
 		var unhealthy, why []string
+		var q cluster.Quorum
+		fromEtcd := false
+		if g.name == "etcd" {
+			// etcd's own answer, when a controller's agent reports one: a
+			// stopped agent or a closed port is not a member down.
+			q, unhealthy, why, fromEtcd = gatherEtcd(v, voters).quorum()
+		}
 		for _, n := range voters {
+			if fromEtcd {
+				break
+			}
 			m := members[n]
 			if m == nil {
 				m = members[strings.ToLower(n)]
@@ -102,6 +114,8 @@ func quorum(v View, f *finding) checks.Result {
 				reason = "no kuma-agent in the mesh"
 			case m.Status != StatusAlive:
 				reason = "agent " + m.Status
+			case m.Tags.Etcd != nil && !m.Tags.Etcd.Answered:
+				reason = "its etcd does not answer its agent"
 			case slices.Contains(m.Tags.Health.Failing, PortsCheckName):
 				reason = "its ports check fails"
 			}
@@ -110,7 +124,9 @@ func quorum(v View, f *finding) checks.Result {
 				why = append(why, fmt.Sprintf("%s: %s unhealthy: %s", g.name, n, reason))
 			}
 		}
-		q := cluster.QuorumOf(len(voters), len(voters)-len(unhealthy))
+		if !fromEtcd {
+			q = cluster.QuorumOf(len(voters), len(voters)-len(unhealthy))
+		}
 		if f.values == nil {
 			f.values = map[string]float64{}
 		}
@@ -119,17 +135,22 @@ func quorum(v View, f *finding) checks.Result {
 		line := fmt.Sprintf("%d %s, %d healthy, quorum %d, margin %d", q.Members, g.noun, q.Healthy, q.Needed, q.Margin)
 		res.Details = append(res.Details, fmt.Sprintf("%s: %s (%s)", g.name, line, strings.Join(voters, ", ")))
 		res.Details = append(res.Details, why...)
+		down := nameList(unhealthy)
+		if down == "" && q.Healthy < q.Members {
+			// etcd counts a member down that no agent names (all alive).
+			down = "the member etcd reports down (`kuma-agent doctor --only etcd` on a controller names it)"
+		}
 		st := checks.OK
 		switch {
 		case !q.HasQuorum:
 			st = checks.Crit
 			line += ": QUORUM LOST"
-			remedies = append(remedies, fmt.Sprintf(g.lost, nameList(unhealthy)))
+			remedies = append(remedies, fmt.Sprintf(g.lost, down))
 		case q.Margin == 0:
 			st = checks.Warn
 			line += ": one more failure loses quorum"
-			if len(unhealthy) > 0 {
-				remedies = append(remedies, fmt.Sprintf(g.thin, nameList(unhealthy)))
+			if down != "" {
+				remedies = append(remedies, fmt.Sprintf(g.thin, down))
 			} else if q.Members%2 == 1 {
 				remedies = append(remedies, fmt.Sprintf("%d %s tolerate no failure: add members for fault tolerance.", q.Members, g.noun))
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/etcd"
 	"github.com/kuma-agent/kuma-agent/internal/serftags"
 )
 
@@ -29,6 +30,7 @@ const (
 	TagGeneration = "g" // decimal uint64
 	TagUnits      = "u" // quorum-group units on this node: "ok" or "down"
 	TagRaft       = "k" // this node's Core in Raft: "leader", "follower" or "out"
+	TagEtcd       = "e" // this controller's etcd summary (etcd.Summary's form)
 )
 
 // unitsValues and raftValues are the values TagUnits and TagRaft may take.
@@ -91,6 +93,10 @@ func EncodeTags(t Tags) (map[string]string, error) {
 			return nil, fmt.Errorf("tag %s: %q is not one of %v", key, v.val, v.valid)
 		}
 		m[key] = v.val
+	}
+
+	if t.Etcd != nil {
+		m[TagEtcd] = t.Etcd.String()
 	}
 
 	status := t.Health.Worst.String()
@@ -205,6 +211,13 @@ func DecodeTags(m map[string]string) (Tags, error) {
 	}
 	if s := m[TagRaft]; slices.Contains(raftValues, s) {
 		t.Raft = s
+	}
+	// A summary this agent cannot read (a newer format) is "not said": the
+	// quorum check then judges that node as before, by agent and ports.
+	if s, ok := m[TagEtcd]; ok {
+		if e, err := etcd.ParseSummary(s); err == nil {
+			t.Etcd = &e
+		}
 	}
 	t.Health = Health{Worst: checks.Unknown}
 	if s, ok := m[TagHealth]; ok {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
+	"github.com/kuma-agent/kuma-agent/internal/etcd"
 )
 
 // Serf member statuses as the mesh reports them.
@@ -42,6 +43,9 @@ type Tags struct {
 	Units string
 	// Raft is the local Core's Raft state: leader, follower, out or "".
 	Raft string
+	// Etcd is this controller's etcd summary (its etcd check's survey);
+	// nil when it says none (not a controller, an older agent).
+	Etcd *etcd.Summary
 }
 
 // Health summarises the agent's own node checks.
@@ -108,6 +112,9 @@ type View struct {
 	// SkewWarn and SkewCrit bound clock skew from the cluster median; zero
 	// means DefaultSkewWarn / DefaultSkewCrit.
 	SkewWarn, SkewCrit time.Duration
+	// EtcdDBWarn and EtcdDBCrit are the etcd database thresholds in percent
+	// of its quota; zero means DefaultEtcdDBWarn / DefaultEtcdDBCrit.
+	EtcdDBWarn, EtcdDBCrit float64
 }
 
 // NamedResult is the result of one cluster-wide check.
@@ -194,6 +201,7 @@ var allChecks = []struct {
 	{"cluster-reachability", findingOf(reach)},
 	{QuorumCheckName, findingOf(quorum)},
 	{"cluster-raft", func(v View) finding { return finding{Result: RaftCheck(v)} }},
+	{EtcdCheckName, findingOf(etcdCluster)},
 	{CertsCheckName, findingOf(certs)},
 }
 

@@ -190,6 +190,7 @@ type Checks struct {
 	Resources ResourcesCheck `yaml:"resources" json:"resources"`
 	// Certs: certificate expiry.
 	Certs CertsCheck `yaml:"certs" json:"certs"`
+	Etcd  EtcdCheck  `yaml:"etcd" json:"etcd"`
 }
 
 type NTPCheck struct {
@@ -263,6 +264,7 @@ func Default() Config {
 			Plugins:   PluginsCheck{Timeout: 10 * time.Second},
 			Resources: DefaultResources(),
 			Certs:     DefaultCerts(),
+			Etcd:      DefaultEtcdCheck(),
 		},
 		Agent: Agent{
 			ControlSocket: "/run/kuma-agent/control.sock",

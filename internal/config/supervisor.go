@@ -147,6 +147,11 @@ type Cleanup struct {
 	Enabled bool          `yaml:"enabled" json:"enabled"`
 	DryRun  bool          `yaml:"dry_run" json:"dry_run"`
 	After   time.Duration `yaml:"after" json:"after"`
+	// Method is how a member is removed: "api" (etcd's own API, by member
+	// ID, through this controller's etcd: checks.etcd) or "commands" (the
+	// k0s or acura steps below). Either way a removal needs etcd's verdict
+	// (the member unhealthy per etcd for After) as well as the mesh's.
+	Method string `yaml:"method" json:"method"`
 	// K0s and Acura are the command lists per layout, run in order.
 	K0s   [][]string `yaml:"k0s" json:"k0s"`
 	Acura [][]string `yaml:"acura" json:"acura"`
@@ -176,7 +181,7 @@ func DefaultSupervisor() Supervisor {
 		CoreDir: "/opt/kaspersky/kuma/core",
 		UnitDir: "/etc/systemd/system",
 		Cleanup: Cleanup{
-			DryRun: true, After: 30 * time.Minute,
+			DryRun: true, After: 30 * time.Minute, Method: CleanupAPI,
 			K0s: [][]string{{"k0s", "etcd", "leave", "--peer-address", "{{.Addr}}"}},
 			Acura: [][]string{
 				{"kubectl", "delete", "node", "{{.Name}}"},
@@ -186,6 +191,12 @@ func DefaultSupervisor() Supervisor {
 		},
 	}
 }
+
+// Cleanup methods.
+const (
+	CleanupAPI      = "api"
+	CleanupCommands = "commands"
+)
 
 // acuraEtcdctl runs etcdctl in this host's etcd pod (the cleanup's
 // member list and remove steps).
@@ -330,6 +341,9 @@ func (c *Config) validateSupervisor(bad func(key, format string, args ...any)) {
 	}
 	if s.Cleanup.Enabled && s.Cleanup.After < time.Minute {
 		bad("supervisor.cleanup.after", "must be at least 1m: removing a member is not undone by its return, not %v", s.Cleanup.After)
+	}
+	if s.Cleanup.Method != CleanupAPI && s.Cleanup.Method != CleanupCommands {
+		bad("supervisor.cleanup.method", "must be %q (etcd's API) or %q (the k0s/acura steps), not %q", CleanupAPI, CleanupCommands, s.Cleanup.Method)
 	}
 	for i, cmd := range s.Cleanup.K0s {
 		checkTemplate(bad, fmt.Sprintf("supervisor.cleanup.k0s[%d]", i), cmd, cleanupFields...)

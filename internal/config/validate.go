@@ -92,6 +92,7 @@ func (c *Config) validate(name string, idx yamlstrict.Index) error {
 	if err := c.Checks.Ports.Overrides.Validate(); err != nil {
 		bad("checks.ports.overrides", "%v (see `kuma-agent config check` for the names)", err)
 	}
+	c.Checks.Etcd.validate(bad)
 	positive("checks.clock_skew.warn", c.Checks.ClockSkew.Warn)
 	positive("checks.clock_skew.crit", c.Checks.ClockSkew.Crit)
 	if c.Checks.ClockSkew.Warn >= c.Checks.ClockSkew.Crit {

@@ -25,7 +25,7 @@ type Plan struct {
 
 // BuiltinChecks names every built-in check, in report order. Plugins add
 // "plugin:<file>" names.
-var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "dns", "addresses", "disk", "state", "ports", "reach", "lb", "plugins", "resources", "certs"}
+var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "dns", "addresses", "disk", "state", "ports", "reach", "etcd", "lb", "plugins", "resources", "certs"}
 
 // layoutNeeds: the checks a layout calls for beyond the common ones.
 // Acura requires working DNS (its Kubernetes and services look peers up
@@ -148,6 +148,9 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 		if targets := cluster.ReachTargets(c, self, cfg.Checks.Ports.Overrides); len(targets) > 0 {
 			add(&checks.Reach{Ports: checks.Ports{Targets: targets, Roles: node.Roles, Timeout: cfg.Checks.Ports.Timeout}})
 		}
+	}
+	if node.Roles.Any(cluster.Role.EtcdMember) { // etcd runs on controllers only
+		add(etcdCheck(cfg, c, node))
 	}
 	if c != nil && node.Roles.Has(cluster.RoleLB) {
 		add(&checks.LB{Cluster: c, Overrides: cfg.Checks.Ports.Overrides, Bin: cfg.Paths.NginxBin, Conf: cfg.Paths.NginxConf, ModulesDir: cfg.Paths.NginxModulesDir, Cmd: cmd})

@@ -363,6 +363,23 @@ var (
 	Kubeadm = Layout{CAFile: "etc/kubernetes/pki/etcd/ca.crt", CertFile: "etc/kubernetes/pki/apiserver-etcd-client.crt", KeyFile: "etc/kubernetes/pki/apiserver-etcd-client.key"}
 )
 
+// Under is l's files below root: where WriteLayoutPKI(root, l) put them
+// (same fields as etcd.TLSFiles, so a test converts it).
+func (l Layout) Under(root string) Layout {
+	return Layout{CAFile: filepath.Join(root, l.CAFile), CertFile: filepath.Join(root, l.CertFile), KeyFile: filepath.Join(root, l.KeyFile)}
+}
+
+// LayoutPKI writes the client's TLS files where l keeps them under a new
+// temporary root and returns their paths (the test fails if it cannot).
+func (c *Cluster) LayoutPKI(l Layout) Layout {
+	c.t.Helper()
+	root := c.t.TempDir()
+	if err := c.WriteLayoutPKI(root, l); err != nil {
+		c.t.Fatalf("etcdlab: layout PKI: %v", err)
+	}
+	return l.Under(root)
+}
+
 // WriteLayoutPKI copies the client's TLS files under root where layout keeps them.
 func (c *Cluster) WriteLayoutPKI(root string, l Layout) error {
 	if err := c.ca.WriteCA(filepath.Join(root, l.CAFile)); err != nil {
