@@ -154,12 +154,37 @@ func Decide(in Input) []Action {
 	return out
 }
 
+// Suspects are the Core workers the mesh and Kubernetes already call dead
+// (failed for After, NotReady): the ones whose paths are worth a query.
+func Suspects(in Input) []string {
+	members := map[string]clusterchecks.Member{}
+	for _, m := range in.Members {
+		members[m.Name] = m
+	}
+	var out []string
+	for _, n := range in.Nodes {
+		if !slices.Contains(in.CoreNodes, n.Metadata.Name) {
+			continue
+		}
+		m, ok := memberOf(n.Metadata.Name, members)
+		if ok && failedFor(in, m) && notReady(n) {
+			out = append(out, n.Metadata.Name)
+		}
+	}
+	return out
+}
+
+func failedFor(in Input, m clusterchecks.Member) bool {
+	return m.Status == clusterchecks.StatusFailed && !m.Since.IsZero() && in.Now.Sub(m.Since) >= in.After
+}
+
+// notReady: the node controller says False or Unknown (no condition yet
+// is no verdict).
+func notReady(n kube.Node) bool { r := n.Ready(); return r == "False" || r == "Unknown" }
+
 // deadEvidence is the three verdicts on n (member m); all three must hold.
 func deadEvidence(in Input, n kube.Node, m clusterchecks.Member) ([]string, bool) {
-	if m.Status != clusterchecks.StatusFailed || m.Since.IsZero() || in.Now.Sub(m.Since) < in.After {
-		return nil, false
-	}
-	if r := n.Ready(); r == "True" || r == "" {
+	if !failedFor(in, m) || !notReady(n) {
 		return nil, false
 	}
 	p := in.Unreachable[m.Name]

@@ -74,7 +74,7 @@ func TestGetsDecodeAndSelect(t *testing.T) {
 	f := &fakeAPI{objects: map[string]string{
 		"/api/v1/nodes": `{"items":[{"metadata":{"name":"w1","resourceVersion":"7"},"spec":{"taints":[{"key":"a","effect":"NoSchedule"}]},
 			"status":{"conditions":[{"type":"Ready","status":"False","reason":"KubeletDown"}],"images":[{"names":["big"]}]}}]}`,
-		"/api/v1/namespaces/kuma/pods": `{"items":[{"metadata":{"name":"core-0","namespace":"kuma"},"spec":{"nodeName":"w1"},"status":{"phase":"Running"}}]}`,
+		"/api/v1/namespaces/kuma/pods":                                 `{"items":[{"metadata":{"name":"core-0","namespace":"kuma"},"spec":{"nodeName":"w1"},"status":{"phase":"Running"}}]}`,
 		"/apis/longhorn.io/v1beta2/namespaces/longhorn-system/volumes": `{"items":[{"metadata":{"name":"pvc-1"},"spec":{"numberOfReplicas":3},"status":{"state":"attached","robustness":"degraded","currentNodeID":"w1"}}]}`,
 		"/apis/longhorn.io/v1beta2/namespaces/longhorn-system/nodes":   `{"items":[{"metadata":{"name":"w1"},"status":{"conditions":[{"type":"Ready","status":"True"}],"diskStatus":{"d1":{"conditions":[{"type":"Schedulable","status":"False"}]}}}}]}`,
 	}}
