@@ -79,7 +79,7 @@ type Agent struct {
 	supBeat *component.Heartbeat   // the supervisor's heartbeat; nil when off
 	metrics *agentMetrics
 	events  *memberLog
-	eval    *evaluator // the continuous cluster checks (evaluator.go)
+	eval    *evaluator  // the continuous cluster checks (evaluator.go)
 	kube    *kubeAccess // the Kubernetes API (k0s, acura layouts); nil otherwise
 
 	// beats are the loops' heartbeats; a loop silent for stallAfter is

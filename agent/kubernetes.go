@@ -100,7 +100,9 @@ func (a *Agent) failoverLoop(hb *component.Heartbeat) func(ctx context.Context) 
 	fo := &corefailover.Failover{Mode: corefailover.Mode(a.cfg.Kubernetes.Failover.Mode), After: a.cfg.Kubernetes.Failover.After,
 		Core: a.coreSelector(), Overrides: a.cfg.Checks.Ports.Overrides, Self: a.node.Name,
 		Log: a.log.With("component", "core-failover"), Now: time.Now,
-		Emit: func(t events.Type, subject string, sev events.Severity, d events.TaintData) { a.emit(t, subject, sev, d) }}
+		Emit: func(t events.Type, subject string, sev events.Severity, d events.TaintData) {
+			a.emit(t, subject, sev, d)
+		}}
 	return func(ctx context.Context) {
 		for hb.Sleep(ctx, a.cfg.Kubernetes.Failover.Interval) {
 			sctx, cancel := context.WithTimeout(ctx, a.queryTimeout()+2*a.cfg.Kubernetes.Timeout+time.Second)

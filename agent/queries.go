@@ -157,7 +157,7 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 	members, info := a.clusterMembers()
 	v := clusterchecks.View{
 		Inventory: a.cluster, Self: a.node.Name, Members: members,
-		Hosts: map[string]clusterchecks.HostsView{},
+		Hosts:    map[string]clusterchecks.HostsView{},
 		SkewWarn: a.cfg.Checks.ClockSkew.Warn, SkewCrit: a.cfg.Checks.ClockSkew.Crit,
 	}
 	rep := control.ClusterReport{Self: a.node.Name, Members: info, Nodes: []clusterchecks.DoctorReply{}, Unanswered: []string{}}
