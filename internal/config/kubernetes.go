@@ -22,6 +22,9 @@ type Kubernetes struct {
 	// Core identifies the KUMA Core pod (KUMA documents the namespace and
 	// the deployment's name, not the pod labels: the site confirms them).
 	Core KubeCore `yaml:"core" json:"core"`
+	// LonghornDataPath is Longhorn's data path on the workers (the
+	// longhorn-prereqs node check judges its filesystem).
+	LonghornDataPath string `yaml:"longhorn_data_path" json:"longhorn_data_path"`
 	// Failover is the opt-in Core failover by the out-of-service taint.
 	Failover KubeFailover `yaml:"failover" json:"failover"`
 }
@@ -50,7 +53,7 @@ var FailoverModes = []string{"off", "dry-run", "on"}
 
 // DefaultKubernetes reads (checks on) and never writes (failover off).
 func DefaultKubernetes() Kubernetes {
-	return Kubernetes{Checks: true, Timeout: 5 * time.Second,
+	return Kubernetes{Checks: true, Timeout: 5 * time.Second, LonghornDataPath: "/var/lib/longhorn",
 		Core:     KubeCore{Namespace: "kuma", NamePrefix: "core-deployment"},
 		Failover: KubeFailover{Mode: "off", After: 30 * time.Second, Interval: 5 * time.Second}}
 }
@@ -59,6 +62,9 @@ func (c *Config) validateKubernetes(bad func(key, format string, args ...any)) {
 	k := c.Kubernetes
 	if k.Kubeconfig != "" && !filepath.IsAbs(k.Kubeconfig) {
 		bad("kubernetes.kubeconfig", "must be an absolute path, not %q", k.Kubeconfig)
+	}
+	if !filepath.IsAbs(k.LonghornDataPath) {
+		bad("kubernetes.longhorn_data_path", "must be an absolute path, not %q", k.LonghornDataPath)
 	}
 	if k.Timeout <= 0 {
 		bad("kubernetes.timeout", "must be a positive duration such as 5s, not %v", k.Timeout)

@@ -128,6 +128,9 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 			add(&checks.Reach{Ports: checks.Ports{Targets: targets, Roles: node.Roles, Timeout: cfg.Checks.Ports.Timeout}})
 		}
 	}
+	if c != nil && c.Layout == cluster.LayoutK0s && (node.Roles.Has(cluster.RoleWorker) || node.Roles.Has(cluster.RoleControllerWorker)) {
+		add(&checks.LonghornPrereqs{ProcDir: cfg.Paths.ProcDir, NFSHelpers: checks.DefaultNFSHelpers, DataPath: cfg.Kubernetes.LonghornDataPath})
+	}
 	if c != nil && node.Roles.Has(cluster.RoleLB) {
 		add(&checks.LB{Cluster: c, Overrides: cfg.Checks.Ports.Overrides, Bin: cfg.Paths.NginxBin, Conf: cfg.Paths.NginxConf, ModulesDir: cfg.Paths.NginxModulesDir, Cmd: cmd})
 	}
