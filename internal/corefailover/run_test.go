@@ -123,7 +123,7 @@ type emitted struct {
 	d events.TaintData
 }
 
-func newFailover(api *fakeAPI, mode Mode, now *time.Time) (*Failover, *[]emitted) {
+func newFailover(api API, mode Mode, now *time.Time) (*Failover, *[]emitted) {
 	var got []emitted
 	f := &Failover{API: api, Mode: mode, After: 20 * time.Second, Core: kubechecks.DefaultCoreSelector, Self: "c1.example.com",
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return *now },

@@ -365,3 +365,12 @@ func must(t testlab.TB, err error) {
 		t.Fatalf("kubelab: %v", err)
 	}
 }
+
+// LayoutKubeconfig writes the admin kubeconfig where layout keeps it under
+// a fresh temporary root and returns its path.
+func (s *APIServer) LayoutKubeconfig(t testlab.TB, l Layout) string {
+	t.Helper()
+	root := t.TempDir()
+	must(t, s.WriteLayoutKubeconfig(root, l))
+	return filepath.Join(root, l.AdminConf)
+}
