@@ -14,20 +14,11 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/testlab/kubelab"
 )
 
-// labClient is a kube.Client on a lab API server, through the k0s
-// layout's admin kubeconfig as the agent reads it.
+// labClient is a lab API server and the agent's client on it.
 func labClient(t *testing.T) (*kubelab.APIServer, *kube.Client) {
 	t.Helper()
 	s := kubelab.Start(t, kubelab.Options{})
-	tg, err := kube.LoadKubeconfig(s.LayoutKubeconfig(t, kubelab.K0s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := kube.New(tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, c
+	return s, s.Client(t, kubelab.K0s)
 }
 
 func labNode(t *testing.T, s *kubelab.APIServer, name string) kube.Node {

@@ -1,33 +1,19 @@
-package kube
+package kube_test
 
 import (
 	"context"
 	"net/http"
 	"testing"
 
+	"github.com/kuma-agent/kuma-agent/internal/kube"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/kubelab"
 )
-
-// labClient is a Client on a real kube-apiserver through the kubeadm
-// layout's admin kubeconfig.
-func labClient(t *testing.T) (*kubelab.APIServer, *Client) {
-	t.Helper()
-	s := kubelab.Start(t, kubelab.Options{})
-	tg, err := LoadKubeconfig(s.LayoutKubeconfig(t, kubelab.Kubeadm))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := New(tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, c
-}
 
 // The real API server refuses a patch whose test op fails: a taint added
 // from a stale read, or removed after the list moved, overwrites nothing.
 func TestTaintTestOpsOnAPIServer(t *testing.T) {
-	s, c := labClient(t)
+	s := kubelab.Start(t, kubelab.Options{})
+	c := s.Client(t, kubelab.Kubeadm)
 	ctx := context.Background()
 	s.CreateNode(t, "w1", "Unknown")
 	stale, err := c.Node(ctx, "w1")
@@ -36,36 +22,36 @@ func TestTaintTestOpsOnAPIServer(t *testing.T) {
 	}
 	// Someone else changes the Node (a kubelet's status, an operator's taint).
 	s.MustDo(t, http.MethodPatch, "/api/v1/nodes/w1", []byte(`[{"op":"add","path":"/spec/taints","value":[{"key":"site/a","effect":"NoSchedule"}]}]`))
-	if err := c.AddTaint(ctx, stale, OutOfService, "lab"); !IsConflict(err) {
+	if err := c.AddTaint(ctx, stale, kube.OutOfService, "lab"); !kube.IsConflict(err) {
 		t.Fatalf("stale add: %v, want a conflict", err)
 	}
 	fresh, err := c.Node(ctx, "w1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.AddTaint(ctx, fresh, OutOfService, "lab"); err != nil {
+	if err := c.AddTaint(ctx, fresh, kube.OutOfService, "lab"); err != nil {
 		t.Fatal(err)
 	}
 	tainted, err := c.Node(ctx, "w1")
-	if err != nil || !tainted.HasTaint(OutOfService.Key, OutOfService.Effect) || !tainted.HasTaint("site/a", "NoSchedule") || tainted.Metadata.Annotations[AppliedByAnnotation] != "lab" {
+	if err != nil || !tainted.HasTaint(kube.OutOfService.Key, kube.OutOfService.Effect) || !tainted.HasTaint("site/a", "NoSchedule") || tainted.Metadata.Annotations[kube.AppliedByAnnotation] != "lab" {
 		t.Fatalf("after add: %+v %v", tainted, err)
 	}
 	// The operator's taint goes first: our read's index 1 is now out of range.
 	s.MustDo(t, http.MethodPatch, "/api/v1/nodes/w1", []byte(`[{"op":"remove","path":"/spec/taints/0"}]`))
-	if err := c.RemoveTaint(ctx, tainted, OutOfService); !IsConflict(err) {
+	if err := c.RemoveTaint(ctx, tainted, kube.OutOfService); !kube.IsConflict(err) {
 		t.Fatalf("stale remove: %v, want a conflict", err)
 	}
 	fresh, _ = c.Node(ctx, "w1")
-	if err := c.RemoveTaint(ctx, fresh, OutOfService); err != nil {
+	if err := c.RemoveTaint(ctx, fresh, kube.OutOfService); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := c.Node(ctx, "w1"); len(n.Spec.Taints) != 0 || n.Metadata.Annotations[AppliedByAnnotation] != "" {
+	if n, _ := c.Node(ctx, "w1"); len(n.Spec.Taints) != 0 || n.Metadata.Annotations[kube.AppliedByAnnotation] != "" {
 		t.Fatalf("after remove: %+v", n)
 	}
 	if err := c.DeleteNode(ctx, "w1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Node(ctx, "w1"); !IsNotFound(err) {
+	if _, err := c.Node(ctx, "w1"); !kube.IsNotFound(err) {
 		t.Fatalf("deleted node: %v", err)
 	}
 }
@@ -73,7 +59,8 @@ func TestTaintTestOpsOnAPIServer(t *testing.T) {
 // Pods by field and label selector, and Longhorn's CRs with their status
 // set through the status subresource, read back decoded.
 func TestReadsOnAPIServer(t *testing.T) {
-	s, c := labClient(t)
+	s := kubelab.Start(t, kubelab.Options{})
+	c := s.Client(t, kubelab.Kubeadm)
 	ctx := context.Background()
 	s.CreateNode(t, "w1", "True")
 	s.CreateNode(t, "w2", "False")
@@ -84,11 +71,11 @@ func TestReadsOnAPIServer(t *testing.T) {
 	s.PutLonghorn(t, "volumes", "pvc-core", `{"numberOfReplicas":3}`, `{"state":"attached","robustness":"degraded","currentNodeID":"w1"}`)
 	s.PutLonghorn(t, "nodes", "w1", `{}`, `{"conditions":[{"type":"Ready","status":"True"}],"diskStatus":{"default-disk":{"conditions":[{"type":"Schedulable","status":"False","reason":"DiskPressure"}]}}}`)
 
-	nodes, err := c.Nodes(ctx, ListOptions{})
+	nodes, err := c.Nodes(ctx, kube.ListOptions{})
 	if err != nil || len(nodes) != 2 {
 		t.Fatalf("nodes: %+v %v", nodes, err)
 	}
-	pods, err := c.Pods(ctx, "kuma", ListOptions{FieldSelector: "spec.nodeName=w1"})
+	pods, err := c.Pods(ctx, "kuma", kube.ListOptions{FieldSelector: "spec.nodeName=w1"})
 	if err != nil || len(pods) != 1 || pods[0].Metadata.Name != "core-deployment-1" || pods[0].Status.Phase != "Running" {
 		t.Fatalf("pods on w1: %+v %v", pods, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/kuma-agent/kuma-agent/internal/yamlstrict"
@@ -150,31 +151,16 @@ func ParseKubeconfig(name string, data []byte, readFile func(string) ([]byte, er
 		}
 		ctxName = kc.Contexts[0].Name
 	}
-	ci := -1
-	for i, c := range kc.Contexts {
-		if c.Name == ctxName {
-			ci = i
-		}
-	}
+	ci := slices.IndexFunc(kc.Contexts, func(c namedContext) bool { return c.Name == ctxName })
 	if ci < 0 {
 		return Target{}, fail("current-context", "names context %q, which contexts does not list", ctxName)
 	}
 	cx := kc.Contexts[ci].Context
-	cl := -1
-	for i, c := range kc.Clusters {
-		if c.Name == cx.Cluster {
-			cl = i
-		}
-	}
+	cl := slices.IndexFunc(kc.Clusters, func(c namedCluster) bool { return c.Name == cx.Cluster })
 	if cl < 0 {
 		return Target{}, fail(fmt.Sprintf("contexts[%d].context.cluster", ci), "names cluster %q, which clusters does not list", cx.Cluster)
 	}
-	us := -1
-	for i, u := range kc.Users {
-		if u.Name == cx.User {
-			us = i
-		}
-	}
+	us := slices.IndexFunc(kc.Users, func(u namedUser) bool { return u.Name == cx.User })
 	if us < 0 {
 		return Target{}, fail(fmt.Sprintf("contexts[%d].context.user", ci), "names user %q, which users does not list", cx.User)
 	}

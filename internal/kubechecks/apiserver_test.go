@@ -7,7 +7,6 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
-	"github.com/kuma-agent/kuma-agent/internal/kube"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/kubelab"
 )
 
@@ -15,14 +14,7 @@ import (
 // controller (w1 NotReady) and Longhorn's manager (a degraded volume).
 func TestK0sFindingsFromAPIServer(t *testing.T) {
 	s := kubelab.Start(t, kubelab.Options{})
-	tg, err := kube.LoadKubeconfig(s.LayoutKubeconfig(t, kubelab.K0s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := kube.New(tg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := s.Client(t, kubelab.K0s)
 	s.CreateNode(t, "w1", "Unknown")
 	s.CreateNode(t, "w2", "True")
 	s.CreateNamespace(t, "kuma")
