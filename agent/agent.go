@@ -90,7 +90,8 @@ type Agent struct {
 	supBeat *component.Heartbeat   // the supervisor's heartbeat; nil when off
 	metrics *agentMetrics
 	events  *memberLog
-	eval    *evaluator // the continuous cluster checks (evaluator.go)
+	eval    *evaluator  // the continuous cluster checks (evaluator.go)
+	kube    *kubeAccess // the Kubernetes API (k0s, acura layouts); nil otherwise
 
 	// beats are the loops' heartbeats; a loop silent for stallAfter is
 	// stuck (the watchdog stops pinging, /healthz answers 503).
@@ -167,6 +168,7 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 		}
 	}
 	a.plan = plan.Build(cfg, cfg.Inventory, a.cluster, a.invErr, n, plan.Selection{}, o.Commander)
+	a.kube = newKubeAccess(cfg.Kubernetes, a.cluster)
 	for _, c := range a.plan.Checks {
 		switch c := c.(type) {
 		case *checks.Reach:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
+	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/component"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 )
@@ -31,6 +32,7 @@ import (
 //	scheduler        the checks
 //	tags             gossips this node's roles and health
 //	cluster-evaluator the continuous cluster checks (under the cluster-checks lease; every node for itself without events)
+//	core-failover    the out-of-service taint on a dead Core worker (k0s; kubernetes.failover.mode not off; acts only on the evaluator)
 //	supervisor       unit healing (uses the mesh, the lease, the events)
 //	watchdog         systemd pings while every heartbeat is fresh
 func (a *Agent) components() []component.Component {
@@ -54,6 +56,9 @@ func (a *Agent) components() []component.Component {
 		&component.Loop{ID: "tags", Run: a.tagsLoop(a.beats.Add("tags"))},
 		&component.Loop{ID: "cluster-evaluator", Run: a.eval.run(a.beats.Add("cluster-evaluator"))},
 	)
+	if a.kube != nil && a.cluster.Layout == cluster.LayoutK0s && a.cfg.Kubernetes.Failover.Mode != "off" {
+		cs = append(cs, &component.Loop{ID: "core-failover", Run: a.failoverLoop(a.beats.Add("core-failover"))})
+	}
 	if a.sup != nil {
 		cs = append(cs, &component.Loop{ID: "supervisor", Run: a.runSupervisor})
 	}

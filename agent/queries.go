@@ -160,7 +160,7 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 	members, info := a.clusterMembers()
 	v := clusterchecks.View{
 		Inventory: a.cluster, Self: a.node.Name, Members: members,
-		Hosts: map[string]clusterchecks.HostsView{}, Reach: map[string][]clusterchecks.Edge{},
+		Hosts:    map[string]clusterchecks.HostsView{},
 		SkewWarn: a.cfg.Checks.ClockSkew.Warn, SkewCrit: a.cfg.Checks.ClockSkew.Crit,
 		CertWarn: a.cfg.Checks.Certs.Warn, CertCrit: a.cfg.Checks.Certs.Crit, Now: time.Now().Add(a.opts.ClockOffset),
 		EtcdDBWarn: a.cfg.Checks.Etcd.DBWarnPercent, EtcdDBCrit: a.cfg.Checks.Etcd.DBCritPercent,
@@ -199,19 +199,7 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 		}
 		v.Hosts[node] = hv
 	}
-	for node, r := range answers[2].resp {
-		var rr clusterchecks.ReachReply
-		if err := clusterchecks.DecodePayload(r.Payload, &rr); err != nil {
-			bad(node, queryReach, err)
-			continue
-		}
-		edges, err := rr.Edges()
-		if err != nil {
-			bad(node, queryReach, err)
-			continue
-		}
-		v.Reach[node] = edges
-	}
+	v.Reach = a.decodeReach(answers[2].resp)
 	// Only the members the inventory vouches for are evidence: a stranger's
 	// findings are not listed, its silence is not missed (the members
 	// check reports it).
@@ -257,7 +245,7 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 		}
 	}
 	slices.Sort(rep.Unanswered)
-	rep.Cluster = clusterchecks.All(v)
+	rep.Cluster = append(clusterchecks.All(v), a.kubeFindings(ctx)...)
 	for _, c := range rep.Cluster {
 		rep.Status = checks.Worst(rep.Status, c.Result.Status)
 	}

@@ -35,6 +35,9 @@ type Config struct {
 	Events Events `yaml:"events" json:"events"`
 	// Supervisor watches this node's KUMA/k0s units and heals them.
 	Supervisor Supervisor `yaml:"supervisor" json:"supervisor"`
+	// Kubernetes is what the evaluator reads from the Kubernetes API (k0s,
+	// Acura) and the opt-in Core failover.
+	Kubernetes Kubernetes `yaml:"kubernetes" json:"kubernetes"`
 }
 
 // Events configures publishing to NATS: an embedded server clustered with
@@ -284,5 +287,6 @@ func Default() Config {
 			QueryTimeout: time.Second,
 		},
 		Supervisor: DefaultSupervisor(),
+		Kubernetes: DefaultKubernetes(),
 	}
 }

@@ -50,13 +50,23 @@ const (
 	RaftStepStarted Type = "raft.step_started"
 	RaftStepDone    Type = "raft.step_done"
 	RaftStepFailed  Type = "raft.step_failed"
+	// The Core failover's steps (TaintData), each once per episode: the
+	// evaluator applied, removed, would apply or remove (dry-run), held
+	// (another node tainted) or failed to write the out-of-service taint.
+	TaintApplied     Type = "cluster.taint_applied"
+	TaintRemoved     Type = "cluster.taint_removed"
+	TaintWouldApply  Type = "cluster.taint_would_apply"
+	TaintWouldRemove Type = "cluster.taint_would_remove"
+	TaintHeld        Type = "cluster.taint_held"
+	TaintFailed      Type = "cluster.taint_failed"
 )
 
 // Types lists every type, for documentation and validation.
 var Types = []Type{CheckStatusChanged, ClusterStatusChanged, MemberJoined, MemberFailed, MemberLeft, MemberReaped, MemberUpdated,
 	UnitStateChanged, HealingProposed, HealingStarted, HealingFinished, HealingRefused,
 	LeaseAcquired, LeaseRenewed, LeaseReleased, LeaseTakenOver, AgentStarted, AgentStopping, EventsDropped,
-	RaftStepStarted, RaftStepDone, RaftStepFailed}
+	RaftStepStarted, RaftStepDone, RaftStepFailed,
+	TaintApplied, TaintRemoved, TaintWouldApply, TaintWouldRemove, TaintHeld, TaintFailed}
 
 // TypePrefix makes the CloudEvents type reverse-DNS style.
 const TypePrefix = "com.kuma-agent."
@@ -254,6 +264,23 @@ type LeaseData struct {
 	Holder    string    `json:"holder"`
 	Previous  string    `json:"previous,omitempty"`
 	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// TaintData is the data of cluster.taint_* events: one step of the Core
+// failover on one Kubernetes Node.
+type TaintData struct {
+	Node   string `json:"node"`             // the Kubernetes Node
+	Member string `json:"member,omitempty"` // the mesh member it is
+	Taint  string `json:"taint"`            // key=value:effect
+	Mode   string `json:"mode"`             // dry-run, on
+	Reason string `json:"reason"`
+	// Evidence lists the verdicts the step rests on (mesh, Kubernetes, paths).
+	Evidence  []string `json:"evidence,omitempty"`
+	Error     string   `json:"error,omitempty"` // cluster.taint_failed
+	Evaluator string   `json:"evaluator"`
+	// SinceVerdictMS: from the mesh's failure verdict (the member's failed
+	// time plus the configured wait) to the step.
+	SinceVerdictMS float64 `json:"since_verdict_ms,omitempty"`
 }
 
 // AgentData is the data of agent.* events.

@@ -152,6 +152,9 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 	if node.Roles.Any(cluster.Role.EtcdMember) { // etcd runs on controllers only
 		add(etcdCheck(cfg, c, node))
 	}
+	if c != nil && c.Layout == cluster.LayoutK0s && (node.Roles.Has(cluster.RoleWorker) || node.Roles.Has(cluster.RoleControllerWorker)) {
+		add(&checks.LonghornPrereqs{ProcDir: cfg.Paths.ProcDir, NFSHelpers: checks.DefaultNFSHelpers, DataPath: cfg.Kubernetes.LonghornDataPath})
+	}
 	if c != nil && node.Roles.Has(cluster.RoleLB) {
 		add(&checks.LB{Cluster: c, Overrides: cfg.Checks.Ports.Overrides, Bin: cfg.Paths.NginxBin, Conf: cfg.Paths.NginxConf, ModulesDir: cfg.Paths.NginxModulesDir, Cmd: cmd})
 	}

@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kuma-agent/kuma-agent/internal/kube"
 	"github.com/kuma-agent/kuma-agent/internal/testlab"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/etcdlab"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/testpki"
@@ -364,4 +365,24 @@ func must(t testlab.TB, err error) {
 	if err != nil {
 		t.Fatalf("kubelab: %v", err)
 	}
+}
+
+// Client is the agent's Kubernetes client on this API server, built the
+// way the agent builds it: from the admin kubeconfig at layout's path.
+func (s *APIServer) Client(t testlab.TB, l Layout) *kube.Client {
+	t.Helper()
+	tg, err := kube.LoadKubeconfig(s.LayoutKubeconfig(t, l))
+	must(t, err)
+	c, err := kube.New(tg)
+	must(t, err)
+	return c
+}
+
+// LayoutKubeconfig writes the admin kubeconfig where layout keeps it under
+// a fresh temporary root and returns its path.
+func (s *APIServer) LayoutKubeconfig(t testlab.TB, l Layout) string {
+	t.Helper()
+	root := t.TempDir()
+	must(t, s.WriteLayoutKubeconfig(root, l))
+	return filepath.Join(root, l.AdminConf)
 }
