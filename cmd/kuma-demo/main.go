@@ -32,46 +32,8 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/testlab/sandbox"
 )
 
-const inventoryYAML = `# kuma-demo: KUMA 4.0 distributed install, Core in a 3-node Raft cluster.
-all:
-  vars:
-    deploy_to_k8s: false
-    generate_etc_hosts: true
-kuma:
-  vars:
-    ansible_user: root
-  children:
-    kuma_core:
-      hosts:
-        kuma-core-1.demo.local:
-          ip: 127.0.77.1
-          raft_node_addr: "kuma-core-1.demo.local:7209"
-    kuma_core_peers:
-      hosts:
-        kuma-core-2.demo.local:
-          ip: 127.0.77.2
-        kuma-core-3.demo.local:
-          ip: 127.0.77.3
-    kuma_collector:
-      hosts:
-        kuma-collector-1.demo.local:
-          ip: 127.0.77.11
-    kuma_storage:
-      hosts:
-        kuma-storage-1.demo.local:
-          ip: 127.0.77.21
-`
-
-// faults are what the demo breaks, so doctor has something to say.
-var faults = map[string]sandbox.Fault{
-	"kuma-core-3.demo.local":      {ServicesDown: true},
-	"kuma-collector-1.demo.local": {HostsMissing: []string{"kuma-core-3.demo.local"}, HostsWrong: []string{"kuma-core-2.demo.local"}},
-	"kuma-storage-1.demo.local":   {MachineIDOf: "kuma-core-1.demo.local"},
-}
-
-// skewed names the node whose clock runs 1.5 s ahead (its NTP server, and
-// its answers to the agents' time queries).
-const skewed = "kuma-storage-1.demo.local"
+// demoNet is where the demo's hosts live: 127.0.77.x.
+const demoNet = "127.0.77."
 
 func main() {
 	bin := flag.String("agent", "bin/kuma-agent-demo", "the kuma-agent binary to run, built with -tags kumatesthooks for the skewed clock (make demo builds it)")
@@ -103,7 +65,7 @@ func run(ctx context.Context, out io.Writer, bin string, keep bool) error {
 		defer os.RemoveAll(dir)
 	}
 	invPath := filepath.Join(dir, "inventory.yml")
-	if err := os.WriteFile(invPath, []byte(inventoryYAML), 0o644); err != nil {
+	if err := os.WriteFile(invPath, []byte(sandbox.DemoInventory(demoNet)), 0o644); err != nil {
 		return err
 	}
 	c, err := inventory.Load(invPath)
@@ -118,12 +80,12 @@ func run(ctx context.Context, out io.Writer, bin string, keep bool) error {
 		return fmt.Errorf("NTP server: %w", err)
 	}
 	defer good.Close()
-	bad, err := ntpserver.Listen("127.0.0.1:0", 1500*time.Millisecond, 2)
+	bad, err := ntpserver.Listen("127.0.0.1:0", sandbox.DemoSkew, 2)
 	if err != nil {
 		return fmt.Errorf("NTP server: %w", err)
 	}
 	defer bad.Close()
-	svc, err := sandbox.StartServices(c, func(h *cluster.Host) bool { return faults[h.Name].ServicesDown })
+	svc, err := sandbox.StartServices(c, func(h *cluster.Host) bool { return sandbox.DemoFaults[h.Name].ServicesDown })
 	if err != nil {
 		return err
 	}
@@ -143,15 +105,15 @@ func run(ctx context.Context, out io.Writer, bin string, keep bool) error {
 	}()
 	cfgPaths := map[string]string{}
 	for _, h := range c.Hosts {
-		cfg, err := sandbox.WriteNode(dir, invPath, c, h, faults[h.Name])
+		cfg, err := sandbox.WriteNode(dir, invPath, c, h, sandbox.DemoFaults[h.Name])
 		if err != nil {
 			return err
 		}
 		cfg.Checks.NTP.Servers = []string{good.Addr()}
 		env := os.Environ()
-		if h.Name == skewed {
+		if h.Name == sandbox.DemoSkewed {
 			cfg.Checks.NTP.Servers = []string{bad.Addr()}
-			env = append(env, "KUMA_AGENT_TEST_CLOCK_OFFSET=1500ms")
+			env = append(env, "KUMA_AGENT_TEST_CLOCK_OFFSET="+sandbox.DemoSkew.String())
 		}
 		cfg.Checks.Disk.MinFree = config.GiB // the sandbox shares this machine's disk
 		cfg.Checks.Interval = 2 * time.Second
