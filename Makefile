@@ -31,7 +31,7 @@ RPM_ARCH := $(or $(if $(filter amd64,$(ARCH)),x86_64),$(if $(filter arm64,$(ARCH
 # keep these lists and that table in step). `make rootfs` checks for
 # debootstrap itself, only when it has a rootfs to build.
 DEPS_PACKAGES := nginx-light libnginx-mod-stream nats-server rpm dpkg-dev iproute2 nftables \
-	systemd-container debootstrap
+	systemd-container debootstrap chromium
 # make test as root: the network-namespace and systemd-nspawn tests.
 TEST_ROOT_TOOLS := systemd-nspawn nsenter ip
 # make e2e: those, plus dpkg-deb to read the .deb and dpkg/rpm to compare
@@ -127,10 +127,12 @@ e2e:
 	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/packages/
 	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestClusterChecksContinuously$$' ./test/e2e/
 
-# The demo shows a skewed clock with the test hook: its own test build.
+# The demo shows a skewed clock with the test hook: its own test build. It
+# prints the status page's address; DEMO_FLAGS=--wait keeps the cluster up
+# until Ctrl-C to look at it.
 demo:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags kumatesthooks -ldflags "$(LDFLAGS)" -o bin/kuma-agent-demo ./cmd/kuma-agent
-	$(GO) run ./cmd/kuma-demo --agent bin/kuma-agent-demo
+	$(GO) run ./cmd/kuma-demo --agent bin/kuma-agent-demo $(DEMO_FLAGS)
 
 deps:
 	@$(call needroot,apt-get)

@@ -206,7 +206,7 @@ func Build(in Input) Page {
 		case clusterchecks.QuorumCheckName:
 			p.Margins = marginRows(c.Values)
 		case clusterchecks.ClockCheckName:
-			p.Skews = skewRows(c.Values, in.SkewWarn, in.SkewCrit)
+			p.Skews = skewRows(c.Values, c.Nodes, in.SkewWarn, in.SkewCrit)
 		}
 	}
 	p.Grid = buildGrid(in)
@@ -318,22 +318,27 @@ func marginRows(v map[string]float64) []ValueRow {
 	return out
 }
 
-// skewRows: each node's clock minus the cluster median.
-func skewRows(v map[string]float64, warn, crit time.Duration) []ValueRow {
+// skewRows: each node's clock minus the cluster median. Only the nodes the
+// clock check names (its outliers) are coloured: it judges what the
+// measurement proves (the skew less its uncertainty, wide on a busy
+// network), and the page does not overrule it.
+func skewRows(v map[string]float64, outliers []string, warn, crit time.Duration) []ValueRow {
 	warn = cmp.Or(warn, clusterchecks.DefaultSkewWarn)
 	crit = cmp.Or(crit, clusterchecks.DefaultSkewCrit)
 	var out []ValueRow
 	for _, n := range sortedKeys(v) {
 		s := v[n]
-		d := time.Duration(s * float64(time.Second))
+		d := time.Duration(s * float64(time.Second)).Abs()
 		r := ValueRow{Name: text(n), Value: fmt.Sprintf("%+.3f s", s), Class: "ok", Meaning: "within " + warn.String()}
 		switch {
 		case math.IsNaN(s):
 			r.Class, r.Meaning = "unknown", "not measured"
-		case d.Abs() >= crit:
+		case slices.Contains(outliers, n) && d >= crit:
 			r.Class, r.Meaning = "crit", "beyond "+crit.String()
-		case d.Abs() >= warn:
+		case slices.Contains(outliers, n):
 			r.Class, r.Meaning = "warn", "beyond "+warn.String()
+		case d >= warn:
+			r.Meaning = "within what the measurement can tell"
 		}
 		out = append(out, r)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 	"github.com/kuma-agent/kuma-agent/internal/inventory"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/browser"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/sandbox"
 )
 
@@ -52,8 +53,10 @@ func brokenInput(t *testing.T) Input {
 		{Name: "cluster-reachability", Result: checks.Critf("2 failing edges", "open 7209/tcp on "+core3), Nodes: []string{core1, core2, core3},
 			Values: map[string]float64{core1: 1, core2: 1, core3: 0, storage: 0}, Edges: edges},
 		{Name: clusterchecks.QuorumCheckName, Result: checks.Warnf("raft: margin 0", "start the Core on "+core3), Values: map[string]float64{"raft": 0}},
-		{Name: clusterchecks.ClockCheckName, Result: checks.Critf("skew", "fix NTP on "+storage),
-			Values: map[string]float64{core1: 0, core2: -0.001, core3: 0.002, collector: 0, storage: 1.5}},
+		{Name: clusterchecks.ClockCheckName, Result: checks.Critf("skew", "fix NTP on "+storage), Nodes: []string{storage},
+			// core-2's 0.4 s is within its measurement's uncertainty: the
+			// check did not name it, the page does not colour it.
+			Values: map[string]float64{core1: 0, core2: -0.4, core3: 0.002, collector: 0, storage: 1.5}},
 	}
 	rep := &control.ClusterReport{Self: core1, Evaluator: core1, EvaluatedAt: now.Add(-3 * time.Second), Status: checks.Crit,
 		Cluster: measured, Unanswered: []string{}, DurationMS: 120,
@@ -89,42 +92,11 @@ func parse(t *testing.T, s string) *html.Node {
 	return doc
 }
 
-func attr(n *html.Node, key string) (string, bool) {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val, true
-		}
-	}
-	return "", false
-}
-
-// find returns the element nodes for which match is true.
-func find(n *html.Node, match func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	if n.Type == html.ElementNode && match(n) {
-		out = append(out, n)
-	}
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		out = append(out, find(c, match)...)
-	}
-	return out
-}
-
-func hasClass(n *html.Node, class string) bool {
-	v, _ := attr(n, "class")
-	for _, c := range strings.Fields(v) {
-		if c == class {
-			return true
-		}
-	}
-	return false
-}
-
 func cellOf(t *testing.T, doc *html.Node, from, to string) *html.Node {
 	t.Helper()
-	cs := find(doc, func(n *html.Node) bool {
-		f, _ := attr(n, "data-from")
-		d, _ := attr(n, "data-to")
+	cs := browser.Find(doc, func(n *html.Node) bool {
+		f, _ := browser.Attr(n, "data-from")
+		d, _ := browser.Attr(n, "data-to")
 		return n.Data == "td" && f == from && d == to
 	})
 	if len(cs) != 1 {
@@ -144,20 +116,20 @@ func TestBrokenClusterPage(t *testing.T) {
 		{storage, collector, cellNone},  // storage need not reach the collector
 		{core3, core3, cellSelf},
 	} {
-		if c := cellOf(t, doc, tc.from, tc.to); !hasClass(c, tc.class) {
-			v, _ := attr(c, "class")
+		if c := cellOf(t, doc, tc.from, tc.to); !browser.HasClass(c, tc.class) {
+			v, _ := browser.Attr(c, "class")
 			t.Errorf("cell %s -> %s: class %q, want %q", tc.from, tc.to, v, tc.class)
 		}
 	}
-	title, _ := attr(cellOf(t, doc, core1, core3), "title")
+	title, _ := browser.Attr(cellOf(t, doc, core1, core3), "title")
 	if !strings.Contains(title, "7209/tcp") || !strings.Contains(title, "connection refused") {
 		t.Errorf("failing cell's title %q lacks the port and reason", title)
 	}
 	rows := func(class, key, val, status string) int {
-		return len(find(doc, func(n *html.Node) bool {
-			v, _ := attr(n, key)
-			s, _ := attr(n, "data-status")
-			return hasClass(n, class) && v == val && s == status
+		return len(browser.Find(doc, func(n *html.Node) bool {
+			v, _ := browser.Attr(n, key)
+			s, _ := browser.Attr(n, "data-status")
+			return browser.HasClass(n, class) && v == val && s == status
 		}))
 	}
 	for _, c := range []struct{ class, key, val, status string }{
@@ -173,12 +145,12 @@ func TestBrokenClusterPage(t *testing.T) {
 			t.Errorf("no %s row with %s=%q status %s", c.class, c.key, c.val, c.status)
 		}
 	}
-	if n := len(find(doc, func(n *html.Node) bool { return hasClass(n, "node-finding") })); n != 1 {
+	if n := len(browser.Find(doc, func(n *html.Node) bool { return browser.HasClass(n, "node-finding") })); n != 1 {
 		t.Errorf("%d node findings listed, want only the one that is not ok", n)
 	}
 	// The worst cluster finding first.
-	fs := find(doc, func(n *html.Node) bool { return hasClass(n, "finding") })
-	if c, _ := attr(fs[0], "data-status"); c != "crit" {
+	fs := browser.Find(doc, func(n *html.Node) bool { return browser.HasClass(n, "finding") })
+	if c, _ := browser.Attr(fs[0], "data-status"); c != "crit" {
 		t.Errorf("first finding is %s", c)
 	}
 }
@@ -210,14 +182,14 @@ func TestHostileNamesStayText(t *testing.T) {
 	out := render(t, hostileInput(t))
 	doc := parse(t, out)
 	for _, tag := range []string{"script", "img", "iframe", "object", "form"} {
-		if n := find(doc, func(n *html.Node) bool { return n.Data == tag }); len(n) > 0 {
+		if n := browser.Find(doc, func(n *html.Node) bool { return n.Data == tag }); len(n) > 0 {
 			t.Errorf("a %s element made it into the page", tag)
 		}
 	}
-	if n := find(doc, func(n *html.Node) bool { return n.Data == "style" }); len(n) != 1 {
+	if n := browser.Find(doc, func(n *html.Node) bool { return n.Data == "style" }); len(n) != 1 {
 		t.Errorf("%d style elements, want the page's own one", len(n))
 	}
-	for _, n := range find(doc, func(*html.Node) bool { return true }) {
+	for _, n := range browser.Find(doc, func(*html.Node) bool { return true }) {
 		for _, a := range n.Attr {
 			if strings.HasPrefix(a.Key, "on") || a.Key == "src" || a.Key == "style" {
 				t.Errorf("attribute %s=%q on <%s>", a.Key, a.Val, n.Data)
@@ -232,16 +204,16 @@ func TestHostileNamesStayText(t *testing.T) {
 		t.Error("the hostile name is not shown as text")
 	}
 	// The hostile member is one row, its name intact as the row's key.
-	ms := find(doc, func(n *html.Node) bool {
-		v, _ := attr(n, "data-member")
+	ms := browser.Find(doc, func(n *html.Node) bool {
+		v, _ := browser.Attr(n, "data-member")
 		return v == text(hostile)
 	})
 	if len(ms) != 1 {
 		t.Errorf("%d member rows carry the hostile name as data, want 1", len(ms))
 	}
 	// Classes are never taken from the input.
-	for _, n := range find(doc, func(n *html.Node) bool { _, ok := attr(n, "class"); return ok }) {
-		v, _ := attr(n, "class")
+	for _, n := range browser.Find(doc, func(n *html.Node) bool { _, ok := browser.Attr(n, "class"); return ok }) {
+		v, _ := browser.Attr(n, "class")
 		if strings.ContainsAny(v, "<>\"'") || strings.Contains(v, "alert") {
 			t.Errorf("class %q came from the input", v)
 		}
@@ -256,7 +228,7 @@ func TestEmptyAndPartialState(t *testing.T) {
 			t.Errorf("empty page lacks %q", want)
 		}
 	}
-	if n := find(doc, func(n *html.Node) bool { return n.Data == "td" && hasClass(n, "cell") }); len(n) != 0 {
+	if n := browser.Find(doc, func(n *html.Node) bool { return n.Data == "td" && browser.HasClass(n, "cell") }); len(n) != 0 {
 		t.Errorf("empty page draws %d matrix cells", len(n))
 	}
 
@@ -270,10 +242,12 @@ func TestEmptyAndPartialState(t *testing.T) {
 		t.Error("a non-evaluator's page does not say where the numbers are")
 	}
 	doc = parse(t, out)
-	if n := find(doc, func(n *html.Node) bool { return hasClass(n, "finding") }); len(n) != 3 {
+	if n := browser.Find(doc, func(n *html.Node) bool { return browser.HasClass(n, "finding") }); len(n) != 3 {
 		t.Errorf("%d stored findings, want 3", len(n))
 	}
-	if n := find(doc, func(n *html.Node) bool { return hasClass(n, "cell") || hasClass(n, "skew") || hasClass(n, "margin") }); len(n) != 0 {
+	if n := browser.Find(doc, func(n *html.Node) bool {
+		return browser.HasClass(n, "cell") || browser.HasClass(n, "skew") || browser.HasClass(n, "margin")
+	}); len(n) != 0 {
 		t.Errorf("%d numbers drawn without a measurement", len(n))
 	}
 
@@ -281,7 +255,7 @@ func TestEmptyAndPartialState(t *testing.T) {
 	in = brokenInput(t)
 	in.Inventory = nil
 	doc = parse(t, render(t, in))
-	if !hasClass(cellOf(t, doc, core1, core3), cellFail) || !hasClass(cellOf(t, doc, core1, core2), cellNone) {
+	if !browser.HasClass(cellOf(t, doc, core1, core3), cellFail) || !browser.HasClass(cellOf(t, doc, core1, core2), cellNone) {
 		t.Error("without an inventory: want the failing edge red and the rest blank")
 	}
 }
@@ -375,17 +349,17 @@ func FuzzPageText(f *testing.F) {
 			t.Fatal(err)
 		}
 		els := map[string]int{}
-		for _, n := range find(doc, func(*html.Node) bool { return true }) {
+		for _, n := range browser.Find(doc, func(*html.Node) bool { return true }) {
 			els[n.Data]++
 		}
 		if els["script"]+els["img"]+els["iframe"] > 0 || els["tr"] != 4 || els["style"] != 1 {
 			t.Errorf("name %q changed the page's structure: %v", s, els)
 		}
-		ms := find(doc, func(n *html.Node) bool { return hasClass(n, "member") })
+		ms := browser.Find(doc, func(n *html.Node) bool { return browser.HasClass(n, "member") })
 		if len(ms) != 1 {
 			t.Fatalf("%d member rows", len(ms))
 		}
-		if v, _ := attr(ms[0], "data-member"); v != text(s) {
+		if v, _ := browser.Attr(ms[0], "data-member"); v != text(s) {
 			t.Errorf("member key %q, want %q", v, text(s))
 		}
 	})

@@ -35,6 +35,7 @@ type TB interface {
 // provides it; `make deps` installs every one of them (a test checks the
 // Makefile's list against this one).
 var Packages = map[string]string{
+	"chromium":       "chromium",
 	"debootstrap":    "debootstrap",
 	"dpkg":           "dpkg",
 	"dpkg-deb":       "dpkg",
