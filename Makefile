@@ -31,7 +31,9 @@ RPM_ARCH := $(or $(if $(filter amd64,$(ARCH)),x86_64),$(if $(filter arm64,$(ARCH
 # keep these lists and that table in step). `make rootfs` checks for
 # debootstrap itself, only when it has a rootfs to build.
 DEPS_PACKAGES := nginx-light libnginx-mod-stream nats-server rpm dpkg-dev iproute2 nftables \
-	systemd-container debootstrap chromium
+	systemd-container debootstrap \
+	etcd-server etcd-client \
+	prometheus victoria-metrics rsyslog chromium
 # make test as root: the network-namespace and systemd-nspawn tests.
 TEST_ROOT_TOOLS := systemd-nspawn nsenter ip
 # make e2e: those, plus dpkg-deb to read the .deb and dpkg/rpm to compare
@@ -46,7 +48,7 @@ need = m=; for t in $(1); do command -v $$t >/dev/null 2>&1 || m="$$m $$t"; done
 # $(call needroot,WHY) stops the recipe unless it runs as root.
 needroot = if [ "$$(id -u)" != 0 ]; then echo "make $@ needs root ($(1))" >&2; exit 1; fi
 
-.PHONY: help build test test-short lint fuzz bench package e2e demo deps clean
+.PHONY: help build test test-short lint fuzz bench package e2e demo deps clean monitoring-check
 
 help:
 	@echo "make build    build bin/kuma-agent"
@@ -60,7 +62,9 @@ help:
 	@echo "make e2e      test/e2e/packages on real systemd: install/upgrade/remove and a 3-node cluster; continuous cluster checks"
 	@echo "              (root, nspawn; make deps first)"
 	@echo "make rootfs   the Debian rootfs the nspawn test hosts boot (root, once, cached)"
+	@echo "make kube-apiserver  build (once, cached) the real kube-apiserver the control-plane tests run"
 	@echo "make deps     install the Debian packages the integration tests use (root)"
+	@echo "make monitoring-check  promtool check/test of packaging/monitoring's alert rules (make deps: prometheus)"
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GOTAGS)' -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/kuma-agent
@@ -126,6 +130,14 @@ e2e:
 	@$(MAKE) --no-print-directory $(TOOLS)/nfpm rootfs
 	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/packages/
 	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestClusterChecksContinuously$$' ./test/e2e/
+	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestRaftExecute(3|5)$$' ./test/e2e/
+
+# The alert rules the packages ship: valid, and their tests (series that
+# fire and clear each rule) pass. agent/monitoring_test.go runs the same and
+# checks the rules' and the dashboard's metric names against /metrics.
+monitoring-check:
+	@$(call need,promtool)
+	cd packaging/monitoring && promtool check rules kuma-agent.rules.yml && promtool test rules kuma-agent.rules.test.yml
 
 # The demo shows a skewed clock with the test hook: its own test build. It
 # prints the status page's address; DEMO_FLAGS=--wait keeps the cluster up
@@ -140,11 +152,18 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS_PACKAGES) >/dev/null
 
 # The Debian rootfs the nspawnlab tests boot (root; once, cached outside the
-# repo in KUMA_ROOTFS, default /var/cache/kuma-agent/rootfs-bookworm; needs
+# repo in KUMA_ROOTFS, default /var/cache/kuma-agent/rootfs-bookworm-2; needs
 # debootstrap from `make deps` only to build it).
 .PHONY: rootfs
 rootfs:
 	@packaging/test/rootfs.sh
+
+# A real kube-apiserver for internal/testlab/kubelab, built once from the Go
+# module proxy (about 3 minutes on 2 cores) and cached outside the repo
+# (KUMA_KUBE_CACHE, default /var/cache/kuma-agent as root).
+.PHONY: kube-apiserver
+kube-apiserver:
+	@packaging/test/kube-apiserver.sh
 
 clean:
 	rm -rf bin dist

@@ -76,6 +76,8 @@ type Agent struct {
 	bus     *eventBus              // nil when events are disabled
 	sup     *supervisor.Supervisor // nil when supervision is off
 	locker  *leaseLocker           // the supervisor's lease; nil without events
+	systemd *supervisor.Systemd    // the supervisor's backend on systemd; nil otherwise
+	ops     raftOps                // the Raft recoveries' requests (raftops.go)
 	supBeat *component.Heartbeat   // the supervisor's heartbeat; nil when off
 	metrics *agentMetrics
 	events  *memberLog

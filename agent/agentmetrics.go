@@ -9,6 +9,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/agent/metrics"
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/supervisor"
 )
 
 // agentMetrics are the Prometheus series of /metrics.
@@ -19,11 +20,33 @@ type agentMetrics struct {
 	members       *metrics.GaugeVec
 	memberEvents  *metrics.CounterVec
 	health        *metrics.GaugeVec
-	dropped       *metrics.GaugeVec
-	events        *metrics.GaugeVec
+	dropped       *metrics.CounterVec
 	tagsStale     *metrics.GaugeVec
-	refused       *metrics.GaugeVec
+	refused       *metrics.CounterVec
+	gaveUp        *metrics.GaugeVec
 	cluster       clusterGauges
+}
+
+// eventMetrics are the event pipeline's series, one family per quantity
+// (Prometheus conventions: a counter is a _total of one thing, a gauge one
+// quantity with its unit in the name), registered at the first scrape of an
+// agent with events so that an agent without them has none.
+type eventMetrics struct {
+	natsConnected, pending, degraded, memory, quarantined *metrics.GaugeVec
+	published, failures, dropped                          *metrics.CounterVec
+}
+
+func registerEventMetrics(r *metrics.Registry) eventMetrics {
+	return eventMetrics{
+		natsConnected: r.Gauge("kuma_agent_nats_connected", "1 while the agent's NATS connection is up, else 0."),
+		published:     r.Counter("kuma_agent_events_published_total", "Events published to JetStream and acknowledged since start."),
+		failures:      r.Counter("kuma_agent_events_publish_failures_total", "Event publishes that failed since start (the event stays in the outbox and is sent again)."),
+		pending:       r.Gauge("kuma_agent_outbox_pending_events", "Events in the outbox waiting for JetStream's acknowledgement."),
+		dropped:       r.Counter("kuma_agent_outbox_dropped_events_total", "Events the outbox dropped since start: overflow (drop-oldest), corruption, memory buffer full, too large."),
+		degraded:      r.Gauge("kuma_agent_outbox_degraded", "1 while the state directory fails and events are held in a bounded memory buffer, else 0."),
+		memory:        r.Gauge("kuma_agent_outbox_memory_events", "Events held in the outbox's memory buffer (while degraded)."),
+		quarantined:   r.Gauge("kuma_agent_outbox_quarantined_files", "Corrupt outbox segment files put aside in quarantine/."),
+	}
 }
 
 // clusterGauges are the cluster evaluator's series: set only on the node
@@ -31,6 +54,7 @@ type agentMetrics struct {
 type clusterGauges struct {
 	evaluator, age, duration *metrics.GaugeVec
 	status, margin, skew     *metrics.GaugeVec
+	nodeStatus               *metrics.GaugeVec
 }
 
 func newAgentMetrics(version string) *agentMetrics {
@@ -42,18 +66,19 @@ func newAgentMetrics(version string) *agentMetrics {
 		members:       r.Gauge("kuma_agent_members", "Mesh members by status as this agent sees them.", "status"),
 		memberEvents:  r.Counter("kuma_agent_member_events_total", "Member events received from the mesh, by type.", "type"),
 		health:        r.Gauge("kuma_agent_gossip_health_score", "memberlist's awareness score: 0 is healthy, higher means this node is slow to answer probes.", "node"),
-		dropped:       r.Gauge("kuma_agent_dropped", "Mesh events and queries dropped so far because handlers were saturated (a running total kept by the mesh).", "kind"),
+		dropped:       r.Counter("kuma_agent_mesh_dropped_total", "Mesh events and queries dropped since start because handlers were saturated.", "kind"),
 	}
-	m.refused = r.Gauge("kuma_agent_gossip_members_refused", "Gossip member announcements refused at merge so far (a name that is not a host name, or a name alive at another address; a running total kept by the mesh, the log says which, once a minute).")
+	m.refused = r.Counter("kuma_agent_gossip_members_refused_total", "Gossip member announcements refused at merge since start (a name that is not a host name, or a name alive at another address; the log says which, once a minute).")
 	m.tagsStale = r.Gauge("kuma_agent_gossip_tags_stale", "1 while this node's newest tags could not be encoded or sent: the other nodes see its last good ones (the log says why).")
-	m.events = r.Gauge("kuma_agent_events", "Event publishing: nats_connected (0/1), published and publish_failures since start, outbox_pending, outbox_dropped (ever: overflow, corruption, memory full, too large), outbox_degraded (1 while the state directory fails and events are held in memory), outbox_memory (events held in memory), outbox_quarantined (corrupt outbox files put aside).", "kind")
+	m.gaveUp = r.Gauge("kuma_agent_supervisor_unit_gave_up", "1 for a supervised unit whose healing gave up (attempts exhausted; `systemctl reset-failed` re-arms it), else 0 (supervision on only).", "unit")
 	m.cluster = clusterGauges{
-		evaluator: r.Gauge("kuma_agent_cluster_evaluator", "1 while this node evaluates the cluster-wide checks (holds the cluster-checks lease, or evaluates for itself without events), else 0."),
-		age:       r.Gauge("kuma_agent_cluster_evaluation_age_seconds", "Seconds since this evaluator's latest cluster evaluation (evaluator only)."),
-		duration:  r.Gauge("kuma_agent_cluster_evaluation_duration_seconds", "How long the latest cluster evaluation took: the four cluster queries and the checks (evaluator only)."),
-		status:    r.Gauge("kuma_agent_cluster_check_status", "Published (damped) status of each cluster-wide check: 0 ok, 1 warn, 2 crit, 3 unknown (Nagios codes; evaluator only).", "check"),
-		margin:    r.Gauge("kuma_agent_cluster_quorum_margin", "Failures each consensus group (raft, etcd) can still take before losing quorum; negative: lost (evaluator only).", "group"),
-		skew:      r.Gauge("kuma_agent_cluster_clock_skew_seconds", "Each node's clock minus the cluster median, as measured by the evaluator (evaluator only).", "node"),
+		evaluator:  r.Gauge("kuma_agent_cluster_evaluator", "1 while this node evaluates the cluster-wide checks (holds the cluster-checks lease, or evaluates for itself without events), else 0."),
+		age:        r.Gauge("kuma_agent_cluster_evaluation_age_seconds", "Seconds since this evaluator's latest cluster evaluation (evaluator only)."),
+		duration:   r.Gauge("kuma_agent_cluster_evaluation_duration_seconds", "How long the latest cluster evaluation took: the four cluster queries and the checks (evaluator only)."),
+		status:     r.Gauge("kuma_agent_cluster_check_status", "Published (damped) status of each cluster-wide check: 0 ok, 1 warn, 2 crit, 3 unknown (Nagios codes; evaluator only).", "check"),
+		margin:     r.Gauge("kuma_agent_cluster_quorum_margin", "Failures each consensus group (raft, etcd) can still take before losing quorum; negative: lost (evaluator only).", "group"),
+		skew:       r.Gauge("kuma_agent_cluster_clock_skew_seconds", "Each node's clock minus the cluster median, as measured by the evaluator (evaluator only).", "node"),
+		nodeStatus: r.Gauge("kuma_agent_cluster_check_node_status", "Published status of each cluster-wide check that is not ok, per node its finding is about (the outliers, the ends of failing edges, the members down): 1 warn, 2 crit, 3 unknown (evaluator only).", "check", "node"),
 	}
 	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
 	return m
@@ -67,15 +92,18 @@ func (a *Agent) collectMetrics(*metrics.Registry) {
 		m.checkStatus.With(o.Check).Set(float64(o.Status.NagiosCode()))
 	}
 	if a.bus != nil {
-		st := a.bus.stats()
-		m.events.With("nats_connected").Set(b2f(st.connected))
-		m.events.With("published").Set(float64(st.published))
-		m.events.With("publish_failures").Set(float64(st.failures))
-		m.events.With("outbox_pending").Set(float64(st.pending))
-		m.events.With("outbox_dropped").Set(float64(st.outbox.Dropped))
-		m.events.With("outbox_degraded").Set(b2f(st.outbox.Err != nil))
-		m.events.With("outbox_memory").Set(float64(st.outbox.MemoryEvents))
-		m.events.With("outbox_quarantined").Set(float64(len(st.outbox.Quarantined)))
+		st, e := a.bus.stats(), registerEventMetrics(m.reg)
+		e.natsConnected.With().Set(b2f(st.connected))
+		e.published.With().SetTotal(float64(st.published))
+		e.failures.With().SetTotal(float64(st.failures))
+		e.pending.With().Set(float64(st.pending))
+		e.dropped.With().SetTotal(float64(st.outbox.Dropped))
+		e.degraded.With().Set(b2f(st.outbox.Err != nil))
+		e.memory.With().Set(float64(st.outbox.MemoryEvents))
+		e.quarantined.With().Set(float64(len(st.outbox.Quarantined)))
+	}
+	if a.sup != nil {
+		setGaveUp(m.gaveUp, a.sup.Units())
 	}
 	a.collectClusterMetrics()
 	if a.mesh == nil {
@@ -91,9 +119,9 @@ func (a *Agent) collectMetrics(*metrics.Registry) {
 	}
 	st := a.mesh.Stats()
 	m.health.With(a.node.Name).Set(float64(st.HealthScore))
-	m.dropped.With("events").Set(float64(st.EventsDropped))
-	m.dropped.With("queries").Set(float64(st.QueriesDropped))
-	m.refused.With().Set(float64(st.MembersRefused))
+	m.dropped.With("events").SetTotal(float64(st.EventsDropped))
+	m.dropped.With("queries").SetTotal(float64(st.QueriesDropped))
+	m.refused.With().SetTotal(float64(st.MembersRefused))
 }
 
 func (a *Agent) httpHandler() http.Handler {
@@ -123,6 +151,29 @@ func (a *Agent) httpHandler() http.Handler {
 	return mux
 }
 
+// setNodeStatus sets, for each cluster finding that is not ok, its status
+// on every node it is about: "findings by node" and the reachability grid of
+// a dashboard, without parsing a message.
+func setNodeStatus(g *metrics.GaugeVec, findings []clusterchecks.NamedResult) {
+	for _, c := range findings {
+		if c.Result.Status == checks.OK {
+			continue
+		}
+		for _, n := range c.Nodes {
+			g.With(c.Name, n).Set(float64(c.Result.Status.NagiosCode()))
+		}
+	}
+}
+
+// setGaveUp sets one series per supervised unit: 1 once its healing gave
+// up, else 0; a unit no longer supervised vanishes.
+func setGaveUp(g *metrics.GaugeVec, units []supervisor.UnitStatus) {
+	g.Reset()
+	for _, u := range units {
+		g.With(u.Unit).Set(b2f(u.GaveUp))
+	}
+}
+
 func b2f(b bool) float64 {
 	if b {
 		return 1
@@ -144,7 +195,7 @@ func (a *Agent) outboxHealth() (checks.OutboxHealth, bool) {
 // kuma_agent_cluster_evaluator (another node's numbers would be stale).
 func (a *Agent) collectClusterMetrics() {
 	g := a.metrics.cluster
-	for _, v := range []*metrics.GaugeVec{g.age, g.duration, g.status, g.margin, g.skew} {
+	for _, v := range []*metrics.GaugeVec{g.age, g.duration, g.status, g.margin, g.skew, g.nodeStatus} {
 		v.Reset()
 	}
 	ev, evaluating := a.eval.snapshot()
@@ -157,6 +208,7 @@ func (a *Agent) collectClusterMetrics() {
 	for _, c := range ev.report.Cluster {
 		g.status.With(c.Name).Set(float64(c.Result.Status.NagiosCode()))
 	}
+	setNodeStatus(g.nodeStatus, ev.report.Cluster)
 	for _, c := range ev.raw {
 		var to *metrics.GaugeVec
 		switch c.Name {

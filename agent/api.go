@@ -55,5 +55,6 @@ func (a *Agent) controlHandlers() map[string]control.Handler {
 		control.OpKeyringInstall: keyOp(func(k string) (any, error) { return a.mesh.InstallKey(k) }),
 		control.OpKeyringUse:     keyOp(func(k string) (any, error) { return a.mesh.UseKey(k) }),
 		control.OpKeyringRemove:  keyOp(func(k string) (any, error) { return a.mesh.RemoveKey(k) }),
+		control.OpRaftExecute:    a.raftExecute,
 	}
 }

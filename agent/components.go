@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/agent/mesh"
 	"github.com/kuma-agent/kuma-agent/internal/component"
@@ -158,8 +160,12 @@ func (*publisher) Name() string { return "event-publisher" }
 
 func (p *publisher) Start(ctx context.Context) error {
 	a := p.a
-	if a.locker != nil { // the supervisor's lease rides on this connection
-		a.bus.onConn = a.locker.setConn
+	a.ops.a = a
+	a.bus.onConn = func(nc *nats.Conn, servers int) {
+		if a.locker != nil { // the supervisor's lease rides on this connection
+			a.locker.setConn(nc, servers)
+		}
+		a.ops.setConn(nc) // and the Raft recoveries' requests (raftops.go)
 	}
 	p.hb = a.beats.Add("events")
 	a.bus.hb, a.bus.stallAfter = p.hb, a.stallAfter
@@ -202,6 +208,7 @@ func (c *controlSocket) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	srv.SetOpTimeout(control.OpRaftExecute, raftExecuteTimeout)
 	ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	c.done = make(chan struct{})
 	go func() {

@@ -75,7 +75,7 @@ func (a *Agent) unreachable() []clusterchecks.Edge {
 	defer cancel()
 	edges := []clusterchecks.Edge{}
 	for _, u := range a.reach.Unreachable(ctx) {
-		edges = append(edges, clusterchecks.Edge{From: a.node.Name, To: u.Target.Host.Name, Port: u.Target.Port, Reason: u.Reason})
+		edges = append(edges, clusterchecks.Edge{From: a.node.Name, To: u.Target.Host.Name, Port: u.Target.Port, Reason: u.Reason, Refused: u.Refused})
 	}
 	return edges
 }

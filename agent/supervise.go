@@ -46,8 +46,10 @@ func (a *Agent) newSupervisor() (*supervisor.Supervisor, error) {
 	if a.cluster != nil {
 		layout = a.cluster.Layout
 	}
-	var backend supervisor.Backend = &supervisor.Systemd{Address: sc.DBusAddress, Logger: a.log.With("component", "systemd")}
+	a.systemd = &supervisor.Systemd{Address: sc.DBusAddress, Logger: a.log.With("component", "systemd")}
+	var backend supervisor.Backend = a.systemd
 	if sc.Backend == "exec" {
+		a.systemd = nil // the recoveries need systemd
 		backend = &supervisor.Exec{Units: sc.Exec.Units, StatusCmd: sc.Exec.Status, StartCmd: sc.Exec.Start,
 			ResetCmd: sc.Exec.ResetFailed, Poll: sc.Exec.PollInterval}
 	}

@@ -34,6 +34,8 @@ func TestHostname(t *testing.T) {
 		{"no dot", "kuma1\n", new("kuma1\n"), "kuma1", cluster.NameNeedsDot, false, Crit, "at least one dot"},
 		{"acura dot", "acura-node-1.example.com", new("acura-node-1.example.com"), "", cluster.NameNoDot, false, Crit, "without dots"},
 		{"acura ok", "acura-node-1", new("acura-node-1"), "acura-node-1", cluster.NameNoDot, false, OK, "acura-node-1"},
+		{"acura lb fqdn", "acura-lb.example.com", new("acura-lb.example.com"), "acura-lb.example.com", cluster.NameAny, false, OK, "acura-lb.example.com"},
+		{"acura lb short", "acura-lb", new("acura-lb"), "acura-lb", cluster.NameAny, false, OK, "acura-lb"},
 		{"case only", "KUMA-1.local", new("KUMA-1.local"), "kuma-1.local", cluster.NameNeedsDot, false, Crit, "letter case"},
 		{"other name", "kuma-9.local", new("kuma-9.local"), "kuma-1.local", cluster.NameNeedsDot, false, Crit, `inventory names this node "kuma-1.local"`},
 		{"static differs", "kuma-1.local", new("kuma-1\n"), "kuma-1.local", cluster.NameNeedsDot, false, Warn, "static hostname"},

@@ -234,7 +234,7 @@ var portOwners = []struct {
 		[]string{"clickhouse-native", "clickhouse-replica", "keeper", "keeper-raft"},
 		"start the KUMA storage service: systemctl status 'kuma-storage-*'"},
 	{[]cluster.Role{cluster.RoleAcuraNode},
-		[]string{"kube-apiserver", "etcd-peer", "kubelet", "acura-mariadb", "acura-kibana", "acura-grafana"},
+		[]string{"kube-apiserver", "etcd-client", "etcd-peer", "kubelet", "acura-mariadb", "acura-kibana", "acura-grafana"},
 		"check kubelet and the Acura pods: systemctl status kubelet; kubectl get pods -A -o wide"},
 }
 
@@ -307,20 +307,30 @@ func (p Ports) checkReach(ctx context.Context, f *findings) int {
 	}
 	var failed []*group
 	okByHost := map[*cluster.Host][]cluster.Port{}
+	openByHost := map[*cluster.Host][]cluster.Port{} // refused where nothing need listen
 	var hosts []*cluster.Host
-	badHosts := map[*cluster.Host]bool{}
-	var badPorts []cluster.Port
-	silent := false // some probe got no answer at all
+	blocked := newPortSet()  // no path: filtered, unreachable
+	unserved := newPortSet() // path open, the peer's required service absent
+	silent := false          // some probe got no answer at all
 	reachable := 0
 	for _, pr := range probes {
 		h := pr.target.Host
 		if !slices.Contains(hosts, h) {
 			hosts = append(hosts, h)
 		}
-		if pr.err == nil {
+		switch pathOf(pr) {
+		case pathAnswered:
 			reachable++
 			okByHost[h] = append(okByHost[h], pr.target.Port)
 			continue
+		case pathOpen:
+			reachable++
+			openByHost[h] = append(openByHost[h], pr.target.Port)
+			continue
+		case pathNoService:
+			unserved.add(h, pr.target.Port)
+		default:
+			blocked.add(h, pr.target.Port)
 		}
 		reason := dialFailure(pr.err, budget)
 		silent = silent || isTimeout(pr.err)
@@ -330,10 +340,6 @@ func (p Ports) checkReach(ctx context.Context, f *findings) int {
 			i = len(failed) - 1
 		}
 		failed[i].ports = append(failed[i].ports, pr.target.Port)
-		badHosts[h] = true
-		if !slices.ContainsFunc(badPorts, func(q cluster.Port) bool { return q.String() == pr.target.Port.String() }) {
-			badPorts = append(badPorts, pr.target.Port)
-		}
 	}
 	for _, g := range failed {
 		word := "port"
@@ -346,26 +352,84 @@ func (p Ports) checkReach(ctx context.Context, f *findings) int {
 		if ps := okByHost[h]; len(ps) > 0 {
 			f.detail("%s reachable: %s", peerLabel(h), portList(ps))
 		}
+		if ps := openByHost[h]; len(ps) > 0 {
+			f.detail("%s path open (refused: nothing listens there, none required): %s", peerLabel(h), portList(ps))
+		}
 	}
 	for _, h := range udpPeers {
 		f.detail("%s %s: not verifiable over UDP (not probed)", peerLabel(h), portList(udp[h]))
 	}
-	if n := len(tcp) - reachable; n > 0 {
-		f.add(Crit, fmt.Sprintf("%d of %d peer ports unreachable on %s", n, len(tcp), nounCount(len(badHosts), "peer", "peers")),
-			firewallRemedy(badPorts, silent))
+	if n := blocked.count(); n > 0 {
+		f.add(Crit, fmt.Sprintf("%d of %d peer ports unreachable on %s", n, len(tcp), nounCount(len(blocked.hosts), "peer", "peers")),
+			firewallRemedy(blocked.ports, silent))
+	}
+	if n := unserved.count(); n > 0 {
+		f.add(Warn, fmt.Sprintf("%d of %d peer ports refused on %s: the path is open, the peer's service does not listen",
+			n, len(tcp), nounCount(len(unserved.hosts), "peer", "peers")),
+			"the peer's own ports check names the missing service; if it listens there, a firewall REJECT rule answers for it: "+
+				"iptables -S | grep -i reject, nft list ruleset | grep -i reject")
 	}
 	return reachable
 }
+
+// path is what one TCP probe proves about the way to a peer's port.
+type path int
+
+const (
+	pathAnswered  path = iota // connected
+	pathOpen                  // refused, and nothing need listen there: the firewall lets it through
+	pathNoService             // refused where the peer's listen table wants a socket
+	pathBlocked               // timed out (dropped), no route, or another failure
+)
+
+// pathOf classifies a probe. A refusal (RST or ICMP port unreachable) comes
+// from the peer's kernel, so the packets got through: the firewall question
+// is answered. A timeout is what a DROP rule looks like.
+func pathOf(pr portProbe) path {
+	switch {
+	case pr.err == nil:
+		return pathAnswered
+	case !errors.Is(pr.err, syscall.ECONNREFUSED):
+		return pathBlocked
+	case pr.target.Listens:
+		return pathNoService
+	default:
+		return pathOpen
+	}
+}
+
+// portSet gathers failed (host, port) pairs: the hosts and the distinct ports.
+type portSet struct {
+	n     int
+	hosts map[*cluster.Host]bool
+	ports []cluster.Port
+}
+
+func newPortSet() *portSet { return &portSet{hosts: map[*cluster.Host]bool{}} }
+
+func (s *portSet) add(h *cluster.Host, p cluster.Port) {
+	s.n++
+	s.hosts[h] = true
+	if !slices.ContainsFunc(s.ports, func(q cluster.Port) bool { return q.String() == p.String() }) {
+		s.ports = append(s.ports, p)
+	}
+}
+
+func (s *portSet) count() int { return s.n }
 
 // Unreached is a peer port that did not answer, and why.
 type Unreached struct {
 	Target cluster.Target
 	Reason string
+	// Refused: the path is open, the peer's required service does not
+	// listen (a firewall problem otherwise).
+	Refused bool
 }
 
 // Unreachable probes the TCP targets as Run does (all at once, one
-// deadline) and returns those that did not answer. Each node's answer is
-// one row of the cluster-wide reachability matrix.
+// deadline) and returns those that did not answer, except refusals where
+// nothing need listen (the path is open, which is all the matrix asks).
+// Each node's answer is one row of the cluster-wide reachability matrix.
 func (p Ports) Unreachable(ctx context.Context) []Unreached {
 	var tcp []cluster.Target
 	for _, t := range p.Targets {
@@ -379,8 +443,9 @@ func (p Ports) Unreachable(ctx context.Context) []Unreached {
 	}
 	var out []Unreached
 	for _, pr := range p.dialAll(ctx, tcp, budget) {
-		if pr.err != nil {
-			out = append(out, Unreached{Target: pr.target, Reason: dialFailure(pr.err, budget)})
+		switch pathOf(pr) {
+		case pathNoService, pathBlocked:
+			out = append(out, Unreached{Target: pr.target, Reason: dialFailure(pr.err, budget), Refused: pathOf(pr) == pathNoService})
 		}
 	}
 	return out
@@ -434,7 +499,7 @@ func dialFailure(err error, budget time.Duration) string {
 	var dnsErr *net.DNSError
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
+		return "connection refused (the path is open: nothing listens)"
 	case errors.Is(err, syscall.EHOSTUNREACH):
 		return "host unreachable (no route or no ARP answer)"
 	case errors.Is(err, syscall.ENETUNREACH):
@@ -442,7 +507,7 @@ func dialFailure(err error, budget time.Duration) string {
 	case errors.As(err, &dnsErr):
 		return fmt.Sprintf("cannot resolve %s: %s", dnsErr.Name, dnsErr.Err)
 	case isTimeout(err):
-		return fmt.Sprintf("no answer within %v (filtered or host down)", budget.Round(time.Millisecond))
+		return fmt.Sprintf("no answer within %v (filtered: a firewall drops it, or the host is down)", budget.Round(time.Millisecond))
 	default:
 		return err.Error()
 	}

@@ -25,6 +25,11 @@ var remedies = []struct{ pattern, text string }{
 	{"k0sworker.service", "On {{node}}: `systemctl status k0sworker`, `journalctl -u k0sworker -n 200`, `k0s status`. " +
 		"If the worker cannot rejoin: on {{node}} `k0s stop && k0s reset` and reboot; on a controller `k0s token create --role worker --expiry 10m > token`, " +
 		"copy it to {{node}} and run `k0s install worker --token-file token && k0s start`; then `k0s kubectl get nodes` on a controller."},
+	{"kubelet.service", "On {{node}}: `systemctl status kubelet`, `journalctl -u kubelet -n 200`; the static pods (etcd, kube-apiserver) run only while kubelet does: " +
+		"`crictl ps -a | grep -E 'etcd|kube-apiserver'`. Expired certificates are a common cause (`kubeadm certs check-expiration`). " +
+		"When fixed, `systemctl reset-failed kubelet && systemctl start kubelet`, then `kubectl get nodes` on another node. Only one Acura node at a time."},
+	{"containerd.service", "On {{node}}: `systemctl status containerd`, `journalctl -u containerd -n 200`; kubelet cannot run a pod without it. " +
+		"When fixed, `systemctl reset-failed containerd && systemctl start containerd && systemctl restart kubelet`. Only one Acura node at a time."},
 	{"nginx.service", "On {{node}}: `nginx -t` names the broken line; `systemctl status nginx`; after the fix `systemctl reset-failed nginx && systemctl start nginx`."},
 	{"*", "On {{node}}: `systemctl status {{unit}}` and `journalctl -u {{unit}} -n 200`; when fixed, `systemctl reset-failed {{unit}} && systemctl start {{unit}}`."},
 }

@@ -28,6 +28,7 @@ type Rule struct {
 var (
 	coreRoles       = []cluster.Role{cluster.RoleCore, cluster.RoleCorePeer}
 	controllerRoles = []cluster.Role{cluster.RoleController, cluster.RoleControllerWorker}
+	acuraRoles      = []cluster.Role{cluster.RoleAcuraNode}
 )
 
 // DefaultRules is the role model's unit table (reference section 1). The
@@ -42,6 +43,10 @@ var DefaultRules = []Rule{
 	{Pattern: "k0scontroller.service", Roles: controllerRoles, Group: GroupEtcd},
 	{Pattern: "k0sworker.service", Roles: []cluster.Role{cluster.RoleWorker}},
 	{Pattern: "nginx.service", Roles: []cluster.Role{cluster.RoleLB}},
+	// An Acura node is a kubeadm control-plane node: kubelet runs the static pods (etcd,
+	// kube-apiserver) on containerd, so both count towards the etcd quorum guard.
+	{Pattern: "kubelet.service", Roles: acuraRoles, Group: GroupEtcd},
+	{Pattern: "containerd.service", Roles: acuraRoles, Group: GroupEtcd},
 }
 
 // Selection is the rules that apply to one node.

@@ -179,8 +179,7 @@ func execArgv(v any) ([]string, error) {
 func (s *Systemd) ResetFailed(ctx context.Context, unit string) error {
 	return s.call(ctx, func(c *sdbus.Conn) error {
 		err := c.ResetFailedUnitContext(ctx, unit)
-		var de godbus.Error
-		if errors.As(err, &de) && de.Name == "org.freedesktop.systemd1.NoSuchUnit" {
+		if noSuchUnit(err) {
 			return nil // never loaded, nothing to reset
 		}
 		return err

@@ -50,6 +50,18 @@ type Server struct {
 	allowed func(uid uint32) bool
 	wg      sync.WaitGroup
 	timeout time.Duration
+	// opTimeouts are the operations allowed longer than timeout.
+	opTimeouts map[string]time.Duration
+}
+
+// SetOpTimeout lets op run for d instead of the default 30 s (a Raft
+// recovery waits for units to stop and start on every node). Call it
+// before Serve.
+func (s *Server) SetOpTimeout(op string, d time.Duration) {
+	if s.opTimeouts == nil {
+		s.opTimeouts = map[string]time.Duration{}
+	}
+	s.opTimeouts[op] = d
 }
 
 // Listen creates the socket at path with mode 0600 inside a directory that
@@ -143,7 +155,12 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 		writeResponse(c, Response{Error: fmt.Sprintf("unknown operation %q", req.Op)})
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	timeout := s.timeout
+	if d, ok := s.opTimeouts[req.Op]; ok {
+		timeout = d
+		_ = c.SetDeadline(time.Now().Add(d))
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	data, err := h(ctx, req.Args)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -223,5 +224,32 @@ func TestServeErrorLeavesNothingBehind(t *testing.T) {
 			t.Fatalf("a goroutine of Serve outlived it:\n%s", stacks)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestOpTimeout: an operation given a longer timeout (a Raft recovery)
+// runs under it; the others keep the default.
+func TestOpTimeout(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]time.Duration{}
+	h := func(op string) Handler {
+		return func(ctx context.Context, _ json.RawMessage) (any, error) {
+			d, _ := ctx.Deadline()
+			mu.Lock()
+			defer mu.Unlock()
+			got[op] = time.Until(d)
+			return nil, nil
+		}
+	}
+	_, path := serve(t, map[string]Handler{"long": h("long"), "short": h("short")}, func(s *Server) { s.SetOpTimeout("long", time.Hour) })
+	for _, op := range []string{"long", "short"} {
+		if err := Call(context.Background(), path, op, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got["long"] <= 30*time.Second || got["short"] > 30*time.Second {
+		t.Fatalf("handler deadlines %v: want the long op past the default 30 s, the other within it", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
+	"github.com/kuma-agent/kuma-agent/internal/raftops"
 	"github.com/kuma-agent/kuma-agent/supervisor"
 )
 
@@ -20,7 +21,21 @@ const (
 	OpKeyringInstall = "keyring-install"
 	OpKeyringUse     = "keyring-use"
 	OpKeyringRemove  = "keyring-remove"
+	// OpRaftExecute performs a Raft recovery through the agents (`raft
+	// remove-node|restore-node|restore-cluster --execute`); it may take
+	// minutes.
+	OpRaftExecute = "raft-execute"
 )
+
+// RaftExecuteArgs are OpRaftExecute's arguments: the procedure, its target
+// (the node removed, or the chosen node) and the Cores as the CLI's
+// `raft status` saw them (the coordinator sequences the steps from them;
+// every target re-checks its own).
+type RaftExecuteArgs struct {
+	Procedure string         `json:"procedure"`
+	Target    string         `json:"target"`
+	Cores     []raftops.Core `json:"cores"`
+}
 
 // KeyArgs carries a base64 key for the keyring operations.
 type KeyArgs struct {

@@ -32,5 +32,22 @@ func (c *Counter) Add(n float64) {
 	c.s.add(n)
 }
 
+// SetTotal sets the count to total, a running total its owner keeps (the
+// mesh's drops, the outbox's): such a count is read at scrape time and still
+// is a counter, so rate() and increase() apply. A total below the current
+// count (NaN too) is ignored: the series never goes down, which rate() would
+// read as a reset.
+func (c *Counter) SetTotal(total float64) {
+	for {
+		old := c.s.bits.Load()
+		if !(total > math.Float64frombits(old)) {
+			return
+		}
+		if c.s.bits.CompareAndSwap(old, math.Float64bits(total)) {
+			return
+		}
+	}
+}
+
 // Value is the current count.
 func (c *Counter) Value() float64 { return c.s.load() }

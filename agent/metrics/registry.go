@@ -133,3 +133,16 @@ func (r *Registry) Collect(fn func(r *Registry)) {
 	defer r.mu.Unlock()
 	r.hooks = append(r.hooks, fn)
 }
+
+// Names lists the registered families' names, sorted: what a dashboard or
+// an alert rule may query.
+func (r *Registry) Names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.families))
+	for n := range r.families {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -104,6 +104,18 @@ func TestCounterOnlyGoesUp(t *testing.T) {
 	}
 }
 
+// A running total read from its owner: it follows the total up and never
+// goes down (a lower or NaN total is a bug of the owner, not a reset).
+func TestCounterSetTotalFollowsARunningTotalUp(t *testing.T) {
+	c := NewRegistry().Counter("d_total", "D.").With()
+	for _, step := range []struct{ total, want float64 }{{5, 5}, {7, 7}, {3, 7}, {math.NaN(), 7}, {7, 7}, {9.5, 9.5}} {
+		c.SetTotal(step.total)
+		if v := c.Value(); v != step.want {
+			t.Errorf("SetTotal(%v): %v, want %v", step.total, v, step.want)
+		}
+	}
+}
+
 func TestGaugeSetAndAdd(t *testing.T) {
 	g := NewRegistry().Gauge("g", "G.", "k").With("a")
 	g.Set(5)

@@ -119,7 +119,9 @@ func alertsCommand(o stdio) *command {
 				log.Info("kuma-agent alerts running", "durable", durable, "live", live,
 					"rules", len(acfg.Rules), "actions", len(acfg.Actions))
 			}
-			return alerts.New(acfg, log).Run(ctx, src)
+			al := alerts.New(acfg, log)
+			al.Version = version // the CEF header's device version
+			return al.Run(ctx, src)
 		},
 	}
 }

@@ -79,11 +79,14 @@ type inventoryReport struct {
 }
 
 type inventoryHost struct {
-	Name    string   `json:"name"`
-	Address string   `json:"address"`
-	Roles   []string `json:"roles"`
-	Groups  []string `json:"groups"`
-	Line    int      `json:"line,omitempty"`
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	// PublicAddress is Ansible's address where the node's own differs
+	// (Acura's internal_address): shown, never used by the cluster.
+	PublicAddress string   `json:"public_address,omitempty"`
+	Roles         []string `json:"roles"`
+	Groups        []string `json:"groups"`
+	Line          int      `json:"line,omitempty"`
 }
 
 type inventorySummary struct {
@@ -107,7 +110,7 @@ func newInventoryReport(file string, c *cluster.Cluster, findings []inventory.Fi
 			roles = append(roles, string(ro))
 		}
 		groups := append([]string{}, h.Groups...)
-		r.Hosts = append(r.Hosts, inventoryHost{Name: h.Name, Address: h.Address, Roles: roles, Groups: groups, Line: h.Line})
+		r.Hosts = append(r.Hosts, inventoryHost{Name: h.Name, Address: h.Address, PublicAddress: h.PublicAddress, Roles: roles, Groups: groups, Line: h.Line})
 	}
 	counts := map[inventory.Severity]*int{inventory.Error: &r.Summary.Errors,
 		inventory.Warning: &r.Summary.Warnings, inventory.Info: &r.Summary.Info}
@@ -158,7 +161,11 @@ func writeInventoryTable(w io.Writer, r inventoryReport) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tADDRESS\tROLES")
 	for _, h := range r.Hosts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", esc(h.Name), dash(esc(h.Address)), dash(escJoin(h.Roles, ",")))
+		addr := esc(h.Address)
+		if h.PublicAddress != "" {
+			addr += " (public " + esc(h.PublicAddress) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", esc(h.Name), dash(addr), dash(escJoin(h.Roles, ",")))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -30,7 +30,7 @@ func TestInventoryCheckJSON(t *testing.T) {
 		codes  []string // finding codes that must appear
 	}{
 		{"k0s-prod-3cp-3w.inventory.yml", 0, "k0s", 11, nil},
-		{"acura-ha_env_file", 0, "acura", 3, nil},
+		{"acura-ha_env_file", 0, "acura", 4, nil}, // 3 nodes + the balancer of its supplement
 		{"single.inventory.yml", 0, "single", 1, nil},
 		{"k0s-aio-1lb-1cp-2w.inventory.yml", 1, "k0s", 5, []string{"single-controller"}},
 		{"invalid/k0s-two-controllers.inventory.yml", 1, "k0s", 3, []string{"controllers-even", "single-worker"}},

@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/kuma-agent/kuma-agent/agent/control"
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
@@ -14,6 +16,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/corebackup"
 	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
 	"github.com/kuma-agent/kuma-agent/internal/plan"
+	"github.com/kuma-agent/kuma-agent/internal/raftops"
 	"github.com/kuma-agent/kuma-agent/internal/raftproc"
 )
 
@@ -23,10 +26,11 @@ var raftSubcommands = []string{"status", "backups", "remove-node", "restore-node
 func raftCommand(o stdio) *command {
 	var sh shared
 	var initial string
+	var execute bool
 	return &command{
 		name:     "raft",
 		short:    "KUMA Core Raft cluster: status, backups, and KUMA's documented recoveries as guided procedures",
-		usage:    "kuma-agent raft status | backups | remove-node NODE | restore-node NODE | restore-cluster --initial NODE [--config FILE] [--format table|json] [--timeout D]",
+		usage:    "kuma-agent raft status | backups | remove-node NODE [--execute] | restore-node NODE [--execute] | restore-cluster --initial NODE [--execute] [--config FILE] [--format table|json] [--timeout D]",
 		withArgs: true,
 		help: `status           the inventory's Cores as the mesh and their own units see them: IDs, Raft
                  addresses, unit state, Raft readings, backups, quorum margin
@@ -37,11 +41,21 @@ restore-cluster  KUMA's "restore the cluster after losing the majority" from the
 
 The procedures check their preconditions against the live cluster (who is alive, the quorum,
 backups, the leader) and print the exact documented steps per node, in order, the web UI steps
-marked [manual]. They run nothing: perform the host-side steps on each node, one node at a time.
-Exit status: 0 ready (or status/backups shown), 1 a precondition does not hold, 2 usage.`,
+marked [manual]. Without --execute they run nothing.
+
+--execute performs the steps marked [auto] through the agents:
+this node's agent takes the cluster's raft-ops lease and asks each node's own agent for its
+steps, one node at a time; each agent re-checks the precondition on its own view, backs up the
+Core's working directory first and refuses when that fails. The first failure stops it; the
+state of every node is printed, then what is left to do by hand (the web UI, re-adding the
+other Cores one at a time with --raft.join). restore-node executes only the removal of the
+broken Core; expand.sh, the web UI and the install stay the operator's.
+Exit status: 0 ready/done (or status/backups shown), 1 a precondition does not hold or a step
+failed, 2 usage.`,
 		flags: func(fs *flag.FlagSet) {
 			sh.agentFlags(tableOrJSON)(fs)
 			fs.StringVar(&initial, "initial", "", "restore-cluster: the node the cluster is rebuilt from")
+			fs.BoolVar(&execute, "execute", false, "perform the [auto] steps through the agents")
 		},
 		exec: func(ctx context.Context, args []string) error {
 			if len(args) == 0 {
@@ -71,7 +85,7 @@ Exit status: 0 ready (or status/backups shown), 1 a precondition does not hold, 
 				if len(rest) != 1 {
 					return usagef("%s: want one NODE", sub)
 				}
-				return raftProcedure(ctx, o, &sh, sub, rest[0])
+				return raftProcedure(ctx, o, &sh, sub, rest[0], execute)
 			case "restore-cluster":
 				if err := noArgs(rest); err != nil {
 					return err
@@ -79,7 +93,7 @@ Exit status: 0 ready (or status/backups shown), 1 a precondition does not hold, 
 				if initial == "" {
 					return usagef("restore-cluster: --initial NODE names the node the cluster is rebuilt from")
 				}
-				return raftProcedure(ctx, o, &sh, sub, initial)
+				return raftProcedure(ctx, o, &sh, sub, initial, execute)
 			}
 			return usagef("unknown subcommand %q (want %s)", sub, orList(raftSubcommands))
 		},
@@ -231,7 +245,7 @@ func printBackups(o stdio, format, dir string) error {
 	return tw.Flush()
 }
 
-func raftProcedure(ctx context.Context, o stdio, sh *shared, proc, node string) error {
+func raftProcedure(ctx context.Context, o stdio, sh *shared, proc, node string, execute bool) error {
 	st, _, err := raftStatus(ctx, sh)
 	if err != nil {
 		return err
@@ -240,24 +254,117 @@ func raftProcedure(ctx context.Context, o stdio, sh *shared, proc, node string) 
 	if err != nil {
 		return usageError{err}
 	}
-	if sh.format == "json" {
-		if err := writeJSON(o.out, p); err != nil {
-			return err
+	if !execute || sh.format != "json" { // with --execute, json is the report
+		if sh.format == "json" {
+			if err := writeJSON(o.out, p); err != nil {
+				return err
+			}
+		} else {
+			printPlan(o, p)
 		}
-	} else {
-		printPlan(o, p)
 	}
 	if !p.Ready() {
 		return exitWith(1, nil)
 	}
+	if !execute {
+		return nil
+	}
+	if !slices.ContainsFunc(p.Steps, func(s raftproc.Step) bool { return s.Auto }) {
+		// restore-node of a node without a Core unit: nothing on a host to do.
+		fmt.Fprintln(o.out, "\nNothing to execute: no step is [auto] (no Core unit on "+esc(p.Target)+"); follow the steps above.")
+		return nil
+	}
+	return raftExecute(ctx, o, sh, p, st)
+}
+
+// raftExecute asks the local agent to perform p's [auto] steps, then
+// prints what happened, the state of every node and what is left by hand.
+func raftExecute(ctx context.Context, o stdio, sh *shared, p raftproc.Plan, st raftproc.Status) error {
+	args := control.RaftExecuteArgs{Procedure: p.Procedure, Target: p.Target}
+	for _, c := range st.Cores {
+		args.Cores = append(args.Cores, raftops.Core{Node: c.Node, ID: c.ID, AgentAlive: c.AgentAlive})
+	}
+	cfg, err := sh.loadConfig()
+	if err != nil {
+		return err
+	}
+	if sh.format != "json" {
+		fmt.Fprintln(o.out, "\nExecuting the [auto] steps through the agents (the [manual] steps before them must be done already)...")
+	}
+	// The operation waits for units on every node: at least as long as the
+	// agent allows it, whatever --timeout says for the status queries.
+	var rep raftops.Report
+	if err := callAgent(ctx, cfg.Agent.ControlSocket, max(sh.timeout, raftExecuteWait), control.OpRaftExecute, args, &rep); err != nil {
+		return err
+	}
+	after, _, serr := raftStatus(ctx, sh)
+	if sh.format == "json" {
+		if err := writeJSON(o.out, rep); err != nil {
+			return err
+		}
+	} else {
+		printReport(o, rep)
+		if serr != nil {
+			fmt.Fprintf(o.err, "the state of the nodes after it could not be read: %v\n", serr)
+		} else {
+			// A unit systemd unloaded may still be listed until its agent's
+			// supervisor re-reads it (its next resync, 30 s).
+			fmt.Fprintln(o.out, "\nThe nodes now (as their agents report them; a removed unit may show for up to 30 s):")
+			_ = printRaftStatus(o, "table", after, control.ClusterReport{})
+		}
+		if rep.OK {
+			printLeft(o, p)
+		}
+	}
+	if !rep.OK {
+		return exitWith(1, nil)
+	}
 	return nil
+}
+
+// raftExecuteWait is how long the CLI waits for an executed recovery.
+const raftExecuteWait = 30 * time.Minute
+
+func printReport(o stdio, rep raftops.Report) {
+	fmt.Fprintf(o.out, "\nOperation %s (%s %s):\n", esc(rep.Operation), rep.Procedure, esc(rep.Target))
+	for i, s := range rep.Steps {
+		fmt.Fprintf(o.out, "  %2d. %-8s %s %s: %s\n", i+1, s.Status, esc(s.Node), esc(s.Step), line(dash(s.Detail)))
+	}
+	if rep.OK {
+		fmt.Fprintln(o.out, "Every step done.")
+	} else {
+		fmt.Fprintln(o.out, "STOPPED at the first failure: nothing after it ran (see the state of every node below).")
+	}
+}
+
+// printLeft lists the steps --execute does not perform, in order.
+func printLeft(o stdio, p raftproc.Plan) {
+	fmt.Fprintln(o.out, "\nLeft to do by hand, in this order:")
+	n := 0
+	for _, s := range p.Steps {
+		if s.Auto {
+			continue
+		}
+		n++
+		m := ""
+		if s.Manual {
+			m = "[manual] "
+		}
+		fmt.Fprintf(o.out, "  %2d. %s  %s%s\n", n, esc(s.Node), m, line(s.Text))
+		if s.Command != "" {
+			fmt.Fprintf(o.out, "      $ %s\n", line(s.Command))
+		}
+	}
 }
 
 func printPlan(o stdio, p raftproc.Plan) {
 	fmt.Fprintf(o.out, "%s %s\n\nPreconditions:\n", p.Procedure, esc(p.Target))
 	for _, c := range p.Preconditions {
 		mark := "ok  "
-		if !c.OK {
+		switch {
+		case !c.OK && c.Note:
+			mark = "note "
+		case !c.OK:
 			mark = "NO  "
 		}
 		fmt.Fprintf(o.out, "  %s%s\n", mark, line(c.Text))
@@ -271,6 +378,9 @@ func printPlan(o stdio, p raftproc.Plan) {
 		m := ""
 		if s.Manual {
 			m = "[manual] "
+		}
+		if s.Auto {
+			m += "[auto] "
 		}
 		fmt.Fprintf(o.out, "  %2d. %-*s  %s%s\n", i+1, width, esc(s.Node), m, line(s.Text))
 		if s.Command != "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/clusterchecks"
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/corebackup"
+	"github.com/kuma-agent/kuma-agent/internal/raftops"
 )
 
 const raftInventory = `kuma:
@@ -41,6 +42,12 @@ func coreArgv(node, id, join string) []string {
 // raftAgent serves OpClusterDoctor with the given nodes alive (their Core
 // units active) and returns a config pointing at it and the inventory.
 func raftAgent(t *testing.T, aliveNodes ...string) string {
+	t.Helper()
+	return raftAgentWith(t, nil, aliveNodes...)
+}
+
+// raftAgentWith is raftAgent also serving the handlers of extra.
+func raftAgentWith(t *testing.T, extra map[string]control.Handler, aliveNodes ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "inventory.yml")
@@ -71,7 +78,11 @@ func raftAgent(t *testing.T, aliveNodes ...string) string {
 	sock := filepath.Join(dir, "control.sock")
 	// As an agent that is not the evaluator answers: every node's Core
 	// facts only when asked fresh, the stored cluster-wide findings else.
-	serveClusterDoctor(t, sock, func(_ context.Context, raw json.RawMessage) (any, error) {
+	handlers := map[string]control.Handler{}
+	for op, h := range extra {
+		handlers[op] = h
+	}
+	handlers[control.OpClusterDoctor] = func(_ context.Context, raw json.RawMessage) (any, error) {
 		var args control.ClusterDoctorArgs
 		if len(raw) > 0 {
 			if err := json.Unmarshal(raw, &args); err != nil {
@@ -84,7 +95,8 @@ func raftAgent(t *testing.T, aliveNodes ...string) string {
 			return stored, nil
 		}
 		return rep, nil
-	})
+	}
+	serveHandlers(t, sock, handlers)
 	return writeConfig(t, func(c *config.Config) {
 		c.Agent.ControlSocket = sock
 		c.Inventory = inv
@@ -143,8 +155,8 @@ func TestRaftProcedures(t *testing.T) {
 	var p struct {
 		Steps []struct{ Node, Command string }
 	}
-	if code != 1 || json.Unmarshal([]byte(out), &p) != nil || len(p.Steps) == 0 {
-		t.Fatalf("remove-node json (2 remain: even, not ready): exit %d\n%s", code, out)
+	if code != 1 || json.Unmarshal([]byte(out), &p) != nil || len(p.Steps) == 0 || !strings.Contains(out, `"note": true`) {
+		t.Fatalf("remove-node json (2 remain: even, a note; its agent down and no backup: not ready): exit %d\n%s", code, out)
 	}
 }
 
@@ -185,5 +197,55 @@ func TestRaftBackups(t *testing.T) {
 	code, out, _ = run(context.Background(), "raft", "backups", "--config", cfgPath)
 	if code != 0 || !strings.Contains(out, "abc      2026-11-27 19:30:00") || !strings.Contains(out, "ok ") {
 		t.Fatalf("backups: exit %d\n%s", code, out)
+	}
+}
+
+// TestRaftExecute: --execute hands the procedure and the Cores (IDs as
+// their agents reported them) to the local agent, prints each step's
+// outcome, the nodes and what is left by hand; a failed step is exit 1
+// and nothing is left to do "by hand" printed as if it had worked.
+func TestRaftExecute(t *testing.T) {
+	var got control.RaftExecuteArgs
+	ok := true
+	exec := map[string]control.Handler{control.OpRaftExecute: func(_ context.Context, raw json.RawMessage) (any, error) {
+		if err := json.Unmarshal(raw, &got); err != nil {
+			return nil, err
+		}
+		rep := raftops.Report{Operation: "op-1", Procedure: got.Procedure, Target: got.Target, OK: ok,
+			Steps: []raftops.StepResult{{Node: "core-1.kuma.test", Step: "stop-core", Status: "done", Detail: "stopped"}}}
+		if !ok {
+			rep.Steps = append(rep.Steps, raftops.StepResult{Node: "core-2.kuma.test", Step: "stop-core", Status: "failed", Detail: "refused: the majority of the Cores is lost does not hold here"})
+		}
+		return rep, nil
+	}}
+	lost := raftAgentWith(t, exec, "core-2.kuma.test")
+	code, out, errOut := run(context.Background(), "raft", "restore-cluster", "--initial", "core-2.kuma.test", "--execute", "--config", lost)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	if got.Procedure != "restore-cluster" || got.Target != "core-2.kuma.test" || len(got.Cores) != 3 || got.Cores[1].ID != "22222222" || !got.Cores[1].AgentAlive {
+		t.Fatalf("the agent was asked %+v", got)
+	}
+	for _, want := range []string{"[auto] Stop the Core", "Every step done.", "The nodes now", "Left to do by hand, in this order:",
+		"[manual] Create a Core service for core-1.kuma.test", "--raft.join core-2.kuma.test:7209"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
+	}
+	ok = false
+	code, out, _ = run(context.Background(), "raft", "restore-cluster", "--initial", "core-2.kuma.test", "--execute", "--config", lost)
+	if code != 1 || !strings.Contains(out, "STOPPED at the first failure") || strings.Contains(out, "Left to do by hand") {
+		t.Fatalf("a failed step: exit %d\n%s", code, out)
+	}
+	// Not ready: nothing is asked of the agent.
+	got = control.RaftExecuteArgs{}
+	working := raftAgentWith(t, exec, "core-1.kuma.test", "core-2.kuma.test")
+	if code, _, _ := run(context.Background(), "raft", "restore-cluster", "--initial", "core-1.kuma.test", "--execute", "--config", working); code != 1 || got.Procedure != "" {
+		t.Fatalf("restore-cluster --execute with a majority: exit %d, agent asked %+v", code, got)
+	}
+	// restore-node of a node whose Core unit nobody reported: nothing to execute.
+	code, out, _ = run(context.Background(), "raft", "restore-node", "core-3.kuma.test", "--execute", "--config", working)
+	if code != 0 || got.Procedure != "" || !strings.Contains(out, "Nothing to execute") {
+		t.Fatalf("restore-node --execute without a unit: exit %d, agent asked %+v\n%s", code, got, out)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,11 @@ type Alerter struct {
 	Rand func() float64
 	// SyslogDial opens the syslog writer for a syslog action.
 	SyslogDial func(tag string) (SyslogWriter, error)
+	// Dial connects a cef action to its collector (TLS is layered on top);
+	// nil means a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Version is the agent's version, the CEF header's device version.
+	Version string
 
 	once    sync.Once
 	stats   map[string]*counters
@@ -114,6 +120,12 @@ func (a *Alerter) init() {
 		}
 		if a.SyslogDial == nil {
 			a.SyslogDial = dialSyslog
+		}
+		if a.Dial == nil {
+			a.Dial = (&net.Dialer{}).DialContext
+		}
+		if a.Version == "" {
+			a.Version = "unknown"
 		}
 		a.stats = map[string]*counters{}
 		for name := range a.Config.Actions {
@@ -175,6 +187,11 @@ func (a *Alerter) Run(ctx context.Context, src Source) error {
 		q.close()
 	}
 	wg.Wait()
+	for _, d := range a.actions {
+		if c, ok := d.(interface{ close() }); ok { // a kept connection
+			c.close()
+		}
+	}
 	for _, q := range a.queues { // left behind by a cancellation
 		for _, j := range q.rest() {
 			j.tr.done(true)
@@ -196,7 +213,9 @@ func (a *Alerter) newDeliverer(name string, ac Action) (deliverer, error) {
 	case ActionSyslog:
 		return &syslogAction{name: name, tag: ac.Tag, dial: a.SyslogDial}, nil
 	case ActionWebhook:
-		return &webhookAction{name: name, cfg: ac, client: a.HTTPClient, sleep: a.Sleep, rand: a.Rand, log: a.Log}, nil
+		return &webhookAction{name: name, cfg: ac, client: a.HTTPClient, retrier: newRetrier(ActionWebhook, name, ac, a.Sleep, a.Rand, a.Log)}, nil
+	case ActionCEF:
+		return newCEFAction(name, ac, a.Version, a.Dial, newRetrier(ActionCEF, name, ac, a.Sleep, a.Rand, a.Log))
 	case ActionCommand:
 		return &commandAction{name: name, cfg: ac, log: a.Log}, nil
 	}

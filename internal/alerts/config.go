@@ -53,6 +53,9 @@ const (
 	ActionSyslog  = "syslog"
 	ActionWebhook = "webhook"
 	ActionCommand = "command"
+	// ActionCEF sends events as CEF in RFC 5424 syslog messages to a
+	// collector (KUMA's), over TCP, TLS or UDP.
+	ActionCEF = "cef"
 )
 
 // Action is one named way to deliver an event. Which fields apply depends on
@@ -67,6 +70,13 @@ type Action struct {
 	MaxBackoff time.Duration     `yaml:"max_backoff"`
 	Command    []string          `yaml:"command"`
 	Tag        string            `yaml:"tag"` // syslog tag
+	// cef: the collector's host:port, the transport (tcp, tls, udp), and
+	// for tls the CA bundle that signs the collector's certificate (empty:
+	// the system's) and the name to verify (empty: address's host).
+	Address    string `yaml:"address"`
+	Transport  string `yaml:"transport"`
+	CAFile     string `yaml:"ca_file"`
+	ServerName string `yaml:"server_name"`
 }
 
 // DefaultQueueSize is used when queue_size is absent.
@@ -79,6 +89,7 @@ var actionKeys = map[string][]string{
 	ActionSyslog:  {"type", "tag"},
 	ActionWebhook: {"type", "url", "headers", "timeout", "retries", "backoff", "max_backoff"},
 	ActionCommand: {"type", "command", "timeout"},
+	ActionCEF:     {"type", "address", "transport", "ca_file", "server_name", "timeout", "retries", "backoff", "max_backoff"},
 }
 
 // actionDefaults fills what an action of each type leaves out.
@@ -87,4 +98,8 @@ var actionDefaults = map[string]Action{
 	ActionSyslog:  {Tag: "kuma-agent-alerts"},
 	ActionWebhook: {Timeout: 5 * time.Second, Retries: 3, Backoff: time.Second, MaxBackoff: 30 * time.Second},
 	ActionCommand: {Timeout: 10 * time.Second},
+	ActionCEF:     {Transport: "tcp", Timeout: 5 * time.Second, Retries: 3, Backoff: time.Second, MaxBackoff: 30 * time.Second},
 }
+
+// cefTransports are the transports of a cef action.
+var cefTransports = []string{"tcp", "tls", "udp"}

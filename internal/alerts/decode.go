@@ -71,6 +71,9 @@ func applyDefaults(cfg *Config, idx yamlstrict.Index) {
 		if !has("tag") {
 			a.Tag = def.Tag
 		}
+		if !has("transport") {
+			a.Transport = def.Transport
+		}
 		cfg.Actions[name] = a
 	}
 }

@@ -169,3 +169,37 @@ func FuzzLoadConfig(f *testing.F) {
 	})
 }
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestDecodeCEFAction(t *testing.T) {
+	cfg, err := Decode("a.yaml", []byte(`
+rules: [{name: r, actions: [kuma, kuma-tls]}]
+actions:
+  kuma: {type: cef, address: "10.0.0.5:5140"}
+  kuma-tls: {type: cef, address: "collector.example.com:6514", transport: tls, ca_file: /etc/kuma-agent/kuma-ca.pem, server_name: kuma}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := cfg.Actions["kuma"]
+	if k.Transport != "tcp" || k.Timeout != 5*time.Second || k.Retries != 3 || k.Backoff != time.Second || k.MaxBackoff != 30*time.Second {
+		t.Errorf("cef defaults: %+v", k)
+	}
+	if k := cfg.Actions["kuma-tls"]; k.Transport != "tls" || k.CAFile != "/etc/kuma-agent/kuma-ca.pem" || k.ServerName != "kuma" {
+		t.Errorf("kuma-tls: %+v", k)
+	}
+	for body, want := range map[string]string{
+		`{type: cef}`:                                               "a.yaml:3: actions.k.address: is required",
+		`{type: cef, address: "10.0.0.5"}`:                          `actions.k.address: "10.0.0.5" is not host:port`,
+		`{type: cef, address: "10.0.0.5:0"}`:                        `is not host:port`,
+		`{type: cef, address: "h:514", transport: http}`:            `actions.k.transport: "http" is not a transport (valid: tcp, tls, udp)`,
+		`{type: cef, address: "h:514", ca_file: /ca.pem}`:           "actions.k.ca_file: applies to transport tls only",
+		`{type: cef, address: "h:514", transport: tls, ca_file: x}`: `actions.k.ca_file: "x" must be an absolute path`,
+		`{type: cef, address: "h:514", url: "http://x"}`:            "actions.k.url: does not apply to a cef action",
+		`{type: cef, address: "h:514", retries: -1}`:                "actions.k.retries: must be between 0 and 100",
+	} {
+		_, err := Decode("a.yaml", []byte("rules: [{name: r, actions: [k]}]\nactions:\n  k: "+body+"\n"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", body, err, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"path"
 	"path/filepath"
@@ -83,7 +84,7 @@ func validateAction(n string, a Action, idx yamlstrict.Index, add func(key, form
 	p := "actions." + n
 	allowed, ok := actionKeys[a.Type]
 	if !ok {
-		add(p+".type", "%q is not an action type (valid: command, log, syslog, webhook)", a.Type)
+		add(p+".type", "%q is not an action type (valid: cef, command, log, syslog, webhook)", a.Type)
 		return
 	}
 	// Keys that do not apply to this type are mistakes, not decoration.
@@ -107,20 +108,32 @@ func validateAction(n string, a Action, idx yamlstrict.Index, add func(key, form
 		} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add(p+".url", "%q is not an http(s) URL", a.URL)
 		}
-		if a.Retries < 0 || a.Retries > maxRetries {
-			add(p+".retries", "must be between 0 and %d", maxRetries)
-		}
-		if a.Backoff <= 0 {
-			add(p+".backoff", "must be positive")
-		}
-		if a.MaxBackoff < a.Backoff {
-			add(p+".max_backoff", "must be at least backoff (%s)", a.Backoff)
-		}
+		validateRetries(p, a, add)
 		for h := range a.Headers {
 			if h == "" || strings.ContainsAny(h, " :\r\n") {
 				add(p+".headers", "%q is not a header name", h)
 			}
 		}
+	case ActionCEF:
+		if a.Address == "" {
+			add(p+".address", "is required: the collector's host:port")
+		} else if host, port, err := net.SplitHostPort(a.Address); err != nil || host == "" || !validPort(port) {
+			add(p+".address", "%q is not host:port", a.Address)
+		}
+		if !slices.Contains(cefTransports, a.Transport) {
+			add(p+".transport", "%q is not a transport (valid: %s)", a.Transport, strings.Join(cefTransports, ", "))
+		}
+		if a.Transport != "tls" {
+			for _, k := range []string{"ca_file", "server_name"} {
+				if idx.Has(p + "." + k) {
+					add(p+"."+k, "applies to transport tls only")
+				}
+			}
+		}
+		if a.CAFile != "" && !filepath.IsAbs(a.CAFile) {
+			add(p+".ca_file", "%q must be an absolute path", a.CAFile)
+		}
+		validateRetries(p, a, add)
 	case ActionCommand:
 		switch {
 		case len(a.Command) == 0 || a.Command[0] == "":
@@ -130,6 +143,25 @@ func validateAction(n string, a Action, idx yamlstrict.Index, add func(key, form
 			add(p+".command", "%q must be an absolute path", a.Command[0])
 		}
 	}
+}
+
+// validateRetries checks the retry keys of an action that retries.
+func validateRetries(p string, a Action, add func(key, format string, args ...any)) {
+	if a.Retries < 0 || a.Retries > maxRetries {
+		add(p+".retries", "must be between 0 and %d", maxRetries)
+	}
+	if a.Backoff <= 0 {
+		add(p+".backoff", "must be positive")
+	}
+	if a.MaxBackoff < a.Backoff {
+		add(p+".max_backoff", "must be at least backoff (%s)", a.Backoff)
+	}
+}
+
+// validPort is a TCP/UDP port number, 1-65535.
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 func validateMatch(p string, m Match, add func(key, format string, args ...any)) {

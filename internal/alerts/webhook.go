@@ -5,11 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"time"
-
-	"github.com/kuma-agent/kuma-agent/internal/retry"
 )
 
 // ContentType is the structured-mode CloudEvents media type.
@@ -23,31 +19,14 @@ type webhookAction struct {
 	name   string
 	cfg    Action
 	client *http.Client
-	sleep  func(context.Context, time.Duration) error
-	rand   func() float64
-	log    *slog.Logger
+	retrier
 }
 
-// deliver POSTs body, retrying network errors, 5xx and 429 with
-// exponential backoff (retry.Backoff: backoff doubling up to max_backoff,
-// jittered); any other status is final. The loop is its own rather than
-// retry.Do's: the number of retries is bounded and some errors are final.
+// deliver POSTs body, retrying network errors, 5xx and 429 (retrier: up to
+// retries times, backoff doubling up to max_backoff, jittered); any other
+// status is final.
 func (w *webhookAction) deliver(ctx context.Context, j job, body []byte) error {
-	b := retry.Backoff{Min: w.cfg.Backoff, Max: w.cfg.MaxBackoff, Rand: w.rand}
-	for attempt := 0; ; attempt++ {
-		retry, err := w.post(ctx, body)
-		if err == nil {
-			return nil
-		}
-		if !retry || attempt >= w.cfg.Retries || ctx.Err() != nil {
-			return fmt.Errorf("webhook %s: attempt %d: %w", w.name, attempt+1, err)
-		}
-		wait := b.Delay(attempt)
-		w.log.Warn("webhook failed; retrying", "action", w.name, "event_id", j.ev.ID, "attempt", attempt+1, "wait", wait, "err", err)
-		if err := w.sleep(ctx, wait); err != nil {
-			return fmt.Errorf("webhook %s: waiting to retry: %w", w.name, err)
-		}
-	}
+	return w.run(ctx, j, func(ctx context.Context) (bool, error) { return w.post(ctx, body) })
 }
 
 // statusError is a non-2xx answer.

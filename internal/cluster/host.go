@@ -27,6 +27,14 @@ type Host struct {
 	// the unspecified 0.0.0.0 and :: (the installer template's placeholder)
 	// are no address and leave it empty.
 	Address string `json:"address,omitempty"`
+	// AddressFrom names the variable Address came from (ansible_host,
+	// internal_address, ...), so a report can say why it is the one used.
+	AddressFrom string `json:"address_from,omitempty"`
+	// PublicAddress is the address Ansible connects to when the inventory
+	// also gives the node's own (internal) address and the two differ: a
+	// cloud's floating address, used for SSH, never for the cluster.
+	PublicAddress string `json:"public_address,omitempty"`
+	PublicFrom    string `json:"public_from,omitempty"`
 	// IP is Address parsed, or the zero Addr when Address is not an IP.
 	IP    netip.Addr `json:"-"`
 	Roles Roles      `json:"roles"`
@@ -134,7 +142,19 @@ type NameRule int
 const (
 	NameNeedsDot NameRule = iota
 	NameNoDot
+	// NameAny: any RFC 1123 name (Acura's balancer: Acura's no-dot rule
+	// is its kubeadm nodes', and the balancer is none).
+	NameAny
 )
+
+// NameRuleFor is the hostname rule for a host with roles in layout l:
+// the layout's, except on an Acura host that is no Acura node.
+func (l Layout) NameRuleFor(roles Roles) NameRule {
+	if l == LayoutAcura && !roles.Has(RoleAcuraNode) {
+		return NameAny
+	}
+	return l.NameRule()
+}
 
 // RaftCore reports whether the layout's KUMA Core services form a Raft
 // group (in a k0s layout Core is a pod, in Acura there is none).

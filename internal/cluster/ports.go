@@ -38,6 +38,7 @@ var (
 	PortKonnect     = Port{"konnectivity", 8132, TCP, "konnectivity"}
 	PortK0sJoin     = Port{"k0s-join", 9443, TCP, "k0s controller join API"}
 	PortEtcdPeer    = Port{"etcd-peer", 2380, TCP, "etcd peers"}
+	PortEtcdClient  = Port{"etcd-client", 2379, TCP, "etcd clients (kubeadm: on the node's address)"}
 	PortKubelet     = Port{"kubelet", 10250, TCP, "kubelet"}
 	PortBGP         = Port{"kube-router-bgp", 179, TCP, "kube-router BGP"}
 	PortLonghorn    = Port{"longhorn", 9500, TCP, "Longhorn manager"}
@@ -59,14 +60,17 @@ var (
 
 var kumaServicePorts = []Port{PortRaft, PortInternal, PortWebUI, PortCyberTrace, PortREST}
 
-// listenRule: hosts with Role in one of Layouts (nil = any) must listen on Ports.
+// listenRule: hosts with Role in one of Layouts (nil = any) must listen on
+// Ports: the role's own processes hold them as host sockets there.
 type listenRule struct {
 	Layouts []Layout
 	Role    Role
 	Ports   []Port
 }
 
-// reachRule: hosts with From must reach hosts with To on Ports.
+// reachRule: hosts with From must reach hosts with To on Ports (a firewall
+// rule: the path must be open; whether something listens at the far end is
+// the far end's listen table).
 type reachRule struct {
 	Layouts []Layout
 	From    Role
@@ -80,19 +84,34 @@ var (
 	acuraOnly = []Layout{LayoutAcura}
 )
 
-// listenTable is reference section 2 (seed table plus the Raft and Acura
-// facts) turned inside out: who must accept what.
+// listenTable says what must listen on a host: only the sockets a role's
+// own processes hold on the host. It is not the seed's port table turned
+// inside out: that one is a firewall table (reachTable), and many of its
+// destinations are pod ports or NodePorts that no host socket backs.
+//   - a dedicated k0s controller runs no kubelet (k0s starts one only with
+//     --enable-worker, the controller-worker role), so no 10250;
+//   - on a k0s worker the KUMA Core ports (7209-7223) are the Core pod's,
+//     published only on workers labelled for the KUMA ingress, and
+//     Longhorn's 9500 is a pod port: reachable through the firewall, not
+//     required as a host socket; kube-router's BGP (179) and WireGuard
+//     depend on the CNI the site chose;
+//   - Acura's 30080-30082 are NodePorts: kube-proxy routes them with
+//     netfilter rules and holds no socket.
 var listenTable = []listenRule{
 	{k0sOnly, RoleLB, append(slices.Clone(kumaServicePorts), PortAPIServer, PortKonnect, PortK0sJoin)},
-	{k0sOnly, RoleWorker, append(slices.Clone(kumaServicePorts), PortBGP, PortLonghorn, PortKubelet, PortWG4, PortWG6)},
-	{k0sOnly, RoleControllerWorker, append(slices.Clone(kumaServicePorts), PortAPIServer, PortKonnect, PortK0sJoin, PortEtcdPeer, PortKubelet, PortBGP, PortLonghorn, PortWG4, PortWG6)},
-	{k0sOnly, RoleController, []Port{PortAPIServer, PortKonnect, PortK0sJoin, PortEtcdPeer, PortKubelet}},
+	{k0sOnly, RoleWorker, []Port{PortKubelet}},
+	{k0sOnly, RoleControllerWorker, []Port{PortAPIServer, PortKonnect, PortK0sJoin, PortEtcdPeer, PortKubelet}},
+	{k0sOnly, RoleController, []Port{PortAPIServer, PortKonnect, PortK0sJoin, PortEtcdPeer}},
 	{raftKinds, RoleCore, []Port{PortRaft, PortInternal, PortWebUI, PortCyberTrace, PortREST}},
 	{raftKinds, RoleCorePeer, []Port{PortRaft, PortInternal, PortWebUI, PortCyberTrace, PortREST}},
 	{nil, RoleStorage, []Port{PortCHNative, PortCHReplica, PortKeeper, PortKeeperRaft}},
-	{acuraOnly, RoleAcuraNode, []Port{PortAPIServer, PortEtcdPeer, PortKubelet, PortAcuraMaria, PortAcuraKibana, PortAcuraGraf}},
+	{acuraOnly, RoleAcuraNode, []Port{PortAPIServer, PortEtcdClient, PortEtcdPeer, PortKubelet}},
 	{acuraOnly, RoleLB, []Port{PortAcuraHTTP, PortAcuraHTTPS, PortAcuraInit, PortAPIServer, PortAcuraLogs, PortAcuraReg}},
 }
+
+// acuraUpstreams are the ports Acura's nginx forwards to the nodes (one
+// upstream each, kuma-ha.md section 3); 12201/udp is listed, never probed.
+var acuraUpstreams = []Port{PortAcuraHTTP, PortAcuraHTTPS, PortAcuraInit, PortAPIServer, PortAcuraReg, PortAcuraLogs}
 
 // reachTable is the seed table's initiator -> destination rows.
 var reachTable = []reachRule{
@@ -117,8 +136,13 @@ var reachTable = []reachRule{
 	{raftKinds, RoleStorage, RoleCore, []Port{PortInternal}},
 	// Storage cluster: replicas and keepers talk among themselves.
 	{nil, RoleStorage, RoleStorage, []Port{PortCHReplica, PortKeeperRaft}},
-	// Acura: all TCP is open between nodes; these are the ones that matter.
-	{acuraOnly, RoleAcuraNode, RoleAcuraNode, []Port{PortAPIServer, PortEtcdPeer, PortKubelet}},
+	// Acura: all TCP is open between nodes; these are the ones that matter
+	// (Kubernetes, etcd, kubelet, the NodePorts of MariaDB, Kibana, Grafana).
+	{acuraOnly, RoleAcuraNode, RoleAcuraNode, []Port{PortAPIServer, PortEtcdClient, PortEtcdPeer, PortKubelet, PortAcuraMaria, PortAcuraKibana, PortAcuraGraf}},
+	// The kubelets reach the API through the balancer (kubeadm's control
+	// plane endpoint), and the balancer reaches every node per upstream.
+	{acuraOnly, RoleAcuraNode, RoleLB, []Port{PortAPIServer}},
+	{acuraOnly, RoleLB, RoleAcuraNode, acuraUpstreams},
 }
 
 // Overrides maps a port Name to the number this site uses.
@@ -179,7 +203,8 @@ func (o Overrides) apply(p Port) Port {
 func layoutMatches(ls []Layout, l Layout) bool { return ls == nil || slices.Contains(ls, l) }
 
 // ListenPorts returns the ports a host with roles must listen on in layout l,
-// deduplicated, in table order.
+// deduplicated, in table order: only what the roles' own processes hold as
+// host sockets (see listenTable).
 func ListenPorts(l Layout, roles Roles, o Overrides) []Port {
 	var out []Port
 	seen := map[string]bool{}
@@ -202,6 +227,10 @@ func ListenPorts(l Layout, roles Roles, o Overrides) []Port {
 type Target struct {
 	Host *Host `json:"-"`
 	Port Port  `json:"port"`
+	// Listens: the peer's listen table requires a socket on Port, so a
+	// refusal there is the peer's missing service; elsewhere a refusal
+	// only proves the path is open.
+	Listens bool `json:"listens,omitempty"`
 }
 
 // ReachTargets returns every (peer, port) that host self must be able to
@@ -217,13 +246,31 @@ func ReachTargets(c *Cluster, self *Host, o Overrides) []Target {
 			if peer == self || peer.Name == self.Name || !peer.Roles.Has(r.To) {
 				continue
 			}
+			listens := ListenPorts(c.Layout, peer.Roles, o)
 			for _, p := range r.Ports {
 				p = o.apply(p)
 				k := peer.Name + "|" + p.String()
 				if !seen[k] {
 					seen[k] = true
-					out = append(out, Target{Host: peer, Port: p})
+					out = append(out, Target{Host: peer, Port: p, Listens: slices.Contains(listens, p)})
 				}
+			}
+		}
+	}
+	return out
+}
+
+// ReachPorts returns the ports hosts with roles from must reach on hosts
+// with roles to in layout l (the firewall rows between them), deduplicated.
+func ReachPorts(l Layout, from, to Roles, o Overrides) []Port {
+	var out []Port
+	for _, r := range reachTable {
+		if !layoutMatches(r.Layouts, l) || !from.Has(r.From) || !to.Has(r.To) {
+			continue
+		}
+		for _, p := range r.Ports {
+			if p = o.apply(p); !slices.Contains(out, p) {
+				out = append(out, p)
 			}
 		}
 	}

@@ -14,10 +14,15 @@ func numbers(ps []Port) []string {
 }
 
 func TestListenPortsK0s(t *testing.T) {
+	// A dedicated controller runs no kubelet: 10250 is not its listener
+	// (issue 14: doctor on a correct controller reported it critical).
 	got := numbers(ListenPorts(LayoutK0s, Roles{RoleController}, nil))
-	want := []string{"6443/tcp", "8132/tcp", "9443/tcp", "2380/tcp", "10250/tcp"}
+	want := []string{"6443/tcp", "8132/tcp", "9443/tcp", "2380/tcp"}
 	if !slices.Equal(got, want) {
 		t.Errorf("controller: %v, want %v", got, want)
+	}
+	if cw := numbers(ListenPorts(LayoutK0s, Roles{RoleControllerWorker}, nil)); !slices.Contains(cw, "10250/tcp") {
+		t.Errorf("controller with --enable-worker lacks its kubelet: %v", cw)
 	}
 	lb := numbers(ListenPorts(LayoutK0s, Roles{RoleLB}, nil))
 	for _, p := range []string{"7209/tcp", "7210/tcp", "7220/tcp", "7222/tcp", "7223/tcp", "6443/tcp", "8132/tcp", "9443/tcp"} {
@@ -25,15 +30,58 @@ func TestListenPortsK0s(t *testing.T) {
 			t.Errorf("lb lacks %s: %v", p, lb)
 		}
 	}
-	w := numbers(ListenPorts(LayoutK0s, Roles{RoleWorker}, nil))
-	for _, p := range []string{"179/tcp", "9500/tcp", "10250/tcp", "51820/udp", "51821/udp"} {
-		if !slices.Contains(w, p) {
-			t.Errorf("worker lacks %s: %v", p, w)
-		}
+	// A worker holds only its kubelet as a host socket: the Core's and
+	// Longhorn's ports are pod ports, BGP and WireGuard depend on the CNI.
+	if w := numbers(ListenPorts(LayoutK0s, Roles{RoleWorker}, nil)); !slices.Equal(w, []string{"10250/tcp"}) {
+		t.Errorf("worker: %v, want only the kubelet", w)
 	}
 	// A Raft layout's Core role gives no Core ports in k0s (Core is a pod on a worker).
 	if got := ListenPorts(LayoutK0s, Roles{RoleCore}, nil); len(got) != 0 {
 		t.Errorf("k0s core listens itself: %v", numbers(got))
+	}
+}
+
+func TestListenPortsAcura(t *testing.T) {
+	node := numbers(ListenPorts(LayoutAcura, Roles{RoleAcuraNode}, nil))
+	if want := []string{"6443/tcp", "2379/tcp", "2380/tcp", "10250/tcp"}; !slices.Equal(node, want) {
+		t.Errorf("node: %v, want %v (NodePorts hold no socket)", node, want)
+	}
+	lb := numbers(ListenPorts(LayoutAcura, Roles{RoleLB}, nil))
+	if want := []string{"80/tcp", "443/tcp", "4443/tcp", "6443/tcp", "12201/udp", "15000/tcp"}; !slices.Equal(lb, want) {
+		t.Errorf("lb: %v, want %v", lb, want)
+	}
+}
+
+func TestReachTargetsAcura(t *testing.T) {
+	c := &Cluster{Layout: LayoutAcura, Hosts: []*Host{
+		{Name: "n1", Roles: Roles{RoleAcuraNode}},
+		{Name: "n2", Roles: Roles{RoleAcuraNode}},
+		{Name: "lb", Roles: Roles{RoleLB}},
+	}}
+	got := map[string][]string{}
+	listens := map[string]bool{}
+	for _, tg := range ReachTargets(c, c.Host("n1"), nil) {
+		got[tg.Host.Name] = append(got[tg.Host.Name], tg.Port.String())
+		listens[tg.Host.Name+" "+tg.Port.String()] = tg.Listens
+	}
+	if want := []string{"6443/tcp", "2379/tcp", "2380/tcp", "10250/tcp", "30080/tcp", "30081/tcp", "30082/tcp"}; !slices.Equal(got["n2"], want) {
+		t.Errorf("n1 -> n2: %v, want %v", got["n2"], want)
+	}
+	if !slices.Equal(got["lb"], []string{"6443/tcp"}) {
+		t.Errorf("n1 -> lb: %v", got["lb"])
+	}
+	// A NodePort needs no socket on the node; the kubelet does.
+	if listens["n2 30080/tcp"] || !listens["n2 10250/tcp"] || !listens["lb 6443/tcp"] {
+		t.Errorf("listens: %v", listens)
+	}
+	up := map[string][]string{}
+	for _, tg := range ReachTargets(c, c.Host("lb"), nil) {
+		up[tg.Host.Name] = append(up[tg.Host.Name], tg.Port.String())
+	}
+	for _, n := range []string{"n1", "n2"} {
+		if want := []string{"80/tcp", "443/tcp", "4443/tcp", "6443/tcp", "15000/tcp", "12201/udp"}; !slices.Equal(up[n], want) {
+			t.Errorf("lb -> %s (one per upstream): %v, want %v", n, up[n], want)
+		}
 	}
 }
 

@@ -10,8 +10,11 @@ import (
 )
 
 // ReachabilityCheck assembles the matrix every node probed from its side:
-// which (from, to, port) edges of the port matrix fail. Any failing edge is
-// critical; nodes that did not answer are listed as unknown.
+// which (from, to, port) edges of the port matrix fail. A blocked edge
+// (timeout, no route) is critical: a firewall drops the traffic. An edge
+// refused by the destination only proves its service is absent (the path
+// is open; the destination's own ports check owns that), a warning. Nodes
+// that did not answer are listed as unknown.
 func ReachabilityCheck(v View) checks.Result { return reach(v, &finding{}) }
 
 // reach is the check; it fills f's nodes and values as it goes (see findingOf).
@@ -47,9 +50,13 @@ func reach(v View, f *finding) checks.Result {
 
 	details := make([]string, 0, len(edges)+len(silent))
 	var pairs []string
+	blocked := 0
 	toPorts := map[string][]string{} // destination -> ports to open there
 	for i, e := range edges {
 		details = append(details, edgeLine(e))
+		if !e.Refused {
+			blocked++
+		}
 		f.nodes = append(f.nodes, e.From, e.To)
 		if i == 0 || e.From != edges[i-1].From || e.To != edges[i-1].To {
 			pairs = append(pairs, e.From+" -> "+e.To)
@@ -76,7 +83,14 @@ func reach(v View, f *finding) checks.Result {
 	}
 	remedy := "A refused connection means nothing listens on the destination; a timeout means a firewall drops it (on the destination or between the hosts). " +
 		strings.Join(fixes, ". ") + "."
-	return checks.Critf(fmt.Sprintf("%s between %s: %s", plural(len(edges), "failing edge", "failing edges"), plural(len(pairs), "node pair", "node pairs"), nameList(pairs)), remedy, details...)
+	msg := fmt.Sprintf("%s between %s: %s", plural(len(edges), "failing edge", "failing edges"), plural(len(pairs), "node pair", "node pairs"), nameList(pairs))
+	if blocked == 0 {
+		return checks.Warnf(msg+" (all refused: the paths are open, the services do not listen)", remedy, details...)
+	}
+	if blocked < len(edges) {
+		msg += fmt.Sprintf(" (%d blocked, %d refused)", blocked, len(edges)-blocked)
+	}
+	return checks.Critf(msg, remedy, details...)
 }
 
 // edgeLine is "from -> to port/proto (purpose): reason".

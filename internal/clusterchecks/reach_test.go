@@ -28,6 +28,14 @@ func TestReachabilityCheck(t *testing.T) {
 			details: []string{"a.x -> b.x 7210/tcp (KUMA Core internal API (services fetch configuration)): i/o timeout",
 				"c.x -> b.x 7209/tcp"},
 			remedy: []string{"--add-port=7209/tcp --add-port=7210/tcp"}}},
+		// Refused only: the paths are open, the services absent (their
+		// own ports checks own that): a warning, not a firewall fault.
+		{"refused only", map[string][]Edge{"a.x": {{To: "b.x", Port: cluster.PortRaft, Reason: "connection refused", Refused: true}}, "b.x": {}, "c.x": {}}, expect{
+			status: checks.Warn, msg: []string{"a.x -> b.x", "all refused: the paths are open"}}},
+		{"blocked and refused", map[string][]Edge{
+			"a.x": {{To: "b.x", Port: cluster.PortRaft, Reason: "connection refused", Refused: true}, {To: "c.x", Port: cluster.PortRaft, Reason: "i/o timeout"}},
+			"b.x": {}, "c.x": {}}, expect{
+			status: checks.Crit, msg: []string{"(1 blocked, 1 refused)"}}},
 		{"silent node unknown", map[string][]Edge{"a.x": {}, "b.x": {}}, expect{
 			status: checks.OK, details: []string{"c.x: unknown (did not answer the reachability query"}}},
 		{"nobody answered", nil, expect{status: checks.Unknown, msg: []string{"no node answered"}}},

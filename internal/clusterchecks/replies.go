@@ -81,6 +81,9 @@ type EdgeWire struct {
 	Number uint16 `json:"number"`
 	Proto  string `json:"proto"`
 	Reason string `json:"reason"`
+	// Refused is omitted by agents that predate it: their edges count as
+	// blocked, the stricter reading.
+	Refused bool `json:"refused,omitempty"`
 }
 
 // ReachReply answers the reachability query: the edges from the answering
@@ -91,7 +94,7 @@ type ReachReply struct {
 
 // Wire is the wire form of e.
 func (e Edge) Wire() EdgeWire {
-	return EdgeWire{From: e.From, To: e.To, Port: e.Port.Name, Number: e.Port.Number, Proto: string(e.Port.Proto), Reason: e.Reason}
+	return EdgeWire{From: e.From, To: e.To, Port: e.Port.Name, Number: e.Port.Number, Proto: string(e.Port.Proto), Reason: e.Reason, Refused: e.Refused}
 }
 
 // ReachReplyOf builds the reply for edges (never a nil list, so "none
@@ -121,7 +124,7 @@ func (r ReachReply) Edges() ([]Edge, error) {
 			return nil, fmt.Errorf("reach reply: edge %d (%s -> %s): port number 0", i, clip(w.From), clip(w.To))
 		}
 		p := cluster.Port{Name: w.Port, Number: w.Number, Proto: proto, Purpose: known[w.Port].Purpose}
-		out = append(out, Edge{From: w.From, To: w.To, Port: p, Reason: w.Reason})
+		out = append(out, Edge{From: w.From, To: w.To, Port: p, Reason: w.Reason, Refused: w.Refused})
 	}
 	return out, nil
 }

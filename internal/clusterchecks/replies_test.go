@@ -67,7 +67,7 @@ func TestHostsReply(t *testing.T) {
 }
 
 func TestReachReply(t *testing.T) {
-	edges := []Edge{{From: "a", To: "b", Port: cluster.PortRaft, Reason: "connection refused"},
+	edges := []Edge{{From: "a", To: "b", Port: cluster.PortRaft, Reason: "connection refused", Refused: true},
 		{From: "a", To: "c", Port: cluster.Port{Name: "custom", Number: 9999, Proto: cluster.UDP}, Reason: "timeout"}}
 	b, err := EncodePayload(ReachReplyOf(edges))
 	if err != nil {

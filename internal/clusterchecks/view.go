@@ -80,6 +80,9 @@ type Edge struct {
 	To     string       `json:"to"`
 	Port   cluster.Port `json:"port"`
 	Reason string       `json:"reason,omitempty"`
+	// Refused: the path is open (the destination's kernel refused) but its
+	// required service does not listen; otherwise the path is blocked.
+	Refused bool `json:"refused,omitempty"`
 }
 
 // View is everything the cluster-wide checks judge.

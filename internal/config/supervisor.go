@@ -39,6 +39,11 @@ type Supervisor struct {
 	// CoreDir holds each Core's working directory (<core_dir>/<ID>, KUMA:
 	// /opt/kaspersky/kuma/core); tests point it into a container.
 	CoreDir string `yaml:"core_dir" json:"core_dir"`
+	// UnitDir is where `raft ... --execute` removes a Core's unit file
+	// and writes the chosen Core's drop-in (systemd's /etc/systemd/system);
+	// a unit whose file is elsewhere is masked, never edited. Tests point
+	// it into a container.
+	UnitDir string `yaml:"unit_dir" json:"unit_dir"`
 }
 
 // CoreBackups are the archives of a Core's working directory taken before
@@ -169,6 +174,7 @@ func DefaultSupervisor() Supervisor {
 		},
 		Backups: CoreBackups{MaxBytes: 8 * GiB, Keep: 3},
 		CoreDir: "/opt/kaspersky/kuma/core",
+		UnitDir: "/etc/systemd/system",
 		Cleanup: Cleanup{
 			DryRun: true, After: 30 * time.Minute,
 			K0s: [][]string{{"k0s", "etcd", "leave", "--peer-address", "{{.Addr}}"}},
@@ -312,6 +318,9 @@ func (c *Config) validateSupervisor(bad func(key, format string, args ...any)) {
 	checkTemplate(bad, "supervisor.rejoin.join_command", r.JoinCommand, "Leader", "ID", "Unit")
 	if !path.IsAbs(s.CoreDir) {
 		bad("supervisor.core_dir", "must be an absolute path, not %q", s.CoreDir)
+	}
+	if !path.IsAbs(s.UnitDir) {
+		bad("supervisor.unit_dir", "must be an absolute path, not %q", s.UnitDir)
 	}
 	if s.Backups.MaxBytes < 1 {
 		bad("supervisor.backups.max_bytes", "must be positive, not %d", s.Backups.MaxBytes)

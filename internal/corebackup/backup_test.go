@@ -142,3 +142,27 @@ func TestCreateRefuses(t *testing.T) {
 		t.Errorf("left behind: %v", ents)
 	}
 }
+
+func TestKeepFile(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "kuma-core-x.service")
+	if err := os.WriteFile(src, []byte("[Service]\nExecStart=/bin/true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Dir: filepath.Join(dir, "backups")}
+	kept, err := KeepFile(o, "x", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(kept)
+	fi, serr := os.Stat(kept)
+	if err != nil || serr != nil || string(b) != "[Service]\nExecStart=/bin/true\n" || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("kept %s: %q %v %v", kept, b, err, serr)
+	}
+	if bs, err := List(o.Dir); err != nil || len(bs) != 0 {
+		t.Fatalf("a kept unit file listed as a backup: %+v %v", bs, err)
+	}
+	if _, err := KeepFile(o, "../x", src); err == nil {
+		t.Fatal("an ID with a path separator was accepted")
+	}
+}

@@ -45,12 +45,18 @@ const (
 	AgentStarted         Type = "agent.started"      // AgentData
 	AgentStopping        Type = "agent.stopping"     // AgentData
 	EventsDropped        Type = "events.dropped"     // DroppedData
+	// The steps of `kuma-agent raft ... --execute`, emitted by the agent
+	// coordinating the operation (RaftStepData).
+	RaftStepStarted Type = "raft.step_started"
+	RaftStepDone    Type = "raft.step_done"
+	RaftStepFailed  Type = "raft.step_failed"
 )
 
 // Types lists every type, for documentation and validation.
 var Types = []Type{CheckStatusChanged, ClusterStatusChanged, MemberJoined, MemberFailed, MemberLeft, MemberReaped, MemberUpdated,
 	UnitStateChanged, HealingProposed, HealingStarted, HealingFinished, HealingRefused,
-	LeaseAcquired, LeaseRenewed, LeaseReleased, LeaseTakenOver, AgentStarted, AgentStopping, EventsDropped}
+	LeaseAcquired, LeaseRenewed, LeaseReleased, LeaseTakenOver, AgentStarted, AgentStopping, EventsDropped,
+	RaftStepStarted, RaftStepDone, RaftStepFailed}
 
 // TypePrefix makes the CloudEvents type reverse-DNS style.
 const TypePrefix = "com.kuma-agent."
@@ -208,6 +214,20 @@ type UnitData struct {
 	SubState    string `json:"sub_state,omitempty"`
 	Result      string `json:"result,omitempty"`
 	Condition   string `json:"condition,omitempty"` // the supervisor's reading: failed, stopped, unknown, ...
+}
+
+// RaftStepData is one step of a Raft recovery executed through the agents
+// (raft.step_*): the operation (its procedure and id), the node the step
+// ran on and the step's name from the fixed table (internal/raftops).
+type RaftStepData struct {
+	Operation string `json:"operation"` // operation id, one per --execute
+	Procedure string `json:"procedure"` // remove-node, restore-cluster
+	Node      string `json:"node"`      // where the step ran
+	Step      string `json:"step"`
+	// Result (raft.step_done) or Reason (raft.step_failed): the target
+	// agent's answer, e.g. the backup taken or why it refused.
+	Result string `json:"result,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // HealingData is the data of healing.* events.

@@ -22,7 +22,8 @@ func fixtureFiles(t testing.TB) []string {
 			t.Fatalf("fixtures: %v", err)
 		}
 		for _, e := range ents {
-			if !e.IsDir() && e.Name() != "README.md" {
+			// A supplement is read with its ha_env_file, never alone.
+			if !e.IsDir() && e.Name() != "README.md" && !strings.HasSuffix(e.Name(), SupplementSuffix) {
 				out = append(out, filepath.Join(dir, e.Name()))
 			}
 		}
@@ -46,7 +47,8 @@ func TestFixtures(t *testing.T) {
 		// findings are exactly the warnings and errors expected.
 		findings []want
 	}{
-		{"acura-ha_env_file", cluster.LayoutAcura, 3, nil},
+		// 3 nodes and the balancer from the supplement next to it.
+		{"acura-ha_env_file", cluster.LayoutAcura, 4, nil},
 		{"distributed-raft-3core.inventory.yml", cluster.LayoutDistributed, 6, nil},
 		{"expand-raft-2peers.inventory.yml", cluster.LayoutExpand, 3, nil},
 		// Header: one controller in a multi-node cluster.

@@ -19,8 +19,21 @@ const (
 
 var iniSectionSuffix = map[string]iniSection{"": sectionHosts, "vars": sectionVars, "children": sectionChildren}
 
-// iniAddressVars are the variables naming a host's address, by priority.
+// iniAddressVars are the variables naming a host's address, by priority:
+// the address Ansible connects to, which in a cloud may be a floating
+// (public, NAT) address the node does not own.
 var iniAddressVars = []string{"ansible_ssh_host", "ansible_host", "ip"}
+
+// InternalAddressVar names a node's own address (on its own interface)
+// where it differs from the one Ansible connects to. Acura's file has no
+// such variable; it is kuma-agent's, set in the supplement (or on the host
+// line: Ansible keeps unknown host variables and ignores them).
+const InternalAddressVar = "internal_address"
+
+// iniGroupRoles: a host in one of these groups has this role instead of
+// being an Acura node. Acura's ha_env_file lists only the nodes; the
+// balancer is declared in the supplement's [lb] group.
+var iniGroupRoles = map[string]cluster.Role{"lb": cluster.RoleLB}
 
 type iniHost struct {
 	host *cluster.Host
@@ -39,8 +52,19 @@ type iniInventory struct {
 
 // parseINI reads an Acura ha_env_file (Ansible INI): host lines
 // `<name> key=value ...`, optional [group], [group:vars], [group:children]
-// sections and #/; comments. Every host is an Acura HA node.
+// sections and #/; comments. Every host is an Acura HA node, except those
+// in a group of iniGroupRoles.
 func parseINI(file string, data []byte) (*cluster.Cluster, error) {
+	inv, err := readINI(file, data)
+	if err != nil {
+		return nil, err
+	}
+	return inv.resolve(), nil
+}
+
+// readINI is parseINI before variables and roles are resolved, so a
+// supplement can be merged first.
+func readINI(file string, data []byte) (*iniInventory, error) {
 	inv := &iniInventory{file: file, hosts: map[string]*iniHost{},
 		groupVars: map[string]map[string]any{}, children: map[string][]string{}, seen: map[string]bool{}}
 	group, section := "ungrouped", sectionHosts
@@ -71,7 +95,7 @@ func parseINI(file string, data []byte) (*cluster.Cluster, error) {
 			return nil, err
 		}
 	}
-	return inv.resolve(), nil
+	return inv, nil
 }
 
 func (inv *iniInventory) mention(group string) {
@@ -176,18 +200,39 @@ func (inv *iniInventory) resolve() *cluster.Cluster {
 		}
 		h := ih.host
 		h.Vars = vars
-		for _, k := range iniAddressVars {
-			if a, ok := vars[k].(string); ok && a != "" {
-				h.Address = a
-				break
+		for g, r := range iniGroupRoles {
+			if member[g] {
+				h.Roles = cluster.Roles{r}
 			}
 		}
-		if ip, err := netip.ParseAddr(h.Address); err == nil {
-			h.IP = ip
-		}
+		resolveAddresses(h)
 		c.Hosts = append(c.Hosts, h)
 	}
 	return c
+}
+
+// resolveAddresses sets h's address: its internal_address when given (the
+// one on its own interface: gossip, /etc/hosts, DNS and port checks use
+// it), with the address Ansible connects to kept as the public one when it
+// differs; otherwise the address Ansible connects to.
+func resolveAddresses(h *cluster.Host) {
+	public, from := "", ""
+	for _, k := range iniAddressVars {
+		if a, ok := h.Vars[k].(string); ok && a != "" {
+			public, from = a, k
+			break
+		}
+	}
+	h.Address, h.AddressFrom = public, from
+	if in, ok := h.Vars[InternalAddressVar].(string); ok && in != "" {
+		h.Address, h.AddressFrom = in, InternalAddressVar
+		if public != in {
+			h.PublicAddress, h.PublicFrom = public, from
+		}
+	}
+	if ip, err := netip.ParseAddr(h.Address); err == nil {
+		h.IP = ip
+	}
 }
 
 // byDepth orders the groups in member parents first (all, then its

@@ -55,13 +55,22 @@ func (l Loader) file() yamlstrict.Options {
 }
 
 // Load reads at most MaxBytes+1 bytes of path, so a huge file is refused
-// without being read whole.
+// without being read whole. An Acura ha_env_file is read with its
+// supplement (path + SupplementSuffix) when that file exists.
 func (l Loader) Load(path string) (*cluster.Cluster, error) {
 	data, err := l.file().ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return l.Parse(path, data)
+	c, err := l.Parse(path, data)
+	if err != nil || c.Layout != cluster.LayoutAcura {
+		return c, err
+	}
+	supp, err := l.loadSupplement(path)
+	if err != nil || supp == nil {
+		return c, err
+	}
+	return l.ParseSupplemented(path, data, path+SupplementSuffix, supp)
 }
 
 // Parse detects the format of data and resolves it into a cluster.

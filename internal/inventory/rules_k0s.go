@@ -151,8 +151,12 @@ func ruleLoadBalancer(c *cluster.Cluster) []Finding {
 			}
 		}
 		var clash []string
-		for _, p := range cluster.ListenPorts(c.Layout, others, nil) {
-			if slices.Contains(lbPorts, p) {
+		// What the node listens on itself, and what the balancer forwards
+		// to its roles (the KUMA ports of a worker's ingress are pod ports,
+		// not in its listen table, but still taken on that host).
+		taken := append(cluster.ListenPorts(c.Layout, others, nil), cluster.ReachPorts(c.Layout, cluster.Roles{cluster.RoleLB}, others, nil)...)
+		for _, p := range taken {
+			if slices.Contains(lbPorts, p) && !slices.Contains(clash, p.String()) {
 				clash = append(clash, p.String())
 			}
 		}

@@ -28,9 +28,9 @@ var nameRuleFindings = map[cluster.NameRule]struct {
 }
 
 func ruleHostNames(c *cluster.Cluster) []Finding {
-	nr := nameRuleFindings[c.Layout.NameRule()]
 	var out []Finding
 	for _, h := range c.Hosts {
+		nr, ruled := nameRuleFindings[c.Layout.NameRuleFor(h.Roles)]
 		if strings.Contains(h.Name, "_") && invalidHostname(strings.ReplaceAll(h.Name, "_", "-")) == "" {
 			out = append(out, newFinding(Error, "name-invalid", h,
 				"rename the host with '-' for each '_': here, in DNS and on the machine (hostnamectl set-hostname)",
@@ -43,7 +43,7 @@ func ruleHostNames(c *cluster.Cluster) []Finding {
 				"not a valid host name: %s", reason))
 			continue
 		}
-		if nr.violates(h.Name) {
+		if ruled && nr.violates(h.Name) {
 			out = append(out, newFinding(Error, nr.code, h, nr.remedy, "%s", nr.message))
 		}
 	}

@@ -76,6 +76,10 @@ func TestRules(t *testing.T) {
 			[]want{{"duplicate-key", ""}, {"control-plane-master-count", "cp3.example.com"}, {"controllers-even", ""}}},
 		{"lb on controller", k0sBase + "    kuma_lb_extra:\n      hosts:\n        x.example.com: {ansible_host: 192.168.1.20}\n" +
 			"kuma_lb:\n  hosts:\n    cp1.example.com:\n", []want{{"lb-port-conflict", "cp1.example.com"}, {"host-without-role", "x.example.com"}}},
+		// The balancer on a worker: the worker's KUMA ingress takes the
+		// ports nginx listens on, though they are pod ports, not listeners.
+		{"lb on worker", k0sBase + "    kuma_lb_extra:\n      hosts:\n        x.example.com: {ansible_host: 192.168.1.20}\n" +
+			"kuma_lb:\n  hosts:\n    w1.example.com:\n", []want{{"lb-port-conflict", "w1.example.com"}, {"host-without-role", "x.example.com"}}},
 		// kuma_core keeps the install-time Core host (KUMA help): info only.
 		{"core not on worker", k0sBase + "kuma:\n  children:\n    kuma_core:\n      hosts:\n        cp2.example.com:\n", nil},
 		{"no lb", strings.Replace(k0sBase, "    kuma_lb:", "    kuma_lb_typo:", 1),
@@ -108,10 +112,15 @@ func TestRules(t *testing.T) {
 		{"invalid names", "kuma_storage:\n  hosts:\n    a_b.example.com:\n    10.0.0.7:\n    -x.example.com:\n",
 			[]want{{"name-invalid", "a_b.example.com"}, {"name-invalid", "10.0.0.7"}, {"name-invalid", "-x.example.com"}}},
 		{"listed twice", "kuma_storage:\n  hosts:\n    s1.example.com:\n    s1.example.com:\n", []want{{"host-listed-twice", "s1.example.com"}}},
-		{"acura ok", "n1 ansible_ssh_host=10.0.0.1\nn2 ansible_ssh_host=10.0.0.2\nn3 ansible_ssh_host=10.0.0.3\n", nil},
-		{"acura fqdn and name address", "n1.example.com ansible_ssh_host=10.0.0.1\nn2 ansible_ssh_host=n2\nn3\n",
+		{"acura ok", "n1 ansible_ssh_host=10.0.0.1\nn2 ansible_ssh_host=10.0.0.2\nn3 ansible_ssh_host=10.0.0.3\n" + acuraLB, nil},
+		{"acura fqdn and name address", "n1.example.com ansible_ssh_host=10.0.0.1\nn2 ansible_ssh_host=n2\nn3\n" + acuraLB,
 			[]want{{"name-has-dot", "n1.example.com"}, {"acura-address-not-ip", "n2"}, {"acura-address-not-ip", "n3"}}},
-		{"acura two nodes", "n1 ansible_ssh_host=10.0.0.1\nn2 ansible_ssh_host=10.0.0.2\n", []want{{"controllers-even", ""}}},
+		{"acura two nodes", "n1 ansible_ssh_host=10.0.0.1\nn2 ansible_ssh_host=10.0.0.2\n" + acuraLB, []want{{"controllers-even", ""}}},
+		// Acura's file lists only the nodes: the balancer must be declared.
+		{"acura no lb", "n1 ansible_ssh_host=10.0.0.1\nn2 ansible_ssh_host=10.0.0.2\nn3 ansible_ssh_host=10.0.0.3\n",
+			[]want{{"acura-no-load-balancer", ""}}},
+		{"acura internal address not ip", "n1 ansible_ssh_host=203.0.113.1 internal_address=n1.lan\nn2 ansible_ssh_host=10.0.0.2\nn3 ansible_ssh_host=10.0.0.3\n" + acuraLB,
+			[]want{{"internal-address-not-ip", "n1"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,6 +149,10 @@ func TestRules(t *testing.T) {
 		})
 	}
 }
+
+// acuraLB declares an Acura balancer in the ha_env_file itself (allowed,
+// though the supplement is where the README says to put it).
+const acuraLB = "[lb]\nlb ansible_ssh_host=10.0.0.9\n"
 
 // isProblem: f reports one of c's Problems (located at its own line).
 func isProblem(c *cluster.Cluster, f Finding) bool {

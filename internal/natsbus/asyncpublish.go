@@ -102,3 +102,10 @@ func (a *PubAck) Done() (bool, error) {
 	}
 	return a.done, a.err
 }
+
+// Refused says the event was certainly not stored: no stream listened (no
+// responders, as while the stream has no leader): outbox.DrainWindow may re-send
+// it at once instead of waiting for older acknowledgements.
+func (a *PubAck) Refused() bool {
+	return a.done && errors.Is(a.err, jetstream.ErrNoStreamResponse)
+}

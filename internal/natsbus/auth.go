@@ -130,6 +130,7 @@ func PermissionsFor(role Role, s Scope) Permissions {
 	inbox := func(r Role) string { return InboxPrefix(s.Node, r) + ".>" }
 	switch role {
 	case RoleAgent:
+		opsPub, opsSub := opsPermissions(s.Cluster, s.Node)
 		return Permissions{
 			Publish: []string{
 				"kuma." + events.Token(s.Cluster) + "." + events.Token(s.Node) + ".>", // its own events
@@ -138,8 +139,9 @@ func PermissionsFor(role Role, s Scope) Permissions {
 				api + "STREAM.CREATE." + kv, api + "STREAM.UPDATE." + kv, api + "STREAM.INFO." + kv,
 				"$KV." + s.Bucket + ".>",                                                                // lease writes (compare-and-set by header)
 				api + "DIRECT.GET." + kv, api + "DIRECT.GET." + kv + ".>", api + "STREAM.MSG.GET." + kv, // lease reads
+				opsPub, // ops requests and answers, only as itself (ops.go)
 			},
-			Subscribe: []string{inbox(RoleAgent)},
+			Subscribe: []string{inbox(RoleAgent), opsSub}, // its inbox; ops messages to it
 		}
 	case RoleReader:
 		return Permissions{

@@ -25,7 +25,16 @@ type Plan struct {
 
 // BuiltinChecks names every built-in check, in report order. Plugins add
 // "plugin:<file>" names.
-var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "disk", "state", "ports", "reach", "lb", "plugins"}
+var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "dns", "addresses", "disk", "state", "ports", "reach", "lb", "plugins"}
+
+// layoutNeeds: the checks a layout calls for beyond the common ones.
+// Acura requires working DNS (its Kubernetes and services look peers up
+// by name) and runs in clouds where Ansible's address is often a floating
+// one; KUMA's layouts rely on /etc/hosts (the hosts check) and give
+// addresses on the node's LAN.
+var layoutNeeds = map[cluster.Layout]struct{ dns, ownAddress bool }{
+	cluster.LayoutAcura: {dns: true, ownAddress: true},
+}
 
 // LoadCluster reads the inventory at path; a missing file is (nil, nil):
 // doctor still runs the node-local checks and says what it could not do.
@@ -86,7 +95,7 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 	rule := cluster.NameNeedsDot
 	expected := ""
 	if c != nil {
-		rule = c.Layout.NameRule()
+		rule = c.Layout.NameRuleFor(node.Roles)
 		if node.Self != nil {
 			expected = node.Self.Name
 		} else if h := c.HostFold(node.Name); h != nil {
@@ -99,6 +108,12 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 	})
 	if c != nil {
 		add(&checks.Hosts{File: cfg.Paths.HostsFile, Cluster: c})
+	}
+	if c != nil && layoutNeeds[c.Layout].dns {
+		add(&checks.DNS{Cluster: c})
+	}
+	if c != nil && node.Self != nil && layoutNeeds[c.Layout].ownAddress {
+		add(&checks.Addresses{Self: node.Self, Supplement: c.Source + inventory.SupplementSuffix})
 	}
 	add(&checks.Disk{
 		Paths: cfg.Paths.DiskPaths, DataDirs: cfg.Paths.DataDirs,

@@ -90,7 +90,7 @@ func TestBuildPortsFromMatrix(t *testing.T) {
 	if ports == nil || reach == nil {
 		t.Fatal("no ports or reach check")
 	}
-	if ports.Addr.String() != "127.0.20.11" || len(ports.Listen) != 5 || len(ports.Targets) != 0 {
+	if ports.Addr.String() != "127.0.20.11" || len(ports.Listen) != 4 || len(ports.Targets) != 0 {
 		t.Errorf("ports: addr %v listen %v targets %d", ports.Addr, ports.Listen, len(ports.Targets))
 	}
 	if len(reach.Listen) != 0 {

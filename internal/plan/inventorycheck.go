@@ -38,6 +38,11 @@ func (c inventoryCheck) Run(context.Context) checks.Result {
 		remedy := "set node_name in agent.yaml to this host's inventory name, or fix `hostname -f` (KUMA requires them to be equal, case included)"
 		if h := c.cluster.HostFold(c.node.Name); h != nil {
 			msg = fmt.Sprintf("this node %q is in the inventory only as %q (case differs)", c.node.Name, h.Name)
+		} else if c.cluster.Layout == cluster.LayoutAcura {
+			// Acura's file lists only the nodes: the likeliest stranger is
+			// the balancer.
+			remedy = fmt.Sprintf("if this is Acura's load balancer, declare it in %s: a line `[lb]`, then `%s ansible_ssh_host=<IP>`; otherwise %s",
+				c.cluster.Source+inventory.SupplementSuffix, c.node.Name, remedy)
 		}
 		res = checks.Critf(msg, remedy)
 	}

@@ -50,6 +50,10 @@ type Status struct {
 type Precondition struct {
 	OK   bool   `json:"ok"`
 	Text string `json:"text"`
+	// Note: advice that does not block the procedure (Ready ignores it):
+	// an even count of Cores after a removal is allowed on the way to
+	// removing (or adding) one more.
+	Note bool `json:"note,omitempty"`
 }
 
 // Step is one step on one node (or in the web UI: Manual).
@@ -58,6 +62,9 @@ type Step struct {
 	Manual  bool   `json:"manual,omitempty"`
 	Text    string `json:"text"`
 	Command string `json:"command,omitempty"` // the exact shell line, when there is one
+	// Auto: `--execute` performs it through the agents (remove-node,
+	// restore-cluster); the other steps stay the operator's.
+	Auto bool `json:"auto,omitempty"`
 }
 
 // Plan is a procedure planned for a cluster.
@@ -71,7 +78,7 @@ type Plan struct {
 // Ready reports whether every precondition holds.
 func (p Plan) Ready() bool {
 	for _, c := range p.Preconditions {
-		if !c.OK {
+		if !c.OK && !c.Note {
 			return false
 		}
 	}
@@ -162,22 +169,27 @@ func step(p *Plan, node, text, cmd string) {
 	p.Steps = append(p.Steps, Step{Node: node, Text: text, Command: cmd})
 }
 
+// auto is a step --execute performs (internal/raftops' table).
+func auto(p *Plan, node, text, cmd string) {
+	p.Steps = append(p.Steps, Step{Node: node, Text: text, Command: cmd, Auto: true})
+}
+
 func manual(p *Plan, text string) {
 	p.Steps = append(p.Steps, Step{Node: "web UI", Manual: true, Text: text})
 }
 
 // backupStep: before anything removes or resets a working directory.
 func backupStep(p *Plan, st Status, c *Core) {
-	step(p, c.Node, "Back up the Core's working directory (Raft data and database) into the agent's state directory; refused if it fails or the disk would fall below the disk check's threshold",
+	auto(p, c.Node, "Back up the Core's working directory (Raft data and database) into the agent's state directory; refused if it fails or the disk would fall below the disk check's threshold",
 		fmt.Sprintf("tar -C %s -czf /var/lib/kuma-agent/core-backups/%s-manual.tar.gz %s && sha256sum /var/lib/kuma-agent/core-backups/%s-manual.tar.gz", st.CoreDir, idOr(c), idOr(c), idOr(c)))
 }
 
 // deleteSteps: KUMA's "delete a node": stop, remove the working directory
 // and the unit.
 func deleteSteps(p *Plan, st Status, c *Core) {
-	step(p, c.Node, "Stop the Core", "systemctl stop "+unitOr(c))
-	step(p, c.Node, "Remove its working directory", "rm -rf "+st.workDir(c))
-	step(p, c.Node, "Remove its unit", fmt.Sprintf("rm -f /etc/systemd/system/%s /usr/lib/systemd/system/%s && systemctl daemon-reload", unitOr(c), unitOr(c)))
+	auto(p, c.Node, "Stop the Core", "systemctl stop "+unitOr(c))
+	auto(p, c.Node, "Remove its working directory", "rm -rf "+st.workDir(c))
+	auto(p, c.Node, "Remove its unit", fmt.Sprintf("rm -f /etc/systemd/system/%s /usr/lib/systemd/system/%s && systemctl daemon-reload", unitOr(c), unitOr(c)))
 }
 
 // coreListSteps: KUMA: when the Core nodes change, --core in the units of
@@ -202,6 +214,7 @@ func removeNode(p *Plan, st Status, c *Core) {
 	after := n - 1
 	pre(p, alive >= need(after), "the other Cores keep a majority of the %d that remain: %d alive (%s), quorum %d", after, alive, strings.Join(names, ", "), need(after))
 	pre(p, after%2 == 1, "KUMA allows only an odd number of Cores: %d remain after the removal (remove or add one more after this one)", after)
+	p.Preconditions[len(p.Preconditions)-1].Note = true // the way from 5 to 3 Cores passes 4
 	pre(p, c.Backup != "" || c.AgentAlive, "a backup of %s's working directory exists or its agent can take one (newest: %s)", c.Node, orNone(c.Backup))
 	manual(p, fmt.Sprintf("Remove the Core service of %s (ID %s) from the cluster in the KUMA web UI", c.Node, idOr(c)))
 	backupStep(p, st, c)
@@ -246,7 +259,7 @@ func restoreCluster(p *Plan, st Status, seed *Core) {
 	for i := range st.Cores {
 		c := &st.Cores[i]
 		if c.Unit != "" {
-			step(p, c.Node, "Stop the Core", "systemctl stop "+unitOr(c))
+			auto(p, c.Node, "Stop the Core", "systemctl stop "+unitOr(c))
 		}
 	}
 	for i := range st.Cores {
@@ -254,16 +267,16 @@ func restoreCluster(p *Plan, st Status, seed *Core) {
 		if c.Node == seed.Node || c.Unit == "" {
 			continue
 		}
-		step(p, c.Node, "Remove its working directory", "rm -rf "+st.workDir(c))
-		step(p, c.Node, "Remove its unit", fmt.Sprintf("rm -f /etc/systemd/system/%s /usr/lib/systemd/system/%s && systemctl daemon-reload", unitOr(c), unitOr(c)))
+		auto(p, c.Node, "Remove its working directory", "rm -rf "+st.workDir(c))
+		auto(p, c.Node, "Remove its unit", fmt.Sprintf("rm -f /etc/systemd/system/%s /usr/lib/systemd/system/%s && systemctl daemon-reload", unitOr(c), unitOr(c)))
 	}
-	step(p, seed.Node, "Mark the Raft state for a reset: the next start makes a one-node cluster", "touch "+st.workDir(seed)+"/raft/.reset")
+	auto(p, seed.Node, "Mark the Raft state for a reset: the next start makes a one-node cluster", "touch "+st.workDir(seed)+"/raft/.reset")
 	newExec := "ExecStart=<the unit's command line without --raft.join>"
 	if seed.Exec != nil {
 		newExec = "ExecStart=" + strings.Join(seed.Exec.WithoutFlag("raft.join"), " ")
 	}
-	step(p, seed.Node, "Remove --raft.join from its unit: "+newExec, "systemctl edit --full "+unitOr(seed))
-	step(p, seed.Node, "Reload systemd and start the Core: a one-node cluster", "systemctl daemon-reload && systemctl start "+unitOr(seed))
+	auto(p, seed.Node, "Remove --raft.join from its unit: "+newExec, "systemctl edit --full "+unitOr(seed))
+	auto(p, seed.Node, "Reload systemd and start the Core: a one-node cluster", "systemctl daemon-reload && systemctl start "+unitOr(seed))
 	for i := range st.Cores {
 		c := &st.Cores[i]
 		if c.Node == seed.Node {

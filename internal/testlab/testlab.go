@@ -35,18 +35,23 @@ type TB interface {
 // provides it; `make deps` installs every one of them (a test checks the
 // Makefile's list against this one).
 var Packages = map[string]string{
-	"chromium":       "chromium",
-	"debootstrap":    "debootstrap",
-	"dpkg":           "dpkg",
-	"dpkg-deb":       "dpkg",
-	"ip":             "iproute2",
-	"make":           "make",
-	"nats-server":    "nats-server",
-	"nft":            "nftables",
-	"nginx":          "nginx-light",
-	"nsenter":        "util-linux",
-	"rpm":            "rpm",
-	"systemd-nspawn": "systemd-container",
+	"chromium":         "chromium",
+	"debootstrap":      "debootstrap",
+	"dpkg":             "dpkg",
+	"dpkg-deb":         "dpkg",
+	"etcd":             "etcd-server",
+	"etcdctl":          "etcd-client",
+	"ip":               "iproute2",
+	"make":             "make",
+	"nats-server":      "nats-server",
+	"nft":              "nftables",
+	"nginx":            "nginx-light",
+	"nsenter":          "util-linux",
+	"promtool":         "prometheus",
+	"rpm":              "rpm",
+	"rsyslogd":         "rsyslog",
+	"systemd-nspawn":   "systemd-container",
+	"victoria-metrics": "victoria-metrics",
 }
 
 // InCI reports whether the tests run in CI (CI=true, as .ci/run sets it

@@ -3,11 +3,12 @@
 # (systemd-nspawn --volatile=overlay: the rootfs is never written, so one
 # copy serves every run). Idempotent: an existing rootfs is left alone.
 #
-#   KUMA_ROOTFS  where it goes (default /var/cache/kuma-agent/rootfs-bookworm)
+#   KUMA_ROOTFS  where it goes (default /var/cache/kuma-agent/rootfs-bookworm-2; the
+#                suffix changes with the package list, so a cached older rootfs is not reused)
 #   KUMA_MIRROR  Debian mirror (default http://deb.debian.org/debian)
 set -euo pipefail
 
-DIR=${KUMA_ROOTFS:-/var/cache/kuma-agent/rootfs-bookworm}
+DIR=${KUMA_ROOTFS:-/var/cache/kuma-agent/rootfs-bookworm-2}
 MIRROR=${KUMA_MIRROR:-http://deb.debian.org/debian}
 TMP=$DIR.tmp
 
@@ -39,7 +40,10 @@ fi
 if [ ! -x "$TMP/lib/systemd/systemd" ] || [ -e "$TMP/debootstrap" ]; then
 	rm -rf "$TMP"
 	echo "rootfs: debootstrap into $TMP (about a minute)"
-	debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,rpm \
+	# openssh-server and python3 (+ python3-apt for ansible's apt module): the Ansible
+	# deployment test reaches the hosts over SSH; man-db and bash-completion: the package's
+	# man page and completion are checked where they are installed.
+	debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,rpm,openssh-server,python3,python3-apt,man-db,bash-completion \
 		bookworm "$TMP" "$MIRROR"
 fi
 
@@ -54,6 +58,9 @@ for u in systemd-networkd-wait-online.service console-getty.service \
 	rm -f "$sysd"/*.wants/"$u" "$sysd"/*.wants/"${u%@.service}"@*.service
 	ln -sfn /dev/null "$sysd/$u"
 done
+# sshd is installed for the Ansible test, which starts it in its own hosts; other hosts
+# do not run it.
+rm -f "$sysd"/multi-user.target.wants/ssh.service "$sysd"/sshd.service
 # An empty machine-id makes systemd generate a fresh one at every boot
 # (from nspawn's random uuid): each test host needs its own id.
 : >"$TMP/etc/machine-id"

@@ -54,6 +54,7 @@ func superviseContainer(cfg *config.Config, h *nspawnlab.Host) {
 	s.Rejoin.OutPattern, s.Rejoin.InPattern, s.Rejoin.LeaderPattern = `"state"\s*:\s*"out"`, `"state"\s*:\s*"follower"`, `"state"\s*:\s*"leader"`
 	// The Cores' working directories are in the container.
 	s.CoreDir = fmt.Sprintf("/proc/%d/root/opt/kaspersky/kuma/core", h.Leader())
+	s.UnitDir = fmt.Sprintf("/proc/%d/root/etc/systemd/system", h.Leader())
 	s.Rejoin.JoinCommand = []string{"nsenter", "-t", strconv.Itoa(h.Leader()), "-a", containerBinDir + "/fake-kuma-core",
 		"core", "--raft.join", "{{.Leader}}", "--id", "{{.ID}}", "--install"}
 }

@@ -100,6 +100,8 @@ type meshLab struct {
 	inv   string
 	c     *cluster.Cluster
 	nodes []*agentNode // nodes[i-1] is host i
+	// removed are the hosts whose Core a test removed (raftexec_test.go).
+	removed []int
 }
 
 // agentNode is one agent: its config file, log and (when running) process.

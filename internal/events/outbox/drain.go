@@ -3,6 +3,8 @@ package outbox
 import (
 	"context"
 	"errors"
+	"slices"
+	"time"
 
 	"github.com/kuma-agent/kuma-agent/internal/events"
 )
@@ -79,7 +81,8 @@ func (o *Outbox) DrainWindow(ctx context.Context, send func(events.Event) (Pendi
 	if err != nil {
 		return 0, err
 	}
-	var inflight []Pending // oldest first; one per handed-out, unacked event
+	var inflight []Pending     // oldest first; one per handed-out, unacked event
+	var sentEvs []events.Event // the events of inflight
 	acked := 0
 	for {
 		for _, e := range evs {
@@ -91,16 +94,34 @@ func (o *Outbox) DrainWindow(ctx context.Context, send func(events.Event) (Pendi
 				return o.settle(ctx, acked, inflight, err)
 			}
 			inflight = append(inflight, p)
+			sentEvs = append(sentEvs, e)
 		}
 		if len(inflight) == 0 {
 			return acked, nil
+		}
+		// A later publish refused for certain (JetStream: no responders, as
+		// while a stream has no leader or interest is being re-propagated after
+		// a server restart) is re-sent, with every one after it, without
+		// waiting for the oldest acknowledgement's timeout (5 s): the re-send
+		// reaches the live subscribers as soon as interest is back. The store
+		// may then hold it before an older event whose outcome is still open:
+		// the same reordering a timed-out ack already causes; consumers order
+		// by the event's time and dedupe by id.
+		if k := slices.IndexFunc(inflight[1:], refusedNow); k >= 0 {
+			for i := k + 1; i < len(inflight); i++ {
+				p, err := send(sentEvs[i])
+				if err != nil {
+					return o.settle(ctx, acked, inflight, err)
+				}
+				inflight[i] = p
+			}
 		}
 		// While the oldest acknowledgement is awaited, an event appended
 		// meanwhile goes out at once (room in the window permitting), not
 		// after it: an acknowledgement held up by a stream leader election
 		// (up to the ack timeout) must not hold back a member.failed that the
 		// live subscribers would get the moment it is sent.
-		woke, err := waitOrMore(ctx, inflight[0], more, len(inflight) < window)
+		woke, err := waitOrMore(ctx, inflight[0], more, len(inflight) < window, inflight[1:])
 		if woke {
 			more = o.Wait()
 			if evs, err = o.PeekMore(window - len(inflight)); err != nil {
@@ -123,6 +144,7 @@ func (o *Outbox) DrainWindow(ctx context.Context, send func(events.Event) (Pendi
 		}
 		acked += n
 		inflight = inflight[n:]
+		sentEvs = sentEvs[n:]
 		more = o.Wait()
 		if evs, err = o.PeekMore(window - len(inflight)); err != nil {
 			return o.settle(ctx, acked, inflight, err)
@@ -132,19 +154,34 @@ func (o *Outbox) DrainWindow(ctx context.Context, send func(events.Event) (Pendi
 
 // waitOrMore waits for p's outcome (woke false, its error) or, when room,
 // for more (woke true: p's outcome still open), or ctx's end.
-func waitOrMore(ctx context.Context, p Pending, more <-chan struct{}, room bool) (woke bool, err error) {
-	if !room {
+func waitOrMore(ctx context.Context, p Pending, more <-chan struct{}, room bool, later []Pending) (woke bool, err error) {
+	if !room && len(later) == 0 {
 		return false, p.Wait(ctx)
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stop := make(chan struct{})
-	defer close(stop)
+	stop, exited := make(chan struct{}), make(chan struct{})
+	defer func() { close(stop); <-exited }() // later's Pendings are the caller's again
+	if !room {
+		more = nil
+	}
 	go func() {
-		select {
-		case <-more:
-			cancel()
-		case <-stop:
+		defer close(exited)
+		t := time.NewTicker(RefusedRetry)
+		defer t.Stop()
+		for {
+			select {
+			case <-more:
+				cancel()
+				return
+			case <-t.C:
+				if slices.ContainsFunc(later, refusedNow) {
+					cancel()
+					return
+				}
+			case <-stop:
+				return
+			}
 		}
 	}()
 	err = p.Wait(wctx)
@@ -152,6 +189,23 @@ func waitOrMore(ctx context.Context, p Pending, more <-chan struct{}, room bool)
 		return true, nil
 	}
 	return false, err
+}
+
+// RefusedRetry is how often DrainWindow looks for, and re-sends, later
+// publishes refused for certain while the oldest acknowledgement is awaited.
+var RefusedRetry = 100 * time.Millisecond
+
+// Refuser is a Pending that can tell its failure certainly did not store
+// the event (JetStream: no responders, no stream leader listened).
+type Refuser interface{ Refused() bool }
+
+func refusedNow(p Pending) bool {
+	r, ok := p.(Refuser)
+	if !ok {
+		return false
+	}
+	done, err := p.Done()
+	return done && err != nil && r.Refused()
 }
 
 // settle ends a DrainWindow round that failed with cause: it waits for every

@@ -30,7 +30,7 @@ import (
 
 // DefaultRootfs is where `make rootfs` puts the rootfs unless KUMA_ROOTFS
 // says otherwise.
-const DefaultRootfs = "/var/cache/kuma-agent/rootfs-bookworm"
+const DefaultRootfs = "/var/cache/kuma-agent/rootfs-bookworm-2"
 
 // DefaultBootTimeout bounds one boot. A boot takes 0.3-2 s here; several
 // at once on 2 cores under -race need far more headroom than that.
