@@ -24,6 +24,18 @@ TOOLS := $(CURDIR)/.tools
 STATICCHECK_VERSION := v0.8.2
 NFPM_VERSION := v2.45.2
 ARCH ?= amd64
+# Who the packages name as maintainer (deb Maintainer, rpm Packager, the
+# changelog's entry for the build) and the project's homepage. A site that
+# builds its own packages sets PKG_MAINTAINER to itself: `make package
+# PKG_MAINTAINER='Ops Team <ops@example.org>'`.
+PKG_MAINTAINER ?= kuma-agent developers <kuma-agent@users.noreply.github.com>
+PKG_HOMEPAGE ?= https://github.com/kuma-agent/kuma-agent
+# The packages' revision (deb Debian revision, rpm Release) of one
+# upstream version: a rebuild of the same tree with new packaging only.
+PKG_RELEASE ?= 1
+# What `make package` generates from the binary and the tree before nfpm
+# runs (manual page, shell completion, changelog); nfpm.yaml reads it here.
+PKG_GEN := build/package
 RPM_ARCH := $(or $(if $(filter amd64,$(ARCH)),x86_64),$(if $(filter arm64,$(ARCH)),aarch64),$(ARCH))
 
 # What `make deps` installs, and the tools the root targets check before
@@ -33,13 +45,16 @@ RPM_ARCH := $(or $(if $(filter amd64,$(ARCH)),x86_64),$(if $(filter arm64,$(ARCH
 DEPS_PACKAGES := nginx-light libnginx-mod-stream nats-server rpm dpkg-dev iproute2 nftables \
 	systemd-container debootstrap \
 	etcd-server etcd-client \
-	prometheus victoria-metrics rsyslog chromium
+	prometheus victoria-metrics rsyslog \
+	lintian rpmlint man-db zsh chromium
 # make test as root: the network-namespace and systemd-nspawn tests.
 TEST_ROOT_TOOLS := systemd-nspawn nsenter ip
 # make e2e: those, plus dpkg-deb to read the .deb and dpkg/rpm to compare
 # versions (nfpm is built into .tools by the target itself), nft to block a
 # port in a host's namespace.
-E2E_TOOLS := $(TEST_ROOT_TOOLS) dpkg dpkg-deb rpm nft
+E2E_TOOLS := $(TEST_ROOT_TOOLS) dpkg dpkg-deb rpm nft man
+# make package-lint: Debian's and RPM's package checkers.
+PACKAGE_LINT_TOOLS := lintian rpmlint
 
 # $(call need,TOOLS) is a shell command that stops the recipe at once, with
 # one line naming every missing tool and the command that installs it.
@@ -48,7 +63,7 @@ need = m=; for t in $(1); do command -v $$t >/dev/null 2>&1 || m="$$m $$t"; done
 # $(call needroot,WHY) stops the recipe unless it runs as root.
 needroot = if [ "$$(id -u)" != 0 ]; then echo "make $@ needs root ($(1))" >&2; exit 1; fi
 
-.PHONY: help build test test-short lint fuzz bench package e2e demo deps clean monitoring-check
+.PHONY: help build test test-short lint fuzz bench package package-lint e2e demo deps clean monitoring-check
 
 help:
 	@echo "make build    build bin/kuma-agent"
@@ -59,6 +74,7 @@ help:
 	@echo "make fuzz     run every fuzz target briefly (FUZZTIME=20s)"
 	@echo "make bench    run the benchmarks quoted in the notes (test/bench/doctor.sh: the real binary)"
 	@echo "make package  build .deb and .rpm into dist/ with nfpm $(NFPM_VERSION)"
+	@echo "make package-lint  lintian and rpmlint on dist/: fails on an error without a reasoned override"
 	@echo "make e2e      test/e2e/packages on real systemd: install/upgrade/remove and a 3-node cluster; continuous cluster checks"
 	@echo "              (root, nspawn; make deps first)"
 	@echo "make rootfs   the Debian rootfs the nspawn test hosts boot (root, once, cached)"
@@ -112,10 +128,21 @@ package: build $(TOOLS)/nfpm
 	@if $(GO) version -m $(BIN) | grep -q 'kumatesthooks'; then \
 	  case '$(GOTAGS)' in *kumatesthooks*) echo "package: WARNING: $(BIN) has the test hooks (GOTAGS=$(GOTAGS)): for the e2e tests only, never a release" >&2;; \
 	  *) echo "package: $(BIN) has the test hooks but GOTAGS does not ask for them" >&2; exit 1;; esac; fi
-	rm -rf $(DIST) && mkdir -p $(DIST)
-	BIN=$(BIN) VERSION=$(PKG_VERSION) ARCH=$(ARCH) $(TOOLS)/nfpm package --config nfpm.yaml --packager deb --target $(DIST)/kuma-agent_$(PKG_VERSION)_$(ARCH).deb
-	BIN=$(BIN) VERSION=$(PKG_VERSION) ARCH=$(ARCH) $(TOOLS)/nfpm package --config nfpm.yaml --packager rpm --target $(DIST)/kuma-agent-$(PKG_VERSION).$(RPM_ARCH).rpm
+	rm -rf $(DIST) $(PKG_GEN) && mkdir -p $(DIST) $(PKG_GEN)
+	packaging/generate.sh $(BIN) $(PKG_GEN) '$(PKG_VERSION)-$(PKG_RELEASE)' '$(PKG_MAINTAINER)'
+	$(NFPM_ENV) $(TOOLS)/nfpm package --config nfpm.yaml --packager deb --target $(DIST)/kuma-agent_$(PKG_VERSION)-$(PKG_RELEASE)_$(ARCH).deb
+	$(NFPM_ENV) $(TOOLS)/nfpm package --config nfpm.yaml --packager rpm --target $(DIST)/kuma-agent-$(PKG_VERSION)-$(PKG_RELEASE).$(RPM_ARCH).rpm
 	@ls -l $(DIST)/
+
+# The environment nfpm.yaml reads.
+NFPM_ENV = BIN=$(BIN) VERSION=$(PKG_VERSION) RELEASE=$(PKG_RELEASE) ARCH=$(ARCH) PKG_GEN=$(PKG_GEN) \
+	MAINTAINER='$(PKG_MAINTAINER)' HOMEPAGE='$(PKG_HOMEPAGE)'
+
+# lintian and rpmlint on the packages in DIST (after `make package`): any
+# error that packaging/lint has no reasoned override for fails the target.
+package-lint:
+	@$(call need,$(PACKAGE_LINT_TOOLS))
+	packaging/lint/lint.sh $(DIST)
 
 # The packages on real systemd (systemd-nspawn containers in network
 # namespaces, root): test/e2e/packages builds them with `make package` (this
@@ -166,4 +193,4 @@ kube-apiserver:
 	@packaging/test/kube-apiserver.sh
 
 clean:
-	rm -rf bin dist
+	rm -rf bin dist build

@@ -43,6 +43,12 @@ type command struct {
 	flags func(fs *flag.FlagSet)
 	// withArgs: the command takes arguments; else the runner refuses any.
 	withArgs bool
+	// verbs are the subcommands its first argument names (raft status,
+	// keyring list, ...): shell completion offers them.
+	verbs []string
+	// hidden: left out of `kuma-agent -h`, the manual page and completion
+	// (a build-time tool such as `man`).
+	hidden bool
 	// exec runs the command with the arguments left after the flags.
 	exec func(ctx context.Context, args []string) error
 }
@@ -91,11 +97,7 @@ func exitWith(code int, err error) error {
 
 // run parses args, runs the command and returns its exit status.
 func (c *command) run(ctx context.Context, args []string, o stdio) int {
-	fs := flag.NewFlagSet("kuma-agent "+c.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors and help are printed below, each once
-	if c.flags != nil {
-		c.flags(fs)
-	}
+	fs := c.flagSet()
 	rest, err := parseArgs(fs, args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -110,6 +112,17 @@ func (c *command) run(ctx context.Context, args []string, o stdio) int {
 		err = c.exec(ctx, rest)
 	}
 	return c.exitCode(err, o.err)
+}
+
+// flagSet is a fresh set of the command's flags: what run parses, and
+// what the manual page and shell completion list.
+func (c *command) flagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet("kuma-agent "+c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors and help are printed by run, each once
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	return fs
 }
 
 // exitCode prints err with the command's prefix and maps it to a status.

@@ -16,6 +16,7 @@ func configCommand(o stdio) *command {
 		short:    "validate an agent.yaml and print what it resolves to",
 		usage:    "kuma-agent config check [FILE]",
 		withArgs: true,
+		verbs:    []string{"check"},
 		help: "Validates FILE (default " + config.DefaultPath + ") and prints the resolved configuration\n" +
 			"with every default filled in. The secret files it names (keyring, NATS passwords,\n" +
 			"credentials, keys) must be owned by root and closed to group and others, as `run`\n" +

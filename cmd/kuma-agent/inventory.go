@@ -30,6 +30,7 @@ func inventoryCommand(o stdio) *command {
 		short:    "check a KUMA inventory or Acura ha_env_file before installing",
 		usage:    "kuma-agent inventory check FILE [--format table|json]",
 		withArgs: true,
+		verbs:    []string{"check"},
 		help: "Reads a KUMA installer inventory (YAML) or an Acura ha_env_file (INI) as\n" +
 			"Ansible reads it and checks it against the HA rules. Exit status: 0 clean\n" +
 			"or info only, 1 warnings, 2 errors (or the file could not be read; with\n" +

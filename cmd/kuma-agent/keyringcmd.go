@@ -85,6 +85,10 @@ func worldReadableStdout(w io.Writer) string {
 		name, st.Mode().Perm(), name)
 }
 
+// keyringVerbs are keyring's subcommands in help order (keyringOps has
+// their control operations).
+var keyringVerbs = []string{"list", "install", "use", "remove"}
+
 var keyringOps = map[string]string{"list": control.OpKeyringList, "install": control.OpKeyringInstall, "use": control.OpKeyringUse, "remove": control.OpKeyringRemove}
 
 func keyringCommand(o stdio) *command {
@@ -94,16 +98,17 @@ func keyringCommand(o stdio) *command {
 		short:    "list, install, use or remove gossip keys on every node",
 		usage:    "kuma-agent keyring list | install KEY | use KEY | remove KEY [--config FILE] [--timeout D]",
 		withArgs: true,
+		verbs:    keyringVerbs,
 		help: "Rotates the gossip key on every node: install the new key, use it (make it primary),\n" +
 			"then remove the old one. New keys come from `kuma-agent keygen`.",
 		flags: sh.agentFlags(nil),
 		exec: func(ctx context.Context, args []string) error {
 			if len(args) == 0 {
-				return usagef("want list, install, use or remove")
+				return usagef("want %s", orList(keyringVerbs))
 			}
 			op, ok := keyringOps[args[0]]
 			if !ok {
-				return usagef("unknown subcommand %q (want list, install, use or remove)", args[0])
+				return usagef("unknown subcommand %q (want %s)", args[0], orList(keyringVerbs))
 			}
 			var req any
 			switch {

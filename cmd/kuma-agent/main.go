@@ -33,6 +33,8 @@ func commands(o stdio) []*command {
 		keyringCommand(o),
 		leaveCommand(o),
 		versionCommand(o),
+		completionCommand(o),
+		manCommand(o),
 	}
 }
 
@@ -78,7 +80,9 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 func usage(w io.Writer, cmds []*command) {
 	fmt.Fprintln(w, "usage: kuma-agent <command> [flags]\n\nCommands:")
 	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.short)
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.short)
+		}
 	}
 	fmt.Fprintln(w, "\nRun `kuma-agent <command> -h` for a command's flags.")
 }

@@ -32,6 +32,7 @@ func raftCommand(o stdio) *command {
 		short:    "KUMA Core Raft cluster: status, backups, and KUMA's documented recoveries as guided procedures",
 		usage:    "kuma-agent raft status | backups | remove-node NODE [--execute] | restore-node NODE [--execute] | restore-cluster --initial NODE [--execute] [--config FILE] [--format table|json] [--timeout D]",
 		withArgs: true,
+		verbs:    raftSubcommands,
 		help: `status           the inventory's Cores as the mesh and their own units see them: IDs, Raft
                  addresses, unit state, Raft readings, backups, quorum margin
 backups          this node's backups of Core working directories (verified against their checksums)

@@ -35,6 +35,7 @@ type TB interface {
 // provides it; `make deps` installs every one of them (a test checks the
 // Makefile's list against this one).
 var Packages = map[string]string{
+	"bash":             "bash",
 	"chromium":         "chromium",
 	"debootstrap":      "debootstrap",
 	"dpkg":             "dpkg",
@@ -42,16 +43,20 @@ var Packages = map[string]string{
 	"etcd":             "etcd-server",
 	"etcdctl":          "etcd-client",
 	"ip":               "iproute2",
+	"lintian":          "lintian",
 	"make":             "make",
+	"man":              "man-db",
 	"nats-server":      "nats-server",
 	"nft":              "nftables",
 	"nginx":            "nginx-light",
 	"nsenter":          "util-linux",
 	"promtool":         "prometheus",
 	"rpm":              "rpm",
+	"rpmlint":          "rpmlint",
 	"rsyslogd":         "rsyslog",
 	"systemd-nspawn":   "systemd-container",
 	"victoria-metrics": "victoria-metrics",
+	"zsh":              "zsh",
 }
 
 // InCI reports whether the tests run in CI (CI=true, as .ci/run sets it

@@ -123,15 +123,15 @@ func TestMakeDepsInstallsEveryTool(t *testing.T) {
 	}
 	mk := string(b)
 	deps := makeVar(t, mk, "DEPS_PACKAGES")
-	// On every Debian machine `make deps` can run on: dpkg and util-linux
-	// are essential, make runs `make deps` itself.
-	essential := []string{"dpkg", "util-linux", "make"}
+	// On every Debian machine `make deps` can run on: bash, dpkg and
+	// util-linux are essential, make runs `make deps` itself.
+	essential := []string{"bash", "dpkg", "util-linux", "make"}
 	for tool, pkg := range Packages {
 		if !slices.Contains(deps, pkg) && !slices.Contains(essential, pkg) {
 			t.Errorf("tool %s: Debian package %s is not in the Makefile's DEPS_PACKAGES %v", tool, pkg, deps)
 		}
 	}
-	for _, v := range []string{"TEST_ROOT_TOOLS", "E2E_TOOLS"} {
+	for _, v := range []string{"TEST_ROOT_TOOLS", "E2E_TOOLS", "PACKAGE_LINT_TOOLS"} {
 		for _, tool := range makeVar(t, mk, v) {
 			if strings.HasPrefix(tool, "$(") {
 				continue

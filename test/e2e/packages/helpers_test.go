@@ -26,8 +26,9 @@ const optDir = "/opt/kuma-e2e"
 
 // hostTools are what the tests run on this machine besides the lab's
 // (nspawnlab.Tools): make for `make package`, dpkg-deb to read the .deb,
-// dpkg and rpm to compare versions.
-var hostTools = []string{"make", "dpkg", "dpkg-deb", "rpm"}
+// dpkg and rpm to compare versions, man to render the installed manual
+// page (the test rootfs has no man-db).
+var hostTools = []string{"make", "dpkg", "dpkg-deb", "rpm", "man"}
 
 // requireE2E skips unless KUMA_E2E is set, then checks root, the tools
 // and the test rootfs before anything is built (testlab: a missing tool

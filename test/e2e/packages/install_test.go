@@ -1,8 +1,11 @@
 package packages
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +61,8 @@ func TestPackageLifecycle(t *testing.T) {
 	h3.install("dpkg -i", cur.Deb)
 	t.Logf("FIGURE install time (package manager run, unit started): dpkg -i %v, rpm -i %v", dDeb.Round(time.Millisecond), dRPM.Round(time.Millisecond))
 	for _, h := range []node{h1, h2} {
-		// The postinstall's `systemctl start` returns once READY=1 came.
+		// The postinst's `deb-systemd-invoke start` (rpm %post: `systemctl
+		// start`) returns once READY=1 came.
 		if st := h.show("kuma-agent.service", "ActiveState", "UnitFileState"); st["ActiveState"] != "active" || st["UnitFileState"] != "enabled" {
 			t.Fatalf("%s: right after install: %v, want active and enabled\n%s", h.Name(), st, h.sh("systemctl status kuma-agent --no-pager -n 30 || true"))
 		}
@@ -82,6 +86,8 @@ func TestPackageLifecycle(t *testing.T) {
 			t.Errorf("%s: %q, want kuma-agent %s", h.Name(), v, cur.Version)
 		}
 	}
+	checkDocs(t, h1, "deb")
+	checkDocs(t, h2, "rpm")
 
 	// 3. The sandbox is in force, and the agent works inside it.
 	checkSandbox(t, h1)
@@ -257,4 +263,79 @@ func checkSandbox(t *testing.T, h node) {
 	time.Sleep(2 * time.Second)
 	t.Logf("FIGURE agent RSS after start (%s, no inventory, 2 s after READY): %d KiB", h.Name(), h.rssKiB(pid))
 	t.Logf("%s: systemctl status:\n%s", h.Name(), h.sh("systemctl status kuma-agent --no-pager -n 0"))
+}
+
+// checkDocs shows what the package installs for people and tools besides
+// the agent: the manual page where man looks for it, `man kuma-agent`
+// showing it and rendering cleanly; bash completion loaded by
+// bash-completion and completing a subcommand, also in a plain bash (the
+// script needs nothing else); zsh completion where the distribution's zsh
+// looks; the changelog and copyright the distribution's tools show.
+func checkDocs(t *testing.T, h node, format string) {
+	t.Helper()
+	const page = "/usr/share/man/man1/kuma-agent.1.gz"
+	if _, err := h.try("command -v man"); err == nil {
+		// man-db in the rootfs: man finds the page by name and renders it.
+		if got := h.sh("man -w kuma-agent"); got != page {
+			t.Errorf("%s: man -w kuma-agent = %q, want %s", h.Name(), got, page)
+		}
+		if out := h.sh("MANWIDTH=80 man -P cat kuma-agent 2>&1"); !strings.Contains(out, "kuma-agent doctor [flags]") {
+			t.Errorf("%s: man kuma-agent:\n%.300s", h.Name(), out)
+		}
+	} else {
+		// No man-db in this rootfs (an older packaging/test/rootfs.sh).
+		t.Logf("%s: no man-db in the rootfs; rendering the installed %s here only", h.Name(), page)
+	}
+	// This machine's man-db renders the installed page without a warning
+	// (what lintian reports as groff-message).
+	gz, err := h.ReadFile(page)
+	if err != nil {
+		t.Fatalf("%s: the manual page is not installed: %v", h.Name(), err)
+	}
+	local := filepath.Join(t.TempDir(), "kuma-agent.1.gz")
+	if err := os.WriteFile(local, gz, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("man", "--warnings", "-l", local)
+	cmd.Env = append(os.Environ(), "MANWIDTH=80", "LC_ALL=C.UTF-8", "MANPAGER=cat", "PAGER=cat")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	text, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 || !strings.Contains(string(text), "kuma-agent doctor [flags]") {
+		t.Errorf("%s: man -l %s: %v, warnings %q, page:\n%.300s", h.Name(), page, err, stderr.String(), text)
+	}
+
+	// bash-completion in the rootfs: its loader finds the script by the
+	// command's name, as an interactive shell would on the first <Tab>.
+	if _, err := h.try("test -f /usr/share/bash-completion/bash_completion"); err == nil {
+		const load = `source /usr/share/bash-completion/bash_completion; _completion_loader kuma-agent; complete -p kuma-agent`
+		if got := h.sh("bash --norc -c '" + load + "'"); got != "complete -o default -F _kuma_agent kuma-agent" {
+			t.Errorf("%s: bash-completion's loader: %q", h.Name(), got)
+		}
+	}
+	const complete = `source /usr/share/bash-completion/completions/kuma-agent
+COMP_WORDS=(kuma-agent raft re); COMP_CWORD=2; _kuma_agent; echo "${COMPREPLY[*]}"`
+	if got := h.sh("bash --norc -c '" + complete + "'"); got != "remove-node restore-node restore-cluster" {
+		t.Errorf("%s: bash completion of `kuma-agent raft re`: %q", h.Name(), got)
+	}
+	if out := h.sh("kuma-agent completion bash | cmp - /usr/share/bash-completion/completions/kuma-agent && echo same"); out != "same" {
+		t.Errorf("%s: the installed bash completion is not the binary's: %s", h.Name(), out)
+	}
+	zsh := map[string]string{"deb": "/usr/share/zsh/vendor-completions/_kuma-agent", "rpm": "/usr/share/zsh/site-functions/_kuma-agent"}[format]
+	if _, err := h.try("head -1 " + zsh + " | grep -qx '#compdef kuma-agent'"); err != nil {
+		t.Errorf("%s: no zsh completion at %s", h.Name(), zsh)
+	}
+
+	switch format {
+	case "deb":
+		h.sh("test -s /usr/share/doc/kuma-agent/copyright && zcat /usr/share/doc/kuma-agent/changelog.Debian.gz | head -1 | grep -q '^kuma-agent ('")
+		// deb-systemd-helper enabled the agent and keeps its state (it
+		// refuses to run outside dpkg: its state file is read instead).
+		h.sh("test -s /var/lib/systemd/deb-systemd-helper-enabled/kuma-agent.service.dsh-also")
+	case "rpm":
+		if out := h.sh("rpm -q --changelog kuma-agent | head -1"); !strings.HasPrefix(out, "* ") {
+			t.Errorf("%s: rpm -q --changelog: %q", h.Name(), out)
+		}
+		h.sh("rpm -qd kuma-agent | grep -qx " + page + " && rpm -qL kuma-agent | grep -q copyright")
+	}
 }
