@@ -206,7 +206,7 @@ func Build(in Input) Page {
 		case clusterchecks.QuorumCheckName:
 			p.Margins = marginRows(c.Values)
 		case clusterchecks.ClockCheckName:
-			p.Skews = skewRows(c.Values, c.Nodes, in.SkewWarn, in.SkewCrit)
+			p.Skews = skewRows(c.Values, c.Nodes, c.Result.Status == checks.Crit, in.SkewWarn, in.SkewCrit)
 		}
 	}
 	p.Grid = buildGrid(in)
@@ -321,8 +321,9 @@ func marginRows(v map[string]float64) []ValueRow {
 // skewRows: each node's clock minus the cluster median. Only the nodes the
 // clock check names (its outliers) are coloured: it judges what the
 // measurement proves (the skew less its uncertainty, wide on a busy
-// network), and the page does not overrule it.
-func skewRows(v map[string]float64, outliers []string, warn, crit time.Duration) []ValueRow {
+// network), and the page does not overrule it: red only when the check
+// is critical.
+func skewRows(v map[string]float64, outliers []string, critical bool, warn, crit time.Duration) []ValueRow {
 	warn = cmp.Or(warn, clusterchecks.DefaultSkewWarn)
 	crit = cmp.Or(crit, clusterchecks.DefaultSkewCrit)
 	var out []ValueRow
@@ -333,7 +334,7 @@ func skewRows(v map[string]float64, outliers []string, warn, crit time.Duration)
 		switch {
 		case math.IsNaN(s):
 			r.Class, r.Meaning = "unknown", "not measured"
-		case slices.Contains(outliers, n) && d >= crit:
+		case slices.Contains(outliers, n) && critical && d >= crit:
 			r.Class, r.Meaning = "crit", "beyond "+crit.String()
 		case slices.Contains(outliers, n):
 			r.Class, r.Meaning = "warn", "beyond "+warn.String()

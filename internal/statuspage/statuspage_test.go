@@ -220,6 +220,21 @@ func TestHostileNamesStayText(t *testing.T) {
 	}
 }
 
+// A clock the check judged only a warning (its skew less the measurement's
+// uncertainty) is not drawn critical, whatever the raw number.
+func TestSkewFollowsTheClockCheck(t *testing.T) {
+	in := brokenInput(t)
+	in.Measured[2].Result = checks.Warnf("skew", "fix NTP")
+	doc := parse(t, render(t, in))
+	if n := browser.Find(doc, func(n *html.Node) bool {
+		v, _ := browser.Attr(n, "data-node")
+		s, _ := browser.Attr(n, "data-status")
+		return browser.HasClass(n, "skew") && v == storage && s == "warn"
+	}); len(n) != 1 {
+		t.Error("a warned 1.5 s skew is not drawn as a warning")
+	}
+}
+
 func TestEmptyAndPartialState(t *testing.T) {
 	doc := parse(t, render(t, Input{}))
 	out := render(t, Input{})
