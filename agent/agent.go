@@ -70,6 +70,9 @@ type Agent struct {
 	node    plan.Node
 	plan    plan.Plan
 	reach   *checks.Reach // this node's peer probes, for reach queries
+	// certs is the certs check, whose soonest certificates the doctor
+	// answer carries for cluster-certs (nil when disabled).
+	certs *checks.Certs
 
 	sched   *schedule.Scheduler
 	mesh    *mesh.Mesh
@@ -163,6 +166,13 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 			a.reach = c
 		case *checks.State:
 			c.Outbox = a.outboxHealth
+		case *checks.Certs:
+			a.certs = c
+		case *checks.Resources:
+			// The daemon keeps the disk growth history across restarts.
+			if c.Growth != nil {
+				c.Growth.File = filepath.Join(cfg.StateDir, "disk-growth.json")
+			}
 		}
 	}
 	if a.sup, err = a.newSupervisor(); err != nil {

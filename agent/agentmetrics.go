@@ -25,6 +25,7 @@ type agentMetrics struct {
 	refused       *metrics.CounterVec
 	gaveUp        *metrics.GaugeVec
 	cluster       clusterGauges
+	checks        checkGauges
 }
 
 // eventMetrics are the event pipeline's series, one family per quantity
@@ -55,6 +56,7 @@ type clusterGauges struct {
 	evaluator, age, duration *metrics.GaugeVec
 	status, margin, skew     *metrics.GaugeVec
 	nodeStatus               *metrics.GaugeVec
+	certs                    *metrics.GaugeVec
 }
 
 func newAgentMetrics(version string) *agentMetrics {
@@ -79,6 +81,7 @@ func newAgentMetrics(version string) *agentMetrics {
 		margin:     r.Gauge("kuma_agent_cluster_quorum_margin", "Failures each consensus group (raft, etcd) can still take before losing quorum; negative: lost (evaluator only).", "group"),
 		skew:       r.Gauge("kuma_agent_cluster_clock_skew_seconds", "Each node's clock minus the cluster median, as measured by the evaluator (evaluator only).", "node"),
 		nodeStatus: r.Gauge("kuma_agent_cluster_check_node_status", "Published status of each cluster-wide check that is not ok, per node its finding is about (the outliers, the ends of failing edges, the members down): 1 warn, 2 crit, 3 unknown (evaluator only).", "check", "node"),
+		certs:      r.Gauge("kuma_agent_cluster_certificate_expiry_seconds", "Seconds until each node's soonest certificate expires, negative once expired, from its doctor answer (evaluator only).", "node"),
 	}
 	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
 	return m
@@ -106,6 +109,7 @@ func (a *Agent) collectMetrics(*metrics.Registry) {
 		setGaveUp(m.gaveUp, a.sup.Units())
 	}
 	a.collectClusterMetrics()
+	m.checks.collect(m.reg, a.plan.Checks)
 	if a.mesh == nil {
 		return
 	}
@@ -195,7 +199,7 @@ func (a *Agent) outboxHealth() (checks.OutboxHealth, bool) {
 // kuma_agent_cluster_evaluator (another node's numbers would be stale).
 func (a *Agent) collectClusterMetrics() {
 	g := a.metrics.cluster
-	for _, v := range []*metrics.GaugeVec{g.age, g.duration, g.status, g.margin, g.skew, g.nodeStatus} {
+	for _, v := range []*metrics.GaugeVec{g.age, g.duration, g.status, g.margin, g.skew, g.nodeStatus, g.certs} {
 		v.Reset()
 	}
 	ev, evaluating := a.eval.snapshot()
@@ -216,6 +220,8 @@ func (a *Agent) collectClusterMetrics() {
 			to = g.margin
 		case clusterchecks.ClockCheckName:
 			to = g.skew
+		case clusterchecks.CertsCheckName:
+			to = g.certs
 		default:
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,14 @@ func allFamilies() *metrics.Registry {
 	m.cluster.margin.With("raft").Set(1)
 	m.cluster.skew.With("core-1").Set(0)
 	m.cluster.nodeStatus.With("cluster-reachability", "core-1").Set(2)
+	m.cluster.certs.With("core-1").Set(86400)
+	// The checks' own numbers (resources, certs), one series each.
+	var samples []checks.Sample
+	for _, d := range checks.AllMetrics {
+		samples = append(samples, checks.Sample{Metric: d, Labels: slices.Repeat([]string{"x"}, len(d.Labels)), Value: 1})
+	}
+	var g checkGauges
+	g.collect(m.reg, []checks.Check{&measuring{samples: samples}})
 	return m.reg
 }
 

@@ -86,6 +86,9 @@ func (a *Agent) doctorReply() clusterchecks.DoctorReply {
 		r.Findings = append(r.Findings, clusterchecks.FindingOf(o.Check, o.Area, o.Result))
 	}
 	r.Cores, r.CoresOmitted = clusterchecks.CapCoreFacts(a.coreFacts())
+	if a.certs != nil {
+		r.Certs, r.CertsOmitted = clusterchecks.CapCertFacts(a.certs.Soonest(clusterchecks.MaxCertFacts))
+	}
 	return r
 }
 
@@ -159,6 +162,7 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 		Inventory: a.cluster, Self: a.node.Name, Members: members,
 		Hosts: map[string]clusterchecks.HostsView{}, Reach: map[string][]clusterchecks.Edge{},
 		SkewWarn: a.cfg.Checks.ClockSkew.Warn, SkewCrit: a.cfg.Checks.ClockSkew.Crit,
+		CertWarn: a.cfg.Checks.Certs.Warn, CertCrit: a.cfg.Checks.Certs.Crit, Now: time.Now().Add(a.opts.ClockOffset),
 	}
 	rep := control.ClusterReport{Self: a.node.Name, Members: info, Nodes: []clusterchecks.DoctorReply{}, Unanswered: []string{}}
 	bad := func(node, what string, err error) {
@@ -230,6 +234,12 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 				v.Cores = map[string][]clusterchecks.CoreFacts{}
 			}
 			v.Cores[node], _ = clusterchecks.CapCoreFacts(dr.Cores)
+		}
+		if len(dr.Certs) > 0 {
+			if v.Certs == nil {
+				v.Certs = map[string][]checks.CertFact{}
+			}
+			v.Certs[node], _ = clusterchecks.CapCertFacts(dr.Certs)
 		}
 		rep.Nodes = append(rep.Nodes, dr)
 		for _, f := range dr.Findings {

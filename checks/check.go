@@ -15,6 +15,8 @@ const (
 	AreaPlugin   Area = "plugin"
 	AreaCluster  Area = "cluster"
 	AreaServices Area = "services"
+	AreaSecurity Area = "security"
+	AreaHost     Area = "host"
 )
 
 // Result is what one run of a check found.

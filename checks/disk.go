@@ -74,45 +74,11 @@ func (d *Disk) Run(ctx context.Context) Result {
 	}
 
 	res := Result{Status: OK}
-	var targets []*diskTarget
-	byDev := map[uint64]*diskTarget{}
-	add := func(p string, u Usage) {
-		if t := byDev[u.Dev]; u.Dev != 0 && t != nil {
-			t.paths = append(t.paths, p)
-			return
-		}
-		t := &diskTarget{paths: []string{p}, u: u}
-		targets = append(targets, t)
-		if u.Dev != 0 {
-			byDev[u.Dev] = t
-		}
-	}
-	for _, p := range paths {
-		if ctx.Err() != nil {
-			return Unknownf("check cancelled: "+ctx.Err().Error(), "")
-		}
-		u, err := stat(p)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			diskReport(&res, Crit, fmt.Sprintf("%s does not exist", p),
-				fmt.Sprintf("Create %s (`mkdir -p %s`) or correct paths.disk_paths in /etc/kuma-agent/agent.yaml.", p, p))
-		case err != nil:
-			diskReport(&res, Unknown, fmt.Sprintf("cannot stat %s: %v", p, err), "Run the agent as root so it can read "+p+".")
-		default:
-			add(p, u)
-		}
-	}
-	for _, p := range d.DataDirs {
-		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-			res.Details = append(res.Details, p+" does not exist (not checked)")
-			continue
-		}
-		u, err := stat(p)
-		if err != nil {
-			diskReport(&res, Unknown, fmt.Sprintf("cannot stat %s: %v", p, err), "Run the agent as root so it can read "+p+".")
-			continue
-		}
-		add(p, u)
+	targets, err := diskTargets(ctx, stat, paths, d.DataDirs,
+		func(s Status, msg, remedy string) { diskReport(&res, s, msg, remedy) },
+		func(detail string) { res.Details = append(res.Details, detail) })
+	if err != nil {
+		return Unknownf("check cancelled: "+err.Error(), "")
 	}
 
 	for _, t := range targets {
@@ -148,6 +114,56 @@ func (d *Disk) judge(res *Result, t *diskTarget, minFree uint64, minInodes float
 				diskInodeRemedy(t))
 		}
 	}
+}
+
+// diskTargets stats paths (each must exist) and dataDirs (only those that
+// exist) and groups them by file system; report gets each problem, note
+// each data directory skipped. The error is the context's, when cancelled.
+// The disk and resources checks share it, so both judge the same file
+// systems.
+func diskTargets(ctx context.Context, stat func(string) (Usage, error), paths, dataDirs []string,
+	report func(s Status, msg, remedy string), note func(string)) ([]*diskTarget, error) {
+	var targets []*diskTarget
+	byDev := map[uint64]*diskTarget{}
+	add := func(p string, u Usage) {
+		if t := byDev[u.Dev]; u.Dev != 0 && t != nil {
+			t.paths = append(t.paths, p)
+			return
+		}
+		t := &diskTarget{paths: []string{p}, u: u}
+		targets = append(targets, t)
+		if u.Dev != 0 {
+			byDev[u.Dev] = t
+		}
+	}
+	for _, p := range paths {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		u, err := stat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			report(Crit, fmt.Sprintf("%s does not exist", p),
+				fmt.Sprintf("Create %s (`mkdir -p %s`) or correct paths.disk_paths in /etc/kuma-agent/agent.yaml.", p, p))
+		case err != nil:
+			report(Unknown, fmt.Sprintf("cannot stat %s: %v", p, err), "Run the agent as root so it can read "+p+".")
+		default:
+			add(p, u)
+		}
+	}
+	for _, p := range dataDirs {
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			note(p + " does not exist (not checked)")
+			continue
+		}
+		u, err := stat(p)
+		if err != nil {
+			report(Unknown, fmt.Sprintf("cannot stat %s: %v", p, err), "Run the agent as root so it can read "+p+".")
+			continue
+		}
+		add(p, u)
+	}
+	return targets, nil
 }
 
 // diskReport adds a finding: the most severe one gives the message and

@@ -65,13 +65,21 @@ func Believed(v View) (View, []Ignored) {
 			bv.Reach[n] = own
 		}
 	}
-	if v.Cores != nil {
-		bv.Cores = map[string][]CoreFacts{}
-		for n, fs := range v.Cores {
-			if names[n] {
-				bv.Cores[n] = fs
-			}
+	bv.Cores = believedOnly(v.Cores, names)
+	bv.Certs = believedOnly(v.Certs, names)
+	return bv, ignored
+}
+
+// believedOnly keeps the entries of the believed nodes (nil stays nil).
+func believedOnly[T any](m map[string]T, names map[string]bool) map[string]T {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]T, len(m))
+	for n, x := range m {
+		if names[n] {
+			out[n] = x
 		}
 	}
-	return bv, ignored
+	return out
 }

@@ -64,7 +64,7 @@ func TestMembersCheck(t *testing.T) {
 }
 
 func TestAll(t *testing.T) {
-	want := []string{"cluster-members", "cluster-majority", "cluster-machine-id", "cluster-clock", "cluster-hosts", "cluster-reachability", "cluster-quorum", "cluster-raft"}
+	want := []string{"cluster-members", "cluster-majority", "cluster-machine-id", "cluster-clock", "cluster-hosts", "cluster-reachability", "cluster-quorum", "cluster-raft", "cluster-certs"}
 	// A failed member must show in both the members and the quorum results.
 	inventory := inv(cluster.LayoutDistributed, "a.x=10.0.0.1:core", "b.x=10.0.0.2:core-peer", "c.x=10.0.0.3:core-peer")
 	v := View{Inventory: inventory, Self: "a.x", Members: placed(inventory, withStatus(withStatus(alive("a.x", "b.x", "c.x"), "b.x", StatusFailed), "c.x", StatusFailed))}

@@ -141,6 +141,10 @@ type DoctorReply struct {
 	// CoresOmitted counts the rest).
 	Cores        []CoreFacts `json:"cores,omitempty"`
 	CoresOmitted int         `json:"cores_omitted,omitempty"`
+	// Certs are this node's soonest certificates (CapCertFacts bounds
+	// them; CertsOmitted counts the rest) for cluster-certs.
+	Certs        []checks.CertFact `json:"certs,omitempty"`
+	CertsOmitted int               `json:"certs_omitted,omitempty"`
 }
 
 // FindingWire is one check result on the wire.

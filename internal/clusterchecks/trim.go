@@ -144,6 +144,7 @@ func severity(f FindingWire) checks.Status {
 func cloneReply(r DoctorReply) DoctorReply {
 	c := r
 	c.Cores = slices.Clone(r.Cores)
+	c.Certs = slices.Clone(r.Certs)
 	c.Findings = make([]FindingWire, len(r.Findings))
 	for i, f := range r.Findings {
 		f.Details = slices.Clone(f.Details)

@@ -100,6 +100,12 @@ type View struct {
 	Reach map[string][]Edge
 	// Cores maps a node that answered to its KUMA Core units' facts.
 	Cores map[string][]CoreFacts
+	// Certs maps a node that answered to its soonest certificates.
+	Certs map[string][]checks.CertFact
+	// CertWarn and CertCrit: a certificate expiring sooner (zero: the certs
+	// check's defaults); Now is the evaluator's clock (zero: time.Now).
+	CertWarn, CertCrit time.Duration
+	Now                time.Time
 	// SkewWarn and SkewCrit bound clock skew from the cluster median; zero
 	// means DefaultSkewWarn / DefaultSkewCrit.
 	SkewWarn, SkewCrit time.Duration
@@ -196,6 +202,7 @@ var allChecks = []struct {
 	{"cluster-reachability", findingOf(reach)},
 	{QuorumCheckName, findingOf(quorum)},
 	{"cluster-raft", func(v View) finding { return finding{Result: RaftCheck(v)} }},
+	{CertsCheckName, findingOf(certs)},
 }
 
 // expectedNodes lists the nodes that should answer a query: every member

@@ -190,6 +190,10 @@ type Checks struct {
 	Disk      DiskCheck      `yaml:"disk" json:"disk"`
 	Ports     PortsCheck     `yaml:"ports" json:"ports"`
 	Plugins   PluginsCheck   `yaml:"plugins" json:"plugins"`
+	// Resources: per-role minimums, memory, swap, load, disk growth.
+	Resources ResourcesCheck `yaml:"resources" json:"resources"`
+	// Certs: certificate expiry.
+	Certs CertsCheck `yaml:"certs" json:"certs"`
 }
 
 type NTPCheck struct {
@@ -258,9 +262,11 @@ func Default() Config {
 				CritOffset: time.Second,
 				Timeout:    2 * time.Second,
 			},
-			Disk:    DiskCheck{MinFree: 32 * GiB, MinFreeInodesPercent: 5},
-			Ports:   PortsCheck{Timeout: 500 * time.Millisecond},
-			Plugins: PluginsCheck{Timeout: 10 * time.Second},
+			Disk:      DiskCheck{MinFree: 32 * GiB, MinFreeInodesPercent: 5},
+			Ports:     PortsCheck{Timeout: 500 * time.Millisecond},
+			Plugins:   PluginsCheck{Timeout: 10 * time.Second},
+			Resources: DefaultResources(),
+			Certs:     DefaultCerts(),
 		},
 		Agent: Agent{
 			ControlSocket: "/run/kuma-agent/control.sock",

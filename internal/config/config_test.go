@@ -23,11 +23,12 @@ func TestExampleConfigIsTheDefault(t *testing.T) {
 	want := Default()
 	// yaml decodes an empty list as an empty, non-nil slice.
 	if len(cfg.Roles) != 0 || len(cfg.Checks.Disabled) != 0 || len(cfg.Checks.NTP.Servers) != 0 || len(cfg.Checks.Ports.Overrides) != 0 ||
-		len(cfg.Checks.Intervals) != 0 || len(cfg.Mesh.RetryJoin) != 0 {
+		len(cfg.Checks.Intervals) != 0 || len(cfg.Mesh.RetryJoin) != 0 || len(cfg.Checks.Certs.ExtraPaths) != 0 {
 		t.Fatalf("example sets non-default lists: %+v", cfg)
 	}
 	cfg.Roles, cfg.Checks.Disabled, cfg.Checks.NTP.Servers, cfg.Checks.Ports.Overrides = nil, nil, nil, nil
 	cfg.Checks.Intervals, cfg.Mesh.RetryJoin = nil, nil
+	cfg.Checks.Certs.ExtraPaths = nil
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("example config differs from Default():\n got  %+v\n want %+v", cfg, want)
 	}

@@ -58,6 +58,7 @@ func (c *Config) validate(name string, idx yamlstrict.Index) error {
 		}
 	}
 	c.validateSupervisor(bad)
+	c.validateResources(bad)
 	if len(c.Paths.MachineIDFiles) == 0 {
 		bad("paths.machine_id_files", "needs at least one file (the first is the primary machine-id)")
 	}

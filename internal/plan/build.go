@@ -25,7 +25,7 @@ type Plan struct {
 
 // BuiltinChecks names every built-in check, in report order. Plugins add
 // "plugin:<file>" names.
-var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "dns", "addresses", "disk", "state", "ports", "reach", "lb", "plugins"}
+var BuiltinChecks = []string{"inventory", "ntp", "machine-id", "hostname", "hosts", "dns", "addresses", "disk", "state", "ports", "reach", "lb", "plugins", "resources", "certs"}
 
 // layoutNeeds: the checks a layout calls for beyond the common ones.
 // Acura requires working DNS (its Kubernetes and services look peers up
@@ -118,6 +118,12 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 	add(&checks.Disk{
 		Paths: cfg.Paths.DiskPaths, DataDirs: cfg.Paths.DataDirs,
 		MinFree: uint64(cfg.Checks.Disk.MinFree), MinFreeInodesPercent: cfg.Checks.Disk.MinFreeInodesPercent,
+	})
+	add(resourcesCheck(cfg, node))
+	add(&checks.Certs{
+		// The agent's own TLS files: what it presents and trusts on its routes.
+		AgentFiles: []string{cfg.Events.Embedded.RouteTLS.CertFile, cfg.Events.Embedded.RouteTLS.CAFile, cfg.Events.NATS.CertFile, cfg.Events.NATS.CAFile},
+		ExtraPaths: cfg.Checks.Certs.ExtraPaths, Warn: cfg.Checks.Certs.Warn, Crit: cfg.Checks.Certs.Crit,
 	})
 	// The agent's own directory: writable, room for the outbox (the daemon
 	// also gives it the outbox's health: Agent.New).

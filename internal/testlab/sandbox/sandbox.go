@@ -29,6 +29,9 @@ type Fault struct {
 	MachineIDDiff bool     // the second machine-id file disagrees
 	MachineIDOf   string   // a clone: use this other host's machine-id
 	Hostname      string   // what its `hostname -f` prints instead of its name
+	// MemTotalKiB is the RAM its /proc/meminfo reports (0: 32 GiB), so a
+	// node below a role's minimum can be made.
+	MemTotalKiB uint64
 }
 
 // MachineID is the id the sandbox gives a host: stable, unique per name.
@@ -42,8 +45,10 @@ func MachineID(name string) string {
 // depends on the environment: NTP servers, disk thresholds.
 func WriteNode(dir, invPath string, c *cluster.Cluster, self *cluster.Host, f Fault) (config.Config, error) {
 	nd := filepath.Join(dir, "nodes", self.Name)
-	if err := os.MkdirAll(filepath.Join(nd, "bin"), 0o755); err != nil {
-		return config.Config{}, err
+	for _, d := range []string{"bin", "proc"} {
+		if err := os.MkdirAll(filepath.Join(nd, d), 0o755); err != nil {
+			return config.Config{}, err
+		}
 	}
 	var hosts strings.Builder
 	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
@@ -78,6 +83,7 @@ func WriteNode(dir, invPath string, c *cluster.Cluster, self *cluster.Host, f Fa
 		{"hostname", self.Name + "\n", 0o644},
 		{"bin/hostname", "#!/bin/sh\necho '" + strings.ReplaceAll(fqdn, "'", "") + "'\n", 0o755},
 	}
+	files = append(files, procFiles(f.MemTotalKiB)...)
 	for _, fl := range files {
 		if err := os.WriteFile(filepath.Join(nd, fl.name), []byte(fl.content), fl.mode); err != nil {
 			return config.Config{}, err
@@ -94,6 +100,8 @@ func WriteNode(dir, invPath string, c *cluster.Cluster, self *cluster.Host, f Fa
 	cfg.Paths.DataDirs = nil
 	cfg.Paths.HostnameFile = filepath.Join(nd, "hostname")
 	cfg.Paths.HostnameBin = filepath.Join(nd, "bin", "hostname")
+	// Memory, CPUs and load are the sandbox's, not this busy machine's.
+	cfg.Checks.Resources.ProcDir = filepath.Join(nd, "proc")
 	// The daemon's interfaces: a socket per node, HTTP and gossip on the
 	// node's own address, one keyring for the whole sandbox.
 	cfg.Agent.ControlSocket = filepath.Join(nd, "control.sock")
