@@ -46,7 +46,7 @@ DEPS_PACKAGES := nginx-light libnginx-mod-stream nats-server rpm dpkg-dev iprout
 	systemd-container debootstrap \
 	etcd-server etcd-client \
 	prometheus victoria-metrics rsyslog \
-	lintian rpmlint man-db zsh
+	lintian rpmlint man-db zsh chromium
 # make test as root: the network-namespace and systemd-nspawn tests.
 TEST_ROOT_TOOLS := systemd-nspawn nsenter ip
 # make e2e: those, plus dpkg-deb to read the .deb and dpkg/rpm to compare
@@ -166,10 +166,12 @@ monitoring-check:
 	@$(call need,promtool)
 	cd packaging/monitoring && promtool check rules kuma-agent.rules.yml && promtool test rules kuma-agent.rules.test.yml
 
-# The demo shows a skewed clock with the test hook: its own test build.
+# The demo shows a skewed clock with the test hook: its own test build. It
+# prints the status page's address; DEMO_FLAGS=--wait keeps the cluster up
+# until Ctrl-C to look at it.
 demo:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags kumatesthooks -ldflags "$(LDFLAGS)" -o bin/kuma-agent-demo ./cmd/kuma-agent
-	$(GO) run ./cmd/kuma-demo --agent bin/kuma-agent-demo
+	$(GO) run ./cmd/kuma-demo --agent bin/kuma-agent-demo $(DEMO_FLAGS)
 
 deps:
 	@$(call needroot,apt-get)

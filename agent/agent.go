@@ -90,8 +90,9 @@ type Agent struct {
 	supBeat *component.Heartbeat   // the supervisor's heartbeat; nil when off
 	metrics *agentMetrics
 	events  *memberLog
-	eval    *evaluator  // the continuous cluster checks (evaluator.go)
-	kube    *kubeAccess // the Kubernetes API (k0s, acura layouts); nil otherwise
+	eval    *evaluator    // the continuous cluster checks (evaluator.go)
+	kube    *kubeAccess   // the Kubernetes API (k0s, acura layouts); nil otherwise
+	recent  *recentEvents // the last events emitted, for the status page
 
 	// beats are the loops' heartbeats; a loop silent for stallAfter is
 	// stuck (the watchdog stops pinging, /healthz answers 503).
@@ -147,7 +148,8 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 			cfg.Mesh.BindAddr = "127.0.0.1"
 		}
 	}
-	a := &Agent{opts: o, cfg: cfg, log: o.Logger, tagsDirty: make(chan struct{}, 1), ready: make(chan struct{})}
+	a := &Agent{opts: o, cfg: cfg, log: o.Logger, tagsDirty: make(chan struct{}, 1), ready: make(chan struct{}),
+		recent: newRecentEvents(recentEventsKept)}
 	a.wdPeriod = watchdogPeriod()
 	a.stallAfter = stallAfter(a.wdPeriod)
 	a.beats = component.NewHeartbeats(beatEvery(a.stallAfter))
@@ -356,8 +358,10 @@ func (a *Agent) onCheckChange(prev *checks.Outcome, cur checks.Outcome) {
 	a.markTagsDirty()
 }
 
-// emit records an event if events are enabled.
+// emit records an event if events are enabled, and keeps it for the
+// status page either way.
 func (a *Agent) emit(t events.Type, subject string, sev events.Severity, data any) {
+	a.recent.record(t, subject, sev, data, time.Now())
 	if a.bus != nil {
 		a.bus.emit(t, subject, sev, data)
 	}

@@ -71,6 +71,13 @@ func startCluster(t *testing.T, tweak func(name string, cfg *config.Config, o *O
 // startClusterFrom is startCluster with another inventory.
 func startClusterFrom(t *testing.T, invYAML string, tweak func(name string, cfg *config.Config, o *Options)) *testCluster {
 	t.Helper()
+	return startClusterWith(t, invYAML, nil, tweak)
+}
+
+// startClusterWith is startClusterFrom with faults injected per host
+// (sandbox.Fault: services down, hosts files wrong, cloned machine-ids).
+func startClusterWith(t *testing.T, invYAML string, faults map[string]sandbox.Fault, tweak func(name string, cfg *config.Config, o *Options)) *testCluster {
+	t.Helper()
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "inventory.yml")
 	if err := os.WriteFile(inv, []byte(invYAML), 0o644); err != nil {
@@ -88,14 +95,14 @@ func startClusterFrom(t *testing.T, invYAML string, tweak func(name string, cfg 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	svc, err := sandbox.StartServices(c, nil)
+	svc, err := sandbox.StartServices(c, func(h *cluster.Host) bool { return faults[h.Name].ServicesDown })
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
 	tc := &testCluster{dir: dir, c: c, nodes: map[string]*testNode{}, ntp: srv}
 	for _, h := range c.Hosts {
-		cfg, err := sandbox.WriteNode(dir, inv, c, h, sandbox.Fault{})
+		cfg, err := sandbox.WriteNode(dir, inv, c, h, faults[h.Name])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -151,6 +151,9 @@ func (a *Agent) httpHandler() http.Handler {
 		}
 		return true, w.String() + "\n"
 	}))
+	if a.cfg.Agent.StatusPage {
+		a.handleStatusPage(mux)
+	}
 	return mux
 }
 

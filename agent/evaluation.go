@@ -36,16 +36,8 @@ func (a *Agent) newEvaluator() *evaluator {
 // none exists yet.
 func (a *Agent) clusterReport(ctx context.Context, fresh bool) (control.ClusterReport, error) {
 	if !fresh {
-		ev, evaluating := a.eval.snapshot()
-		if ev != nil && evaluating {
-			rep := ev.report
-			rep.Self, rep.AgeSeconds = a.node.Name, time.Since(ev.at).Seconds()
+		if rep, _, ok := a.latestEvaluation(ctx); ok {
 			return rep, nil
-		}
-		if a.eval.coord != nil {
-			if rep, ok := a.storedEvaluation(ctx); ok {
-				return rep, nil
-			}
 		}
 	}
 	rep, err := a.clusterDoctor(ctx)
@@ -54,6 +46,25 @@ func (a *Agent) clusterReport(ctx context.Context, fresh bool) (control.ClusterR
 	}
 	rep.Fresh, rep.Evaluator, rep.EvaluatedAt = true, a.node.Name, time.Now().UTC()
 	return rep, nil
+}
+
+// latestEvaluation is the latest continuous evaluation: this node's, with
+// the checks as gathered (their numbers: margins, skews, failing edges),
+// when it evaluates; else the one the evaluator stored beside its lease,
+// without them; false when there is none.
+func (a *Agent) latestEvaluation(ctx context.Context) (control.ClusterReport, []clusterchecks.NamedResult, bool) {
+	ev, evaluating := a.eval.snapshot()
+	if ev != nil && evaluating {
+		rep := ev.report
+		rep.Self, rep.AgeSeconds = a.node.Name, time.Since(ev.at).Seconds()
+		return rep, ev.raw, true
+	}
+	if a.eval.coord != nil {
+		if rep, ok := a.storedEvaluation(ctx); ok {
+			return rep, nil, true
+		}
+	}
+	return control.ClusterReport{}, nil, false
 }
 
 // storedEvaluationTimeout bounds reading the stored evaluation.

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -32,60 +33,23 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/testlab/sandbox"
 )
 
-const inventoryYAML = `# kuma-demo: KUMA 4.0 distributed install, Core in a 3-node Raft cluster.
-all:
-  vars:
-    deploy_to_k8s: false
-    generate_etc_hosts: true
-kuma:
-  vars:
-    ansible_user: root
-  children:
-    kuma_core:
-      hosts:
-        kuma-core-1.demo.local:
-          ip: 127.0.77.1
-          raft_node_addr: "kuma-core-1.demo.local:7209"
-    kuma_core_peers:
-      hosts:
-        kuma-core-2.demo.local:
-          ip: 127.0.77.2
-        kuma-core-3.demo.local:
-          ip: 127.0.77.3
-    kuma_collector:
-      hosts:
-        kuma-collector-1.demo.local:
-          ip: 127.0.77.11
-    kuma_storage:
-      hosts:
-        kuma-storage-1.demo.local:
-          ip: 127.0.77.21
-`
-
-// faults are what the demo breaks, so doctor has something to say.
-var faults = map[string]sandbox.Fault{
-	"kuma-core-3.demo.local":      {ServicesDown: true},
-	"kuma-collector-1.demo.local": {HostsMissing: []string{"kuma-core-3.demo.local"}, HostsWrong: []string{"kuma-core-2.demo.local"}},
-	"kuma-storage-1.demo.local":   {MachineIDOf: "kuma-core-1.demo.local"},
-}
-
-// skewed names the node whose clock runs 1.5 s ahead (its NTP server, and
-// its answers to the agents' time queries).
-const skewed = "kuma-storage-1.demo.local"
+// demoNet is where the demo's hosts live: 127.0.77.x.
+const demoNet = "127.0.77."
 
 func main() {
 	bin := flag.String("agent", "bin/kuma-agent-demo", "the kuma-agent binary to run, built with -tags kumatesthooks for the skewed clock (make demo builds it)")
 	keep := flag.Bool("keep", false, "keep the sandbox directory and print its path")
+	wait := flag.Bool("wait", false, "keep the cluster running at the end, until Ctrl-C, to look at the status page")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Stdout, *bin, *keep); err != nil {
+	if err := run(ctx, os.Stdout, *bin, *keep, *wait); err != nil {
 		fmt.Fprintf(os.Stderr, "kuma-demo: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out io.Writer, bin string, keep bool) error {
+func run(ctx context.Context, out io.Writer, bin string, keep, wait bool) error {
 	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return err
@@ -103,7 +67,7 @@ func run(ctx context.Context, out io.Writer, bin string, keep bool) error {
 		defer os.RemoveAll(dir)
 	}
 	invPath := filepath.Join(dir, "inventory.yml")
-	if err := os.WriteFile(invPath, []byte(inventoryYAML), 0o644); err != nil {
+	if err := os.WriteFile(invPath, []byte(sandbox.DemoInventory(demoNet)), 0o644); err != nil {
 		return err
 	}
 	c, err := inventory.Load(invPath)
@@ -118,12 +82,12 @@ func run(ctx context.Context, out io.Writer, bin string, keep bool) error {
 		return fmt.Errorf("NTP server: %w", err)
 	}
 	defer good.Close()
-	bad, err := ntpserver.Listen("127.0.0.1:0", 1500*time.Millisecond, 2)
+	bad, err := ntpserver.Listen("127.0.0.1:0", sandbox.DemoSkew, 2)
 	if err != nil {
 		return fmt.Errorf("NTP server: %w", err)
 	}
 	defer bad.Close()
-	svc, err := sandbox.StartServices(c, func(h *cluster.Host) bool { return faults[h.Name].ServicesDown })
+	svc, err := sandbox.StartServices(c, func(h *cluster.Host) bool { return sandbox.DemoFaults[h.Name].ServicesDown })
 	if err != nil {
 		return err
 	}
@@ -142,21 +106,23 @@ func run(ctx context.Context, out io.Writer, bin string, keep bool) error {
 		}
 	}()
 	cfgPaths := map[string]string{}
+	pages := map[string]string{} // node -> its status page
 	for _, h := range c.Hosts {
-		cfg, err := sandbox.WriteNode(dir, invPath, c, h, faults[h.Name])
+		cfg, err := sandbox.WriteNode(dir, invPath, c, h, sandbox.DemoFaults[h.Name])
 		if err != nil {
 			return err
 		}
 		cfg.Checks.NTP.Servers = []string{good.Addr()}
 		env := os.Environ()
-		if h.Name == skewed {
+		if h.Name == sandbox.DemoSkewed {
 			cfg.Checks.NTP.Servers = []string{bad.Addr()}
-			env = append(env, "KUMA_AGENT_TEST_CLOCK_OFFSET=1500ms")
+			env = append(env, "KUMA_AGENT_TEST_CLOCK_OFFSET="+sandbox.DemoSkew.String())
 		}
 		cfg.Checks.Disk.MinFree = config.GiB // the sandbox shares this machine's disk
 		cfg.Checks.Interval = 2 * time.Second
 		// The demo has no time to wait out flap damping: report at once.
 		cfg.Checks.FailuresBeforeCritical = 1
+		pages[h.Name] = "http://" + cfg.Agent.HTTPAddr + "/status"
 		cfgPaths[h.Name], err = writeConfig(dir, h.Name, cfg)
 		if err != nil {
 			return err
@@ -178,6 +144,10 @@ func run(ctx context.Context, out io.Writer, bin string, keep bool) error {
 	fmt.Fprintf(out, "\n== started %d agents (kuma-agent run), waiting for the mesh to form\n", len(agents))
 	if err := waitMembers(ctx, dir, c, 20*time.Second); err != nil {
 		return err
+	}
+	fmt.Fprintf(out, "\n== status page (read-only; every agent serves its own): %s\n", pages[c.Hosts[0].Name])
+	if !wait {
+		fmt.Fprintln(out, "   (the demo ends in a minute; `make demo DEMO_FLAGS=--wait` keeps the cluster up to look at it)")
 	}
 	fmt.Fprintf(out, "\n== kuma-agent members   (on %s)\n", c.Hosts[0].Name)
 	cmdOut(ctx, out, bin, "members", "--config", first)
@@ -205,7 +175,42 @@ func run(ctx context.Context, out io.Writer, bin string, keep bool) error {
 	}
 	fmt.Fprintln(out, "\nThe faults were injected on purpose: kuma-core-3's KUMA services are down; kuma-collector-1's /etc/hosts\n"+
 		"lacks a host and maps another wrongly; kuma-storage-1 is a clone of kuma-core-1 (same machine-id) and its clock runs 1.5 s ahead.")
+	// The evaluator's page has the measurements (margins, skews, the
+	// matrix); the others show its findings and name it.
+	page := pages[c.Hosts[0].Name]
+	if ev := evaluator(ctx, pages); ev != "" {
+		page = pages[ev]
+		fmt.Fprintf(out, "\n== the cluster evaluator is %s; its status page: %s\n", ev, page)
+	}
+	if wait {
+		fmt.Fprintf(out, "\n== the cluster keeps running: status page %s; Ctrl-C ends the demo\n", page)
+		<-ctx.Done()
+	}
 	return nil
+}
+
+// evaluator is the node whose /metrics says it evaluates the cluster
+// (kuma_agent_cluster_evaluator 1), "" when none says so.
+func evaluator(ctx context.Context, pages map[string]string) string {
+	for node, page := range pages {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(page, "/status")+"/metrics", nil)
+		if err != nil {
+			continue
+		}
+		c := http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Do(req)
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			if line == "kuma_agent_cluster_evaluator 1" {
+				return node
+			}
+		}
+	}
+	return ""
 }
 
 func writeConfig(dir, name string, cfg config.Config) (string, error) {

@@ -25,7 +25,9 @@ func reach(v View, f *finding) checks.Result {
 			"Make sure kuma-agent runs on the cluster nodes and the gossip port is open between them.", silent...)
 	}
 	var edges []Edge
+	f.values = make(map[string]float64, len(v.Reach))
 	for node, es := range v.Reach {
+		f.values[node] = float64(len(es)) // as the node reported them (duplicates are its own)
 		for _, e := range es {
 			if e.From == "" { // the answering node probed from itself
 				e.From = node
@@ -43,6 +45,8 @@ func reach(v View, f *finding) checks.Result {
 	edges = slices.CompactFunc(edges, func(a, b Edge) bool {
 		return a.From == b.From && a.To == b.To && a.Port.Number == b.Port.Number && a.Port.Proto == b.Port.Proto
 	})
+
+	f.edges = edges
 
 	details := make([]string, 0, len(edges)+len(silent))
 	var pairs []string

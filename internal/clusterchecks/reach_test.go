@@ -62,3 +62,32 @@ func TestReachabilityDetailsOrder(t *testing.T) {
 		}
 	}
 }
+
+// The matrix travels as data: the failing edges and, per answering node,
+// how many it saw (absent: it did not answer), so the status page draws it
+// without reading a message.
+func TestReachabilityEdgesAndValues(t *testing.T) {
+	inventory := inv(cluster.LayoutDistributed, "a.x=:core", "b.x=:core-peer", "c.x=:core-peer")
+	v := View{Inventory: inventory, Members: alive("a.x", "b.x", "c.x"), Reach: map[string][]Edge{
+		"a.x": {{To: "b.x", Port: cluster.PortRaft, Reason: "connection refused"}, {To: "b.x", Port: cluster.PortInternal, Reason: "i/o timeout"}},
+		"b.x": {},
+	}}
+	var got NamedResult
+	for _, r := range All(v) {
+		if r.Name == "cluster-reachability" {
+			got = r
+		}
+	}
+	if len(got.Edges) != 2 || got.Edges[0].From != "a.x" || got.Edges[0].To != "b.x" || got.Edges[0].Port.Number != 7209 || got.Edges[1].Port.Number != 7210 {
+		t.Errorf("edges %+v", got.Edges)
+	}
+	if got.Values["a.x"] != 2 || got.Values["b.x"] != 0 || len(got.Values) != 2 {
+		t.Errorf("values %v (want a.x 2, b.x 0, c.x absent: it did not answer)", got.Values)
+	}
+	v.Reach["a.x"] = []Edge{}
+	for _, r := range All(v) {
+		if r.Name == "cluster-reachability" && (len(r.Edges) != 0 || r.Values["a.x"] != 0 || len(r.Values) != 2) {
+			t.Errorf("healthy: edges %+v values %v", r.Edges, r.Values)
+		}
+	}
+}

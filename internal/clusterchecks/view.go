@@ -80,12 +80,13 @@ type HostsView map[string][]netip.Addr
 
 // Edge is one failing (from, to, port) probe of the reachability matrix.
 type Edge struct {
-	From, To string
-	Port     cluster.Port
-	Reason   string
+	From   string       `json:"from"`
+	To     string       `json:"to"`
+	Port   cluster.Port `json:"port"`
+	Reason string       `json:"reason,omitempty"`
 	// Refused: the path is open (the destination's kernel refused) but its
 	// required service does not listen; otherwise the path is blocked.
-	Refused bool
+	Refused bool `json:"refused,omitempty"`
 }
 
 // View is everything the cluster-wide checks judge.
@@ -128,9 +129,15 @@ type NamedResult struct {
 	// Values are the numbers behind the finding, keyed by what they
 	// measure: cluster-clock has each node's skew from the median in
 	// seconds (by node), cluster-quorum each group's margin (by group:
-	// raft, etcd), cluster-majority "alive" and "nodes". Metrics read them;
-	// nobody parses a message.
+	// raft, etcd), cluster-majority "alive" and "nodes",
+	// cluster-reachability the failing edges each node that answered saw
+	// from its side (by node; 0: none, absent: no answer). Metrics read
+	// them; nobody parses a message.
 	Values map[string]float64 `json:"values,omitempty"`
+	// Edges are cluster-reachability's failing edges (sorted, one per
+	// from, to and port), so the status page draws the matrix without
+	// parsing details.
+	Edges []Edge `json:"edges,omitempty"`
 }
 
 // The checks whose Values feed metrics.
@@ -145,6 +152,7 @@ type finding struct {
 	checks.Result
 	nodes  []string
 	values map[string]float64
+	edges  []Edge
 }
 
 // findingOf runs a check that fills in its finding's nodes and values as it
@@ -182,7 +190,7 @@ func All(v View) []NamedResult {
 			in = v
 		}
 		f := c.run(in)
-		out = append(out, NamedResult{Name: c.name, Result: f.Result, Nodes: sortedSet(f.nodes), Values: f.values})
+		out = append(out, NamedResult{Name: c.name, Result: f.Result, Nodes: sortedSet(f.nodes), Values: f.values, Edges: f.edges})
 	}
 	return out
 }

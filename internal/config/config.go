@@ -118,6 +118,10 @@ type Agent struct {
 	// HTTPAddr serves /healthz and /metrics; keep it on loopback (another
 	// address is accepted with a warning). Empty disables the listener.
 	HTTPAddr string `yaml:"http_addr" json:"http_addr"`
+	// StatusPage serves the read-only status page (GET /status) on the
+	// HTTP listener: members, cluster findings, quorum margins, the
+	// reachability matrix, clock skew, the last events.
+	StatusPage bool `yaml:"status_page" json:"status_page"`
 	// AllowInsecureSecretFiles lets the agent start with secret files
 	// (keyring, NATS passwords, credentials, keys) that other users can
 	// read or that root does not own; each is then logged as a warning.
@@ -272,6 +276,7 @@ func Default() Config {
 		Agent: Agent{
 			ControlSocket: "/run/kuma-agent/control.sock",
 			HTTPAddr:      "127.0.0.1:9465",
+			StatusPage:    true,
 		},
 		Events: Events{
 			Enabled:  true,

@@ -36,6 +36,7 @@ type TB interface {
 // Makefile's list against this one).
 var Packages = map[string]string{
 	"bash":             "bash",
+	"chromium":         "chromium",
 	"debootstrap":      "debootstrap",
 	"dpkg":             "dpkg",
 	"dpkg-deb":         "dpkg",
