@@ -167,8 +167,11 @@ func (h *Host) spawn() error {
 	h.mu.Unlock()
 
 	// The container's init is nspawn's child in a new pid namespace; it
-	// appears within milliseconds.
-	deadline := time.Now().Add(h.lab.opts.BootTimeout)
+	// appears within milliseconds on an idle machine, seconds on a loaded
+	// one. Its own bound, not BootTimeout: the boot is what BootTimeout
+	// bounds (a short one must fail in the boot, with a half-booted
+	// container to clean up, not here).
+	deadline := time.Now().Add(max(h.lab.opts.BootTimeout, initTimeout))
 	for {
 		if pid := findLeader(cmd.Process.Pid); pid > 0 {
 			h.mu.Lock()
@@ -182,10 +185,13 @@ func (h *Host) spawn() error {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: no container init under nspawn pid %d after %v", h.name, cmd.Process.Pid, h.lab.opts.BootTimeout)
+			return fmt.Errorf("%s: no container init under nspawn pid %d after %v", h.name, cmd.Process.Pid, max(h.lab.opts.BootTimeout, initTimeout))
 		}
 	}
 }
+
+// initTimeout bounds how long nspawn may take to start the container's init.
+const initTimeout = 30 * time.Second
 
 // findLeader is the child of nspawn that is pid 1 of its own pid namespace.
 func findLeader(nspawn int) int {
