@@ -33,7 +33,8 @@ RPM_ARCH := $(or $(if $(filter amd64,$(ARCH)),x86_64),$(if $(filter arm64,$(ARCH
 DEPS_PACKAGES := nginx-light libnginx-mod-stream nats-server rpm dpkg-dev iproute2 nftables \
 	systemd-container debootstrap \
 	etcd-server etcd-client \
-	prometheus victoria-metrics rsyslog
+	prometheus victoria-metrics rsyslog \
+	ansible-core openssh-client
 # make test as root: the network-namespace and systemd-nspawn tests.
 TEST_ROOT_TOOLS := systemd-nspawn nsenter ip
 # make e2e: those, plus dpkg-deb to read the .deb and dpkg/rpm to compare

@@ -35,6 +35,7 @@ type TB interface {
 // provides it; `make deps` installs every one of them (a test checks the
 // Makefile's list against this one).
 var Packages = map[string]string{
+	"ansible-playbook": "ansible-core",
 	"debootstrap":      "debootstrap",
 	"dpkg":             "dpkg",
 	"dpkg-deb":         "dpkg",
@@ -49,6 +50,8 @@ var Packages = map[string]string{
 	"promtool":         "prometheus",
 	"rpm":              "rpm",
 	"rsyslogd":         "rsyslog",
+	"ssh":              "openssh-client",
+	"ssh-keygen":       "openssh-client",
 	"systemd-nspawn":   "systemd-container",
 	"victoria-metrics": "victoria-metrics",
 }
