@@ -39,8 +39,8 @@ DEPS_PACKAGES := nginx-light libnginx-mod-stream nats-server rpm dpkg-dev iprout
 TEST_ROOT_TOOLS := systemd-nspawn nsenter ip
 # make e2e: those, plus dpkg-deb to read the .deb and dpkg/rpm to compare
 # versions (nfpm is built into .tools by the target itself), nft to block a
-# port in a host's namespace.
-E2E_TOOLS := $(TEST_ROOT_TOOLS) dpkg dpkg-deb rpm nft
+# port in a host's namespace; ansible-playbook and the ssh client for TestAnsibleDeploy.
+E2E_TOOLS := $(TEST_ROOT_TOOLS) dpkg dpkg-deb rpm nft ansible-playbook ssh ssh-keygen
 
 # $(call need,TOOLS) is a shell command that stops the recipe at once, with
 # one line naming every missing tool and the command that installs it.

@@ -96,16 +96,26 @@ func TestLintCatches(t *testing.T) {
 	}
 }
 
-// TestSyntaxCheck runs ansible-playbook --syntax-check with each KUMA
-// inventory the agent's parser is tested with (internal/inventory's
-// testdata): the playbook must load with every layout.
+// TestSyntaxCheck runs ansible-playbook --syntax-check with the KUMA
+// inventories the agent's parser is tested with (internal/inventory's
+// testdata), all at once: one Ansible start costs seconds on a loaded
+// machine, and each file is read on its own by TestInventoryHostsAgree.
 func TestSyntaxCheck(t *testing.T) {
 	testlab.NeedTools(t, "ansible-playbook")
+	args := []string{"--syntax-check"}
 	for _, inv := range kumaInventories(t) {
-		out, err := ansible(t, "ansible-playbook", "--syntax-check", "-i", inv, "deploy.yml")
-		if err != nil {
-			t.Errorf("--syntax-check -i %s: %v\n%s", inv, err, out)
-		}
+		args = append(args, "-i", inv)
+	}
+	if out, err := ansible(t, "ansible-playbook", append(args, "deploy.yml")...); err != nil {
+		t.Errorf("ansible-playbook %v: %v\n%s", args, err, out)
+	}
+	// And it does fail: a task with a module that does not exist.
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "deploy.yml"), []byte("- name: x\n  hosts: all\n  tasks:\n    - ansible.builtin.nonexistent_module: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ansible(t, "ansible-playbook", "--syntax-check", "-i", kumaInventories(t)[0], filepath.Join(bad, "deploy.yml")); err == nil {
+		t.Error("--syntax-check passed a playbook with an unknown module")
 	}
 }
 
