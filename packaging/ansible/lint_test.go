@@ -21,7 +21,7 @@ import (
 //     creates or removes), so a re-run can report changed=0;
 //   - modes are quoted strings ("0600"; YAML reads 0600 as the number 384);
 //   - the cluster's secrets (gossip.keyring, nats-route.password) are copied
-//     with mode "0600" and no_log (--diff would print them otherwise).
+//     with mode "0600" and diff: false (--diff would print them otherwise).
 
 // taskKeywords are the task keys that are not the module.
 var taskKeywords = map[string]bool{
@@ -126,8 +126,8 @@ func lintTasks(tasks []*yaml.Node, add addFunc) {
 				if m := scalar(value(args, "mode")); m != "0600" {
 					add(task.Line, "a secret file (%s) with mode %q: want \"0600\"", strings.Join(secretNames, ", "), m)
 				}
-				if short == "copy" && scalar(value(task, "no_log")) != "true" {
-					add(task.Line, "a secret file copied without no_log: true (--diff would print it)")
+				if short == "copy" && scalar(value(task, "diff")) != "false" {
+					add(task.Line, "a secret file copied without diff: false (--diff would print it)")
 				}
 			}
 		}
