@@ -46,13 +46,14 @@ DEPS_PACKAGES := nginx-light libnginx-mod-stream nats-server rpm dpkg-dev iprout
 	systemd-container debootstrap \
 	etcd-server etcd-client \
 	prometheus victoria-metrics rsyslog \
-	lintian rpmlint man-db zsh chromium
+	lintian rpmlint man-db zsh chromium \
+	ansible-core openssh-client
 # make test as root: the network-namespace and systemd-nspawn tests.
 TEST_ROOT_TOOLS := systemd-nspawn nsenter ip
 # make e2e: those, plus dpkg-deb to read the .deb and dpkg/rpm to compare
 # versions (nfpm is built into .tools by the target itself), nft to block a
-# port in a host's namespace.
-E2E_TOOLS := $(TEST_ROOT_TOOLS) dpkg dpkg-deb rpm nft man
+# port in a host's namespace; ansible-playbook and the ssh client for TestAnsibleDeploy.
+E2E_TOOLS := $(TEST_ROOT_TOOLS) dpkg dpkg-deb rpm nft man ansible-playbook ssh ssh-keygen
 # make package-lint: Debian's and RPM's package checkers.
 PACKAGE_LINT_TOOLS := lintian rpmlint
 
