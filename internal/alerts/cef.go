@@ -43,6 +43,15 @@ var cefClasses = map[events.Type]cefClass{
 	events.AgentStarted:         {"5001", "Agent started"},
 	events.AgentStopping:        {"5002", "Agent stopping"},
 	events.EventsDropped:        {"5003", "Events dropped"},
+	events.RaftStepStarted:      {"6001", "Raft recovery step started"},
+	events.RaftStepDone:         {"6002", "Raft recovery step done"},
+	events.RaftStepFailed:       {"6003", "Raft recovery step failed"},
+	events.TaintApplied:         {"7001", "Out-of-service taint applied"},
+	events.TaintRemoved:         {"7002", "Out-of-service taint removed"},
+	events.TaintWouldApply:      {"7003", "Out-of-service taint would be applied (dry-run)"},
+	events.TaintWouldRemove:     {"7004", "Out-of-service taint would be removed (dry-run)"},
+	events.TaintHeld:            {"7005", "Out-of-service taint held"},
+	events.TaintFailed:          {"7006", "Out-of-service taint failed"},
 }
 
 // cefUnknownClass is the class of a type this build does not know (an
