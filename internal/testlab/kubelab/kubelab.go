@@ -135,7 +135,7 @@ func Start(t testlab.TB, opts Options) *APIServer {
 	must(t, serving.Write(filepath.Join(pki, "apiserver.crt"), filepath.Join(pki, "apiserver.key")))
 	must(t, writeServiceAccountKeys(pki))
 
-	port := freePort(t)
+	port := testlab.FreePort(t, "tcp")
 	s.URL = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	args := []string{
 		"--etcd-servers=" + strings.Join(e.Endpoints(), ","),
@@ -349,15 +349,6 @@ func writeServiceAccountKeys(dir string) error {
 		return fmt.Errorf("kubelab: %w", err)
 	}
 	return nil
-}
-
-func freePort(t testlab.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("kubelab: free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func must(t testlab.TB, err error) {
