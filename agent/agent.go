@@ -202,7 +202,7 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 	if a.locker == nil && cfg.Events.Enabled {
 		// The cluster evaluator's lease rides on the same locker as the
 		// supervisor's, with supervision on or off.
-		a.locker = &leaseLocker{a: a, ttl: cfg.Supervisor.LeaseTTL}
+		a.locker = newLeaseLocker(a, cfg.Supervisor.LeaseTTL)
 	}
 	a.eval = a.newEvaluator()
 	a.metrics = newAgentMetrics(o.Version)

@@ -233,3 +233,42 @@ func TestLeaseTakeoverFollowsTheMesh(t *testing.T) {
 		return err == nil
 	})
 }
+
+// TestAgentReleasesItsOrphanedLease: a "heal" record naming core-2 that
+// core-2's agent does not hold (its release was lost to a NATS hiccup, as
+// when JetStream had no quorum for the release's 5 s) is deleted by
+// core-2's own sweep, so core-1 may heal again while core-2 lives. Without
+// it core-1 is refused for as long as core-2 is alive.
+func TestAgentReleasesItsOrphanedLease(t *testing.T) {
+	tc := startCluster(t, nil)
+	n1, n2 := tc.nodes["core-1.test.local"], tc.nodes["core-2.test.local"]
+	eventually(t, "3 alive", 20*time.Second, func() bool { return len(n1.members(t)) == 3 })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	js := n1.agentJS(t, ctx)
+	var orphan *lease.Manager
+	eventually(t, "lease bucket ready", 60*time.Second, func() bool {
+		mctx, mcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer mcancel()
+		var err error
+		// core-2's name, but not core-2's process: what it writes is an
+		// orphan to core-2's agent.
+		orphan, err = lease.New(mctx, js, lease.Options{Node: "core-2.test.local", TTL: 5 * time.Second, Liveness: n2.agent, Replicas: 3})
+		return err == nil
+	})
+	eventually(t, "the orphan written", 20*time.Second, func() bool {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		defer acancel()
+		_, err := orphan.Acquire(actx, "heal")
+		return err == nil
+	})
+	eventually(t, "core-2's agent released its orphan", 60*time.Second, func() bool {
+		hctx, hcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer hcancel()
+		_, _, ok, err := orphan.Holder(hctx, "heal")
+		return err == nil && !ok
+	})
+	if n1.agent.Failed("core-2.test.local") {
+		t.Fatal("core-2 failed in the mesh: the release must have come from its live agent")
+	}
+}

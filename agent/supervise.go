@@ -59,7 +59,7 @@ func (a *Agent) newSupervisor() (*supervisor.Supervisor, error) {
 	var locker supervisor.Locker
 	if a.cfg.Events.Enabled {
 		// Connected to NATS when the event bus is (Run).
-		a.locker = &leaseLocker{a: a, ttl: sc.LeaseTTL}
+		a.locker = newLeaseLocker(a, sc.LeaseTTL)
 		locker = a.locker
 	}
 	return supervisor.New(supervisor.Options{
@@ -356,12 +356,18 @@ type leaseLocker struct {
 	a   *Agent
 	ttl time.Duration
 
+	holds *lease.Holds // what this process holds, across connections
+
 	mu      sync.Mutex
 	m       *lease.Manager
 	err     error              // why m is nil
 	cancel  context.CancelFunc // stops the bucket setup of the last connection
 	stopped bool               // the lease component stopped: no new setup
 	setups  sync.WaitGroup
+}
+
+func newLeaseLocker(a *Agent, ttl time.Duration) *leaseLocker {
+	return &leaseLocker{a: a, ttl: ttl, holds: lease.NewHolds()}
 }
 
 func (l *leaseLocker) setConn(nc *nats.Conn, servers int) {
@@ -404,7 +410,7 @@ func (l *leaseLocker) setup(ctx context.Context, nc *nats.Conn, servers int) {
 	}
 	_ = retry.Do(ctx, leaseSetupBackoff, func(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		m, err := lease.New(sctx, js, lease.Options{Node: l.a.node.Name, TTL: l.ttl, Liveness: l.a, Replicas: natsbus.ReplicasFor(servers),
+		m, err := lease.New(sctx, js, lease.Options{Node: l.a.node.Name, TTL: l.ttl, Liveness: l.a, Replicas: natsbus.ReplicasFor(servers), Holds: l.holds,
 			Logger: l.a.log.With("component", "lease"),
 			OnEvent: func(t events.Type, d events.LeaseData) {
 				if t != events.LeaseRenewed { // renewals every few seconds would drown the history
@@ -422,6 +428,28 @@ func (l *leaseLocker) setup(ctx context.Context, nc *nats.Conn, servers int) {
 	}, func(err error, wait time.Duration) {
 		l.a.log.Warn("lease bucket not ready", "err", err, "retry_in", wait)
 	})
+	l.sweep(ctx)
+}
+
+// sweep frees this node's orphaned lease records every TTL while the
+// connection lasts (lease.Manager.ReleaseOrphans): a release lost to a
+// NATS hiccup would otherwise keep every other node from healing for as
+// long as this one lives.
+func (l *leaseLocker) sweep(ctx context.Context) {
+	for {
+		m, err := l.manager()
+		if err == nil {
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, err = m.ReleaseOrphans(sctx, supervisor.LeasePurpose, evaluatorPurpose, raftOpsPurpose)
+			cancel()
+		}
+		if err != nil && ctx.Err() == nil {
+			l.a.log.Warn("lease orphan sweep", "err", err)
+		}
+		if !retry.Sleep(ctx, max(l.ttl, time.Second)) {
+			return
+		}
+	}
 }
 
 // leaseSetupBackoff spaces the attempts to create or bind the lease bucket.

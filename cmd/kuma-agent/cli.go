@@ -29,6 +29,7 @@ import (
 
 // stdio is where a command writes.
 type stdio struct {
+	in       io.Reader // for `--key-file -`
 	out, err io.Writer
 }
 

@@ -93,15 +93,22 @@ var keyringOps = map[string]string{"list": control.OpKeyringList, "install": con
 
 func keyringCommand(o stdio) *command {
 	var sh shared
+	var keyFile string
+	agentFlags := sh.agentFlags(nil)
 	return &command{
 		name:     "keyring",
 		short:    "list, install, use or remove gossip keys on every node",
-		usage:    "kuma-agent keyring list | install KEY | use KEY | remove KEY [--config FILE] [--timeout D]",
+		usage:    "kuma-agent keyring list | install|use|remove (--key-file FILE | KEY) [--config FILE] [--timeout D]",
 		withArgs: true,
 		verbs:    keyringVerbs,
 		help: "Rotates the gossip key on every node: install the new key, use it (make it primary),\n" +
-			"then remove the old one. New keys come from `kuma-agent keygen`.",
-		flags: sh.agentFlags(nil),
+			"then remove the old one. New keys come from `kuma-agent keygen --out FILE`.\n" +
+			"Prefer --key-file (a keygen file, or - for stdin): a KEY argument is visible to every\n" +
+			"local user in the process list while the command runs.",
+		flags: func(fs *flag.FlagSet) {
+			agentFlags(fs)
+			fs.StringVar(&keyFile, "key-file", "", "read the key from this file (a keygen keyring of one key, or the key alone; - for stdin) instead of the argument")
+		},
 		exec: func(ctx context.Context, args []string) error {
 			if len(args) == 0 {
 				return usagef("want %s", orList(keyringVerbs))
@@ -116,17 +123,13 @@ func keyringCommand(o stdio) *command {
 				if err := noArgs(args[1:]); err != nil {
 					return err
 				}
-			case len(args) != 2:
-				return usagef("%s: want one KEY", args[0])
-			default:
-				key := strings.TrimSpace(args[1])
-				// Accept the keygen file form too: ["base64"].
-				var list []string
-				if json.Unmarshal([]byte(key), &list) == nil && len(list) == 1 {
-					key = list[0]
+				if keyFile != "" {
+					return usagef("list: --key-file is for install, use and remove")
 				}
-				if _, err := mesh.DecodeKey(key); err != nil {
-					return usageError{err}
+			default:
+				key, err := keyringKey(args[0], args[1:], keyFile, o.in)
+				if err != nil {
+					return err
 				}
 				req = control.KeyArgs{Key: key}
 			}
@@ -137,4 +140,68 @@ func keyringCommand(o stdio) *command {
 			return writeJSON(o.out, st)
 		},
 	}
+}
+
+// maxKeyFile bounds what --key-file reads: a keyring of one key is about
+// 50 bytes.
+const maxKeyFile = 4 << 10
+
+// keyringKey is the key of install/use/remove: the one argument, or the
+// content of --key-file (never both). Either may be keygen's file form
+// (["base64"]) or the base64 key alone.
+func keyringKey(verb string, args []string, keyFile string, stdin io.Reader) (string, error) {
+	var key, from string
+	switch {
+	case keyFile != "" && len(args) != 0:
+		return "", usagef("%s: give the key as --key-file or as an argument, not both", verb)
+	case keyFile != "":
+		b, err := readKeyFile(keyFile, stdin)
+		if err != nil {
+			return "", err
+		}
+		key, from = string(b), keyFile
+	case len(args) != 1:
+		return "", usagef("%s: want one KEY (or --key-file FILE)", verb)
+	default:
+		key, from = args[0], "the argument"
+	}
+	key = strings.TrimSpace(key)
+	var list []string
+	if json.Unmarshal([]byte(key), &list) == nil {
+		if len(list) != 1 {
+			return "", usagef("%s: %s holds a keyring of %d keys, want exactly one", verb, from, len(list))
+		}
+		key = list[0]
+	}
+	if _, err := mesh.DecodeKey(key); err != nil {
+		return "", usageError{fmt.Errorf("%s: %s: %w", verb, from, err)}
+	}
+	return key, nil
+}
+
+// readKeyFile reads path ("-": stdin), bounded.
+func readKeyFile(path string, stdin io.Reader) ([]byte, error) {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--key-file: %w", err)}
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
+			return nil, usagef("--key-file: %s is not a regular file", path)
+		}
+		r = f
+	}
+	if r == nil {
+		return nil, usagef("--key-file: no standard input")
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("--key-file %s: %w", path, err)
+	}
+	if len(b) > maxKeyFile {
+		return nil, usagef("--key-file: %s is over %d bytes: not a keyring of one key", path, maxKeyFile)
+	}
+	return b, nil
 }

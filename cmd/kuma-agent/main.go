@@ -52,7 +52,7 @@ func main() {
 }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o := stdio{out: stdout, err: stderr}
+	o := stdio{in: os.Stdin, out: stdout, err: stderr}
 	cmds := commands(o)
 	if len(args) == 0 {
 		usage(stderr, cmds)

@@ -54,6 +54,7 @@ func (m *Manager) Acquire(ctx context.Context, purpose string) (*Lease, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer m.o.Holds.begin(key)()
 	for range maxAttempts {
 		now := m.o.Now()
 		rec := Record{Holder: m.o.Node, Purpose: purpose, Acquired: now.UTC(), Expires: now.Add(m.o.TTL).UTC()}

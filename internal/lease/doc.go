@@ -51,6 +51,19 @@
 // can no longer learn of a takeover). A holder must stop the guarded work as
 // soon as either arrives.
 //
+// # Orphans
+//
+// By the rules above nobody else frees a record whose holder is alive, so
+// a record its own node no longer holds — a Release whose Delete failed
+// (no JetStream quorum for a moment), an agent restarted mid-action —
+// would stop every other node's healing for as long as that node lives.
+// Each process remembers what it holds or is acquiring ([Holds], shared
+// by all its Managers), Release gives the lease up even when its Delete
+// fails, and [Manager.ReleaseOrphans], which the agent runs every TTL,
+// deletes (CAS) the records that name this node and that nothing here
+// holds. Only the holder's own node frees them: that is the one node that
+// knows it has stopped acting.
+//
 // Every state change (acquired, renewed, released, taken_over) is reported
 // through Options.OnEvent as an events.LeaseData.
 package lease

@@ -24,7 +24,9 @@ type Lease struct {
 }
 
 func (m *Manager) lease(key string, rec Record, rev uint64) *Lease {
-	return &Lease{m: m, key: key, rec: rec, rev: rev}
+	l := &Lease{m: m, key: key, rec: rec, rev: rev}
+	m.o.Holds.hold(key, l)
+	return l
 }
 
 // Record is the record as this lease last wrote it.
@@ -63,6 +65,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	}
 	rev, err := l.m.kv.Update(ctx, l.key, val, l.rev)
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		l.m.o.Holds.drop(l.key, l) // not ours any more: nothing here holds it
 		return fmt.Errorf("lease %q: revision %d moved: %w", rec.Purpose, l.rev, ErrLost)
 	}
 	if err != nil {
@@ -74,22 +77,25 @@ func (l *Lease) Renew(ctx context.Context) error {
 }
 
 // Release deletes the lease with a CAS on its revision, so a lease taken
-// over meanwhile is left alone (and ErrLost returned).
+// over meanwhile is left alone (and ErrLost returned). The holder has
+// stopped either way: when the Delete fails (NATS unreachable, no
+// JetStream quorum) the lease is still given up here, and its record is
+// left to [Manager.ReleaseOrphans], which retries the Delete.
 func (l *Lease) Release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.released {
 		return nil
 	}
+	l.released = true
+	defer l.m.o.Holds.drop(l.key, l)
 	err := l.m.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		l.released = true
 		return fmt.Errorf("lease %q: revision %d moved: %w", l.rec.Purpose, l.rev, ErrLost)
 	}
 	if err != nil {
-		return fmt.Errorf("lease %q: release revision %d: %w", l.rec.Purpose, l.rev, err)
+		return fmt.Errorf("lease %q: release revision %d: %w (its record is released by the orphan sweep)", l.rec.Purpose, l.rev, err)
 	}
-	l.released = true
 	l.m.emit(events.LeaseReleased, l.rec, "")
 	return nil
 }

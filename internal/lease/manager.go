@@ -32,6 +32,9 @@ type Options struct {
 	After    func(time.Duration) <-chan time.Time
 	Logger   *slog.Logger // default discards
 	Replicas int          // bucket replicas; default 1, use 3 on a 3-node cluster
+	// Holds is this process's memory of its leases, shared by all its
+	// Managers (see [Holds]); default a new one for this Manager.
+	Holds *Holds
 }
 
 // DefaultBucket is the bucket used when Options.Bucket is empty.
@@ -94,6 +97,9 @@ func New(ctx context.Context, js jetstream.JetStream, o Options) (*Manager, erro
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Holds == nil {
+		o.Holds = NewHolds()
 	}
 	kv, err := bucket(ctx, js, o)
 	if err != nil {

@@ -36,7 +36,7 @@ func (m *Manager) WithTTL(ttl time.Duration) (*Manager, error) {
 		return nil, fmt.Errorf("lease: TTL %s must be positive", ttl)
 	}
 	o := m.o
-	o.TTL, o.RenewEvery = ttl, ttl/3
+	o.TTL, o.RenewEvery = ttl, ttl/3 // o.Holds stays shared
 	return &Manager{kv: m.kv, o: o}, nil
 }
 
