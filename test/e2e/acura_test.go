@@ -350,7 +350,7 @@ func writeAcuraInventory(t *testing.T, dir string, ct *nspawnlab.Lab) string {
 // installAcuraControlPlane writes kubeadm's PKI and kubeconfig on the
 // nodes, starts the stand-in kubelet and containerd units, a three-member
 // etcd and (on one node) the kube-apiserver, and waits until the API
-// server is ready.
+// server listens.
 func installAcuraControlPlane(t *testing.T, ct *nspawnlab.Lab, apiserver string) {
 	t.Helper()
 	etcdCA := newCA(t, "etcd-ca")
@@ -417,7 +417,7 @@ RestartSec=1
 `, acuraKubeDir, p, ct.Host(acuraAPI).Addr())
 	installUnit(t, ct.Host(acuraAPI), "kube-apiserver.service", api)
 	h := ct.Host(acuraAPI)
-	eventually(t, "kube-apiserver /readyz on node 1", 120*time.Second, func() bool {
+	eventually(t, "kube-apiserver listening on node 1 (the agents read it later: kube-nodes)", 120*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		out, err := h.Exec(ctx, "/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/6443 && echo open")
