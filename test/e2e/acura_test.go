@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -388,7 +387,7 @@ func installAcuraControlPlane(t *testing.T, ct *nspawnlab.Lab, apiserver string)
 				t.Fatal(err)
 			}
 		}
-		if err := h.WriteFile("/etc/kubernetes/admin.conf", adminKubeconfig(apiAddr, kubeCA.CertPEM, admin), 0o600); err != nil {
+		if err := h.WriteFile("/etc/kubernetes/admin.conf", testpki.KubeconfigFor("https://"+apiAddr+":6443", "kubernetes-admin", kubeCA.CertPEM, admin.CertPEM, admin.KeyPEM), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		for _, u := range []string{"kubelet", "containerd"} {
@@ -494,31 +493,6 @@ func serviceAccountKeys(t *testing.T) (pub, priv []byte) {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: privDER})
-}
-
-// adminKubeconfig is kubeadm's /etc/kubernetes/admin.conf: the API server
-// through node 1's address, the CA and the admin's client certificate embedded.
-func adminKubeconfig(addr string, caPEM []byte, admin testpki.Pair) []byte {
-	b64 := base64.StdEncoding.EncodeToString
-	return []byte(`apiVersion: v1
-kind: Config
-clusters:
-- cluster:
-    certificate-authority-data: ` + b64(caPEM) + `
-    server: https://` + addr + `:6443
-  name: kubernetes
-contexts:
-- context:
-    cluster: kubernetes
-    user: kubernetes-admin
-  name: kubernetes-admin@kubernetes
-current-context: kubernetes-admin@kubernetes
-users:
-- name: kubernetes-admin
-  user:
-    client-certificate-data: ` + b64(admin.CertPEM) + `
-    client-key-data: ` + b64(admin.KeyPEM) + `
-`)
 }
 
 // hostMemTotal is this machine's MemTotal in bytes (what the containers see).
