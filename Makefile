@@ -54,6 +54,8 @@ TEST_ROOT_TOOLS := systemd-nspawn nsenter ip
 # versions (nfpm is built into .tools by the target itself), nft to block a
 # port in a host's namespace; ansible-playbook and the ssh client for TestAnsibleDeploy.
 E2E_TOOLS := $(TEST_ROOT_TOOLS) dpkg dpkg-deb rpm nft man ansible-playbook ssh ssh-keygen
+# TestAcuraClusterOnSystemd: a real etcd in the nodes (the kube-apiserver is built by the target).
+E2E_TOOLS += etcd
 # make package-lint: Debian's and RPM's package checkers.
 PACKAGE_LINT_TOOLS := lintian rpmlint
 
@@ -159,6 +161,8 @@ e2e:
 	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/packages/
 	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestClusterChecksContinuously$$' ./test/e2e/
 	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestRaftExecute(3|5)$$' ./test/e2e/
+	@$(MAKE) --no-print-directory kube-apiserver >/dev/null
+	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestAcuraClusterOnSystemd$$' ./test/e2e/
 
 # The alert rules the packages ship: valid, and their tests (series that
 # fire and clear each rule) pass. agent/monitoring_test.go runs the same and

@@ -25,15 +25,23 @@ func CertPEM(t testlab.TB, cn string, notAfter time.Time) []byte {
 
 // Kubeconfig is a kubeconfig with caPEM as the cluster's embedded CA and
 // clientPEM as user user's embedded client certificate, as kubeadm writes
-// /etc/kubernetes/admin.conf.
+// /etc/kubernetes/admin.conf (the key is a placeholder: for readers of
+// certificates, not for a client).
 func Kubeconfig(user string, caPEM, clientPEM []byte) []byte {
+	return KubeconfigFor("https://127.0.0.1:6443", user, caPEM, clientPEM, []byte("secret"))
+}
+
+// KubeconfigFor is a kubeconfig for the API server at server, with the CA,
+// the client certificate and its key embedded, as kubeadm writes
+// /etc/kubernetes/admin.conf.
+func KubeconfigFor(server, user string, caPEM, clientPEM, keyPEM []byte) []byte {
 	b64 := base64.StdEncoding.EncodeToString
 	return []byte(`apiVersion: v1
 kind: Config
 clusters:
 - cluster:
     certificate-authority-data: ` + b64(caPEM) + `
-    server: https://127.0.0.1:6443
+    server: ` + server + `
   name: kubernetes
 contexts:
 - context:
@@ -45,6 +53,6 @@ users:
 - name: ` + user + `
   user:
     client-certificate-data: ` + b64(clientPEM) + `
-    client-key-data: c2VjcmV0
+    client-key-data: ` + b64(keyPEM) + `
 `)
 }
