@@ -71,6 +71,17 @@ func (k *kubeAccess) get() (*kube.Client, error) {
 	return c, nil
 }
 
+// DeleteNode deletes the Kubernetes Node name through the kubeconfig as it
+// is now: the supervisor's NodeDeleter for Acura's dead-member cleanup,
+// which removes a dead controller's etcd member and then its Node.
+func (k *kubeAccess) DeleteNode(ctx context.Context, name string) error {
+	c, err := k.get()
+	if err != nil {
+		return fmt.Errorf("delete node %s: %w", name, err)
+	}
+	return c.DeleteNode(ctx, name)
+}
+
 // kubeFindings are the Kubernetes and Longhorn cluster findings (none
 // unless the layout runs on Kubernetes and kubernetes.checks is on).
 func (a *Agent) kubeFindings(ctx context.Context) []clusterchecks.NamedResult {
