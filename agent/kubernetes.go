@@ -110,7 +110,7 @@ func (a *Agent) coreSelector() kubechecks.CoreSelector {
 func (a *Agent) failoverLoop(hb *component.Heartbeat) func(ctx context.Context) {
 	fo := &corefailover.Failover{Mode: corefailover.Mode(a.cfg.Kubernetes.Failover.Mode), After: a.cfg.Kubernetes.Failover.After,
 		Core: a.coreSelector(), Overrides: a.cfg.Checks.Ports.Overrides, Self: a.node.Name,
-		Log: a.log.With("component", "core-failover"), Now: time.Now,
+		Log: a.log.With("component", "core-failover"), Now: time.Now, Holding: a.eval.holding,
 		Emit: func(t events.Type, subject string, sev events.Severity, d events.TaintData) {
 			a.emit(t, subject, sev, d)
 		}}

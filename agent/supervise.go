@@ -467,6 +467,8 @@ type heldLease struct {
 
 func (h *heldLease) Lost() <-chan error { return h.lost }
 
+func (h *heldLease) Renew(ctx context.Context) error { return h.l.Renew(ctx) }
+
 func (h *heldLease) Release(ctx context.Context) error {
 	h.stop()
 	return h.l.Release(ctx)
