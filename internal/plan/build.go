@@ -141,8 +141,15 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 			cp.Roles = node.Roles
 			self = &cp
 		}
+		listen := cluster.ListenPorts(c.Layout, node.Roles, cfg.Checks.Ports.Overrides)
+		if node.Roles.Any(cluster.Role.EtcdMember) && sel.wants("etcd") && !slices.Contains(cfg.Checks.Disabled, "etcd") {
+			// etcd's own ports are the etcd check's: it asks etcd, so a
+			// stopped member is one etcd finding naming etcd's problem,
+			// not also a ports finding.
+			listen = slices.DeleteFunc(listen, etcdPort)
+		}
 		add(&checks.Ports{
-			Listen: cluster.ListenPorts(c.Layout, node.Roles, cfg.Checks.Ports.Overrides),
+			Listen: listen,
 			Roles:  node.Roles, Addr: self.IP, ProcDir: cfg.Paths.ProcDir, Timeout: cfg.Checks.Ports.Timeout,
 		})
 		if targets := cluster.ReachTargets(c, self, cfg.Checks.Ports.Overrides); len(targets) > 0 {
@@ -179,3 +186,9 @@ type errorCheck struct {
 func (e errorCheck) Name() string                        { return e.name }
 func (e errorCheck) Area() checks.Area                   { return e.area }
 func (e errorCheck) Run(_ context.Context) checks.Result { return e.res }
+
+// etcdPort tells etcd's own ports (peer and client), judged by the etcd
+// check where it runs.
+func etcdPort(p cluster.Port) bool {
+	return p.Name == cluster.PortEtcdPeer.Name || p.Name == cluster.PortEtcdClient.Name
+}
