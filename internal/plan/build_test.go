@@ -196,8 +196,28 @@ func TestEtcdPortsAreTheEtcdChecks(t *testing.T) {
 	if got := listen(cfg, Selection{Only: []string{"ports"}}); !slices.Contains(got, "etcd-peer") {
 		t.Errorf("ports alone: %v", got)
 	}
+	// The peers' etcd-peer port: probed (the firewall path), a refusal
+	// no missing listener while the etcd check judges etcd.
+	peerEtcdListens := func(cfg config.Config) (probed, listens bool) {
+		for _, ch := range Build(cfg, p, c, nil, n, Selection{}, noCommands()).Checks {
+			if v, ok := ch.(*checks.Reach); ok {
+				for _, tg := range v.Targets {
+					if tg.Port.Name == "etcd-peer" && tg.Host.Name == "kuma-cp1.example.com" {
+						probed, listens = true, listens || tg.Listens
+					}
+				}
+			}
+		}
+		return probed, listens
+	}
+	if probed, listens := peerEtcdListens(cfg); !probed || listens {
+		t.Errorf("with the etcd check: peer etcd-peer probed %v, must listen %v", probed, listens)
+	}
 	cfg.Checks.Disabled = []string{"etcd"}
 	if got := listen(cfg, Selection{}); !slices.Contains(got, "etcd-peer") {
 		t.Errorf("etcd disabled: %v", got)
+	}
+	if probed, listens := peerEtcdListens(cfg); !probed || !listens {
+		t.Errorf("etcd disabled: peer etcd-peer probed %v, must listen %v", probed, listens)
 	}
 }
