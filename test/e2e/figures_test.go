@@ -7,7 +7,7 @@ package e2e
 //	KUMA_FIG_SOAK=10m         go test -count=1 -timeout 30m -run TestFigureSoak         -v ./test/e2e/
 //	KUMA_FIG_IDLE=1           go test -count=1 -timeout 10m -run TestFigureIdle         -v ./test/e2e/
 //	KUMA_FIG_CLUSTERDOCTOR=1  go test -count=1 -timeout 10m -run TestFigureClusterDoctor -v ./test/e2e/
-//	KUMA_FIG_TAINT=5          go test -count=1 -timeout 30m -run TestFigureTaint        -v ./test/e2e/
+//	KUMA_FIG_HOST_TAINT=5     go test -count=1 -timeout 30m -run TestFigureHostTaint    -v ./test/e2e/
 //
 // KUMA_FIG_AGENTS=5,50 sets the cluster sizes each runs (defaults: 3,5 for
 // detection, 5 for the soak, 7 for idle and cluster doctor; at most
@@ -388,17 +388,17 @@ func clusterDoctor(t *testing.T, n int) {
 		n, runs, median(wall), slices.Max(wall).Round(time.Millisecond), median(inAgent), slices.Max(inAgent).Round(time.Millisecond))
 }
 
-// TestFigureTaint: time from the death of the worker running the KUMA
+// TestFigureHostTaint: time from the death of the worker running the KUMA
 // Core pod (cut off from the switch, agent killed, Node marked Unknown by
 // the test as the node controller would) to the out-of-service taint on
 // its Node, on the control-plane lab (real etcd, kube-apiserver, 5 agents,
-// kubernetes.failover.after 2s, interval 1s), KUMA_FIG_TAINT trials; and
+// kubernetes.failover.after 2s, interval 1s), KUMA_FIG_HOST_TAINT trials; and
 // from its return to the taint's removal.
-func TestFigureTaint(t *testing.T) {
-	v := figureEnv(t, "KUMA_FIG_TAINT")
+func TestFigureHostTaint(t *testing.T) {
+	v := figureEnv(t, "KUMA_FIG_HOST_TAINT")
 	trials, err := strconv.Atoi(v)
 	if err != nil || trials < 1 {
-		t.Fatalf("KUMA_FIG_TAINT: %q: want a number of trials", v)
+		t.Fatalf("KUMA_FIG_HOST_TAINT: %q: want a number of trials", v)
 	}
 	load := loadAvg()
 	cp := newControlPlane(t)

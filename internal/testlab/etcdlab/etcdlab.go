@@ -36,8 +36,10 @@ import (
 // Tool is the etcd binary the lab runs (Debian package etcd-server).
 const Tool = "etcd"
 
-// startTimeout bounds how long a member (or the cluster) may take to answer /health.
-const startTimeout = 30 * time.Second
+// startTimeout bounds how long a member (or the cluster) may take to answer /health
+// (a second or so here; a restarted member catching up on a machine loaded by other
+// tests, load average 100+, took more than 30 s).
+const startTimeout = 90 * time.Second
 
 // Options shape a lab cluster.
 type Options struct {
