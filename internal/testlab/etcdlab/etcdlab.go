@@ -74,7 +74,7 @@ type Member struct {
 	// Host is the netlab host it runs in (Options.On); 0: loopback.
 	Host    int
 	dataDir string
-	log       *testlab.SyncBuffer
+	log     *testlab.SyncBuffer
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
