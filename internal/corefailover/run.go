@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +49,8 @@ type Failover struct {
 	// announced is the last step announced per Node, so a step is
 	// announced once per episode, not every pass.
 	announced map[string]events.Type
+	// undecided is the last logUndecided line.
+	undecided string
 }
 
 // Round is what one pass sees of the mesh: a believed view (inventory,
@@ -84,7 +88,8 @@ func (f *Failover) Step(ctx context.Context, r Round) ([]Action, error) {
 			in.CoreNodes = append(in.CoreNodes, p.Spec.NodeName)
 		}
 	}
-	if len(Suspects(in)) > 0 && r.Reach != nil {
+	suspects := Suspects(in)
+	if len(suspects) > 0 && r.Reach != nil {
 		reach, err := r.Reach(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("core failover: the members' probes: %w", err)
@@ -94,11 +99,41 @@ func (f *Failover) Step(ctx context.Context, r Round) ([]Action, error) {
 		in.Unreachable = Paths(v, f.Overrides)
 	}
 	acts := Decide(in)
+	f.logUndecided(suspects, in, acts)
 	f.forgetSettled(acts)
 	for _, a := range acts {
 		f.carryOut(ctx, in, a)
 	}
 	return acts, nil
+}
+
+// logUndecided says, once per change, why a suspected Core worker (failed
+// in the mesh past After, NotReady) has no action yet: the paths verdict
+// (some path answered, or no member's probes answered in time).
+func (f *Failover) logUndecided(suspects []string, in Input, acts []Action) {
+	var why []string
+	for _, n := range suspects {
+		if slices.ContainsFunc(acts, func(a Action) bool { return a.Node == n }) {
+			continue
+		}
+		members := map[string]clusterchecks.Member{}
+		for _, m := range in.Members {
+			members[m.Name] = m
+		}
+		p := in.Unreachable[n]
+		if m, ok := memberOf(n, members); ok {
+			p = in.Unreachable[m.Name]
+		}
+		why = append(why, fmt.Sprintf("%s: %d of %d probed paths failed (probers %v)", n, p.Failed, p.Probed, p.Probers))
+	}
+	msg := strings.Join(why, "; ")
+	f.mu.Lock()
+	same := msg == f.undecided
+	f.undecided = msg
+	f.mu.Unlock()
+	if msg != "" && !same {
+		f.Log.Info("core failover: Core worker suspected but not judged dead", "paths", msg)
+	}
 }
 
 // carryOut writes one action (ModeOn) and announces it.
