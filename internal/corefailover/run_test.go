@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -90,8 +91,8 @@ func failingTo(c *cluster.Cluster, dead string, except int) map[string][]cluster
 		}
 		out[h.Name] = []clusterchecks.Edge{}
 		for _, t := range cluster.ReachTargets(c, h, nil) {
-			if t.Host.Name != dead {
-				continue
+			if t.Host.Name != dead || t.Port.Proto != cluster.TCP {
+				continue // the agents probe TCP only (checks.Ports.Unreachable)
 			}
 			if except > 0 {
 				except--
@@ -112,6 +113,11 @@ func TestPathsFromTheMatrix(t *testing.T) {
 	}
 	if Paths(v, nil)["w2.example.com"].Dead() {
 		t.Fatal("w2 dead")
+	}
+	// The other worker's answer counts: worker -> worker lists WireGuard's
+	// UDP ports, which no agent probes (nor reports failing).
+	if !slices.Contains(p.Probers, "w2.example.com") {
+		t.Fatalf("w2's probes not counted: %+v", p)
 	}
 	v.Reach = failingTo(c, "w1.example.com", 1)
 	if p := Paths(v, nil)["w1.example.com"]; p.Dead() || p.Failed != p.Probed-1 {
