@@ -53,9 +53,8 @@ TEST_ROOT_TOOLS := systemd-nspawn nsenter ip
 # make e2e: those, plus dpkg-deb to read the .deb and dpkg/rpm to compare
 # versions (nfpm is built into .tools by the target itself), nft to block a
 # port in a host's namespace; ansible-playbook and the ssh client for TestAnsibleDeploy.
-E2E_TOOLS := $(TEST_ROOT_TOOLS) dpkg dpkg-deb rpm nft man ansible-playbook ssh ssh-keygen
-# TestAcuraClusterOnSystemd: a real etcd in the nodes (the kube-apiserver is built by the target).
-E2E_TOOLS += etcd
+# etcd: TestControlPlane and TestAcuraClusterOnSystemd (the kube-apiserver is built by the target).
+E2E_TOOLS := $(TEST_ROOT_TOOLS) dpkg dpkg-deb rpm nft man ansible-playbook ssh ssh-keygen etcd
 # make package-lint: Debian's and RPM's package checkers.
 PACKAGE_LINT_TOOLS := lintian rpmlint
 
@@ -152,16 +151,18 @@ package-lint:
 # tree's version and a newer build for upgrades), installs, upgrades and
 # removes them, and runs a 3-node Raft cluster from them. Every container,
 # cgroup and namespace is removed afterwards, also on failure (nspawnlab).
-# Root and the tools are checked before anything is built.
+# Root and the tools are checked before anything is built. TestControlPlane
+# runs real agents against a real etcd and kube-apiserver (built once and
+# cached by `make kube-apiserver`) in network namespaces, about 6 minutes.
 E2E_TIMEOUT ?= 30m
 e2e:
 	@$(call needroot,systemd-nspawn and network namespaces)
 	@$(call need,$(E2E_TOOLS))
-	@$(MAKE) --no-print-directory $(TOOLS)/nfpm rootfs
+	@$(MAKE) --no-print-directory $(TOOLS)/nfpm rootfs kube-apiserver
 	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/packages/
 	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestClusterChecksContinuously$$' ./test/e2e/
+	$(GO) test -race -count=1 -timeout 15m -v -run '^TestControlPlane$$' ./test/e2e/
 	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestRaftExecute(3|5)$$' ./test/e2e/
-	@$(MAKE) --no-print-directory kube-apiserver >/dev/null
 	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestAcuraClusterOnSystemd$$' ./test/e2e/
 
 # The alert rules the packages ship: valid, and their tests (series that

@@ -58,7 +58,8 @@ type Options struct {
 	ClockOffset time.Duration
 	// NodeDeleter deletes a Kubernetes Node (the Kubernetes reader): on
 	// Acura the dead-member cleanup's API method deletes the removed
-	// controller's Node with it. nil: the Node is left (logged).
+	// controller's Node with it. nil: the layout's admin kubeconfig
+	// (kubernetes.kubeconfig) is used.
 	NodeDeleter supervisor.NodeDeleter
 
 	// outboxMemory bounds the events held in memory while the state

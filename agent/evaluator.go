@@ -45,6 +45,9 @@ type evalHold interface {
 	// WriteState renews the lease and stores the state beside it; an
 	// error wrapping lease.ErrLost means another node evaluates now.
 	WriteState(ctx context.Context, state []byte) error
+	// Renew renews the lease now (a CAS on its revision): an error
+	// wrapping lease.ErrLost means another node holds it.
+	Renew(ctx context.Context) error
 	Release(ctx context.Context) error
 }
 
@@ -262,6 +265,25 @@ func (e *evaluator) lead(ctx context.Context) bool {
 	e.mu.Unlock()
 	e.log.Info("this node is now the cluster evaluator", "previous", prev.Evaluator, "published", len(prev.Checks))
 	return true
+}
+
+// holding renews the lease right now and says whether this node still
+// evaluates: the Core failover asks it right before a taint write, so an
+// evaluator that lost the lease since its decision writes nothing. A lost
+// lease is given up here as in step.
+func (e *evaluator) holding(ctx context.Context) error {
+	e.mu.Lock()
+	h := e.hold
+	e.mu.Unlock()
+	if e.coord == nil || h == nil {
+		return errors.New("this node does not hold the cluster evaluator lease")
+	}
+	err := h.Renew(ctx)
+	if errors.Is(err, lease.ErrLost) {
+		e.log.Warn("cluster evaluator lease lost; stepping down", "err", err)
+		e.abdicate()
+	}
+	return err
 }
 
 // abdicate forgets the lease and the damping: another node publishes now.

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -86,6 +87,15 @@ func (h *fakeHold) WriteState(_ context.Context, b []byte) error {
 		return fmt.Errorf("renew: %w", lease.ErrLost)
 	}
 	h.f.state = slices.Clone(b)
+	return nil
+}
+
+func (h *fakeHold) Renew(context.Context) error {
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	if h.f.holder != h.node {
+		return fmt.Errorf("renew: %w", lease.ErrLost)
+	}
 	return nil
 }
 
@@ -404,5 +414,36 @@ func TestEvalStateFits(t *testing.T) {
 	}
 	if !back.Truncated || len(back.Checks) != 9 || back.Checks[8].Status != checks.Crit {
 		t.Errorf("truncated %v, %d checks", back.Truncated, len(back.Checks))
+	}
+}
+
+// holding (the Core failover's check right before a taint write) renews
+// the lease: nil while this node holds it, an error wrapping
+// lease.ErrLost once another node took it (and this node steps down),
+// an error on a node that never held it.
+func TestEvaluatorHoldingRenewsTheLease(t *testing.T) {
+	v, p, fl := newFakeView(), &published{}, newFakeLeases()
+	a := newTestEvaluator("a.x", v, fl.coordFor("a.x"), p, nil)
+	b := newTestEvaluator("b.x", v, fl.coordFor("b.x"), p, nil)
+	ctx := context.Background()
+	if err := a.holding(ctx); err == nil {
+		t.Fatal("holding before any lease")
+	}
+	a.step(ctx)
+	b.step(ctx)
+	if err := a.holding(ctx); err != nil {
+		t.Fatalf("holder: %v", err)
+	}
+	if err := b.holding(ctx); err == nil {
+		t.Fatal("b holds while a does")
+	}
+	fl.mu.Lock()
+	fl.holder = "c.x" // taken over before a heard of it
+	fl.mu.Unlock()
+	if err := a.holding(ctx); !errors.Is(err, lease.ErrLost) {
+		t.Fatalf("after the takeover: %v, want lease.ErrLost", err)
+	}
+	if _, evaluating := a.snapshot(); evaluating {
+		t.Error("a still evaluates after its renewal was refused")
 	}
 }

@@ -71,6 +71,17 @@ func (k *kubeAccess) get() (*kube.Client, error) {
 	return c, nil
 }
 
+// DeleteNode deletes the Kubernetes Node name through the kubeconfig as it
+// is now: the supervisor's NodeDeleter for Acura's dead-member cleanup,
+// which removes a dead controller's etcd member and then its Node.
+func (k *kubeAccess) DeleteNode(ctx context.Context, name string) error {
+	c, err := k.get()
+	if err != nil {
+		return fmt.Errorf("delete node %s: %w", name, err)
+	}
+	return c.DeleteNode(ctx, name)
+}
+
 // kubeFindings are the Kubernetes and Longhorn cluster findings (none
 // unless the layout runs on Kubernetes and kubernetes.checks is on).
 func (a *Agent) kubeFindings(ctx context.Context) []clusterchecks.NamedResult {
@@ -99,7 +110,7 @@ func (a *Agent) coreSelector() kubechecks.CoreSelector {
 func (a *Agent) failoverLoop(hb *component.Heartbeat) func(ctx context.Context) {
 	fo := &corefailover.Failover{Mode: corefailover.Mode(a.cfg.Kubernetes.Failover.Mode), After: a.cfg.Kubernetes.Failover.After,
 		Core: a.coreSelector(), Overrides: a.cfg.Checks.Ports.Overrides, Self: a.node.Name,
-		Log: a.log.With("component", "core-failover"), Now: time.Now,
+		Log: a.log.With("component", "core-failover"), Now: time.Now, Holding: a.eval.holding,
 		Emit: func(t events.Type, subject string, sev events.Severity, d events.TaintData) {
 			a.emit(t, subject, sev, d)
 		}}

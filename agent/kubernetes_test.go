@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/kube"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/kubelab"
 )
 
 // The kubeconfig is the layout's admin.conf unless configured, and only
@@ -70,5 +72,45 @@ func TestKubeAccessReloads(t *testing.T) {
 	write("https://127.0.0.2:6443", time.Unix(2000, 0))
 	if c, err := k.get(); err != nil || c.Server() != "https://127.0.0.2:6443" {
 		t.Fatalf("after the change: %v %v", c, err)
+	}
+}
+
+// On Acura the dead-member cleanup deletes the removed controller's Node
+// through the layout's admin kubeconfig: cleanupOptions wires the
+// Kubernetes access as its NodeDeleter, and that deletes the Node on a
+// real kube-apiserver (and is quiet about one already gone). k0s gets no
+// deleter: k0s removes its own Nodes' controllers, not the agent.
+func TestCleanupDeletesTheAcuraNodeThroughTheKubeconfig(t *testing.T) {
+	api := kubelab.Start(t, kubelab.Options{})
+	api.CreateNode(t, "c3", "False")
+	api.CreateNode(t, "c2", "True")
+	cfg := config.Default()
+	cfg.Kubernetes.Kubeconfig = api.LayoutKubeconfig(t, kubelab.Kubeadm)
+	cfg.Supervisor.Cleanup.Method = config.CleanupAPI
+	acura := &cluster.Cluster{Layout: cluster.LayoutAcura}
+	a := &Agent{cfg: cfg, cluster: acura, kube: newKubeAccess(cfg.Kubernetes, acura), log: (&logBuffer{}).Logger()}
+	o := a.cleanupOptions(cfg.Supervisor.Cleanup)
+	if o.DeleteNode == nil {
+		t.Fatal("Acura cleanup without a Node deleter")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := o.DeleteNode.DeleteNode(ctx, "c3"); err != nil {
+		t.Fatal(err)
+	}
+	kc := api.Client(t, kubelab.Kubeadm)
+	if _, err := kc.Node(ctx, "c3"); !kube.IsNotFound(err) {
+		t.Fatalf("node c3 after DeleteNode: %v, want not found", err)
+	}
+	if _, err := kc.Node(ctx, "c2"); err != nil {
+		t.Fatalf("node c2: %v", err)
+	}
+	if err := o.DeleteNode.DeleteNode(ctx, "c3"); err != nil {
+		t.Fatalf("deleting a Node already gone: %v", err)
+	}
+	k0s := &cluster.Cluster{Layout: cluster.LayoutK0s}
+	b := &Agent{cfg: cfg, cluster: k0s, kube: newKubeAccess(cfg.Kubernetes, k0s), log: a.log}
+	if o := b.cleanupOptions(cfg.Supervisor.Cleanup); o.DeleteNode != nil {
+		t.Fatal("k0s cleanup with a Node deleter")
 	}
 }

@@ -312,9 +312,15 @@ func (a *Agent) cleanupOptions(c config.Cleanup) supervisor.CleanupOptions {
 	o := supervisor.CleanupOptions{After: c.After, DryRun: c.DryRun, Commands: cmds, UseAPI: c.Method == config.CleanupAPI,
 		Etcd: plan.EtcdAccessFor(a.cfg, a.cluster.Layout), FailedSince: a.failedSince, Address: a.hostAddr}
 	if a.cluster.Layout == cluster.LayoutAcura && o.UseAPI {
-		if a.opts.NodeDeleter != nil {
+		switch {
+		case a.opts.NodeDeleter != nil:
 			o.DeleteNode = a.opts.NodeDeleter
-		} else {
+		case a.kube != nil:
+			// The layout's admin kubeconfig (kubernetes.kubeconfig), read
+			// when a removal needs it: a controller that gets it later
+			// needs no restart.
+			o.DeleteNode = a.kube
+		default:
 			a.log.Warn("dead-member cleanup on Acura without a Kubernetes Node deleter: a removed controller's Node stays (`kubectl delete node <name>`)")
 		}
 	}
@@ -488,6 +494,8 @@ type heldLease struct {
 }
 
 func (h *heldLease) Lost() <-chan error { return h.lost }
+
+func (h *heldLease) Renew(ctx context.Context) error { return h.l.Renew(ctx) }
 
 func (h *heldLease) Release(ctx context.Context) error {
 	h.stop()

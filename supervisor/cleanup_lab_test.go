@@ -12,8 +12,10 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/etcd"
 	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/kube"
 	"github.com/kuma-agent/kuma-agent/internal/plan"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/etcdlab"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/kubelab"
 )
 
 // labCleanup is a real 3-member etcd (c1, c2, c3) read by c1's
@@ -125,5 +127,38 @@ func TestLabCleanupRefusesWithoutQuorum(t *testing.T) {
 	}
 	if d, ok := c.h.ev.last(events.HealingRefused); !ok || !strings.Contains(d.Reason, "needs etcd's quorum") {
 		t.Fatalf("refusal %+v", d)
+	}
+}
+
+// Acura: a killed controller past After is removed from etcd by its ID
+// and its Kubernetes Node deleted, on a real kube-apiserver (storing into
+// the same etcd) through the kubeadm layout's admin kubeconfig; the live
+// controllers' Nodes stay.
+func TestLabCleanupAcuraDeletesTheNode(t *testing.T) {
+	l := startLabCleanup(t)
+	api := kubelab.Start(t, kubelab.Options{Etcd: l.lab})
+	for _, n := range []string{"c1", "c2", "c3"} {
+		api.CreateNode(t, n, "True")
+	}
+	kc := api.Client(t, kubelab.Kubeadm)
+	c := newCleanupCase(t, l, time.Hour)
+	c.o.DeleteNode = kc
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l.lab.Kill(l.lab.Members[2])
+	c.rounds(ctx, 2, 31*time.Minute)
+	if got := l.memberNames(t); strings.Join(got, ",") != "c1,c2" {
+		t.Fatalf("members after the removal: %v", got)
+	}
+	if _, err := kc.Node(ctx, "c3"); !kube.IsNotFound(err) {
+		t.Fatalf("node c3 after the removal: %v, want not found", err)
+	}
+	for _, n := range []string{"c1", "c2"} {
+		if _, err := kc.Node(ctx, n); err != nil {
+			t.Fatalf("live node %s: %v", n, err)
+		}
+	}
+	if d, ok := c.h.ev.last(events.HealingFinished); !ok || !strings.Contains(d.Result, "Kubernetes Node deleted") {
+		t.Fatalf("finished event %+v", d)
 	}
 }

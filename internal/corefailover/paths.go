@@ -8,7 +8,7 @@ import (
 )
 
 // Paths is each inventory host's PathVerdict from the reachability answers
-// of a (believed) view: for every member that answered, the ports of the
+// of a (believed) view: for every member that answered, the TCP ports of the
 // port matrix it probes on the host, and how many of them it reported
 // failing. A member that did not answer neither clears nor condemns.
 func Paths(v clusterchecks.View, o cluster.Overrides) map[string]PathVerdict {
@@ -27,6 +27,11 @@ func Paths(v clusterchecks.View, o cluster.Overrides) map[string]PathVerdict {
 		}
 		counted := map[string]bool{}
 		for _, t := range cluster.ReachTargets(v.Inventory, self, o) {
+			if t.Port.Proto != cluster.TCP {
+				// Listed, never probed (the reach probes are TCP): a path
+				// no member can report failing is no evidence either way.
+				continue
+			}
 			p := out[t.Host.Name]
 			p.Probed++
 			if failed[t.Host.Name+"|"+t.Port.String()] {

@@ -2,8 +2,11 @@ package corefailover
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,11 +38,19 @@ type Failover struct {
 	Emit func(t events.Type, subject string, sev events.Severity, d events.TaintData)
 	Log  *slog.Logger
 	Now  func() time.Time
+	// Holding, when set, re-checks right before each taint write that this
+	// node still holds the cluster lease (the agent renews it: a CAS on
+	// its revision). An evaluator that lost the lease between its decision
+	// and the write (a pause, a partition) writes nothing: the new
+	// evaluator decides on its own reading.
+	Holding func(ctx context.Context) error
 
 	mu sync.Mutex
 	// announced is the last step announced per Node, so a step is
 	// announced once per episode, not every pass.
 	announced map[string]events.Type
+	// undecided is the last logUndecided line.
+	undecided string
 }
 
 // Round is what one pass sees of the mesh: a believed view (inventory,
@@ -77,7 +88,8 @@ func (f *Failover) Step(ctx context.Context, r Round) ([]Action, error) {
 			in.CoreNodes = append(in.CoreNodes, p.Spec.NodeName)
 		}
 	}
-	if len(Suspects(in)) > 0 && r.Reach != nil {
+	suspects := Suspects(in)
+	if len(suspects) > 0 && r.Reach != nil {
 		reach, err := r.Reach(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("core failover: the members' probes: %w", err)
@@ -87,11 +99,41 @@ func (f *Failover) Step(ctx context.Context, r Round) ([]Action, error) {
 		in.Unreachable = Paths(v, f.Overrides)
 	}
 	acts := Decide(in)
+	f.logUndecided(suspects, in, acts)
 	f.forgetSettled(acts)
 	for _, a := range acts {
 		f.carryOut(ctx, in, a)
 	}
 	return acts, nil
+}
+
+// logUndecided says, once per change, why a suspected Core worker (failed
+// in the mesh past After, NotReady) has no action yet: the paths verdict
+// (some path answered, or no member's probes answered in time).
+func (f *Failover) logUndecided(suspects []string, in Input, acts []Action) {
+	var why []string
+	for _, n := range suspects {
+		if slices.ContainsFunc(acts, func(a Action) bool { return a.Node == n }) {
+			continue
+		}
+		members := map[string]clusterchecks.Member{}
+		for _, m := range in.Members {
+			members[m.Name] = m
+		}
+		p := in.Unreachable[n]
+		if m, ok := memberOf(n, members); ok {
+			p = in.Unreachable[m.Name]
+		}
+		why = append(why, fmt.Sprintf("%s: %d of %d probed paths failed (probers %v)", n, p.Failed, p.Probed, p.Probers))
+	}
+	msg := strings.Join(why, "; ")
+	f.mu.Lock()
+	same := msg == f.undecided
+	f.undecided = msg
+	f.mu.Unlock()
+	if msg != "" && !same {
+		f.Log.Info("core failover: Core worker suspected but not judged dead", "paths", msg)
+	}
 }
 
 // carryOut writes one action (ModeOn) and announces it.
@@ -114,6 +156,10 @@ func (f *Failover) carryOut(ctx context.Context, in Input, a Action) {
 		typ, sev, err := f.write(ctx, a)
 		if err != nil {
 			d.Error = err.Error()
+			if errors.Is(err, errNotHolder) {
+				f.Log.Warn("core failover: the cluster lease is no longer this node's; nothing written", "node", a.Node, "action", a.Kind, "err", err)
+				return
+			}
 			if kube.IsConflict(err) {
 				// The Node changed under us: decided again next pass.
 				f.Log.Info("core failover: node changed while writing; deciding again next pass", "node", a.Node, "err", err)
@@ -127,9 +173,25 @@ func (f *Failover) carryOut(ctx context.Context, in Input, a Action) {
 	}
 }
 
+// errNotHolder marks a write not made because the lease is not held.
+var errNotHolder = errors.New("not the cluster lease holder")
+
+// holding is Holding's verdict, errNotHolder-wrapped.
+func (f *Failover) holding(ctx context.Context) error {
+	if f.Holding == nil {
+		return nil
+	}
+	if err := f.Holding(ctx); err != nil {
+		return fmt.Errorf("%w: %w", errNotHolder, err)
+	}
+	return nil
+}
+
 // write applies or removes the taint on a Node read again just now: what
 // the decision saw must still hold (NotReady to apply, Ready to remove),
-// and the patch's test op refuses it if the Node changes in between.
+// the lease must still be this node's (Holding, the last step before the
+// PATCH), and the patch's test op refuses it if the Node changes in
+// between.
 func (f *Failover) write(ctx context.Context, a Action) (events.Type, events.Severity, error) {
 	n, err := f.API.Node(ctx, a.Node)
 	if err != nil {
@@ -139,11 +201,17 @@ func (f *Failover) write(ctx context.Context, a Action) (events.Type, events.Sev
 		if n.Ready() == "True" {
 			return "", "", fmt.Errorf("node %s is Ready again: not tainted", a.Node)
 		}
+		if err := f.holding(ctx); err != nil {
+			return "", "", err
+		}
 		note := fmt.Sprintf("applied by kuma-agent on %s at %s", f.Self, f.Now().UTC().Format(time.RFC3339))
 		return events.TaintApplied, events.SeverityCritical, f.API.AddTaint(ctx, n, kube.OutOfService, note)
 	}
 	if n.Ready() != "True" {
 		return "", "", fmt.Errorf("node %s is not Ready again: taint kept", a.Node)
+	}
+	if err := f.holding(ctx); err != nil {
+		return "", "", err
 	}
 	return events.TaintRemoved, events.SeverityInfo, f.API.RemoveTaint(ctx, n, kube.OutOfService)
 }

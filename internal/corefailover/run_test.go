@@ -2,9 +2,11 @@ package corefailover
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -89,8 +91,8 @@ func failingTo(c *cluster.Cluster, dead string, except int) map[string][]cluster
 		}
 		out[h.Name] = []clusterchecks.Edge{}
 		for _, t := range cluster.ReachTargets(c, h, nil) {
-			if t.Host.Name != dead {
-				continue
+			if t.Host.Name != dead || t.Port.Proto != cluster.TCP {
+				continue // the agents probe TCP only (checks.Ports.Unreachable)
 			}
 			if except > 0 {
 				except--
@@ -111,6 +113,11 @@ func TestPathsFromTheMatrix(t *testing.T) {
 	}
 	if Paths(v, nil)["w2.example.com"].Dead() {
 		t.Fatal("w2 dead")
+	}
+	// The other worker's answer counts: worker -> worker lists WireGuard's
+	// UDP ports, which no agent probes (nor reports failing).
+	if !slices.Contains(p.Probers, "w2.example.com") {
+		t.Fatalf("w2's probes not counted: %+v", p)
 	}
 	v.Reach = failingTo(c, "w1.example.com", 1)
 	if p := Paths(v, nil)["w1.example.com"]; p.Dead() || p.Failed != p.Probed-1 {
@@ -233,5 +240,47 @@ func TestStepConflictRetriedSilently(t *testing.T) {
 	}
 	if len(api.writes) != 1 || len(*got) != 1 || (*got)[0].t != events.TaintApplied {
 		t.Fatalf("writes %v, events %+v", api.writes, *got)
+	}
+}
+
+// An evaluator whose lease moved between its decision and the write
+// writes nothing and announces nothing; holding it again, it writes. The
+// lease is asked right before each PATCH (apply and remove).
+func TestStepWritesNothingWithoutTheLease(t *testing.T) {
+	c := k0sCluster()
+	api := &fakeAPI{nodes: map[string]kube.Node{"w1": knode("w1", "False")}, pods: []kube.Pod{corePod("w1")}}
+	now := t0
+	f, got := newFailover(api, ModeOn, &now)
+	var asked int
+	lost := errors.New("lease \"cluster-evaluator\": revision 7 moved: lease lost")
+	holdErr := lost
+	f.Holding = func(context.Context) error {
+		asked++
+		return holdErr
+	}
+	reaches := 0
+	ctx := context.Background()
+	if _, err := f.Step(ctx, round(c, "failed", time.Minute, &reaches)); err != nil {
+		t.Fatal(err)
+	}
+	if asked != 1 || len(api.writes) != 0 || len(*got) != 0 {
+		t.Fatalf("without the lease: asked %d, writes %v, events %+v", asked, api.writes, *got)
+	}
+	holdErr = nil
+	if _, err := f.Step(ctx, round(c, "failed", time.Minute, &reaches)); err != nil {
+		t.Fatal(err)
+	}
+	if asked != 2 || len(api.writes) != 1 || len(*got) != 1 || (*got)[0].t != events.TaintApplied {
+		t.Fatalf("with the lease: asked %d, writes %v, events %+v", asked, api.writes, *got)
+	}
+	n := api.nodes["w1"]
+	n.Status.Conditions[0].Status = "True"
+	api.nodes["w1"] = n
+	holdErr = lost
+	if _, err := f.Step(ctx, round(c, "alive", time.Second, &reaches)); err != nil {
+		t.Fatal(err)
+	}
+	if asked != 3 || len(api.writes) != 1 || len(*got) != 1 {
+		t.Fatalf("removal without the lease: asked %d, writes %v, events %+v", asked, api.writes, *got)
 	}
 }

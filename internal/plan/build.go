@@ -141,11 +141,30 @@ func Build(cfg config.Config, invPath string, c *cluster.Cluster, loadErr error,
 			cp.Roles = node.Roles
 			self = &cp
 		}
+		listen := cluster.ListenPorts(c.Layout, node.Roles, cfg.Checks.Ports.Overrides)
+		etcdJudged := !slices.Contains(cfg.Checks.Disabled, "etcd")
+		if node.Roles.Any(cluster.Role.EtcdMember) && sel.wants("etcd") && etcdJudged {
+			// etcd's own ports are the etcd check's: it asks etcd, so a
+			// stopped member is one etcd finding naming etcd's problem,
+			// not also a ports finding.
+			listen = slices.DeleteFunc(listen, etcdPort)
+		}
 		add(&checks.Ports{
-			Listen: cluster.ListenPorts(c.Layout, node.Roles, cfg.Checks.Ports.Overrides),
+			Listen: listen,
 			Roles:  node.Roles, Addr: self.IP, ProcDir: cfg.Paths.ProcDir, Timeout: cfg.Checks.Ports.Timeout,
 		})
-		if targets := cluster.ReachTargets(c, self, cfg.Checks.Ports.Overrides); len(targets) > 0 {
+		targets := cluster.ReachTargets(c, self, cfg.Checks.Ports.Overrides)
+		if etcdJudged {
+			// A peer's etcd ports are its etcd check's: a refusal there
+			// proves the path open (the firewall question); whether etcd
+			// runs is etcd's finding, not a missing listener's warning.
+			for i, tg := range targets {
+				if etcdPort(tg.Port) && tg.Host.Roles.Any(cluster.Role.EtcdMember) {
+					targets[i].Listens = false
+				}
+			}
+		}
+		if len(targets) > 0 {
 			add(&checks.Reach{Ports: checks.Ports{Targets: targets, Roles: node.Roles, Timeout: cfg.Checks.Ports.Timeout}})
 		}
 	}
@@ -179,3 +198,9 @@ type errorCheck struct {
 func (e errorCheck) Name() string                        { return e.name }
 func (e errorCheck) Area() checks.Area                   { return e.area }
 func (e errorCheck) Run(_ context.Context) checks.Result { return e.res }
+
+// etcdPort tells etcd's own ports (peer and client), judged by the etcd
+// check where it runs.
+func etcdPort(p cluster.Port) bool {
+	return p.Name == cluster.PortEtcdPeer.Name || p.Name == cluster.PortEtcdClient.Name
+}

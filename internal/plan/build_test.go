@@ -168,3 +168,56 @@ func TestSelection(t *testing.T) {
 		t.Error("only")
 	}
 }
+
+// On a controller whose plan has the etcd check, etcd's ports are the
+// etcd check's (it asks etcd): the ports check does not require them, so
+// a stopped member is an etcd finding, not also a ports finding. Without
+// the etcd check (disabled, or not selected) the ports check keeps them.
+func TestEtcdPortsAreTheEtcdChecks(t *testing.T) {
+	c, p := load(t, "k0s-prod-3cp-3w.inventory.yml")
+	cfg := config.Default()
+	cfg.NodeName = "kuma-cp2.example.com"
+	cfg.PluginDir = filepath.Join(t.TempDir(), "none")
+	n, _ := ResolveNode(context.Background(), cfg, c, noCommands())
+	listen := func(cfg config.Config, sel Selection) []string {
+		var out []string
+		for _, ch := range Build(cfg, p, c, nil, n, sel, noCommands()).Checks {
+			if v, ok := ch.(*checks.Ports); ok {
+				for _, port := range v.Listen {
+					out = append(out, port.Name)
+				}
+			}
+		}
+		return out
+	}
+	if got := listen(cfg, Selection{}); slices.Contains(got, "etcd-peer") || !slices.Contains(got, "kube-apiserver") {
+		t.Errorf("with the etcd check: ports listens on %v", got)
+	}
+	if got := listen(cfg, Selection{Only: []string{"ports"}}); !slices.Contains(got, "etcd-peer") {
+		t.Errorf("ports alone: %v", got)
+	}
+	// The peers' etcd-peer port: probed (the firewall path), a refusal
+	// no missing listener while the etcd check judges etcd.
+	peerEtcdListens := func(cfg config.Config) (probed, listens bool) {
+		for _, ch := range Build(cfg, p, c, nil, n, Selection{}, noCommands()).Checks {
+			if v, ok := ch.(*checks.Reach); ok {
+				for _, tg := range v.Targets {
+					if tg.Port.Name == "etcd-peer" && tg.Host.Name == "kuma-cp1.example.com" {
+						probed, listens = true, listens || tg.Listens
+					}
+				}
+			}
+		}
+		return probed, listens
+	}
+	if probed, listens := peerEtcdListens(cfg); !probed || listens {
+		t.Errorf("with the etcd check: peer etcd-peer probed %v, must listen %v", probed, listens)
+	}
+	cfg.Checks.Disabled = []string{"etcd"}
+	if got := listen(cfg, Selection{}); !slices.Contains(got, "etcd-peer") {
+		t.Errorf("etcd disabled: %v", got)
+	}
+	if probed, listens := peerEtcdListens(cfg); !probed || !listens {
+		t.Errorf("etcd disabled: peer etcd-peer probed %v, must listen %v", probed, listens)
+	}
+}

@@ -7,6 +7,7 @@ package e2e
 //	KUMA_FIG_SOAK=10m         go test -count=1 -timeout 30m -run TestFigureSoak         -v ./test/e2e/
 //	KUMA_FIG_IDLE=1           go test -count=1 -timeout 10m -run TestFigureIdle         -v ./test/e2e/
 //	KUMA_FIG_CLUSTERDOCTOR=1  go test -count=1 -timeout 10m -run TestFigureClusterDoctor -v ./test/e2e/
+//	KUMA_FIG_HOST_TAINT=5     go test -count=1 -timeout 30m -run TestFigureHostTaint    -v ./test/e2e/
 //
 // KUMA_FIG_AGENTS=5,50 sets the cluster sizes each runs (defaults: 3,5 for
 // detection, 5 for the soak, 7 for idle and cluster doctor; at most
@@ -385,6 +386,40 @@ func clusterDoctor(t *testing.T, n int) {
 	}
 	t.Logf("FIGURE cluster-doctor nodes=%d runs=%d wall median=%v max=%v; in-agent median=%v max=%v",
 		n, runs, median(wall), slices.Max(wall).Round(time.Millisecond), median(inAgent), slices.Max(inAgent).Round(time.Millisecond))
+}
+
+// TestFigureHostTaint: time from the death of the worker running the KUMA
+// Core pod (cut off from the switch, agent killed, Node marked Unknown by
+// the test as the node controller would) to the out-of-service taint on
+// its Node, on the control-plane lab (real etcd, kube-apiserver, 5 agents,
+// kubernetes.failover.after 2s, interval 1s), KUMA_FIG_HOST_TAINT trials; and
+// from its return to the taint's removal.
+func TestFigureHostTaint(t *testing.T) {
+	v := figureEnv(t, "KUMA_FIG_HOST_TAINT")
+	trials, err := strconv.Atoi(v)
+	if err != nil || trials < 1 {
+		t.Fatalf("KUMA_FIG_HOST_TAINT: %q: want a number of trials", v)
+	}
+	load := loadAvg()
+	cp := newControlPlane(t)
+	eventually(t, "an evaluator", 60*time.Second, func() bool {
+		rep, err := cp.evaluation(1)
+		return err == nil && rep.Evaluator != ""
+	})
+	var detect, toTaint, verdict, untaint []time.Duration
+	for range trials {
+		c := cp.taintCycle(t)
+		detect, toTaint, untaint = append(detect, c.detect), append(toTaint, c.toTaint), append(untaint, c.toUntaint)
+		verdict = append(verdict, time.Duration(c.sinceVerdictMS*float64(time.Millisecond)))
+		time.Sleep(2 * time.Second) // the returned worker's Lifeguard score settles
+	}
+	for _, f := range []struct {
+		kind string
+		ds   []time.Duration
+	}{{"death-to-failed", detect}, {"death-to-taint", toTaint}, {"verdict-to-taint", verdict}, {"return-to-untaint", untaint}} {
+		t.Logf("FIGURE taint agents=5 after=%v kind=%s trials=%d median=%v max=%v min=%v all=%v load=%s",
+			failoverAfter, f.kind, len(f.ds), median(f.ds), slices.Max(f.ds), slices.Min(f.ds), rounded(f.ds), load)
+	}
 }
 
 func median(ds []time.Duration) time.Duration {

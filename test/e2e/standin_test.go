@@ -64,12 +64,17 @@ func (m *meshLab) startStandins() {
 		if len(items) == 0 {
 			continue
 		}
-		i := hostIndex(h.Name)
-		cmd := m.lab.Exec(i, os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), standinEnv+"="+strings.Join(items, ","))
-		if _, err := m.lab.StartCmd(cmd, filepath.Join(m.dir, fmt.Sprintf("standin-%d.log", i))); err != nil {
-			m.t.Fatal(err)
-		}
+		m.startStandin(hostIndex(h.Name), items)
+	}
+}
+
+// startStandin runs a stand-in binding items ("proto:addr") in host i.
+func (m *meshLab) startStandin(i int, items []string) {
+	m.t.Helper()
+	cmd := m.lab.Exec(i, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), standinEnv+"="+strings.Join(items, ","))
+	if _, err := m.lab.StartCmd(cmd, filepath.Join(m.dir, fmt.Sprintf("standin-%d.log", i))); err != nil {
+		m.t.Fatal(err)
 	}
 }
 

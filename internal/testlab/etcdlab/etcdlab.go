@@ -36,8 +36,10 @@ import (
 // Tool is the etcd binary the lab runs (Debian package etcd-server).
 const Tool = "etcd"
 
-// startTimeout bounds how long a member (or the cluster) may take to answer /health.
-const startTimeout = 30 * time.Second
+// startTimeout bounds how long a member (or the cluster) may take to answer /health
+// (a second or so here; a restarted member catching up on a machine loaded by other
+// tests, load average 100+, took more than 30 s).
+const startTimeout = 90 * time.Second
 
 // Options shape a lab cluster.
 type Options struct {
@@ -47,6 +49,20 @@ type Options struct {
 	QuotaBytes int64
 	// Names are the member names (default m1, m2, ...): inventory host names in tests.
 	Names []string
+	// Net, with On, runs member k in host On[k] of a lab of network namespaces
+	// (netlab) instead of on loopback: on the host's address, etcd's own ports
+	// (2379, 2380), so agents in those hosts reach it as on a controller, and a
+	// host cut off from the switch takes its member with it.
+	Net Hosts
+	On  []int
+}
+
+// Hosts are network-namespace hosts (netlab.Lab): a command run in host i,
+// its address, and a dialer whose connections leave from it.
+type Hosts interface {
+	Exec(i int, name string, args ...string) *exec.Cmd
+	Addr(i int) string
+	Dialer(i int) func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Member is one etcd process.
@@ -55,8 +71,10 @@ type Member struct {
 	IP        string
 	ClientURL string // https://IP:port
 	PeerURL   string // http://IP:port
-	dataDir   string
-	log       *testlab.SyncBuffer
+	// Host is the netlab host it runs in (Options.On); 0: loopback.
+	Host    int
+	dataDir string
+	log     *testlab.SyncBuffer
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -77,6 +95,7 @@ type Cluster struct {
 	bin     string
 	quota   int64
 	initial string
+	net     Hosts
 	t       testlab.TB
 }
 
@@ -89,7 +108,10 @@ func Start(t testlab.TB, opts Options) *Cluster {
 	if n <= 0 {
 		n = 1
 	}
-	c := &Cluster{Dir: t.TempDir(), bin: testlab.ToolPath(t, Tool), quota: opts.QuotaBytes, t: t}
+	if opts.Net != nil && len(opts.On) != n {
+		t.Fatalf("etcdlab: %d members on %d hosts", n, len(opts.On))
+	}
+	c := &Cluster{Dir: t.TempDir(), bin: testlab.ToolPath(t, Tool), quota: opts.QuotaBytes, net: opts.Net, t: t}
 	ca, err := testpki.NewCA("etcd-ca")
 	if err != nil {
 		t.Fatalf("etcdlab: %v", err)
@@ -117,8 +139,16 @@ func Start(t testlab.TB, opts Options) *Cluster {
 			name = opts.Names[i]
 		}
 		ip := fmt.Sprintf("127.0.210.%d", i+1)
-		ports := freePorts(t, ip, 2)
+		var ports []int
+		host := 0
+		if c.net != nil {
+			// A namespace of its own: etcd's well-known ports are free there.
+			host, ip, ports = opts.On[i], c.net.Addr(opts.On[i]), []int{2379, 2380}
+		} else {
+			ports = freePorts(t, ip, 2)
+		}
 		m := &Member{
+			Host:      host,
 			Name:      name,
 			IP:        ip,
 			ClientURL: fmt.Sprintf("https://%s", net.JoinHostPort(ip, strconv.Itoa(ports[0]))),
@@ -179,6 +209,9 @@ func (c *Cluster) start(m *Member, state string) {
 		args = append(args, "--quota-backend-bytes", strconv.FormatInt(c.quota, 10))
 	}
 	cmd := exec.Command(c.bin, args...)
+	if c.net != nil {
+		cmd = c.net.Exec(m.Host, c.bin, args...) // `ip netns exec` execs etcd in place: cmd's process is etcd
+	}
 	cmd.Stdout = m.log
 	cmd.Stderr = m.log
 	// Its own process group: a test's interrupt does not reach it before Cleanup stops it.
@@ -275,12 +308,29 @@ func (c *Cluster) HTTPClient() *http.Client {
 	if err != nil {
 		c.t.Fatalf("etcdlab: client key pair: %v", err)
 	}
-	return &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		},
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	}
+	if c.net != nil {
+		tr.DialContext = c.dial
+	}
+	return &http.Client{Timeout: 5 * time.Second, Transport: tr}
+}
+
+// dial connects from the host of the member that has addr's IP, so the test
+// reaches each member in its namespace even while that host is cut off
+// from the others.
+func (c *Cluster) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range c.Members {
+		if m.IP == host {
+			return c.net.Dialer(m.Host)(ctx, network, addr)
+		}
+	}
+	return nil, fmt.Errorf("etcdlab: %s is no member's address", addr)
 }
 
 // WaitHealthy waits until the member answers {"health":"true"}.

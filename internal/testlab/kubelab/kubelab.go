@@ -45,6 +45,11 @@ const readyTimeout = 90 * time.Second
 type Options struct {
 	// Etcd is the etcd it stores into; nil starts a one-member etcd for it.
 	Etcd *etcdlab.Cluster
+	// Net, with Host, runs it in host Host of a lab of network namespaces
+	// (netlab), on the host's address and port 6443, where agents in the
+	// other hosts reach it; the lab's own requests leave from that host.
+	Net  etcdlab.Hosts
+	Host int
 }
 
 // APIServer is a running kube-apiserver.
@@ -59,6 +64,8 @@ type APIServer struct {
 
 	ca     *testpki.CA
 	admin  testpki.Pair
+	net    etcdlab.Hosts
+	host   int
 	client *http.Client
 	log    *testlab.SyncBuffer
 
@@ -114,13 +121,17 @@ func Start(t testlab.TB, opts Options) *APIServer {
 	if e == nil {
 		e = etcdlab.Start(t, etcdlab.Options{})
 	}
-	s := &APIServer{Etcd: e, Dir: t.TempDir(), log: &testlab.SyncBuffer{}}
+	s := &APIServer{Etcd: e, Dir: t.TempDir(), log: &testlab.SyncBuffer{}, net: opts.Net, host: opts.Host}
+	ip := "127.0.0.1"
+	if s.net != nil {
+		ip = s.net.Addr(s.host)
+	}
 	ca, err := testpki.NewCA("kubernetes-ca")
 	if err != nil {
 		t.Fatalf("kubelab: %v", err)
 	}
 	s.ca = ca
-	serving, err := ca.Issue(testpki.Leaf{CommonName: "kube-apiserver", IPs: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost", "kubernetes"}, Server: true})
+	serving, err := ca.Issue(testpki.Leaf{CommonName: "kube-apiserver", IPs: []net.IP{net.ParseIP(ip)}, DNSNames: []string{"localhost", "kubernetes"}, Server: true})
 	if err != nil {
 		t.Fatalf("kubelab: %v", err)
 	}
@@ -135,14 +146,17 @@ func Start(t testlab.TB, opts Options) *APIServer {
 	must(t, serving.Write(filepath.Join(pki, "apiserver.crt"), filepath.Join(pki, "apiserver.key")))
 	must(t, writeServiceAccountKeys(pki))
 
-	port := testlab.FreePort(t, "tcp")
-	s.URL = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	port := 6443 // a namespace of its own: the well-known port is free there
+	if s.net == nil {
+		port = testlab.FreePort(t, "tcp")
+	}
+	s.URL = "https://" + net.JoinHostPort(ip, strconv.Itoa(port))
 	args := []string{
 		"--etcd-servers=" + strings.Join(e.Endpoints(), ","),
 		"--etcd-cafile=" + e.CAFile,
 		"--etcd-certfile=" + e.CertFile,
 		"--etcd-keyfile=" + e.KeyFile,
-		"--bind-address=127.0.0.1",
+		"--bind-address=" + ip,
 		"--secure-port=" + strconv.Itoa(port),
 		"--cert-dir=" + pki,
 		"--tls-cert-file=" + filepath.Join(pki, "apiserver.crt"),
@@ -168,6 +182,9 @@ func Start(t testlab.TB, opts Options) *APIServer {
 
 func (s *APIServer) start(t testlab.TB, bin string, args []string) {
 	cmd := exec.Command(bin, args...)
+	if s.net != nil {
+		cmd = s.net.Exec(s.host, bin, args...) // `ip netns exec` execs it in place
+	}
 	cmd.Stdout = s.log
 	cmd.Stderr = s.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -243,9 +260,11 @@ func (s *APIServer) newClient(t testlab.TB) *http.Client {
 	if err != nil {
 		t.Fatalf("kubelab: admin key pair: %v", err)
 	}
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-	}}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+	if s.net != nil {
+		tr.DialContext = s.net.Dialer(s.host)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
 }
 
 // Do sends one request as the admin and returns the status and body; body is JSON (or,
@@ -364,7 +383,12 @@ func (s *APIServer) Client(t testlab.TB, l Layout) *kube.Client {
 	t.Helper()
 	tg, err := kube.LoadKubeconfig(s.LayoutKubeconfig(t, l))
 	must(t, err)
-	c, err := kube.New(tg)
+	var opts []kube.Option
+	if s.net != nil {
+		// The test process is outside the hosts: the lab's client dials from the API server's.
+		opts = append(opts, kube.WithHTTPClient(s.newClient(t)))
+	}
+	c, err := kube.New(tg, opts...)
 	must(t, err)
 	return c
 }
