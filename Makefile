@@ -160,10 +160,10 @@ e2e:
 	@$(call need,$(E2E_TOOLS))
 	@$(MAKE) --no-print-directory $(TOOLS)/nfpm rootfs kube-apiserver
 	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/packages/
-	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestClusterChecksContinuously$$' ./test/e2e/
-	$(GO) test -race -count=1 -timeout 15m -v -run '^TestControlPlane$$' ./test/e2e/
-	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestRaftExecute(3|5)$$' ./test/e2e/
-	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestAcuraClusterOnSystemd$$' ./test/e2e/
+	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestClusterChecksContinuously$$' ./test/e2e/
+	KUMA_E2E=1 $(GO) test -race -count=1 -timeout 15m -v -run '^TestControlPlane$$' ./test/e2e/
+	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestRaftExecute(3|5)$$' ./test/e2e/
+	KUMA_E2E=1 $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestAcuraClusterOnSystemd$$' ./test/e2e/
 
 # The alert rules the packages ship: valid, and their tests (series that
 # fire and clear each rule) pass. agent/monitoring_test.go runs the same and

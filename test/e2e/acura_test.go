@@ -90,6 +90,7 @@ const (
 // left) while free space is still above the threshold; and that the
 // agents' etcd check reads the real etcd on every node.
 func TestAcuraClusterOnSystemd(t *testing.T) {
+	needE2E(t)
 	nspawnlab.Need(t)
 	testlab.NeedTools(t, "etcd")
 	etcdBin := testlab.ToolPath(t, "etcd")

@@ -303,6 +303,7 @@ func (cp *controlPlane) kill(i int) { cp.node(i).proc.Kill() }
 //
 //	sudo go test -tags kumatesthooks -count=1 -run TestControlPlane -v ./test/e2e/
 func TestControlPlane(t *testing.T) {
+	needE2E(t)
 	cp := newControlPlane(t)
 	all := hosts(cpControllers + cpWorkers)
 

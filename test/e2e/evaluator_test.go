@@ -199,6 +199,7 @@ func (m *meshLab) faultPhase(name, check string, observer int, inject, remove fu
 //
 //	sudo go test -tags kumatesthooks -count=1 -run TestClusterChecksContinuously -v ./test/e2e/
 func TestClusterChecksContinuously(t *testing.T) {
+	needE2E(t)
 	testlab.NeedTools(t, "nft") // the blocked Raft port
 	m := newMesh(t, meshOpts{Hosts: 3, Containers: true, Interval: evalInterval})
 	for i := 1; i <= 3; i++ {

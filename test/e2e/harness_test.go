@@ -382,3 +382,16 @@ outer:
 	}
 	return out
 }
+
+// e2eEnv gates the long scenarios `make e2e` runs by name (KUMA_E2E=1):
+// `make test` runs this package too, and running them twice in one CI run
+// only spends its time bound.
+const e2eEnv = "KUMA_E2E"
+
+// needE2E skips, saying where the test runs, unless KUMA_E2E is set.
+func needE2E(t testing.TB) {
+	t.Helper()
+	if os.Getenv(e2eEnv) == "" {
+		t.Skipf("an end-to-end scenario of `make e2e`: run it there, or with %s=1 (as root)", e2eEnv)
+	}
+}

@@ -27,6 +27,7 @@ import (
 // TestRaftExecute3 restores a 3-Core cluster that lost its majority from
 // a node whose unit has --raft.join.
 func TestRaftExecute3(t *testing.T) {
+	needE2E(t)
 	m := raftLab(t, 3)
 	m.loseMajority(2, 3)
 	m.restoreCluster(3, 2)
@@ -39,6 +40,7 @@ func TestRaftExecute3(t *testing.T) {
 // node with --raft.join; the removed nodes, without a Core unit, have
 // nothing left to do.
 func TestRaftExecute5(t *testing.T) {
+	needE2E(t)
 	m := raftLab(t, 5)
 
 	t.Log("restore-node core-4 --execute: its host-side part, removing the broken Core")
