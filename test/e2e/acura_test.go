@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,6 +56,14 @@ const (
 	acuraKubelet = 3 // its kubelet is killed
 	acuraDisk    = 3 // its data file system fills
 	acuraAPI     = 1 // runs the kube-apiserver
+	acuraDead    = 3 // its host is killed last: the cleanup removes its member and Node
+)
+
+// acuraAdminCert and acuraAdminKey: admin.conf's client identity as files,
+// for the test's own calls to the API server and etcd (acuraHTTPS).
+const (
+	acuraAdminCert = "/root/e2e-admin.crt"
+	acuraAdminKey  = "/root/e2e-admin.key"
 )
 
 // TestAcuraClusterOnSystemd runs an Acura HA-shaped cluster: three kubeadm
@@ -87,8 +96,11 @@ const (
 // minimum, (c) the certs check is critical on node 2 for a certificate 5
 // days from expiry, with kubeadm's renewal command, and cluster-certs
 // names node 2, (d) the disk growth is predicted (a warning with the time
-// left) while free space is still above the threshold; and that the
-// agents' etcd check reads the real etcd on every node.
+// left) while free space is still above the threshold; that the agents'
+// etcd check reads the real etcd on every node; and (e) that when node 3's
+// host dies, with the dead-member cleanup enabled (etcd's API, after 1m),
+// exactly its member is removed through etcd's API and its Kubernetes
+// Node deleted (the test creates the Nodes, playing the kubelets).
 func TestAcuraClusterOnSystemd(t *testing.T) {
 	needE2E(t)
 	nspawnlab.Need(t)
@@ -150,6 +162,11 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 		s.Backoff.Initial, s.Backoff.Max = 500*time.Millisecond, 2*time.Second
 		s.HealTimeout = 30 * time.Second
 		s.LeaseTTL = 6 * time.Second
+		if i <= acuraNodes {
+			// (e): a dead controller's member removed through etcd's API
+			// and its Node deleted, after the config's least `after`.
+			s.Cleanup.Enabled, s.Cleanup.DryRun, s.Cleanup.After, s.Cleanup.Method = true, false, time.Minute, config.CleanupAPI
+		}
 		nd := filepath.Dir(cfg.Agent.ControlSocket)
 		n := &agentNode{host: i, name: name(i), cfg: cfg, cfgPath: filepath.Join(nd, "agent.yaml"), logPath: filepath.Join(nd, "agent.log")}
 		n.writeConfig(t)
@@ -292,6 +309,114 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 	if !strings.HasPrefix(growth, "warn: ") || !strings.Contains(growth, fmt.Sprintf("below the disk check's %d.0 MiB free in ", acuraMinFree>>20)) {
 		t.Errorf("growth prediction: %q", growth)
 	}
+
+	t.Log("(e) a controller host dies: its etcd member is removed through etcd's API and its Node deleted")
+	api := ct.Host(acuraAPI)
+	// The test plays the kubelets: a Ready Node per Acura node.
+	for i := 1; i <= acuraNodes; i++ {
+		acuraHTTPS(t, api, "POST", "https://127.0.0.1:6443/api/v1/nodes", fmt.Sprintf(`{"apiVersion":"v1","kind":"Node","metadata":{"name":%q}}`, name(i)), 201)
+	}
+	members := func() []string {
+		out, code := acuraTryHTTPS(t, api, "POST", "https://127.0.0.1:2379/v3/cluster/member/list", "{}")
+		if code != 200 {
+			return nil
+		}
+		var list struct {
+			Members []struct {
+				Name string `json:"name"`
+			} `json:"members"`
+		}
+		if json.Unmarshal([]byte(out), &list) != nil {
+			return nil
+		}
+		var names []string
+		for _, m := range list.Members {
+			names = append(names, m.Name)
+		}
+		return names
+	}
+	if got := members(); len(got) != acuraNodes {
+		t.Fatalf("etcd members before the death: %v", got)
+	}
+	died := time.Now()
+	ct.Host(acuraDead).Kill()
+	eventually(t, "the dead controller's member removed, two left", 4*time.Minute, func() bool {
+		got := members()
+		return len(got) == acuraNodes-1 && !slices.Contains(got, name(acuraDead))
+	})
+	t.Logf("member %s removed %s after the host's death (cleanup.after 1m)", name(acuraDead), time.Since(died).Round(100*time.Millisecond))
+	eventually(t, "its Kubernetes Node deleted", 60*time.Second, func() bool {
+		_, code := acuraTryHTTPS(t, api, "GET", "https://127.0.0.1:6443/api/v1/nodes/"+name(acuraDead), "")
+		return code == 404
+	})
+	for i := 1; i <= acuraNodes; i++ {
+		if i == acuraDead {
+			continue
+		}
+		if _, code := acuraTryHTTPS(t, api, "GET", "https://127.0.0.1:6443/api/v1/nodes/"+name(i), ""); code != 200 {
+			t.Errorf("Node %s: HTTP %d after the cleanup, want it kept", name(i), code)
+		}
+	}
+	// Exactly one removal, from the cleanup, saying both.
+	evs, err := m.tryEvents(1, events.HealingFinished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var removals []string
+	for _, e := range evs {
+		var d events.HealingData
+		if json.Unmarshal(e.Data, &d) == nil && strings.Contains(d.Result, "removed through etcd's API") {
+			removals = append(removals, nodeOf(e)+": "+d.Result)
+		}
+	}
+	if len(removals) != 1 || !strings.Contains(removals[0], name(acuraDead)) || !strings.Contains(removals[0], "Kubernetes Node deleted") {
+		t.Errorf("removals on the stream: %q, want one of %s with its Node", removals, name(acuraDead))
+	}
+}
+
+// acuraPy is the test's HTTPS client inside a node (the lab's network is
+// not reachable from the test process): python3's standard library with
+// admin.conf's identity, trusting the kube and etcd CAs. It prints the
+// status code on the first line, then the body.
+const acuraPy = `import ssl, sys, urllib.request, urllib.error
+method, url, body = sys.argv[1], sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile="/etc/kubernetes/pki/ca.crt")
+ctx.load_verify_locations("/etc/kubernetes/pki/etcd/ca.crt")
+cert, key = sys.argv[4], sys.argv[5]
+if ":2379/" in url:
+    cert, key = "/etc/kubernetes/pki/apiserver-etcd-client.crt", "/etc/kubernetes/pki/apiserver-etcd-client.key"
+ctx.load_cert_chain(cert, key)
+req = urllib.request.Request(url, data=body.encode() if body else None, method=method, headers={"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+        print(r.status); print(r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code); print(e.read().decode())
+`
+
+// acuraTryHTTPS makes one call through acuraPy; code 0 when it did not run.
+func acuraTryHTTPS(t *testing.T, h *nspawnlab.Host, method, url, body string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := h.Exec(ctx, "python3", "-c", acuraPy, method, url, body, acuraAdminCert, acuraAdminKey)
+	if err != nil {
+		t.Logf("%s %s: %v: %s", method, url, err, out)
+		return "", 0
+	}
+	first, rest, _ := strings.Cut(string(out), "\n")
+	code, _ := strconv.Atoi(strings.TrimSpace(first))
+	return rest, code
+}
+
+// acuraHTTPS is acuraTryHTTPS that fails the test unless the answer is want.
+func acuraHTTPS(t *testing.T, h *nspawnlab.Host, method, url, body string, want int) string {
+	t.Helper()
+	out, code := acuraTryHTTPS(t, h, method, url, body)
+	if code != want {
+		t.Fatalf("%s %s: HTTP %d, want %d: %s", method, url, code, want, out)
+	}
+	return out
 }
 
 // acuraExpectedCrit reports whether a critical finding is one the lab
@@ -390,6 +515,12 @@ func installAcuraControlPlane(t *testing.T, ct *nspawnlab.Lab, apiserver string)
 		}
 		if err := h.WriteFile("/etc/kubernetes/admin.conf", testpki.KubeconfigFor("https://"+apiAddr+":6443", "kubernetes-admin", kubeCA.CertPEM, admin.CertPEM, admin.KeyPEM), 0o600); err != nil {
 			t.Fatal(err)
+		}
+		// The same identity as files, for the test's own calls (acuraHTTPS).
+		for path, data := range map[string][]byte{acuraAdminCert: admin.CertPEM, acuraAdminKey: admin.KeyPEM} {
+			if err := h.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 		for _, u := range []string{"kubelet", "containerd"} {
 			installUnit(t, h, u+".service", fmt.Sprintf("[Unit]\nDescription=%s stand-in (e2e: the real one is not available here)\n[Service]\nExecStart=/bin/sleep infinity\nRestart=no\n", u))
