@@ -151,6 +151,20 @@ func Unavailable(t TB, why string) {
 	t.Skip("SKIP (loud): " + why)
 }
 
+// E2EEnv gates the end-to-end scenarios `make e2e` runs (KUMA_E2E=1):
+// they take minutes, and `make test` runs the same packages.
+const E2EEnv = "KUMA_E2E"
+
+// NeedE2E skips the test, loudly and saying where it runs, unless
+// KUMA_E2E is set. what says what the test is. Not a failure in CI: CI's
+// `make e2e` sets it, its `make test` must not run the test twice.
+func NeedE2E(t TB, what string) {
+	t.Helper()
+	if os.Getenv(E2EEnv) == "" {
+		t.Skip("SKIP (loud): " + what + "; run it with `make e2e` (root, " + E2EEnv + "=1)")
+	}
+}
+
 // NeedRoot skips the test, loudly and with a reason, unless it runs as
 // root. what says what root is for ("network namespaces").
 func NeedRoot(t TB, what string) {

@@ -20,6 +20,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/doctor"
 	"github.com/kuma-agent/kuma-agent/internal/inventory"
+	"github.com/kuma-agent/kuma-agent/internal/testlab"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/netlab"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/nspawnlab"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/sandbox"
@@ -383,15 +384,10 @@ outer:
 	return out
 }
 
-// e2eEnv gates the long scenarios `make e2e` runs by name (KUMA_E2E=1):
-// `make test` runs this package too, and running them twice in one CI run
-// only spends its time bound.
-const e2eEnv = "KUMA_E2E"
-
-// needE2E skips, saying where the test runs, unless KUMA_E2E is set.
+// needE2E skips the long scenarios `make e2e` runs by name unless
+// KUMA_E2E is set: `make test` runs this package too, and running them
+// twice in one CI run only spends its time bound.
 func needE2E(t testing.TB) {
 	t.Helper()
-	if os.Getenv(e2eEnv) == "" {
-		t.Skipf("an end-to-end scenario of `make e2e`: run it there, or with %s=1 (as root)", e2eEnv)
-	}
+	testlab.NeedE2E(t, "an end-to-end scenario of `make e2e`")
 }

@@ -17,9 +17,6 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/testlab/nspawnlab"
 )
 
-// e2eEnv gates the tests: they build packages and boot containers.
-const e2eEnv = "KUMA_E2E"
-
 // optDir is where the packages and the fake Core are bound, read-only, in
 // every container.
 const optDir = "/opt/kuma-e2e"
@@ -35,9 +32,7 @@ var hostTools = []string{"make", "dpkg", "dpkg-deb", "rpm", "man"}
 // fails in CI, skips loudly elsewhere).
 func requireE2E(t *testing.T) {
 	t.Helper()
-	if os.Getenv(e2eEnv) == "" {
-		t.Skip("SKIP (loud): package end-to-end test; run `make e2e` (root, " + e2eEnv + "=1): it builds the .deb and .rpm and boots systemd-nspawn hosts")
-	}
+	testlab.NeedE2E(t, "package end-to-end test: it builds the .deb and .rpm and boots systemd-nspawn hosts")
 	nspawnlab.Need(t)
 	testlab.NeedTools(t, hostTools...)
 }
