@@ -66,6 +66,14 @@ const (
 	acuraAdminKey  = "/root/e2e-admin.key"
 )
 
+// acuraIdentity is a client certificate and key inside a node.
+type acuraIdentity struct{ cert, key string }
+
+var (
+	acuraAdmin      = acuraIdentity{acuraAdminCert, acuraAdminKey}                                                    // the API server's
+	acuraEtcdClient = acuraIdentity{acuraPKI + "/apiserver-etcd-client.crt", acuraPKI + "/apiserver-etcd-client.key"} // etcd's
+)
+
 // TestAcuraClusterOnSystemd runs an Acura HA-shaped cluster: three kubeadm
 // nodes and one load balancer (declared in the ha_env_file's supplement),
 // each a systemd-nspawn host with kuma-agent running inside it as a systemd
@@ -317,7 +325,7 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 		acuraHTTPS(t, api, "POST", "https://127.0.0.1:6443/api/v1/nodes", fmt.Sprintf(`{"apiVersion":"v1","kind":"Node","metadata":{"name":%q}}`, name(i)), 201)
 	}
 	members := func() []string {
-		out, code := acuraTryHTTPS(t, api, "POST", "https://127.0.0.1:2379/v3/cluster/member/list", "{}")
+		out, code := acuraTryHTTPS(t, api, acuraEtcdClient, "POST", "https://127.0.0.1:2379/v3/cluster/member/list", "{}")
 		if code != 200 {
 			return nil
 		}
@@ -346,14 +354,14 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 	})
 	t.Logf("member %s removed %s after the host's death (cleanup.after 1m)", name(acuraDead), time.Since(died).Round(100*time.Millisecond))
 	eventually(t, "its Kubernetes Node deleted", 60*time.Second, func() bool {
-		_, code := acuraTryHTTPS(t, api, "GET", "https://127.0.0.1:6443/api/v1/nodes/"+name(acuraDead), "")
+		_, code := acuraTryHTTPS(t, api, acuraAdmin, "GET", "https://127.0.0.1:6443/api/v1/nodes/"+name(acuraDead), "")
 		return code == 404
 	})
 	for i := 1; i <= acuraNodes; i++ {
 		if i == acuraDead {
 			continue
 		}
-		if _, code := acuraTryHTTPS(t, api, "GET", "https://127.0.0.1:6443/api/v1/nodes/"+name(i), ""); code != 200 {
+		if _, code := acuraTryHTTPS(t, api, acuraAdmin, "GET", "https://127.0.0.1:6443/api/v1/nodes/"+name(i), ""); code != 200 {
 			t.Errorf("Node %s: HTTP %d after the cleanup, want it kept", name(i), code)
 		}
 	}
@@ -376,16 +384,13 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 
 // acuraPy is the test's HTTPS client inside a node (the lab's network is
 // not reachable from the test process): python3's standard library with
-// admin.conf's identity, trusting the kube and etcd CAs. It prints the
+// the client identity given, trusting the kube and etcd CAs. It prints the
 // status code on the first line, then the body.
 const acuraPy = `import ssl, sys, urllib.request, urllib.error
 method, url, body = sys.argv[1], sys.argv[2], sys.argv[3]
 ctx = ssl.create_default_context(cafile="/etc/kubernetes/pki/ca.crt")
 ctx.load_verify_locations("/etc/kubernetes/pki/etcd/ca.crt")
-cert, key = sys.argv[4], sys.argv[5]
-if ":2379/" in url:
-    cert, key = "/etc/kubernetes/pki/apiserver-etcd-client.crt", "/etc/kubernetes/pki/apiserver-etcd-client.key"
-ctx.load_cert_chain(cert, key)
+ctx.load_cert_chain(sys.argv[4], sys.argv[5])
 req = urllib.request.Request(url, data=body.encode() if body else None, method=method, headers={"Content-Type": "application/json"})
 try:
     with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
@@ -395,11 +400,11 @@ except urllib.error.HTTPError as e:
 `
 
 // acuraTryHTTPS makes one call through acuraPy; code 0 when it did not run.
-func acuraTryHTTPS(t *testing.T, h *nspawnlab.Host, method, url, body string) (string, int) {
+func acuraTryHTTPS(t *testing.T, h *nspawnlab.Host, id acuraIdentity, method, url, body string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := h.Exec(ctx, "python3", "-c", acuraPy, method, url, body, acuraAdminCert, acuraAdminKey)
+	out, err := h.Exec(ctx, "python3", "-c", acuraPy, method, url, body, id.cert, id.key)
 	if err != nil {
 		t.Logf("%s %s: %v: %s", method, url, err, out)
 		return "", 0
@@ -409,10 +414,10 @@ func acuraTryHTTPS(t *testing.T, h *nspawnlab.Host, method, url, body string) (s
 	return rest, code
 }
 
-// acuraHTTPS is acuraTryHTTPS that fails the test unless the answer is want.
+// acuraHTTPS is acuraTryHTTPS as the admin that fails the test unless the answer is want.
 func acuraHTTPS(t *testing.T, h *nspawnlab.Host, method, url, body string, want int) string {
 	t.Helper()
-	out, code := acuraTryHTTPS(t, h, method, url, body)
+	out, code := acuraTryHTTPS(t, h, acuraAdmin, method, url, body)
 	if code != want {
 		t.Fatalf("%s %s: HTTP %d, want %d: %s", method, url, code, want, out)
 	}
