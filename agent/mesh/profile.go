@@ -35,6 +35,7 @@ const (
 	//	PushPullInterval        10s   [30s]
 	//	EnableCompression       false [true]
 	//	TCP pings: stock (on).
+	//	UnreachableSuspicionTimeout 2 * ProbeInterval [off; patch]
 	//
 	// Arithmetic, from memberlist v0.7 (util.go suspicionTimeout, state.go
 	// suspectNode, suspicion.go). n is memberlist's count of non-dead nodes,
@@ -59,20 +60,35 @@ const (
 	// (n-2 = 1 < 2): one agent alone declares a peer dead after
 	// min = 4 * 1s = 4s.
 	//
+	// The unreachable fast path (our memberlist patch, third_party/README.md):
+	// the prober whose probe failed asks its kernel for a fresh TCP handshake
+	// with the node's gossip port (one ProbeInterval, timed by the kernel, so
+	// a prober starved of CPU still gets the true answer). Refused (the
+	// process is gone: kill -9, crash) or silent (host down, link cut) and
+	// its suspicion uses UnreachableSuspicionTimeout, 600 ms, instead of min:
+	// refused with no confirmation, silent still with k = 1 and only while
+	// the prober's own health score is 0. A live process, however starved,
+	// completes the handshake in its kernel and gets the timing above. This
+	// is what takes the log10(n) term out of detection for real failures
+	// without probing faster. Every agent that hears the suspicion runs the
+	// same check itself and, when it agrees, shortens its own timer and
+	// gossips its confirmation, so a silent node's k = 1 is met within about
+	// one ProbeInterval instead of at some other agent's next scheduled
+	// probe of it.
+	//
 	// How it scales with size, against memberlist's own: memberlist keeps
 	// ProbeInterval fixed and stretches min by log10(n), so that in a larger
 	// cluster the suspected node has longer to hear of the suspicion and
 	// refute it (gossip needs about log(n) rounds to spread). lanTimings is
 	// where a size gets its own probe timing; today it has one row, so the
-	// scaling is memberlist's log10(n) on a 300 ms probe. A row that
-	// cancelled log10 (200 ms probes from 25 hosts, min about 1 s at 50) was
-	// measured and rejected: 50 agents sharing the lab's 2 cores then starved
-	// each other into a storm of false failures that never converged (the
-	// same lab converges with 300 ms). Hosts that each have their own CPU may
-	// well carry it; add the row when a site measures that (README, Figures,
-	// has the commands).
+	// scaling is memberlist's log10(n) on a 300 ms probe, and the unreachable
+	// fast path above is what keeps real failures fast at 50 and beyond.
+	// Rows that cancelled log10 with faster probes were measured and
+	// rejected: 200 ms from 25 hosts, and 250 ms at 50 (11-28), each drove
+	// 50 agents sharing the lab's 2 cores into a storm of false failures
+	// (the same lab stays stable with 300 ms).
 	//
-	// Expected detection of a killed node:
+	// Expected detection of a killed or cut-off node:
 	//
 	//	first probe of the dead node by some agent  ~1 ProbeInterval on
 	//	    average at 50 nodes, less at 5 (each of the n-1 agents probes
@@ -80,11 +96,16 @@ const (
 	//	probe fails: direct UDP gives up after ProbeTimeout, indirect pings
 	//	    through IndirectChecks peers and a TCP ping run until the
 	//	    ProbeInterval deadline                  +1 ProbeInterval
-	//	a second agent confirms (its own probe fails; in parallel with the
-	//	    timer)
-	//	suspicion timer at min                     +0.9 s (5), 1.53 s (50)
-	//	"dead" gossip reaches the others            +~100-300ms
-	//	total                                       ~1.5 s at 5, ~2.3 s at 50
+	//	the prober's kernel check: refused at once (killed), silent after
+	//	    one ProbeInterval (cut off)             +0 / +300 ms
+	//	the short timer (600 ms); for silence the other agents' own checks
+	//	    confirm meanwhile
+	//	"dead" gossip reaches the others            +~100-300 ms
+	//	total                                       ~1.3-1.9 s, at 5 as at 50
+	//
+	// A live node, however slow, takes upstream's path:
+	//
+	//	suspicion timer at min                     0.9 s (5), 1.53 s (50)
 	//
 	// Why this does not add false failures: ProbeTimeout only decides when to
 	// ask other agents for indirect pings; a direct ack arriving later but
@@ -202,6 +223,7 @@ func (p Profile) memberlistConfig(hosts int) (*memberlist.Config, error) {
 		c.RetransmitMult = 6
 		c.PushPullInterval = 10 * time.Second
 		c.EnableCompression = false
+		c.UnreachableSuspicionTimeout = 2 * row.probeInterval
 	default:
 		return nil, fmt.Errorf("unknown profile %v", p)
 	}

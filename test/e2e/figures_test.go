@@ -102,7 +102,7 @@ func (m *meshLab) startAll(t *testing.T, n int) []int {
 		time.Sleep(gap)
 	}
 	started := time.Now()
-	eventually(t, "mesh formed", 60*time.Second+time.Duration(n)*3*time.Second, func() bool { return m.aliveIn(all, n) })
+	eventuallyEvery(t, "mesh formed", 60*time.Second+time.Duration(n)*3*time.Second, m.pollGap(), func() bool { return m.aliveIn(all, n) })
 	t.Logf("FIGURE converge agents=%d start_gap=%v cold start to every agent listing %d alive: %v (%v after the last start)",
 		n, gap, n, time.Since(st).Round(10*time.Millisecond), time.Since(started).Round(10*time.Millisecond))
 	return all
@@ -153,7 +153,7 @@ func TestFigureDetection(t *testing.T) {
 					m.node(victim).proc.Kill()
 					res["kill-9"] = append(res["kill-9"], m.waitDetected(others, nodeName(victim), "failed", t0, 60*time.Second))
 					m.start(victim)
-					eventually(t, "restarted agent back", 60*time.Second, func() bool { return m.aliveIn(all, n) })
+					eventuallyEvery(t, "restarted agent back", 60*time.Second, m.pollGap(), func() bool { return m.aliveIn(all, n) })
 					time.Sleep(time.Second)
 
 					t0 = time.Now()
@@ -164,7 +164,7 @@ func TestFigureDetection(t *testing.T) {
 					if err := m.lab.Heal(victim); err != nil {
 						t.Fatal(err)
 					}
-					eventually(t, "healed agent back", 90*time.Second, func() bool { return m.aliveIn(all, n) })
+					eventuallyEvery(t, "healed agent back", 90*time.Second, m.pollGap(), func() bool { return m.aliveIn(all, n) })
 				}
 				for _, kind := range []string{"kill-9", "cut-off"} {
 					ds := res[kind]

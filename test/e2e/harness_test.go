@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -281,15 +283,32 @@ func (m *meshLab) members(i int) (map[string]control.MemberInfo, error) {
 // eventually polls cond every 50 ms until it holds or within passes.
 func eventually(t testing.TB, what string, within time.Duration, cond func() bool) time.Duration {
 	t.Helper()
+	return eventuallyEvery(t, what, within, 50*time.Millisecond, cond)
+}
+
+// eventuallyEvery is eventually polling every gap.
+func eventuallyEvery(t testing.TB, what string, within, gap time.Duration, cond func() bool) time.Duration {
+	t.Helper()
 	start := time.Now()
 	for time.Since(start) < within {
 		if cond() {
 			return time.Since(start)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(gap)
 	}
 	t.Fatalf("timed out after %v waiting for %s", within, what)
 	return 0
+}
+
+// pollGap is how often a wait on every agent's view polls them: 50 ms up
+// to 10 agents, 5 ms per agent beyond. Each poll of an agent is a control
+// call that lists every member with its tags; at 50 agents a 50 ms loop made
+// about a thousand such calls a second, enough on the lab's 2 cores to
+// starve the agents whose failure detection the figures measure. The
+// figures read each agent's own timestamp of the change (Since), so the
+// gap does not change what they report.
+func (m *meshLab) pollGap() time.Duration {
+	return max(50*time.Millisecond, time.Duration(len(m.nodes))*5*time.Millisecond)
 }
 
 // aliveIn reports whether every observer sees exactly want members, all alive.
@@ -314,7 +333,8 @@ func (m *meshLab) aliveIn(observers []int, want int) bool {
 func (m *meshLab) waitDetected(observers []int, name, status string, t0 time.Time, within time.Duration) time.Duration {
 	m.t.Helper()
 	var worst time.Duration
-	eventually(m.t, fmt.Sprintf("%s %s in the view of hosts %v", name, status, observers), within, func() bool {
+	per := make(map[int]time.Duration, len(observers))
+	eventuallyEvery(m.t, fmt.Sprintf("%s %s in the view of hosts %v", name, status, observers), within, m.pollGap(), func() bool {
 		worst = 0
 		for _, o := range observers {
 			ms, err := m.members(o)
@@ -325,11 +345,54 @@ func (m *meshLab) waitDetected(observers []int, name, status string, t0 time.Tim
 			if s := ms[name].Since; s.After(t0) {
 				d = s.Sub(t0)
 			}
+			per[o] = d
 			worst = max(worst, d)
 		}
 		return true
 	})
+	if worst > slowDetection {
+		m.explainSlow(per, name, t0)
+	}
 	return worst
+}
+
+// slowDetection is where waitDetected starts explaining itself: the
+// figures' bound is 3 s.
+const slowDetection = 2500 * time.Millisecond
+
+// explainSlow logs, for a slow detection, how the observers' times spread
+// and what the slowest observer's log says about the member meanwhile: a
+// straggler and a late cluster have different causes.
+func (m *meshLab) explainSlow(per map[int]time.Duration, name string, t0 time.Time) {
+	m.t.Helper()
+	hosts := make([]int, 0, len(per))
+	for o := range per {
+		hosts = append(hosts, o)
+	}
+	slices.SortFunc(hosts, func(a, b int) int { return cmp.Compare(per[b], per[a]) })
+	fast := 0
+	for _, o := range hosts {
+		if per[o] <= 2*time.Second {
+			fast++
+		}
+	}
+	var top []string
+	for _, o := range hosts[:min(3, len(hosts))] {
+		top = append(top, fmt.Sprintf("%s %v", nodeName(o), per[o].Round(time.Millisecond)))
+	}
+	m.t.Logf("slow detection of %s: %d of %d observers within 2 s; slowest: %s", name, fast, len(hosts), strings.Join(top, ", "))
+	b, err := os.ReadFile(m.node(hosts[0]).logPath)
+	if err != nil {
+		return
+	}
+	const slogTime = "2006-01-02T15:04:05.000Z07:00" // log/slog's text handler
+	from, to := t0.Add(-time.Second).UTC().Format(slogTime), t0.Add(per[hosts[0]]+time.Second).UTC().Format(slogTime)
+	for _, line := range strings.Split(string(b), "\n") {
+		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		if strings.Contains(line, name) && ts >= from && ts <= to {
+			m.t.Logf("  %s: %s", nodeName(hosts[0]), line)
+		}
+	}
 }
 
 // doctorCLI runs `kuma-agent doctor --cluster --format json` (and extra

@@ -1,0 +1,315 @@
+package memberlist
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Tests of the kuma-agent patch (third_party/README.md). `make test` runs
+// them: cd third_party/memberlist && go test -race -run Kuma ./
+
+func TestKumaClassifyDialFailure(t *testing.T) {
+	// A real refused dial: a port that was just closed on loopback.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, refused := net.DialTimeout("tcp", addr, time.Second)
+	if refused == nil {
+		t.Fatalf("dial %s after close succeeded", addr)
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want unreachableKind
+	}{
+		{"real refused dial", refused, unreachableRefused},
+		{"timeout", &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}, unreachableSilent},
+		{"host unreachable", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}, unreachableSilent},
+		{"anything else", errors.New("no route"), unreachableSilent},
+	} {
+		if got := classifyDialFailure(tc.err); got != tc.want {
+			t.Errorf("%s (%v): got %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+// kumaNode is a memberlist on loopback with real sockets.
+func kumaNode(t *testing.T, name string, unreachable time.Duration, tweak ...func(*Config)) *Memberlist {
+	t.Helper()
+	c := DefaultLANConfig()
+	c.Name = name
+	c.BindAddr = "127.0.0.1"
+	c.BindPort = 0
+	c.Logger = log.New(io.Discard, "", 0)
+	c.ProbeInterval = 200 * time.Millisecond
+	c.ProbeTimeout = 100 * time.Millisecond
+	c.SuspicionMult = 3
+	c.UnreachableSuspicionTimeout = unreachable
+	// No gossip rounds: a suspected live peer must not refute before the
+	// test reads the suspicion's timer (probes and joins still work).
+	c.GossipInterval = time.Hour
+	// The probe ticker runs too; it takes the same path as probeOnce, so
+	// whichever raises the suspicion first, the timer's timing is the same.
+	for _, f := range tweak {
+		f(c)
+	}
+	m, err := Create(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown() })
+	return m
+}
+
+// probeOnce runs one probe of node from m, as its probe ticker would, and
+// returns the suspicion timer it left (nil: none).
+func probeOnce(t *testing.T, m *Memberlist, node string) *suspicion {
+	t.Helper()
+	m.nodeLock.RLock()
+	st, ok := m.nodeMap[node]
+	var cp nodeState
+	if ok {
+		cp = *st
+	}
+	m.nodeLock.RUnlock()
+	if !ok {
+		t.Fatalf("%s unknown to %s", node, m.config.Name)
+	}
+	m.probeNode(&cp)
+	m.nodeLock.Lock()
+	defer m.nodeLock.Unlock()
+	return m.nodeTimers[node]
+}
+
+// TestKumaRefusedProbeSuspectsFast: a peer whose process is gone (its
+// gossip port refuses) is suspected with UnreachableSuspicionTimeout (under
+// upstream's 600 ms here: it never lengthens a suspicion) and
+// no confirmations; without the option, upstream's timing.
+func TestKumaRefusedProbeSuspectsFast(t *testing.T) {
+	for _, tc := range []struct {
+		unreachable time.Duration
+		wantFast    bool
+	}{{300 * time.Millisecond, true}, {0, false}} {
+		t.Run(fmt.Sprintf("unreachable=%v", tc.unreachable), func(t *testing.T) {
+			a := kumaNode(t, "a", tc.unreachable)
+			b := kumaNode(t, "b", 0)
+			if _, err := a.Join([]string{b.LocalNode().Address()}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Shutdown(); err != nil { // closes b's TCP listener: refused
+				t.Fatal(err)
+			}
+			timer := probeOnce(t, a, "b")
+			if timer == nil {
+				t.Fatal("probe of a stopped peer raised no suspicion")
+			}
+			upstreamMin := suspicionTimeout(a.config.SuspicionMult, a.estNumNodes(), a.config.ProbeInterval)
+			if tc.wantFast {
+				if timer.min != tc.unreachable || timer.k != 0 {
+					t.Errorf("timer min=%v k=%d, want min=%v k=0 (refused: no confirmation needed)", timer.min, timer.k, tc.unreachable)
+				}
+			} else if timer.min != upstreamMin {
+				t.Errorf("timer min=%v, want upstream's %v", timer.min, upstreamMin)
+			}
+		})
+	}
+}
+
+// TestKumaSilentNeedsHealthAndConfirmations: silence (no answer to the
+// handshake) gets the short timeout only while this node is healthy, and
+// keeps the configured confirmations; a refused dial gets it regardless.
+func TestKumaSilentNeedsHealthAndConfirmations(t *testing.T) {
+	m := kumaNode(t, "a", 600*time.Millisecond)
+	if f := m.unreachableSuspicion(unreachableSilent); f == nil || f.min != 600*time.Millisecond || f.noConfirmations {
+		t.Errorf("healthy, silent: got %+v, want min 600ms with confirmations", f)
+	}
+	if f := m.unreachableSuspicion(reachable); f != nil {
+		t.Errorf("reachable: got %+v, want upstream timing", f)
+	}
+	m.awareness.ApplyDelta(1)
+	if f := m.unreachableSuspicion(unreachableSilent); f != nil {
+		t.Errorf("health score 1, silent: got %+v, want upstream timing (this node may be the one cut off)", f)
+	}
+	if f := m.unreachableSuspicion(unreachableRefused); f == nil || !f.noConfirmations {
+		t.Errorf("health score 1, refused: got %+v, want the fast timing", f)
+	}
+}
+
+// TestKumaFastSuspicionStillRefuted: a live node suspected through the fast
+// path refutes as upstream: the suspicion must not outlive an alive message
+// with a higher incarnation.
+func TestKumaFastSuspicionStillRefuted(t *testing.T) {
+	a := kumaNode(t, "a", 600*time.Millisecond)
+	b := kumaNode(t, "b", 0)
+	if _, err := a.Join([]string{b.LocalNode().Address()}); err != nil {
+		t.Fatal(err)
+	}
+	a.nodeLock.RLock()
+	inc := a.nodeMap["b"].Incarnation
+	a.nodeLock.RUnlock()
+	a.suspectNodeWith(&suspect{Incarnation: inc, Node: "b", From: "a"}, &fastSuspicion{min: 600 * time.Millisecond, noConfirmations: true})
+	a.nodeLock.RLock()
+	st := a.nodeMap["b"].State
+	a.nodeLock.RUnlock()
+	if st != StateSuspect {
+		t.Fatalf("b is %v after the suspicion, want suspect", st)
+	}
+	bn := b.LocalNode()
+	a.aliveNode(&alive{Incarnation: inc + 1, Node: "b", Addr: bn.Addr, Port: bn.Port, Meta: bn.Meta, Vsn: b.config.BuildVsnArray()}, nil, false)
+	time.Sleep(900 * time.Millisecond) // past the fast timeout: the timer must find b alive
+	a.nodeLock.RLock()
+	st = a.nodeMap["b"].State
+	a.nodeLock.RUnlock()
+	if st != StateAlive {
+		t.Errorf("b is %v after refuting, want alive", st)
+	}
+}
+
+// TestKumaKernelConnect: the kernel's own verdict on a handshake, on
+// loopback: a listener is reachable (accepting or not: the kernel completes
+// the handshake for a process that never runs), a closed port refused.
+func TestKumaKernelConnect(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close() // never accepts: like a starved process
+	if got := kernelConnect(l.Addr().String(), time.Second); got != reachable {
+		t.Errorf("listening, never accepting: got %v, want reachable", got)
+	}
+	l2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l2.Addr().String()
+	l2.Close()
+	if got := kernelConnect(closed, time.Second); got != unreachableRefused {
+		t.Errorf("closed port: got %v, want refused", got)
+	}
+	if got := recheckUnreachable(l.Addr().String(), os.ErrDeadlineExceeded, time.Second); got != reachable {
+		t.Errorf("Go's dial timed out but the kernel connects: got %v, want reachable (upstream's path)", got)
+	}
+	if got := kernelConnect("not an address", time.Second); got != reachable {
+		t.Errorf("unparsable address: got %v, want reachable (upstream's path)", got)
+	}
+}
+
+// TestKumaHeardSuspicionCheckedByKernel: a node that hears of a suspicion
+// from another checks the suspect itself. A stopped peer (refused) gets the
+// short timer without confirmations; a live one keeps upstream's timer.
+func TestKumaHeardSuspicionCheckedByKernel(t *testing.T) {
+	for _, stopped := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stopped=%v", stopped), func(t *testing.T) {
+			a := kumaNode(t, "a", 300*time.Millisecond)
+			c := kumaNode(t, "c", 0)
+			if _, err := a.Join([]string{c.LocalNode().Address()}); err != nil {
+				t.Fatal(err)
+			}
+			a.nodeLock.RLock()
+			inc := a.nodeMap["c"].Incarnation
+			a.nodeLock.RUnlock()
+			if stopped {
+				if err := c.Shutdown(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a.suspectNode(&suspect{Incarnation: inc, Node: "c", From: "b"})
+			// Wait for the check to end (bounded: kernelConnect's budget is
+			// one ProbeInterval).
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				a.unreachable.mu.Lock()
+				n := len(a.unreachable.inFlight)
+				a.unreachable.mu.Unlock()
+				if n == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the kernel check never ended")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			a.nodeLock.RLock()
+			timer := a.nodeTimers["c"]
+			var gotMin time.Duration
+			var gotK int32
+			if timer != nil {
+				gotMin, gotK = timer.min, timer.k
+			}
+			state := a.nodeMap["c"].State
+			a.nodeLock.RUnlock()
+			upstreamMin := suspicionTimeout(a.config.SuspicionMult, a.estNumNodes(), a.config.ProbeInterval)
+			switch {
+			case stopped && timer == nil && state != StateDead:
+				t.Fatalf("stopped: no timer and c is %v", state)
+			case stopped && timer != nil && (gotMin != 300*time.Millisecond || gotK != 0):
+				t.Errorf("stopped: timer min=%v k=%d, want 300ms and 0", gotMin, gotK)
+			case !stopped && timer == nil:
+				t.Fatal("live: the suspicion's timer is gone")
+			case !stopped && gotMin != upstreamMin:
+				t.Errorf("live: timer min=%v, want upstream's %v (the kernel completed the handshake)", gotMin, upstreamMin)
+			}
+		})
+	}
+}
+
+// TestKumaStaleSuspicionChecked: a suspicion naming an older incarnation
+// than this node knows (upstream ignores it) makes this node check the
+// suspect itself; a stopped one is then suspected here with the incarnation
+// known here and the short timer.
+func TestKumaStaleSuspicionChecked(t *testing.T) {
+	// a's own probes are out of the way (the first comes at a random time
+	// within one interval: an hour), so only the stale message can start
+	// the suspicion.
+	a := kumaNode(t, "a", 300*time.Millisecond, func(c *Config) { c.ProbeInterval = time.Hour })
+	c := kumaNode(t, "c", 0)
+	if _, err := a.Join([]string{c.LocalNode().Address()}); err != nil {
+		t.Fatal(err)
+	}
+	cn := c.LocalNode()
+	a.nodeLock.RLock()
+	inc := a.nodeMap["c"].Incarnation
+	a.nodeLock.RUnlock()
+	// c's newer alive message (a tag change), then c dies.
+	a.aliveNode(&alive{Incarnation: inc + 1, Node: "c", Addr: cn.Addr, Port: cn.Port, Meta: cn.Meta, Vsn: c.config.BuildVsnArray()}, nil, false)
+	if err := c.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	a.suspectNode(&suspect{Incarnation: inc, Node: "c", From: "b"})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a.nodeLock.RLock()
+		timer := a.nodeTimers["c"]
+		st := a.nodeMap["c"]
+		state, stInc := st.State, st.Incarnation
+		var gotMin time.Duration
+		var gotK int32
+		if timer != nil {
+			gotMin, gotK = timer.min, timer.k
+		}
+		a.nodeLock.RUnlock()
+		if timer != nil || state == StateDead {
+			if stInc != inc+1 {
+				t.Errorf("suspected with incarnation %d, want the one known here, %d", stInc, inc+1)
+			}
+			if timer != nil && (gotMin != 300*time.Millisecond || gotK != 0) {
+				t.Errorf("timer min=%v k=%d, want 300ms and 0", gotMin, gotK)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("c still %v with no suspicion: the stale suspicion was not checked", state)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

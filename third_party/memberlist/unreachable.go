@@ -1,0 +1,218 @@
+// kuma-agent patch (third_party/README.md): a faster suspicion for a node
+// that a probe found unreachable at the network level.
+
+package memberlist
+
+import (
+	"errors"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// dialFailure is the error of a TCP fallback ping that could not open its
+// connection at all (as opposed to one that connected and got no ack).
+type dialFailure struct{ err error }
+
+func (d *dialFailure) Error() string { return "dial: " + d.err.Error() }
+func (d *dialFailure) Unwrap() error { return d.err }
+
+// unreachableKind says how a probe's TCP dial failed.
+type unreachableKind int
+
+const (
+	// reachable: the dial was not tried, or it connected.
+	reachable unreachableKind = iota
+	// unreachableRefused: the peer's host answered that nothing listens on
+	// the gossip port; the process is gone, whatever its load was.
+	unreachableRefused
+	// unreachableSilent: no answer to the handshake (a timeout, or the
+	// network said the host cannot be reached). The host or the path to it
+	// is down, or this node is itself cut off or too slow to see the answer.
+	unreachableSilent
+)
+
+func (k unreachableKind) String() string {
+	switch k {
+	case unreachableRefused:
+		return "its gossip port refused a TCP connection"
+	case unreachableSilent:
+		return "its gossip port did not answer a TCP connection"
+	default:
+		return "it accepted a TCP connection"
+	}
+}
+
+// classifyDialFailure sorts a failed dial: refused is the only answer that
+// proves the process is gone; everything else is silence.
+func classifyDialFailure(err error) unreachableKind {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return unreachableRefused
+	}
+	return unreachableSilent
+}
+
+// recheckUnreachable asks the kernel again, with a connection of its own,
+// after the fallback ping's dial failed with err: Go's dial reports a
+// timeout whenever its deadline timer runs before the goroutine sees the
+// handshake complete, which is what happens when this process is starved
+// of CPU, not only when the peer is silent. kernelConnect's answer does not
+// depend on when this process runs (kernelconnect_linux.go).
+func recheckUnreachable(addr string, err error, budget time.Duration) unreachableKind {
+	if kind := classifyDialFailure(err); kind == unreachableRefused {
+		return kind
+	}
+	return kernelConnect(addr, budget)
+}
+
+// fastSuspicion overrides the timing of a suspicion this node raises.
+type fastSuspicion struct {
+	min             time.Duration
+	noConfirmations bool
+}
+
+// unreachableSuspicion decides whether a probe that failed with kind may
+// raise its suspicion with UnreachableSuspicionTimeout: always for a refused
+// connection; for silence only while this node's own health score is 0
+// (its recent probes succeeded, so it is not the one cut off or starved)
+// and still waiting for the usual confirmations. nil: the upstream timing.
+func (m *Memberlist) unreachableSuspicion(kind unreachableKind) *fastSuspicion {
+	d := m.config.UnreachableSuspicionTimeout
+	if d <= 0 {
+		return nil
+	}
+	switch kind {
+	case unreachableRefused:
+		return &fastSuspicion{min: d, noConfirmations: true}
+	case unreachableSilent:
+		if m.awareness.GetHealthScore() > 0 {
+			return nil
+		}
+		return &fastSuspicion{min: d}
+	default:
+		return nil
+	}
+}
+
+// hasten lowers the suspicion's min to d (never raises it) and, with
+// noConfirmations, its k to 0, and re-arms the timer for the new timing.
+// Called with m.nodeLock held, as Confirm is.
+func (s *suspicion) hasten(d time.Duration, noConfirmations bool) {
+	if d < s.min {
+		s.min = d
+	}
+	if noConfirmations {
+		s.k = 0
+	}
+	elapsed := time.Since(s.start)
+	var remaining time.Duration
+	if s.n.Load() >= s.k {
+		remaining = s.min - elapsed // enough confirmations: min from the start
+	} else {
+		remaining = remainingSuspicionTime(s.n.Load(), s.k, elapsed, s.min, s.max)
+	}
+	if s.timer.Stop() {
+		if remaining > 0 {
+			s.timer.Reset(remaining)
+		} else {
+			go s.timeoutFn()
+		}
+	}
+}
+
+// maxUnreachableChecks bounds the kernel checks one node runs at a time
+// for suspicions it heard of: a storm of suspicions must not become a storm
+// of connections. A check that finds no slot is skipped (upstream timing).
+// recheckAfter is how long a node is not checked again after a check of
+// it ended: a suspect message arrives several times (every relay), and a
+// live node should see one connection, not one per copy.
+const (
+	maxUnreachableChecks = 4
+	recheckAfterProbes   = 4 // ProbeIntervals
+)
+
+// unreachableChecks are the checks in flight and the recent ones, by node
+// name; the zero value is ready.
+type unreachableChecks struct {
+	mu       sync.Mutex
+	inFlight map[string]struct{}
+	ended    map[string]time.Time
+}
+
+func (u *unreachableChecks) start(node string, now time.Time, quiet time.Duration) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.inFlight == nil {
+		u.inFlight = make(map[string]struct{})
+		u.ended = make(map[string]time.Time)
+	}
+	if _, ok := u.inFlight[node]; ok || len(u.inFlight) >= maxUnreachableChecks {
+		return false
+	}
+	if at, ok := u.ended[node]; ok && now.Sub(at) < quiet {
+		return false
+	}
+	for n, at := range u.ended { // keep the map to the recent ones
+		if now.Sub(at) >= quiet {
+			delete(u.ended, n)
+		}
+	}
+	u.inFlight[node] = struct{}{}
+	return true
+}
+
+func (u *unreachableChecks) done(node string, now time.Time) {
+	u.mu.Lock()
+	delete(u.inFlight, node)
+	u.ended[node] = now
+	u.mu.Unlock()
+}
+
+// checkSuspected runs when this node hears another accuse node: when it
+// starts its own suspicion from that message, or when the message named an
+// older incarnation than this node knows (the accuser had not yet heard of
+// the node's latest alive message, as after a tag change just before it
+// died; upstream ignores such a suspicion, and the cluster then waits for a
+// prober that has). It asks its own kernel for a handshake with the node's
+// gossip port. Refused, or silent while this node is healthy, and it
+// hastens its own timer as the prober did (unreachableSuspicion) and adds
+// its own confirmation, gossiped as a suspect message from this node, so
+// that the prober's timer (and everyone's) gets its confirmations within
+// about one ProbeInterval instead of waiting for other nodes' next probes
+// of the suspect; for an older incarnation it raises the suspicion itself,
+// with the incarnation it knows. Connected: nothing; upstream's timing goes
+// on.
+func (m *Memberlist) checkSuspected(node, addr string, incarnation uint32) {
+	if !m.unreachable.start(node, time.Now(), recheckAfterProbes*m.config.ProbeInterval) {
+		return
+	}
+	go func() {
+		defer func() { m.unreachable.done(node, time.Now()) }()
+		kind := kernelConnect(addr, m.config.ProbeInterval)
+		fast := m.unreachableSuspicion(kind)
+		if fast == nil || m.hasShutdown() {
+			return
+		}
+		m.nodeLock.Lock()
+		timer, suspected := m.nodeTimers[node]
+		state, known := m.nodeMap[node]
+		switch {
+		case !known || state.Incarnation != incarnation:
+			m.nodeLock.Unlock() // refuted or changed meanwhile
+		case state.State == StateAlive && !suspected:
+			m.nodeLock.Unlock()
+			m.logger.Printf("[INFO] memberlist: Suspect %s has failed: heard of a suspicion of an older incarnation and %s", node, kind)
+			m.suspectNodeWith(&suspect{Incarnation: incarnation, Node: node, From: m.config.Name}, fast)
+		case state.State == StateSuspect && suspected:
+			m.logger.Printf("[INFO] memberlist: Confirming suspicion of %s: %s", node, kind)
+			timer.hasten(fast.min, fast.noConfirmations)
+			if timer.Confirm(m.config.Name) || fast.noConfirmations {
+				s := suspect{Incarnation: incarnation, Node: node, From: m.config.Name}
+				m.encodeAndBroadcast(node, suspectMsg, &s)
+			}
+			m.nodeLock.Unlock()
+		default:
+			m.nodeLock.Unlock()
+		}
+	}()
+}
