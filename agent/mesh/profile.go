@@ -14,8 +14,8 @@ type Profile int
 
 const (
 	// ProfileLAN is the default: memberlist's LAN profile tuned so that a
-	// killed or cut-off agent is marked failed by every other agent in about
-	// 1.5 s at 5 agents and about 2-2.5 s at 50 (README, Figures), without
+	// killed or cut-off agent is marked failed by every other agent in a
+	// median of about 1.4-1.7 s at 50 agents (README, Figures), without
 	// giving up memberlist's Lifeguard protections against false failures.
 	// Its probe timing comes from lanTimings by the cluster's size
 	// (Config.Hosts, the inventory's host count, known at start); everything
@@ -66,8 +66,8 @@ const (
 	// a prober starved of CPU still gets the true answer). Refused (the
 	// process is gone: kill -9, crash) or silent (host down, link cut) and
 	// its suspicion uses UnreachableSuspicionTimeout, 600 ms, instead of min:
-	// refused with no confirmation, silent still with k = 1 and only while
-	// the prober's own health score is 0. A live process, however starved,
+	// refused with no confirmation, silent still with k = 1 (which an agent
+	// that is itself cut off cannot get). A live process, however starved,
 	// completes the handshake in its kernel and gets the timing above. This
 	// is what takes the log10(n) term out of detection for real failures
 	// without probing faster. Every agent that hears the suspicion runs the

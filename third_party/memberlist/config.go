@@ -120,8 +120,8 @@ type Config struct {
 	// is merely slow (a starved process's kernel still completes it, and
 	// then the upstream path applies). A refused connection needs no
 	// confirmation; silence still waits for the usual confirmations
-	// (SuspicionMult - 2) from nodes that probed it on their own, and counts
-	// only while this node's own health score is 0. It never lengthens
+	// (SuspicionMult - 2) from other nodes' own probes or checks (which a
+	// node that is itself cut off cannot get). It never lengthens
 	// upstream's timeout. 0 keeps upstream behaviour. (kuma-agent patch:
 	// third_party/README.md)
 	UnreachableSuspicionTimeout time.Duration

@@ -125,23 +125,26 @@ func TestKumaRefusedProbeSuspectsFast(t *testing.T) {
 	}
 }
 
-// TestKumaSilentNeedsHealthAndConfirmations: silence (no answer to the
-// handshake) gets the short timeout only while this node is healthy, and
-// keeps the configured confirmations; a refused dial gets it regardless.
-func TestKumaSilentNeedsHealthAndConfirmations(t *testing.T) {
+// TestKumaSilentNeedsConfirmations: silence (no answer to the handshake)
+// gets the short timeout but keeps the configured confirmations, whatever
+// this node's health; a refused dial needs none.
+func TestKumaSilentNeedsConfirmations(t *testing.T) {
 	m := kumaNode(t, "a", 600*time.Millisecond)
-	if f := m.unreachableSuspicion(unreachableSilent); f == nil || f.min != 600*time.Millisecond || f.noConfirmations {
-		t.Errorf("healthy, silent: got %+v, want min 600ms with confirmations", f)
+	for _, score := range []int{0, 1} {
+		m.awareness.ApplyDelta(score)
+		if f := m.unreachableSuspicion(unreachableSilent); f == nil || f.min != 600*time.Millisecond || f.noConfirmations {
+			t.Errorf("health score %d, silent: got %+v, want min 600ms with confirmations", score, f)
+		}
+		if f := m.unreachableSuspicion(unreachableRefused); f == nil || !f.noConfirmations {
+			t.Errorf("health score %d, refused: got %+v, want the fast timing without confirmations", score, f)
+		}
+		if f := m.unreachableSuspicion(reachable); f != nil {
+			t.Errorf("health score %d, reachable: got %+v, want upstream timing", score, f)
+		}
 	}
-	if f := m.unreachableSuspicion(reachable); f != nil {
-		t.Errorf("reachable: got %+v, want upstream timing", f)
-	}
-	m.awareness.ApplyDelta(1)
-	if f := m.unreachableSuspicion(unreachableSilent); f != nil {
-		t.Errorf("health score 1, silent: got %+v, want upstream timing (this node may be the one cut off)", f)
-	}
-	if f := m.unreachableSuspicion(unreachableRefused); f == nil || !f.noConfirmations {
-		t.Errorf("health score 1, refused: got %+v, want the fast timing", f)
+	off := kumaNode(t, "b", 0)
+	if f := off.unreachableSuspicion(unreachableRefused); f != nil {
+		t.Errorf("option off, refused: got %+v, want upstream timing", f)
 	}
 }
 
@@ -263,11 +266,18 @@ func TestKumaHeardSuspicionCheckedByKernel(t *testing.T) {
 	}
 }
 
-// TestKumaStaleSuspicionChecked: a suspicion naming an older incarnation
-// than this node knows (upstream ignores it) makes this node check the
-// suspect itself; a stopped one is then suspected here with the incarnation
-// known here and the short timer.
+// TestKumaStaleSuspicionChecked: a suspect or dead message naming an older
+// incarnation than this node knows (upstream ignores both: the accuser had
+// not heard of the node's latest alive message) makes this node check the
+// suspect itself; a stopped one is then suspected here with the
+// incarnation known here and the short timer.
 func TestKumaStaleSuspicionChecked(t *testing.T) {
+	for _, msg := range []string{"suspect", "dead"} {
+		t.Run(msg, func(t *testing.T) { staleChecked(t, msg) })
+	}
+}
+
+func staleChecked(t *testing.T, msg string) {
 	// a's own probes are out of the way (the first comes at a random time
 	// within one interval: an hour), so only the stale message can start
 	// the suspicion.
@@ -285,7 +295,11 @@ func TestKumaStaleSuspicionChecked(t *testing.T) {
 	if err := c.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	a.suspectNode(&suspect{Incarnation: inc, Node: "c", From: "b"})
+	if msg == "dead" {
+		a.deadNode(&dead{Incarnation: inc, Node: "c", From: "b"})
+	} else {
+		a.suspectNode(&suspect{Incarnation: inc, Node: "c", From: "b"})
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		a.nodeLock.RLock()
@@ -308,8 +322,45 @@ func TestKumaStaleSuspicionChecked(t *testing.T) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("c still %v with no suspicion: the stale suspicion was not checked", state)
+			t.Fatalf("c still %v with no suspicion: the stale %s message was not checked", state, msg)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestKumaHearerChecksStandDownInStorm: with more than maxSuspicionsChecked
+// suspicions running here, a heard suspicion is not checked (no connection,
+// upstream's timer).
+func TestKumaHearerChecksStandDownInStorm(t *testing.T) {
+	a := kumaNode(t, "a", 300*time.Millisecond, func(c *Config) { c.ProbeInterval = time.Hour })
+	c := kumaNode(t, "c", 0)
+	if _, err := a.Join([]string{c.LocalNode().Address()}); err != nil {
+		t.Fatal(err)
+	}
+	a.nodeLock.Lock()
+	inc := a.nodeMap["c"].Incarnation
+	for i := 0; i <= maxSuspicionsChecked; i++ { // a storm: suspicions of others
+		a.nodeTimers[fmt.Sprintf("other-%d", i)] = newSuspicion("x", 1, time.Hour, time.Hour, func(int) {})
+	}
+	a.nodeLock.Unlock()
+	if err := c.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	a.suspectNode(&suspect{Incarnation: inc, Node: "c", From: "b"})
+	a.unreachable.mu.Lock()
+	n := len(a.unreachable.inFlight)
+	a.unreachable.mu.Unlock()
+	a.nodeLock.RLock()
+	timer := a.nodeTimers["c"]
+	a.nodeLock.RUnlock()
+	upstreamMin := suspicionTimeout(a.config.SuspicionMult, a.estNumNodes(), a.config.ProbeInterval)
+	if n != 0 || timer == nil || timer.min != upstreamMin {
+		t.Errorf("in a storm: %d checks started, timer %v; want none and upstream's min %v", n, timer != nil, upstreamMin)
+	}
+	a.nodeLock.Lock()
+	for i := 0; i <= maxSuspicionsChecked; i++ {
+		a.nodeTimers[fmt.Sprintf("other-%d", i)].timer.Stop()
+		delete(a.nodeTimers, fmt.Sprintf("other-%d", i))
+	}
+	a.nodeLock.Unlock()
 }

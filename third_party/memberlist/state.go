@@ -1297,6 +1297,12 @@ func (m *Memberlist) deadNode(d *dead) {
 
 	// Ignore old incarnation numbers
 	if d.Incarnation < state.Incarnation {
+		if d.From != m.config.Name && state.Name != m.config.Name && !state.DeadOrLeft() && m.config.UnreachableSuspicionTimeout > 0 {
+			// kuma-agent patch: as for a stale suspicion (suspectNodeWith):
+			// the cluster has declared the node dead at an incarnation
+			// older than the one we know; check it ourselves.
+			m.checkSuspected(d.Node, state.Address(), state.Incarnation)
+		}
 		return
 	}
 

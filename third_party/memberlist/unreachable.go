@@ -71,11 +71,17 @@ type fastSuspicion struct {
 	noConfirmations bool
 }
 
-// unreachableSuspicion decides whether a probe that failed with kind may
-// raise its suspicion with UnreachableSuspicionTimeout: always for a refused
-// connection; for silence only while this node's own health score is 0
-// (its recent probes succeeded, so it is not the one cut off or starved)
-// and still waiting for the usual confirmations. nil: the upstream timing.
+// unreachableSuspicion decides whether a probe or check that found kind
+// may raise or shorten a suspicion with UnreachableSuspicionTimeout: a
+// refused connection with no confirmation needed, silence still with the
+// configured confirmations. Those confirmations come from other nodes over
+// the network, so a node that is itself cut off (to which everything is
+// silent) cannot get them and waits upstream's max, as a lone accuser does.
+// An earlier version also required this node's health score to be 0; with
+// the 300 ms probe the indirect peers' nacks arrive after the probe's
+// deadline, so every failed probe raised the score and the busiest agents
+// (the JetStream hubs) fell back to upstream's timing: the slowest observer
+// in 1 of 20 cut-offs at 50 (3.2 s). nil: upstream's timing.
 func (m *Memberlist) unreachableSuspicion(kind unreachableKind) *fastSuspicion {
 	d := m.config.UnreachableSuspicionTimeout
 	if d <= 0 {
@@ -85,9 +91,6 @@ func (m *Memberlist) unreachableSuspicion(kind unreachableKind) *fastSuspicion {
 	case unreachableRefused:
 		return &fastSuspicion{min: d, noConfirmations: true}
 	case unreachableSilent:
-		if m.awareness.GetHealthScore() > 0 {
-			return nil
-		}
 		return &fastSuspicion{min: d}
 	default:
 		return nil
@@ -129,6 +132,7 @@ func (s *suspicion) hasten(d time.Duration, noConfirmations bool) {
 const (
 	maxUnreachableChecks = 4
 	recheckAfterProbes   = 4 // ProbeIntervals
+	maxSuspicionsChecked = 3 // see checkSuspected
 )
 
 // unreachableChecks are the checks in flight and the recent ones, by node
@@ -174,15 +178,23 @@ func (u *unreachableChecks) done(node string, now time.Time) {
 // the node's latest alive message, as after a tag change just before it
 // died; upstream ignores such a suspicion, and the cluster then waits for a
 // prober that has). It asks its own kernel for a handshake with the node's
-// gossip port. Refused, or silent while this node is healthy, and it
-// hastens its own timer as the prober did (unreachableSuspicion) and adds
+// gossip port. Refused or silent, and it hastens its own timer as the prober did (unreachableSuspicion) and adds
 // its own confirmation, gossiped as a suspect message from this node, so
 // that the prober's timer (and everyone's) gets its confirmations within
 // about one ProbeInterval instead of waiting for other nodes' next probes
 // of the suspect; for an older incarnation it raises the suspicion itself,
 // with the incarnation it knows. Connected: nothing; upstream's timing goes
 // on.
+//
+// Called with m.nodeLock held. It stands down while more than
+// maxSuspicionsChecked nodes are under suspicion here at once: that is a
+// storm of false suspicions (agents starved of CPU) or a partition, not a
+// few dead nodes, and a connection from every agent to every suspect would
+// only add load (upstream's timing applies then).
 func (m *Memberlist) checkSuspected(node, addr string, incarnation uint32) {
+	if len(m.nodeTimers) > maxSuspicionsChecked {
+		return
+	}
 	if !m.unreachable.start(node, time.Now(), recheckAfterProbes*m.config.ProbeInterval) {
 		return
 	}
