@@ -1186,12 +1186,12 @@ func (m *Memberlist) suspectNodeWith(s *suspect, fast *fastSuspicion) {
 
 	// Ignore old incarnation numbers
 	if s.Incarnation < state.Incarnation {
-		if fast == nil && s.From != m.config.Name && state.State == StateAlive && m.config.UnreachableSuspicionTimeout > 0 {
+		if state.State == StateAlive {
 			// kuma-agent patch: the accuser had not yet heard of the
 			// node's latest alive message (a tag change just before it
 			// died); check the node ourselves rather than wait for a
 			// prober that has.
-			m.checkSuspected(s.Node, state.Address(), state.Incarnation)
+			m.checkSuspected(s.From, s.Node, state.Address(), state.Incarnation)
 		}
 		return
 	}
@@ -1278,9 +1278,7 @@ func (m *Memberlist) suspectNodeWith(s *suspect, fast *fastSuspicion) {
 		}
 	}
 	m.nodeTimers[s.Node] = newSuspicion(s.From, k, min, max, fn)
-	if fast == nil && s.From != m.config.Name && m.config.UnreachableSuspicionTimeout > 0 {
-		m.checkSuspected(s.Node, state.Address(), s.Incarnation) // kuma-agent patch
-	}
+	m.checkSuspected(s.From, s.Node, state.Address(), s.Incarnation) // kuma-agent patch
 }
 
 // deadNode is invoked by the network layer when we get a message
@@ -1297,11 +1295,11 @@ func (m *Memberlist) deadNode(d *dead) {
 
 	// Ignore old incarnation numbers
 	if d.Incarnation < state.Incarnation {
-		if d.From != m.config.Name && state.Name != m.config.Name && !state.DeadOrLeft() && m.config.UnreachableSuspicionTimeout > 0 {
+		if !state.DeadOrLeft() {
 			// kuma-agent patch: as for a stale suspicion (suspectNodeWith):
 			// the cluster has declared the node dead at an incarnation
 			// older than the one we know; check it ourselves.
-			m.checkSuspected(d.Node, state.Address(), state.Incarnation)
+			m.checkSuspected(d.From, d.Node, state.Address(), state.Incarnation)
 		}
 		return
 	}

@@ -126,8 +126,8 @@ func (s *suspicion) hasten(d time.Duration, noConfirmations bool) {
 // maxUnreachableChecks bounds the kernel checks one node runs at a time
 // for suspicions it heard of: a storm of suspicions must not become a storm
 // of connections. A check that finds no slot is skipped (upstream timing).
-// recheckAfter is how long a node is not checked again after a check of
-// it ended: a suspect message arrives several times (every relay), and a
+// recheckAfterProbes is how long (in ProbeIntervals) a node is not
+// checked again after a check of it ended: a suspect message arrives several times (every relay), and a
 // live node should see one connection, not one per copy.
 const (
 	maxUnreachableChecks = 4
@@ -172,26 +172,31 @@ func (u *unreachableChecks) done(node string, now time.Time) {
 	u.mu.Unlock()
 }
 
-// checkSuspected runs when this node hears another accuse node: when it
-// starts its own suspicion from that message, or when the message named an
-// older incarnation than this node knows (the accuser had not yet heard of
-// the node's latest alive message, as after a tag change just before it
-// died; upstream ignores such a suspicion, and the cluster then waits for a
-// prober that has). It asks its own kernel for a handshake with the node's
-// gossip port. Refused or silent, and it hastens its own timer as the prober did (unreachableSuspicion) and adds
-// its own confirmation, gossiped as a suspect message from this node, so
-// that the prober's timer (and everyone's) gets its confirmations within
-// about one ProbeInterval instead of waiting for other nodes' next probes
-// of the suspect; for an older incarnation it raises the suspicion itself,
-// with the incarnation it knows. Connected: nothing; upstream's timing goes
-// on.
+// checkSuspected runs when this node hears another node (from) accuse
+// node: when it starts its own suspicion from that message, or when the
+// message named an older incarnation than this node knows (the accuser had
+// not yet heard of the node's latest alive message, as after a tag change
+// just before it died; upstream ignores such a message, and the cluster
+// then waits for a prober that has). It asks its own kernel for a
+// handshake with the node's gossip port. Refused or silent, and it hastens
+// its own timer as the prober did (unreachableSuspicion) and adds its own
+// confirmation, gossiped as a suspect message from this node, so that the
+// prober's timer (and everyone's) gets its confirmations within about one
+// ProbeInterval instead of waiting for other nodes' next probes of the
+// suspect; for an older incarnation it raises the suspicion itself, with
+// the incarnation it knows. Connected: nothing; upstream's timing goes on.
 //
-// Called with m.nodeLock held. It stands down while more than
-// maxSuspicionsChecked nodes are under suspicion here at once: that is a
-// storm of false suspicions (agents starved of CPU) or a partition, not a
-// few dead nodes, and a connection from every agent to every suspect would
-// only add load (upstream's timing applies then).
-func (m *Memberlist) checkSuspected(node, addr string, incarnation uint32) {
+// Called with m.nodeLock held. Nothing happens with the option off, for
+// an accusation of this node (it refutes instead) or by this node (its own
+// probe or check already decided the timing). It stands down while more
+// than maxSuspicionsChecked nodes are under suspicion here at once: that is
+// a storm of false suspicions (agents starved of CPU) or a partition, not
+// a few dead nodes, and a connection from every agent to every suspect
+// would only add load (upstream's timing applies then).
+func (m *Memberlist) checkSuspected(from, node, addr string, incarnation uint32) {
+	if m.config.UnreachableSuspicionTimeout <= 0 || from == m.config.Name || node == m.config.Name {
+		return
+	}
 	if len(m.nodeTimers) > maxSuspicionsChecked {
 		return
 	}
