@@ -53,9 +53,17 @@ func TestLabKilledMemberAndRemovalByID(t *testing.T) {
 		t.Fatalf("healthy cluster: %+v leader %d", q, s.Leader)
 	}
 	lab.Kill(lab.Members[2])
-	s, err = cl.Survey(ctx, ep, nil)
-	if err != nil {
-		t.Fatal(err)
+	// If ctl-3 led, the survivors need an election (etcd's election timeout, longer
+	// under load) before the survey can name a leader: poll until one is named.
+	for {
+		s, err = cl.Survey(ctx, ep, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Leader != 0 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	dead, ok := s.Member("ctl-3")
 	if !ok || dead.Healthy || dead.Err == "" {
