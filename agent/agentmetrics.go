@@ -21,6 +21,7 @@ type agentMetrics struct {
 	memberEvents  *metrics.CounterVec
 	health        *metrics.GaugeVec
 	dropped       *metrics.CounterVec
+	reasked       *metrics.CounterVec
 	tagsStale     *metrics.GaugeVec
 	refused       *metrics.CounterVec
 	gaveUp        *metrics.GaugeVec
@@ -71,6 +72,7 @@ func newAgentMetrics(version string) *agentMetrics {
 		health:        r.Gauge("kuma_agent_gossip_health_score", "memberlist's awareness score: 0 is healthy, higher means this node is slow to answer probes.", "node"),
 		dropped:       r.Counter("kuma_agent_mesh_dropped_total", "Mesh events and queries dropped since start because handlers were saturated.", "kind"),
 	}
+	m.reasked = r.Counter("kuma_agent_mesh_queries_reasked_total", "Cluster queries this agent asked again of the members still silent at half the query timeout (a lost answer, or a slow member), since start.")
 	m.refused = r.Counter("kuma_agent_gossip_members_refused_total", "Gossip member announcements refused at merge since start (a name that is not a host name, or a name alive at another address; the log says which, once a minute).")
 	m.tagsStale = r.Gauge("kuma_agent_gossip_tags_stale", "1 while this node's newest tags could not be encoded or sent: the other nodes see its last good ones (the log says why).")
 	m.gaveUp = r.Gauge("kuma_agent_supervisor_unit_gave_up", "1 for a supervised unit whose healing gave up (attempts exhausted; `systemctl reset-failed` re-arms it), else 0 (supervision on only).", "unit")
@@ -127,6 +129,7 @@ func (a *Agent) collectMetrics(*metrics.Registry) {
 	m.health.With(a.node.Name).Set(float64(st.HealthScore))
 	m.dropped.With("events").SetTotal(float64(st.EventsDropped))
 	m.dropped.With("queries").SetTotal(float64(st.QueriesDropped))
+	m.reasked.With().SetTotal(float64(st.QueriesReasked))
 	m.refused.With().SetTotal(float64(st.MembersRefused))
 }
 

@@ -140,15 +140,11 @@ func (a *Agent) clusterDoctor(ctx context.Context) (control.ClusterReport, error
 	var wg sync.WaitGroup
 	for i, q := range names {
 		wg.Go(func() {
+			// A member still silent at half the timeout is asked again
+			// (QueryUntil); that also covers serf losing the query itself,
+			// seen once in a while with four queries at once on a machine
+			// with both cores busy.
 			answers[i].resp, answers[i].err = a.mesh.QueryUntil(ctx, q, nil, nil, timeout, alive)
-			// This node always answers its own queries, so no answer at all
-			// means serf lost the query itself (seen once in a while with
-			// four queries at once on a machine with both cores busy):
-			// ask once more rather than report every node silent.
-			if answers[i].err == nil && len(answers[i].resp) == 0 && ctx.Err() == nil {
-				a.log.Warn("cluster query got no answer, not even this node's; asking again", "query", q)
-				answers[i].resp, answers[i].err = a.mesh.QueryUntil(ctx, q, nil, nil, timeout, alive)
-			}
 		})
 	}
 	wg.Wait()

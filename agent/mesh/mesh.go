@@ -38,6 +38,7 @@ type Mesh struct {
 	handlers     map[string]QueryHandler
 	querySlots   chan struct{}
 	queryDrops   atomic.Uint64
+	queryReasks  atomic.Uint64
 	queryWG      sync.WaitGroup
 	queryIssue   sync.Mutex // issuing a query, or setting tags (query.go, SetTags)
 	joinBackoff  retry.Backoff
@@ -259,6 +260,9 @@ type Stats struct {
 	// because it was too slow; QueriesDropped counts queries not answered
 	// because too many handlers were running.
 	EventsDropped, QueriesDropped uint64
+	// QueriesReasked counts queries this agent asked again of members
+	// still silent at half the timeout (QueryUntil).
+	QueriesReasked uint64
 	// MembersRefused counts the member announcements refused at merge: a
 	// name that is not a host name, or a name alive at another address.
 	MembersRefused uint64
@@ -281,6 +285,7 @@ func (m *Mesh) Stats() Stats {
 		Encrypted:      m.serf.EncryptionEnabled(),
 		EventsDropped:  m.eventDrops.Load(),
 		QueriesDropped: m.queryDrops.Load(),
+		QueriesReasked: m.queryReasks.Load(),
 		MembersRefused: m.gate.refused.Load(),
 		Serf:           raw,
 	}

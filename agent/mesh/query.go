@@ -92,6 +92,16 @@ func (m *Mesh) Query(ctx context.Context, name string, payload []byte, filterNod
 // QueryUntil is Query that returns as soon as want answers have arrived
 // (want <= 0: wait for the timeout), so asking every live member costs the
 // slowest answer, not the whole timeout.
+//
+// With want > 0 the caller expects an answer from every member asked (the
+// filterNodes, or every alive member), so the query goes out without relays
+// and only the members still silent at half the timeout are asked again,
+// with relays (queryRelayFactor). Relaying every answer through two more
+// members tripled what the asker receives: at 50 nodes the evaluator's four
+// queries brought ~600 datagrams at once, and that node alone then learnt
+// of a dead member seconds after the rest (measured: 3.9 and 4.4 s against
+// a median of 1.3-1.7 s). A lost datagram now costs half the timeout, no
+// more, and is counted (Stats.QueriesReasked).
 func (m *Mesh) QueryUntil(ctx context.Context, name string, payload []byte, filterNodes []string, timeout time.Duration, want int) (map[string]Response, error) {
 	if name == "" || strings.HasPrefix(name, reservedQueryPrefix) {
 		return nil, fmt.Errorf("query name %q: empty or reserved", name)
@@ -99,33 +109,132 @@ func (m *Mesh) QueryUntil(ctx context.Context, name string, payload []byte, filt
 	if timeout < 0 {
 		return nil, errors.New("query timeout must not be negative")
 	}
-	// serf numbers a query with its Lamport clock and only advances the
-	// clock afterwards, so two concurrent Query calls can share a number and
-	// one of them loses its answers. Issuing is serialized; waiting is not.
+	if timeout == 0 {
+		timeout = m.serf.DefaultQueryTimeout()
+	}
+	relay := uint8(queryRelayFactor)
+	if want > 0 {
+		relay = 0
+	}
+	first, err := m.issueQuery(name, payload, filterNodes, timeout, relay)
+	if err != nil {
+		return nil, err
+	}
+	defer first.resp.Close()
+	out := make(map[string]Response)
+	asks := []*issuedQuery{first}
+	var reask <-chan time.Time
+	if want > 0 {
+		t := time.NewTimer(timeout / 2)
+		defer t.Stop()
+		reask = t.C
+	}
+	for {
+		// Both asks end by the first one's deadline; the loop ends when
+		// every ask has ended.
+		var chs [2]<-chan serf.NodeResponse
+		open := 0
+		for i, q := range asks {
+			if q.open {
+				chs[i] = q.resp.ResponseCh()
+				open++
+			}
+		}
+		if open == 0 {
+			return out, nil
+		}
+		select {
+		case r, ok := <-chs[0]:
+			m.collect(asks[0], r, ok, out)
+		case r, ok := <-chs[1]:
+			m.collect(asks[1], r, ok, out)
+		case <-reask:
+			reask = nil
+			missing := m.unanswered(filterNodes, out)
+			if len(missing) == 0 {
+				continue
+			}
+			left := timeout - m.now().Sub(first.sent)
+			if left <= 0 {
+				continue
+			}
+			again, err := m.issueQuery(name, payload, missing, left, queryRelayFactor)
+			if err != nil {
+				// Too many silent members to name within serf's query size
+				// limit: ask everyone asked before, with relays.
+				again, err = m.issueQuery(name, payload, filterNodes, left, queryRelayFactor)
+			}
+			if err != nil {
+				m.log.Warn("gossip query not asked again", "query", name, "silent", len(missing), "err", err)
+				continue
+			}
+			defer again.resp.Close()
+			m.queryReasks.Add(1)
+			m.log.Debug("gossip query asked again of its silent members", "query", name, "silent", len(missing))
+			asks = append(asks, again)
+		case <-ctx.Done():
+			return out, fmt.Errorf("query %q: %w", name, ctx.Err())
+		}
+		if want > 0 && len(out) >= want {
+			return out, nil
+		}
+	}
+}
+
+// queryRelayFactor is how many other members relay each answer when
+// relays are used: one lost UDP datagram then does not make a live node
+// look silent.
+const queryRelayFactor = 2
+
+// issuedQuery is one serf query in flight.
+type issuedQuery struct {
+	resp *serf.QueryResponse
+	sent time.Time
+	open bool
+}
+
+// issueQuery sends one serf query. serf numbers a query with its Lamport
+// clock and only advances the clock afterwards, so two concurrent Query
+// calls can share a number and one of them loses its answers: issuing is
+// serialized; waiting is not.
+func (m *Mesh) issueQuery(name string, payload []byte, filterNodes []string, timeout time.Duration, relay uint8) (*issuedQuery, error) {
 	m.queryIssue.Lock()
+	defer m.queryIssue.Unlock()
 	sent := m.now()
-	// RelayFactor: each answer also travels through 2 other members, so one
-	// lost UDP datagram does not make a live node look silent.
-	resp, err := m.serf.Query(name, payload, &serf.QueryParam{FilterNodes: filterNodes, Timeout: timeout, RelayFactor: 2})
-	m.queryIssue.Unlock()
+	resp, err := m.serf.Query(name, payload, &serf.QueryParam{FilterNodes: filterNodes, Timeout: timeout, RelayFactor: relay})
 	if err != nil {
 		return nil, fmt.Errorf("query %q: %w", name, err)
 	}
-	out := make(map[string]Response)
-	for {
-		select {
-		case r, ok := <-resp.ResponseCh():
-			if !ok {
-				return out, nil
+	return &issuedQuery{resp: resp, sent: sent, open: true}, nil
+}
+
+// collect records one answer of q (the first answer of a node counts).
+func (m *Mesh) collect(q *issuedQuery, r serf.NodeResponse, ok bool, out map[string]Response) {
+	if !ok {
+		q.open = false
+		return
+	}
+	if _, dup := out[r.From]; !dup {
+		out[r.From] = Response{Payload: r.Payload, Sent: q.sent, At: m.now()}
+	}
+}
+
+// unanswered is who was asked and has not answered: the filter's names,
+// or every alive member.
+func (m *Mesh) unanswered(filterNodes []string, out map[string]Response) []string {
+	var missing []string
+	if len(filterNodes) > 0 {
+		for _, n := range filterNodes {
+			if _, ok := out[n]; !ok {
+				missing = append(missing, n)
 			}
-			out[r.From] = Response{Payload: r.Payload, Sent: sent, At: m.now()}
-			if want > 0 && len(out) >= want {
-				resp.Close()
-				return out, nil
-			}
-		case <-ctx.Done():
-			resp.Close()
-			return out, fmt.Errorf("query %q: %w", name, ctx.Err())
+		}
+		return missing
+	}
+	for _, mem := range m.serf.Members() {
+		if _, ok := out[mem.Name]; !ok && mem.Status == serf.StatusAlive {
+			missing = append(missing, mem.Name)
 		}
 	}
+	return missing
 }

@@ -3,6 +3,7 @@ package mesh
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"testing"
@@ -190,4 +191,51 @@ func TestQueriesAndTagChangesDoNotRace(t *testing.T) {
 		}
 	}
 	<-done
+}
+
+// A member silent at half the timeout (its answer lost: here its handler
+// fails once) is asked again, alone, and its second answer counts; a
+// query with no expected count is never asked again.
+func TestQueryUntilAsksTheSilentAgain(t *testing.T) {
+	agents := startCluster(t, 3, Config{Keys: [][]byte{testKey(t)}})
+	var mu sync.Mutex
+	calls := map[string]int{}
+	for _, a := range agents {
+		name := a.cfg.NodeName
+		if err := a.HandleQuery("flaky", func([]byte) ([]byte, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls[name]++
+			if name == "node-2" && calls[name] == 1 {
+				return nil, errors.New("first answer lost")
+			}
+			return []byte(name), nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := agents[0].QueryUntil(t.Context(), "flaky", nil, nil, 4*time.Second, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || string(got["node-2"].Payload) != "node-2" {
+		t.Fatalf("answers %q, want all 3 with node-2's second", got)
+	}
+	mu.Lock()
+	if calls["node-2"] != 2 || calls["node-1"] != 1 || calls["node-0"] != 1 {
+		t.Errorf("handler calls %v: want node-2 asked twice, the others once", calls)
+	}
+	mu.Unlock()
+	if n := agents[0].Stats().QueriesReasked; n != 1 {
+		t.Errorf("QueriesReasked = %d, want 1", n)
+	}
+
+	calls = map[string]int{}
+	got, err = agents[0].Query(t.Context(), "flaky", nil, nil, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got["node-2"]; ok || len(got) != 2 || agents[0].Stats().QueriesReasked != 1 {
+		t.Errorf("query without a count: answers %q, reasked %d; want node-2 silent, no re-ask", got, agents[0].Stats().QueriesReasked)
+	}
 }
