@@ -74,7 +74,10 @@ const (
 	// same check itself and, when it agrees, shortens its own timer and
 	// gossips its confirmation, so a silent node's k = 1 is met within about
 	// one ProbeInterval instead of at some other agent's next scheduled
-	// probe of it.
+	// probe of it. A suspect or dead message naming an older incarnation
+	// (the node changed its tags just before it failed) is checked the
+	// same way; a dead one, when the check agrees, is applied at once at
+	// the incarnation known here.
 	//
 	// How it scales with size, against memberlist's own: memberlist keeps
 	// ProbeInterval fixed and stretches min by log10(n), so that in a larger

@@ -310,6 +310,15 @@ func idle(t *testing.T, n int) {
 		t.Logf("FIGURE idle agents=%d group=%s window=%.0fs rss_mib max=%.1f mean=%.1f cpu_pct max=%.3f mean=%.3f gossip_out_bytes_per_s mean=%.0f (targets: RSS <= 30 MB, CPU <= 1%%)",
 			n, g.name, elapsed, g.a.rssMax, g.a.rssSum/g.a.n, g.a.cpuMax, g.a.cpuSum/g.a.n, g.a.bytesSum/g.a.n)
 	}
+	// The cost of the continuous cluster evaluation at this size: the
+	// evaluator's latest pass (its four queries and the checks), as
+	// `doctor --cluster` shows it.
+	if rep, _, err := m.doctorCLI(1); err != nil {
+		t.Errorf("doctor --cluster: %v", err)
+	} else {
+		t.Logf("FIGURE evaluation agents=%d evaluator=%s duration_ms=%.0f age_s=%.0f nodes=%d unanswered=%d",
+			n, rep.Evaluator, rep.Summary.DurationMS, rep.AgeSeconds, len(rep.Nodes), len(rep.Unanswered))
+	}
 	t.Logf("load average at end: %s", loadAvg())
 	if every.rssMax > 30*1e6/(1<<20) || every.cpuMax > 1 {
 		t.Errorf("over target: RSS max %.1f MiB (30 MB = %.1f MiB), CPU max %.3f%%", every.rssMax, 30*1e6/(1<<20), every.cpuMax)

@@ -381,17 +381,51 @@ func (m *meshLab) explainSlow(per map[int]time.Duration, name string, t0 time.Ti
 		top = append(top, fmt.Sprintf("%s %v", nodeName(o), per[o].Round(time.Millisecond)))
 	}
 	m.t.Logf("slow detection of %s: %d of %d observers within 2 s; slowest: %s", name, fast, len(hosts), strings.Join(top, ", "))
-	b, err := os.ReadFile(m.node(hosts[0]).logPath)
-	if err != nil {
-		return
-	}
 	const slogTime = "2006-01-02T15:04:05.000Z07:00" // log/slog's text handler
 	from, to := t0.Add(-time.Second).UTC().Format(slogTime), t0.Add(per[hosts[0]]+time.Second).UTC().Format(slogTime)
-	for _, line := range strings.Split(string(b), "\n") {
-		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
-		if strings.Contains(line, name) && ts >= from && ts <= to {
-			m.t.Logf("  %s: %s", nodeName(hosts[0]), line)
+	// inWindow is every line of host o's log about name in the window, and
+	// how many nodes o saw suspected meanwhile (the unreachable fast path
+	// stands down while more than 3 are).
+	inWindow := func(o int) (lines []string, suspicions int) {
+		b, err := os.ReadFile(m.node(o).logPath)
+		if err != nil {
+			return nil, 0
 		}
+		for _, line := range strings.Split(string(b), "\n") {
+			ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+			if ts < from || ts > to {
+				continue
+			}
+			if strings.Contains(line, name) {
+				lines = append(lines, line)
+			} else if strings.Contains(line, "memberlist: Suspect ") || strings.Contains(line, "Marking ") {
+				suspicions++
+			}
+		}
+		return lines, suspicions
+	}
+	lines, others := inWindow(hosts[0])
+	m.t.Logf("  %s saw %d suspicions or failures of other nodes meanwhile", nodeName(hosts[0]), others)
+	for _, line := range lines {
+		m.t.Logf("  %s: %s", nodeName(hosts[0]), line)
+	}
+	if fast > 0 {
+		return
+	}
+	// Every observer late: the suspicion itself started late. The first
+	// lines about name across all logs say who suspected it first, when,
+	// and by which path.
+	var first []string
+	for _, o := range hosts {
+		l, _ := inWindow(o)
+		for _, line := range l {
+			first = append(first, nodeName(o)+": "+line)
+		}
+	}
+	stamp := func(l string) string { _, ts, _ := strings.Cut(l, "time="); return ts }
+	slices.SortFunc(first, func(a, b string) int { return cmp.Compare(stamp(a), stamp(b)) })
+	for _, line := range first[:min(8, len(first))] {
+		m.t.Logf("  first: %s", line)
 	}
 }
 

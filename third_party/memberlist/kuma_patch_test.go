@@ -269,8 +269,10 @@ func TestKumaHeardSuspicionCheckedByKernel(t *testing.T) {
 // TestKumaStaleSuspicionChecked: a suspect or dead message naming an older
 // incarnation than this node knows (upstream ignores both: the accuser had
 // not heard of the node's latest alive message) makes this node check the
-// suspect itself; a stopped one is then suspected here with the
-// incarnation known here and the short timer.
+// suspect itself. A stopped one is then suspected here (stale suspect),
+// with the incarnation known here and the short timer, or declared dead
+// here at once (stale dead: the accuser's verdict and this node's check
+// agree), with the incarnation known here.
 func TestKumaStaleSuspicionChecked(t *testing.T) {
 	for _, msg := range []string{"suspect", "dead"} {
 		t.Run(msg, func(t *testing.T) { staleChecked(t, msg) })
@@ -280,8 +282,10 @@ func TestKumaStaleSuspicionChecked(t *testing.T) {
 func staleChecked(t *testing.T, msg string) {
 	// a's own probes are out of the way (the first comes at a random time
 	// within one interval: an hour), so only the stale message can start
-	// the suspicion.
-	a := kumaNode(t, "a", 300*time.Millisecond, func(c *Config) { c.ProbeInterval = time.Hour })
+	// the suspicion; its short timer is an hour too, so a suspicion here
+	// cannot turn into a death within the test: a death is the stale dead
+	// message's own path.
+	a := kumaNode(t, "a", time.Hour, func(c *Config) { c.ProbeInterval = time.Hour })
 	c := kumaNode(t, "c", 0)
 	if _, err := a.Join([]string{c.LocalNode().Address()}); err != nil {
 		t.Fatal(err)
@@ -314,10 +318,13 @@ func staleChecked(t *testing.T, msg string) {
 		a.nodeLock.RUnlock()
 		if timer != nil || state == StateDead {
 			if stInc != inc+1 {
-				t.Errorf("suspected with incarnation %d, want the one known here, %d", stInc, inc+1)
+				t.Errorf("%v with incarnation %d, want the one known here, %d", state, stInc, inc+1)
 			}
-			if timer != nil && (gotMin != 300*time.Millisecond || gotK != 0) {
-				t.Errorf("timer min=%v k=%d, want 300ms and 0", gotMin, gotK)
+			switch {
+			case msg == "suspect" && (state != StateSuspect || timer == nil || gotMin != time.Hour || gotK != 0):
+				t.Errorf("stale suspect: %v, timer %v min=%v k=%d; want suspect with the short timer (1h here), k=0", state, timer != nil, gotMin, gotK)
+			case msg == "dead" && (state != StateDead || timer != nil):
+				t.Errorf("stale dead: %v, timer %v; want dead at once, no suspicion", state, timer != nil)
 			}
 			return
 		}

@@ -1191,7 +1191,7 @@ func (m *Memberlist) suspectNodeWith(s *suspect, fast *fastSuspicion) {
 			// node's latest alive message (a tag change just before it
 			// died); check the node ourselves rather than wait for a
 			// prober that has.
-			m.checkSuspected(s.From, s.Node, state.Address(), state.Incarnation)
+			m.checkSuspected(s.From, s.Node, state.Address(), state.Incarnation, false)
 		}
 		return
 	}
@@ -1278,7 +1278,7 @@ func (m *Memberlist) suspectNodeWith(s *suspect, fast *fastSuspicion) {
 		}
 	}
 	m.nodeTimers[s.Node] = newSuspicion(s.From, k, min, max, fn)
-	m.checkSuspected(s.From, s.Node, state.Address(), s.Incarnation) // kuma-agent patch
+	m.checkSuspected(s.From, s.Node, state.Address(), s.Incarnation, false) // kuma-agent patch
 }
 
 // deadNode is invoked by the network layer when we get a message
@@ -1298,8 +1298,9 @@ func (m *Memberlist) deadNode(d *dead) {
 		if !state.DeadOrLeft() {
 			// kuma-agent patch: as for a stale suspicion (suspectNodeWith):
 			// the cluster has declared the node dead at an incarnation
-			// older than the one we know; check it ourselves.
-			m.checkSuspected(d.From, d.Node, state.Address(), state.Incarnation)
+			// older than the one we know; check it ourselves (and, if we
+			// agree, declare it dead at ours: checkSuspected).
+			m.checkSuspected(d.From, d.Node, state.Address(), state.Incarnation, true)
 		}
 		return
 	}
