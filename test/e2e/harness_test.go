@@ -419,7 +419,9 @@ func (m *meshLab) explainSlow(per map[int]time.Duration, name string, t0 time.Ti
 	for _, o := range hosts {
 		l, _ := inWindow(o)
 		for _, line := range l {
-			first = append(first, nodeName(o)+": "+line)
+			if strings.Contains(line, "memberlist: ") { // suspicions, confirmations, deaths
+				first = append(first, nodeName(o)+": "+line)
+			}
 		}
 	}
 	stamp := func(l string) string { _, ts, _ := strings.Cut(l, "time="); return ts }
