@@ -122,32 +122,31 @@ func (m *Mesh) QueryUntil(ctx context.Context, name string, payload []byte, filt
 	}
 	defer first.resp.Close()
 	out := make(map[string]Response)
-	asks := []*issuedQuery{first}
 	var reask <-chan time.Time
 	if want > 0 {
 		t := time.NewTimer(timeout / 2)
 		defer t.Stop()
 		reask = t.C
 	}
-	for {
-		// Both asks end by the first one's deadline; the loop ends when
-		// every ask has ended.
-		var chs [2]<-chan serf.NodeResponse
-		open := 0
-		for i, q := range asks {
-			if q.open {
-				chs[i] = q.resp.ResponseCh()
-				open++
-			}
-		}
-		if open == 0 {
-			return out, nil
-		}
+	// Each ask's channel closes at its deadline (the second ask's is the
+	// first's); nil once closed. The loop ends when both are.
+	var again *issuedQuery
+	var againCh <-chan serf.NodeResponse
+	firstCh := first.resp.ResponseCh()
+	for firstCh != nil || againCh != nil {
 		select {
-		case r, ok := <-chs[0]:
-			m.collect(asks[0], r, ok, out)
-		case r, ok := <-chs[1]:
-			m.collect(asks[1], r, ok, out)
+		case r, ok := <-firstCh:
+			if !ok {
+				firstCh = nil
+				continue
+			}
+			m.collect(first, r, out)
+		case r, ok := <-againCh:
+			if !ok {
+				againCh = nil
+				continue
+			}
+			m.collect(again, r, out)
 		case <-reask:
 			reask = nil
 			missing := m.unanswered(filterNodes, out)
@@ -158,7 +157,8 @@ func (m *Mesh) QueryUntil(ctx context.Context, name string, payload []byte, filt
 			if left <= 0 {
 				continue
 			}
-			again, err := m.issueQuery(name, payload, missing, left, queryRelayFactor)
+			var err error
+			again, err = m.issueQuery(name, payload, missing, left, queryRelayFactor)
 			if err != nil {
 				// Too many silent members to name within serf's query size
 				// limit: ask everyone asked before, with relays.
@@ -169,9 +169,9 @@ func (m *Mesh) QueryUntil(ctx context.Context, name string, payload []byte, filt
 				continue
 			}
 			defer again.resp.Close()
+			againCh = again.resp.ResponseCh()
 			m.queryReasks.Add(1)
 			m.log.Debug("gossip query asked again of its silent members", "query", name, "silent", len(missing))
-			asks = append(asks, again)
 		case <-ctx.Done():
 			return out, fmt.Errorf("query %q: %w", name, ctx.Err())
 		}
@@ -179,6 +179,7 @@ func (m *Mesh) QueryUntil(ctx context.Context, name string, payload []byte, filt
 			return out, nil
 		}
 	}
+	return out, nil
 }
 
 // queryRelayFactor is how many other members relay each answer when
@@ -190,7 +191,6 @@ const queryRelayFactor = 2
 type issuedQuery struct {
 	resp *serf.QueryResponse
 	sent time.Time
-	open bool
 }
 
 // issueQuery sends one serf query. serf numbers a query with its Lamport
@@ -205,15 +205,11 @@ func (m *Mesh) issueQuery(name string, payload []byte, filterNodes []string, tim
 	if err != nil {
 		return nil, fmt.Errorf("query %q: %w", name, err)
 	}
-	return &issuedQuery{resp: resp, sent: sent, open: true}, nil
+	return &issuedQuery{resp: resp, sent: sent}, nil
 }
 
 // collect records one answer of q (the first answer of a node counts).
-func (m *Mesh) collect(q *issuedQuery, r serf.NodeResponse, ok bool, out map[string]Response) {
-	if !ok {
-		q.open = false
-		return
-	}
+func (m *Mesh) collect(q *issuedQuery, r serf.NodeResponse, out map[string]Response) {
 	if _, dup := out[r.From]; !dup {
 		out[r.From] = Response{Payload: r.Payload, Sent: q.sent, At: m.now()}
 	}
