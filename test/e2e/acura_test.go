@@ -292,6 +292,8 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 	t.Log("(d) the filling disk is predicted before it crosses the threshold")
 	// The prediction is one line of the resources finding (its message is
 	// the worst line: on a loaded machine, the load).
+	// A detail line carries its level ("warn: ..."); when the prediction
+	// is the worst line it is the message, its level the finding's status.
 	var growth string
 	eventually(t, "a disk growth prediction on "+name(acuraDisk), 150*time.Second, func() bool {
 		rep, _, err := m.doctorCLI(1, "--fresh")
@@ -299,7 +301,11 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 			return false
 		}
 		f, _ := hostFinding(rep, name(acuraDisk), "resources")
-		for _, l := range append([]string{f.Message}, f.Details...) {
+		if strings.Contains(f.Message, acuraDataMount+" fills at") {
+			growth = f.Status.String() + ": " + f.Message
+			return true
+		}
+		for _, l := range f.Details {
 			if strings.Contains(l, acuraDataMount+" fills at") {
 				growth = l
 				return true
