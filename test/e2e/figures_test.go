@@ -80,6 +80,14 @@ func (m *meshLab) startAll(t *testing.T, n int) []int {
 	t.Helper()
 	t.Logf("load average at start: %s", loadAvg())
 	all := hosts(n)
+	// The figures measure the agent as it ships: with the unit's
+	// Environment= (GOGC) first, KUMA_FIG_AGENT_ENV after it (the later
+	// value of a name wins).
+	unitEnv := unitEnvironment(t)
+	t.Logf("agents' environment from the unit: %v", unitEnv)
+	for _, i := range all {
+		m.node(i).env = append(m.node(i).env, unitEnv...)
+	}
 	if env := strings.Fields(os.Getenv("KUMA_FIG_AGENT_ENV")); len(env) > 0 {
 		t.Logf("agents' extra environment: %v", env)
 		for _, i := range all {
@@ -504,4 +512,29 @@ func clockTicks(t *testing.T) int64 {
 		return 100
 	}
 	return hz
+}
+
+// unitEnvironment is the shipped unit's Environment= settings (NAME=value
+// each, unquoted: the unit uses no quoting).
+func unitEnvironment(t *testing.T) []string {
+	t.Helper()
+	const unit = "../../packaging/kuma-agent.service"
+	b, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for ln, line := range strings.Split(string(b), "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "Environment=")
+		if !ok {
+			continue
+		}
+		for _, kv := range strings.Fields(v) {
+			if !strings.Contains(kv, "=") || strings.ContainsAny(kv, `"'`) {
+				t.Fatalf("%s:%d: %q: want NAME=value without quotes", unit, ln+1, kv)
+			}
+			env = append(env, kv)
+		}
+	}
+	return env
 }
