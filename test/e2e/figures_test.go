@@ -15,8 +15,9 @@ package e2e
 // before the next trial (default 1s); `-run TestFigureDetection/lan-5`
 // picks one case. KUMA_FIG_START_GAP=200ms paces the agents' starts (50
 // agents booting at once on two shared cores starve each other).
-// KUMA_FIG_AGENT_ENV="GOGC=50 GOMEMLIMIT=24MiB" adds to every agent's
-// environment (the memory figures). Each prints its numbers with t.Log
+// The agents run with the shipped unit's Environment= (none today);
+// KUMA_FIG_AGENT_ENV="GOGC=50 GOMEMLIMIT=24MiB" adds to it, a later value
+// winning (the memory figures). Each prints its numbers with t.Log
 // (lines starting "FIGURE"), every one with the cold-start convergence
 // time of its mesh and the load average when it began.
 
@@ -81,7 +82,7 @@ func (m *meshLab) startAll(t *testing.T, n int) []int {
 	t.Logf("load average at start: %s", loadAvg())
 	all := hosts(n)
 	// The figures measure the agent as it ships: with the unit's
-	// Environment= (GOGC) first, KUMA_FIG_AGENT_ENV after it (the later
+	// Environment= first, KUMA_FIG_AGENT_ENV after it (the later
 	// value of a name wins).
 	unitEnv := unitEnvironment(t)
 	t.Logf("agents' environment from the unit: %v", unitEnv)
@@ -514,26 +515,36 @@ func clockTicks(t *testing.T) int64 {
 	return hz
 }
 
-// unitEnvironment is the shipped unit's Environment= settings (NAME=value
-// each, unquoted: the unit uses no quoting).
-func unitEnvironment(t *testing.T) []string {
+// unitValues are the values of the shipped unit's key= lines, each split
+// at spaces (the unit uses no quoting: a quote is an error here).
+func unitValues(t *testing.T, key string) []string {
 	t.Helper()
 	const unit = "../../packaging/kuma-agent.service"
 	b, err := os.ReadFile(unit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var env []string
+	var vs []string
 	for ln, line := range strings.Split(string(b), "\n") {
-		v, ok := strings.CutPrefix(strings.TrimSpace(line), "Environment=")
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), key+"=")
 		if !ok {
 			continue
 		}
-		for _, kv := range strings.Fields(v) {
-			if !strings.Contains(kv, "=") || strings.ContainsAny(kv, `"'`) {
-				t.Fatalf("%s:%d: %q: want NAME=value without quotes", unit, ln+1, kv)
-			}
-			env = append(env, kv)
+		if strings.ContainsAny(v, `"'`) {
+			t.Fatalf("%s:%d: %q: want no quotes", unit, ln+1, line)
+		}
+		vs = append(vs, strings.Fields(v)...)
+	}
+	return vs
+}
+
+// unitEnvironment is the shipped unit's Environment= settings.
+func unitEnvironment(t *testing.T) []string {
+	t.Helper()
+	env := unitValues(t, "Environment")
+	for _, kv := range env {
+		if !strings.Contains(kv, "=") {
+			t.Fatalf("kuma-agent.service: Environment=%s: want NAME=value", kv)
 		}
 	}
 	return env
