@@ -47,11 +47,26 @@ func TestClusterCerts(t *testing.T) {
 		!strings.Contains(got.Result.Message, "site.pem: CN=site-api") || got.Result.Remedy == "" {
 		t.Fatalf("%+v", got)
 	}
-	m := tc.nodes[holder].metricsText(t)
-	for _, want := range []string{"kuma_agent_certificate_expiry_timestamp_seconds{file=", `subject="CN=site-api,O=kuma-agent test"`,
-		"kuma_agent_memory_available_bytes ", `kuma_agent_load_per_cpu_ratio{window="15m"}`, "kuma_agent_disk_free_bytes{path="} {
-		if !strings.Contains(m, want) {
-			t.Errorf("/metrics of %s lacks %q", holder, want)
+	// The gauges come from each check's own run, which on a busy machine
+	// may come after the fresh doctor answer: polled, not read once.
+	wants := []string{"kuma_agent_certificate_expiry_timestamp_seconds{file=", `subject="CN=site-api,O=kuma-agent test"`,
+		"kuma_agent_memory_available_bytes ", `kuma_agent_load_per_cpu_ratio{window="15m"}`, "kuma_agent_disk_free_bytes{path="}
+	var missing []string
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		m := tc.nodes[holder].metricsText(t)
+		missing = missing[:0]
+		for _, want := range wants {
+			if !strings.Contains(m, want) {
+				missing = append(missing, want)
+			}
 		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, want := range missing {
+		t.Errorf("/metrics of %s lacks %q (60 s)", holder, want)
 	}
 }
