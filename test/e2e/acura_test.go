@@ -290,10 +290,11 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 	}
 
 	t.Log("(d) the filling disk is predicted before it crosses the threshold")
-	// The prediction is one line of the resources finding (its message is
-	// the worst line: on a loaded machine, the load).
-	// A detail line carries its level ("warn: ..."); when the prediction
-	// is the worst line it is the message, its level the finding's status.
+	// The prediction is one line of the resources finding: its message
+	// when it is the worst line (the level is then the finding's status),
+	// else a detail carrying its level ("warn: ..."; on a loaded machine
+	// the load is the message).
+	const fills = acuraDataMount + " fills at"
 	var growth string
 	eventually(t, "a disk growth prediction on "+name(acuraDisk), 150*time.Second, func() bool {
 		rep, _, err := m.doctorCLI(1, "--fresh")
@@ -301,12 +302,12 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 			return false
 		}
 		f, _ := hostFinding(rep, name(acuraDisk), "resources")
-		if strings.Contains(f.Message, acuraDataMount+" fills at") {
+		if strings.Contains(f.Message, fills) {
 			growth = f.Status.String() + ": " + f.Message
 			return true
 		}
 		for _, l := range f.Details {
-			if strings.Contains(l, acuraDataMount+" fills at") {
+			if strings.Contains(l, fills) {
 				growth = l
 				return true
 			}

@@ -515,36 +515,26 @@ func clockTicks(t *testing.T) int64 {
 	return hz
 }
 
-// unitValues are the values of the shipped unit's key= lines, each split
-// at spaces (the unit uses no quoting: a quote is an error here).
-func unitValues(t *testing.T, key string) []string {
+// unitEnvironment is the shipped unit's Environment= settings, NAME=value
+// each (the unit uses no quoting: a quote is an error here).
+func unitEnvironment(t *testing.T) []string {
 	t.Helper()
 	const unit = "../../packaging/kuma-agent.service"
 	b, err := os.ReadFile(unit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var vs []string
+	var env []string
 	for ln, line := range strings.Split(string(b), "\n") {
-		v, ok := strings.CutPrefix(strings.TrimSpace(line), key+"=")
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "Environment=")
 		if !ok {
 			continue
 		}
-		if strings.ContainsAny(v, `"'`) {
-			t.Fatalf("%s:%d: %q: want no quotes", unit, ln+1, line)
-		}
-		vs = append(vs, strings.Fields(v)...)
-	}
-	return vs
-}
-
-// unitEnvironment is the shipped unit's Environment= settings.
-func unitEnvironment(t *testing.T) []string {
-	t.Helper()
-	env := unitValues(t, "Environment")
-	for _, kv := range env {
-		if !strings.Contains(kv, "=") {
-			t.Fatalf("kuma-agent.service: Environment=%s: want NAME=value", kv)
+		for _, kv := range strings.Fields(v) {
+			if !strings.Contains(kv, "=") || strings.ContainsAny(kv, `"'`) {
+				t.Fatalf("%s:%d: %q: want NAME=value without quotes", unit, ln+1, kv)
+			}
+			env = append(env, kv)
 		}
 	}
 	return env
