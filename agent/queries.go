@@ -27,10 +27,15 @@ const (
 )
 
 func (a *Agent) registerQueries() error {
-	handlers := map[string]mesh.QueryHandler{
-		queryTime: func([]byte) ([]byte, error) {
-			return clusterchecks.EncodePayload(clusterchecks.TimeReply{UnixNano: time.Now().Add(a.opts.ClockOffset).UnixNano()})
-		},
+	// The clock is read the moment the query arrives (the skew check
+	// corrects by the round trip); the others cost work and spread their
+	// answers in a large cluster (mesh.Profile.AnswerSpread).
+	if err := a.mesh.HandleQuery(queryTime, func([]byte) ([]byte, error) {
+		return clusterchecks.EncodePayload(clusterchecks.TimeReply{UnixNano: time.Now().Add(a.opts.ClockOffset).UnixNano()})
+	}); err != nil {
+		return err
+	}
+	spread := map[string]mesh.QueryHandler{
 		queryHosts: func([]byte) ([]byte, error) {
 			f, err := hostsfile.ReadFile(a.cfg.Paths.HostsFile)
 			if err != nil {
@@ -46,8 +51,8 @@ func (a *Agent) registerQueries() error {
 			return clusterchecks.EncodePayload(r)
 		},
 	}
-	for name, h := range handlers {
-		if err := a.mesh.HandleQuery(name, h); err != nil {
+	for name, h := range spread {
+		if err := a.mesh.HandleQuerySpread(name, h); err != nil {
 			return err
 		}
 	}

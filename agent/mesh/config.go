@@ -66,6 +66,10 @@ type Config struct {
 	// Test hooks, unexported on purpose.
 	sinkQueueLen int                // capacity of the sink queue; 0 means defaultSinkQueueLen
 	serfHook     func(*serf.Config) // last-minute serf config changes
+	// answerSpread, if positive, replaces Profile.AnswerSpread(Hosts);
+	// answerPause, if not nil, replaces the random draw of the pause.
+	answerSpread time.Duration
+	answerPause  func(limit time.Duration) time.Duration
 }
 
 const (
@@ -73,8 +77,11 @@ const (
 	eventChanLen = 1024
 	// defaultSinkQueueLen bounds memory when the sink is slower than events.
 	defaultSinkQueueLen = 256
-	// maxQueryHandlers bounds concurrently running query handlers.
-	maxQueryHandlers = 8
+	// maxQueryHandlers bounds concurrently running query handlers,
+	// counting those pausing before a spread answer (up to about a second): the
+	// evaluator's four queries, their re-asks and an operator's doctor
+	// --cluster at the same moment fit.
+	maxQueryHandlers = 16
 	// sinkDrainTimeout bounds how long Shutdown waits for the EventSink.
 	sinkDrainTimeout = 5 * time.Second
 )

@@ -34,9 +34,13 @@ type Mesh struct {
 	dispatchDone chan struct{}
 	eventDrops   atomic.Uint64
 
-	handlersMu   sync.RWMutex
-	handlers     map[string]QueryHandler
-	querySlots   chan struct{}
+	handlersMu sync.RWMutex
+	handlers   map[string]queryHandler
+	querySlots chan struct{}
+	// spread bounds the random pause before a spread answer (AnswerSpread);
+	// pause draws it (randomPause; tests fix it).
+	spread       time.Duration
+	pause        func(limit time.Duration) time.Duration
 	queryDrops   atomic.Uint64
 	queryReasks  atomic.Uint64
 	queryWG      sync.WaitGroup
@@ -95,12 +99,20 @@ func New(cfg Config) (*Mesh, error) {
 		hb:           cfg.Heartbeat,
 		readerDone:   make(chan struct{}),
 		dispatchDone: make(chan struct{}),
-		handlers:     make(map[string]QueryHandler),
+		handlers:     make(map[string]queryHandler),
 		querySlots:   make(chan struct{}, maxQueryHandlers),
+		spread:       cfg.Profile.AnswerSpread(cfg.Hosts),
+		pause:        randomPause,
 		joinBackoff:  defaultJoinBackoff,
 	}
 	if m.now == nil {
 		m.now = time.Now
+	}
+	if cfg.answerSpread > 0 {
+		m.spread = cfg.answerSpread
+	}
+	if cfg.answerPause != nil {
+		m.pause = cfg.answerPause
 	}
 	queueLen := cfg.sinkQueueLen
 	if queueLen <= 0 {

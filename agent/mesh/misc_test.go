@@ -107,9 +107,11 @@ func TestLANTimingsBySize(t *testing.T) {
 		if got := lanTimingFor(hosts); hosts > got.maxHosts || c.ProbeInterval != got.probeInterval {
 			t.Fatalf("hosts=%d got row %+v, config %v", hosts, got, c.ProbeInterval)
 		}
+		// A live node gets the floor at every size; a lone accuser waits
+		// memberlist's max, which is over it.
 		min := suspicionMin(c, hosts)
-		max := time.Duration(c.SuspicionMaxTimeoutMult) * min
-		if min > 2*time.Second || max < 9*time.Second {
+		max := max(time.Duration(c.SuspicionMaxTimeoutMult)*upstreamSuspicionMin(c, hosts), min)
+		if min != liveSuspicionFloor || max < 9*time.Second {
 			t.Errorf("hosts=%d: suspicion min %v max %v (ProbeInterval %v)", hosts, min, max, c.ProbeInterval)
 		}
 	}
@@ -129,7 +131,7 @@ func TestLANTimingsBySize(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := suspicionMin(c, tc.hosts).Truncate(time.Millisecond); c.ProbeInterval != tc.interval || got != tc.min {
+		if got := upstreamSuspicionMin(c, tc.hosts).Truncate(time.Millisecond); c.ProbeInterval != tc.interval || got != tc.min {
 			t.Errorf("hosts=%d: interval %v min %v, want %v %v", tc.hosts, c.ProbeInterval, got, tc.interval, tc.min)
 		}
 	}
@@ -154,6 +156,31 @@ func TestQueryTimeoutGrowsWithTheMesh(t *testing.T) {
 	} {
 		if got := tc.p.QueryTimeout(tc.hosts); got != tc.want {
 			t.Errorf("%v.QueryTimeout(%d) = %v, want %v", tc.p, tc.hosts, got, tc.want)
+		}
+	}
+}
+
+// TestAnswerSpreadBySize: small clusters answer at once; from 10 hosts the
+// answers spread over 10 ms per host, never over a quarter of the query
+// timeout (so a lost answer is still asked again in time).
+func TestAnswerSpreadBySize(t *testing.T) {
+	for _, tc := range []struct {
+		hosts int
+		want  time.Duration
+	}{
+		{0, 0}, {5, 0}, {9, 0},
+		{10, 100 * time.Millisecond},
+		{50, 500 * time.Millisecond},
+		{99, 800 * time.Millisecond},    // QueryTimeout 3.2 s / 4
+		{100, 1000 * time.Millisecond},  // QueryTimeout 4.8 s / 4 is more
+		{1000, 1600 * time.Millisecond}, // QueryTimeout 6.4 s / 4
+	} {
+		got := ProfileLAN.AnswerSpread(tc.hosts)
+		if got != tc.want {
+			t.Errorf("AnswerSpread(%d) = %v, want %v", tc.hosts, got, tc.want)
+		}
+		if qt := ProfileLAN.QueryTimeout(tc.hosts); got > qt/4 {
+			t.Errorf("AnswerSpread(%d) = %v, over a quarter of the query timeout %v", tc.hosts, got, qt)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -21,8 +22,28 @@ const reservedQueryPrefix = "_serf_"
 
 // HandleQuery registers fn for queries named name, replacing any earlier
 // handler. Queries for names without a handler are ignored, so only what
-// this agent chose to expose can be asked; nothing executes commands.
+// this agent chose to expose can be asked; nothing executes commands. fn
+// runs as soon as the query arrives: for answers whose timing matters (a
+// clock reading).
 func (m *Mesh) HandleQuery(name string, fn QueryHandler) error {
+	return m.handle(name, fn, false)
+}
+
+// HandleQuerySpread is HandleQuery for answers that cost work (probes,
+// encoding findings): fn runs after a random pause within the profile's
+// AnswerSpread, so that the members of a large cluster neither work nor
+// answer all in the same instant.
+func (m *Mesh) HandleQuerySpread(name string, fn QueryHandler) error {
+	return m.handle(name, fn, true)
+}
+
+// queryHandler is a registered handler and whether its answers spread.
+type queryHandler struct {
+	fn     QueryHandler
+	spread bool
+}
+
+func (m *Mesh) handle(name string, fn QueryHandler, spread bool) error {
 	if name == "" || strings.HasPrefix(name, reservedQueryPrefix) {
 		return fmt.Errorf("query name %q: empty or reserved (prefix %q)", name, reservedQueryPrefix)
 	}
@@ -31,7 +52,7 @@ func (m *Mesh) HandleQuery(name string, fn QueryHandler) error {
 	}
 	m.handlersMu.Lock()
 	defer m.handlersMu.Unlock()
-	m.handlers[name] = fn
+	m.handlers[name] = queryHandler{fn: fn, spread: spread}
 	return nil
 }
 
@@ -39,9 +60,9 @@ func (m *Mesh) HandleQuery(name string, fn QueryHandler) error {
 // the event reader.
 func (m *Mesh) handleQuery(q *serf.Query) {
 	m.handlersMu.RLock()
-	fn := m.handlers[q.Name]
+	h, ok := m.handlers[q.Name]
 	m.handlersMu.RUnlock()
-	if fn == nil {
+	if !ok {
 		m.log.Debug("gossip query ignored: no handler", "query", q.Name, "from", q.SourceNode())
 		return
 	}
@@ -55,7 +76,10 @@ func (m *Mesh) handleQuery(q *serf.Query) {
 	m.queryWG.Add(1)
 	go func() {
 		defer func() { <-m.querySlots; m.queryWG.Done() }()
-		resp, err := fn(q.Payload)
+		if h.spread && !m.pauseBeforeAnswer(q.Deadline()) {
+			return
+		}
+		resp, err := h.fn(q.Payload)
 		if err != nil {
 			m.log.Warn("gossip query handler failed", "query", q.Name, "from", q.SourceNode(), "err", err)
 			return
@@ -66,6 +90,27 @@ func (m *Mesh) handleQuery(q *serf.Query) {
 		}
 	}()
 }
+
+// pauseBeforeAnswer waits a random part of the answer spread, at most a
+// quarter of the time left until the query's deadline; false if the mesh
+// shut down meanwhile.
+func (m *Mesh) pauseBeforeAnswer(deadline time.Time) bool {
+	limit := min(m.spread, time.Until(deadline)/4)
+	if limit <= 0 {
+		return true
+	}
+	t := time.NewTimer(m.pause(limit))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-m.serf.ShutdownCh():
+		return false
+	}
+}
+
+// randomPause is a uniformly random duration in [0, limit).
+func randomPause(limit time.Duration) time.Duration { return rand.N(limit) }
 
 // MaxQueryResponse is the largest answer a handler may send. serf's default
 // is 1 KiB; doctor --cluster answers carry a node's findings, compressed,

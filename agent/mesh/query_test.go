@@ -239,3 +239,79 @@ func TestQueryUntilAsksTheSilentAgain(t *testing.T) {
 		t.Errorf("query without a count: answers %q, reasked %d; want node-2 silent, no re-ask", got, agents[0].Stats().QueriesReasked)
 	}
 }
+
+// TestSpreadAnswerPausesFirst: a spread handler runs after the drawn pause
+// (bounded by the spread and by a quarter of the time the query has left);
+// a plain handler, and any handler when the spread is zero, runs at once.
+func TestSpreadAnswerPausesFirst(t *testing.T) {
+	const pause = 300 * time.Millisecond
+	var mu sync.Mutex
+	var limits []time.Duration
+	draw := func(limit time.Duration) time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		limits = append(limits, limit)
+		return pause
+	}
+	agents := startCluster(t, 2, Config{Keys: [][]byte{testKey(t)}, answerSpread: 2 * time.Second, answerPause: draw})
+	var ranAt time.Time
+	if err := agents[1].HandleQuerySpread("work", func([]byte) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		ranAt = time.Now()
+		return []byte("done"), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := agents[1].HandleQuery("clock", func([]byte) ([]byte, error) { return []byte("now"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	got, err := agents[0].QueryUntil(t.Context(), "work", nil, []string{"node-1"}, 4*time.Second, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got["node-1"].Payload) != "done" {
+		t.Fatalf("answers %q, want node-1's", got)
+	}
+	mu.Lock()
+	if ranAt.Sub(sent) < pause {
+		t.Errorf("spread handler ran %v after the query, before its %v pause", ranAt.Sub(sent), pause)
+	}
+	// The spread is 2 s but a quarter of the (at most 4 s) left is less.
+	if len(limits) != 1 || limits[0] <= 0 || limits[0] > time.Second {
+		t.Errorf("pause limits %v, want one in (0, 1s]", limits)
+	}
+	mu.Unlock()
+
+	if _, err := agents[0].QueryUntil(t.Context(), "clock", nil, []string{"node-1"}, 4*time.Second, 1); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(limits) != 1 {
+		t.Errorf("a plain handler drew a pause: limits %v", limits)
+	}
+	mu.Unlock()
+}
+
+// TestSpreadAnswerSmallClusterAtOnce: with the profile's spread for a small
+// cluster (zero) a spread handler draws no pause.
+func TestSpreadAnswerSmallClusterAtOnce(t *testing.T) {
+	drawn := make(chan time.Duration, 1)
+	agents := startCluster(t, 2, Config{Keys: [][]byte{testKey(t)}, Hosts: 5, answerPause: func(l time.Duration) time.Duration {
+		drawn <- l
+		return 0
+	}})
+	if err := agents[1].HandleQuerySpread("work", func([]byte) ([]byte, error) { return []byte("done"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := agents[0].QueryUntil(t.Context(), "work", nil, []string{"node-1"}, 4*time.Second, 1)
+	if err != nil || string(got["node-1"].Payload) != "done" {
+		t.Fatalf("answers %q, %v; want node-1's", got, err)
+	}
+	select {
+	case l := <-drawn:
+		t.Errorf("a 5-host cluster drew a pause (limit %v)", l)
+	default:
+	}
+}

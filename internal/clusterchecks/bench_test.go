@@ -108,3 +108,20 @@ func BenchmarkTrimDoctorReply(b *testing.B) {
 		TrimDoctorReply(r, MaxPayload)
 	}
 }
+
+// BenchmarkDecodeDoctorReply: what the evaluator spends per doctor answer
+// (20 findings of a few details each, the size of a real node's answer).
+func BenchmarkDecodeDoctorReply(b *testing.B) {
+	p, err := EncodePayload(bigReply(20, 3, 60))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		var r DoctorReply
+		if err := DecodePayload(p, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

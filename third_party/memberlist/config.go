@@ -126,6 +126,15 @@ type Config struct {
 	// third_party/README.md)
 	UnreachableSuspicionTimeout time.Duration
 
+	// SuspicionMinTimeout, if larger than upstream's SuspicionMult *
+	// log10(n) * ProbeInterval, is the least time a suspected node whose
+	// kernel still completes a TCP handshake (alive, maybe starved of CPU)
+	// gets to hear of the suspicion and refute it, whatever the cluster's
+	// size; the max of a lone accuser is raised to it if lower. The
+	// unreachable path above still shortens it for a node that is gone.
+	// 0 keeps upstream behaviour. (kuma-agent patch: third_party/README.md)
+	SuspicionMinTimeout time.Duration
+
 	// PushPullInterval is the interval between complete state syncs.
 	// Complete state syncs are done with a single node over TCP and are
 	// quite expensive relative to standard gossiped messages. Setting this

@@ -371,3 +371,50 @@ func TestKumaHearerChecksStandDownInStorm(t *testing.T) {
 	}
 	a.nodeLock.Unlock()
 }
+
+// TestKumaSuspicionMinTimeoutFloor: a node suspected by a probe that found
+// it reachable (alive, maybe slow) gets at least SuspicionMinTimeout, and a
+// lone accuser's max is never under it; one that refused (gone) still gets
+// the unreachable timeout; 0 keeps upstream's timing.
+func TestKumaSuspicionMinTimeoutFloor(t *testing.T) {
+	for _, tc := range []struct {
+		floor    time.Duration
+		fast     *fastSuspicion
+		wantMin  time.Duration // 0: upstream's
+		wantMaxF bool          // max must be at least the floor
+	}{
+		{floor: 5 * time.Second, wantMin: 5 * time.Second, wantMaxF: true},
+		{floor: 5 * time.Second, fast: &fastSuspicion{min: 600 * time.Millisecond, noConfirmations: true}, wantMin: 600 * time.Millisecond, wantMaxF: true},
+		{floor: 0},
+		{floor: time.Millisecond}, // under upstream's: upstream's
+	} {
+		t.Run(fmt.Sprintf("floor=%v,fast=%v", tc.floor, tc.fast != nil), func(t *testing.T) {
+			a := kumaNode(t, "a", 600*time.Millisecond, func(c *Config) { c.SuspicionMinTimeout = tc.floor })
+			b := kumaNode(t, "b", 0)
+			if _, err := a.Join([]string{b.LocalNode().Address()}); err != nil {
+				t.Fatal(err)
+			}
+			a.nodeLock.RLock()
+			inc := a.nodeMap["b"].Incarnation
+			a.nodeLock.RUnlock()
+			a.suspectNodeWith(&suspect{Incarnation: inc, Node: "b", From: "a"}, tc.fast)
+			a.nodeLock.Lock()
+			timer := a.nodeTimers["b"]
+			a.nodeLock.Unlock()
+			if timer == nil {
+				t.Fatal("no suspicion timer for b")
+			}
+			upstreamMin := suspicionTimeout(a.config.SuspicionMult, a.estNumNodes(), a.config.ProbeInterval)
+			want := tc.wantMin
+			if want == 0 {
+				want = upstreamMin
+			}
+			if timer.min != want {
+				t.Errorf("timer min=%v, want %v (upstream's %v)", timer.min, want, upstreamMin)
+			}
+			if tc.wantMaxF && timer.max < tc.floor {
+				t.Errorf("timer max=%v under the floor %v", timer.max, tc.floor)
+			}
+		})
+	}
+}

@@ -1247,6 +1247,12 @@ func (m *Memberlist) suspectNodeWith(s *suspect, fast *fastSuspicion) {
 	// Compute the timeouts based on the size of the cluster.
 	min := suspicionTimeout(m.config.SuspicionMult, n, m.config.ProbeInterval)
 	max := time.Duration(m.config.SuspicionMaxTimeoutMult) * min
+	if floor := m.config.SuspicionMinTimeout; floor > min { // kuma-agent patch: a live node's least time to refute
+		min = floor
+		if max < min {
+			max = min
+		}
+	}
 	if fast != nil { // kuma-agent patch: max stays, a lone accuser still waits it
 		if fast.min < min {
 			min = fast.min
