@@ -35,6 +35,8 @@ func linesWith(lines []string, s string) []string {
 	return out
 }
 
+var singleRE = regexp.MustCompile(`gossip packet rejected: memberlist: Decrypt packet failed: bad key (\d+) `)
+
 var summaryRE = regexp.MustCompile(`(\d+) gossip packets? rejected in the last 100ms: memberlist: Decrypt packet failed: bad key (\d+)`)
 
 // Finding 6: every undecryptable gossip packet logged one ERROR line (2,750
@@ -57,21 +59,30 @@ func TestRejectedGossipRateLimited(t *testing.T) {
 	if n := len(linesWith(lines, "gossip packet rejected: memberlist: Decrypt packet failed: bad key 0 ")); n != 1 {
 		t.Fatalf("%d first-rejection lines, want 1:\n%s", n, strings.Join(lines, "\n"))
 	}
-	total, last := 1, 0
+	// Every rejection is either logged on its own (the first of a series:
+	// a series ends after a quiet interval, which a busy machine can make
+	// of the 150 ms pause above) or counted in a summary.
+	total, last := 0, 0
 	for _, l := range lines {
+		if m := singleRE.FindStringSubmatch(l); m != nil {
+			total++
+			n, _ := strconv.Atoi(m[1])
+			last = max(last, n)
+		}
 		if m := summaryRE.FindStringSubmatch(l); m != nil {
 			n, _ := strconv.Atoi(m[1])
 			total += n
-			last, _ = strconv.Atoi(m[2])
+			k, _ := strconv.Atoi(m[2])
+			last = max(last, k)
 			if !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "rejected="+m[1]) {
 				t.Errorf("summary %q: want level ERROR and the count as an attribute", l)
 			}
 		}
 	}
 	if total != flood || last != flood-1 {
-		t.Fatalf("summaries count %d packets (last error %d), want %d (last %d):\n%s", total, last, flood, flood-1, strings.Join(lines, "\n"))
+		t.Fatalf("logged and counted %d packets (last error %d), want %d (last %d):\n%s", total, last, flood, flood-1, strings.Join(lines, "\n"))
 	}
-	if len(lines) > 5 {
+	if len(lines) > 7 { // the join and a handful of series, two lines each (first, summary)
 		t.Fatalf("%d log lines for %d rejected packets:\n%s", len(lines), flood, strings.Join(lines, "\n"))
 	}
 	if len(linesWith(lines, "EventMemberJoin")) != 1 {
