@@ -46,6 +46,21 @@ func figureEnv(t *testing.T, name string) string {
 }
 
 // figureSizes is KUMA_FIG_AGENTS (comma-separated cluster sizes), else def.
+// figureDuration reads the duration in the environment variable name, or
+// def when it is not set; a value that does not parse stops the test.
+func figureDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return d
+}
+
 func figureSizes(t *testing.T, def ...int) []int {
 	v := os.Getenv("KUMA_FIG_AGENTS")
 	if v == "" {
@@ -71,13 +86,9 @@ func figureMesh(t *testing.T, n int, o meshOpts) *meshLab {
 	if n > 9 {
 		o.Cores = 3
 		if o.Interval == 0 {
-			o.Interval = 30 * time.Second
-			if v := os.Getenv("KUMA_FIG_INTERVAL"); v != "" {
-				d, err := time.ParseDuration(v)
-				if err != nil || d <= 0 {
-					t.Fatalf("KUMA_FIG_INTERVAL=%q: want a positive duration", v)
-				}
-				o.Interval = d
+			o.Interval = figureDuration(t, "KUMA_FIG_INTERVAL", 30*time.Second)
+			if o.Interval <= 0 {
+				t.Fatalf("KUMA_FIG_INTERVAL=%v: want a positive duration", o.Interval)
 			}
 		}
 	}
@@ -107,13 +118,7 @@ func (m *meshLab) startAll(t *testing.T, n int) []int {
 	// KUMA_FIG_START_GAP paces the starts: 50 agents booting at once on two
 	// shared cores starve each other (each start costs about 0.2 s of CPU),
 	// which real hosts, each with its own CPU, never do.
-	var gap time.Duration
-	if v := os.Getenv("KUMA_FIG_START_GAP"); v != "" {
-		var err error
-		if gap, err = time.ParseDuration(v); err != nil {
-			t.Fatalf("KUMA_FIG_START_GAP: %v", err)
-		}
-	}
+	gap := figureDuration(t, "KUMA_FIG_START_GAP", 0)
 	st := time.Now()
 	for _, i := range all {
 		m.start(i)
@@ -146,13 +151,7 @@ func TestFigureDetection(t *testing.T) {
 	// maximum (its probes failed with no nacks) and probes up to 8x slower
 	// until it recovers; the pause after a heal decides whether the next
 	// trial sees that. KUMA_FIG_DETECT_SETTLE sets it (default 1s).
-	settle := time.Second
-	if v := os.Getenv("KUMA_FIG_DETECT_SETTLE"); v != "" {
-		var err error
-		if settle, err = time.ParseDuration(v); err != nil {
-			t.Fatalf("KUMA_FIG_DETECT_SETTLE: %v", err)
-		}
-	}
+	settle := figureDuration(t, "KUMA_FIG_DETECT_SETTLE", time.Second)
 	for _, profile := range []struct {
 		name   string
 		trials int
