@@ -111,6 +111,9 @@ func TestLANTimingsBySize(t *testing.T) {
 		// memberlist's max, which is over it.
 		min := suspicionMin(c, hosts)
 		max := max(time.Duration(c.SuspicionMaxTimeoutMult)*upstreamSuspicionMin(c, hosts), min)
+		if c.SuspicionLastPingTimeout != lastPingTimeout || lastPingTimeout >= liveSuspicionFloor {
+			t.Errorf("hosts=%d: last ping %v, want %v (under the floor %v)", hosts, c.SuspicionLastPingTimeout, lastPingTimeout, liveSuspicionFloor)
+		}
 		if min != liveSuspicionFloor || max < 9*time.Second {
 			t.Errorf("hosts=%d: suspicion min %v max %v (ProbeInterval %v)", hosts, min, max, c.ProbeInterval)
 		}

@@ -37,6 +37,7 @@ const (
 	//	TCP pings: stock (on).
 	//	UnreachableSuspicionTimeout 2 * ProbeInterval [off; patch]
 	//	SuspicionMinTimeout     5s    [off; patch]
+	//	SuspicionLastPingTimeout 2s   [off; patch]
 	//
 	// Arithmetic, from memberlist v0.7 (util.go suspicionTimeout, state.go
 	// suspectNode, suspicion.go). n is memberlist's count of non-dead nodes,
@@ -125,6 +126,17 @@ const (
 	// is an agent that is alive but does not answer (hung, stopped), as
 	// with Consul's stock LAN timing (4 s at 5 nodes, 6.8 s at 50).
 	//
+	// And a last ping (SuspicionLastPingTimeout, our patch): when such a
+	// timer runs out (no probe or check found the node unreachable), the
+	// agent asks the node for one ping over TCP, waiting up to 2 s, before
+	// declaring it dead; a node that answers stays alive here. The floor
+	// covers a starved suspect; the last ping covers a starved accuser,
+	// which had not read the suspect's refutation when its own timer ran out
+	// (11-28, the 10-minute soak at 50: one collector declared another dead
+	// 4.7 s after that one had refuted). A hung agent is declared dead up to
+	// 2 s later (7 s); a killed or cut-off one takes the unreachable path
+	// and no last ping.
+	//
 	// Why this does not add false failures: ProbeTimeout only decides when to
 	// ask other agents for indirect pings; a direct ack arriving later but
 	// before the ProbeInterval deadline still counts, and LAN round trips are
@@ -179,6 +191,11 @@ const (
 // still answers gets to refute (memberlist SuspicionMinTimeout; ProfileLAN
 // says why).
 const liveSuspicionFloor = 5 * time.Second
+
+// lastPingTimeout is how long an agent waits for a live-looking suspect's
+// last ping before declaring it dead (memberlist SuspicionLastPingTimeout;
+// ProfileLAN says why). Generous: the agent asking may itself be starved.
+const lastPingTimeout = 2 * time.Second
 
 // lanTiming is one row of ProfileLAN's size table.
 type lanTiming struct {
@@ -255,6 +272,7 @@ func (p Profile) memberlistConfig(hosts int) (*memberlist.Config, error) {
 		c.EnableCompression = false
 		c.UnreachableSuspicionTimeout = 2 * row.probeInterval
 		c.SuspicionMinTimeout = liveSuspicionFloor
+		c.SuspicionLastPingTimeout = lastPingTimeout
 	default:
 		return nil, fmt.Errorf("unknown profile %v", p)
 	}

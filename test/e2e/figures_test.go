@@ -11,7 +11,8 @@ package e2e
 //
 // KUMA_FIG_AGENTS=5,50 sets the cluster sizes each runs (defaults: 3,5 for
 // detection, 5 for the soak, 7 for idle and cluster doctor; at most
-// netlab.MaxHosts). KUMA_FIG_DETECT_SETTLE=20s sets the pause after a heal
+// netlab.MaxHosts). KUMA_FIG_DETECT_WARMUP=30s pauses between the cold
+// start and the first detection trial. KUMA_FIG_DETECT_SETTLE=20s sets the pause after a heal
 // before the next trial (default 1s); `-run TestFigureDetection/lan-5`
 // picks one case. KUMA_FIG_START_GAP=200ms paces the agents' starts (50
 // agents booting at once on two shared cores starve each other).
@@ -152,6 +153,11 @@ func TestFigureDetection(t *testing.T) {
 	// until it recovers; the pause after a heal decides whether the next
 	// trial sees that. KUMA_FIG_DETECT_SETTLE sets it (default 1s).
 	settle := figureDuration(t, "KUMA_FIG_DETECT_SETTLE", time.Second)
+	// KUMA_FIG_DETECT_WARMUP is a pause between the cold start and the
+	// first trial (default none): 50 agents booting on the lab's 2 shared
+	// cores (first evaluations, JetStream placement) are not the settled
+	// cluster the trials measure; each host boots on its own CPU.
+	warmup := figureDuration(t, "KUMA_FIG_DETECT_WARMUP", 0)
 	for _, profile := range []struct {
 		name   string
 		trials int
@@ -160,6 +166,10 @@ func TestFigureDetection(t *testing.T) {
 			t.Run(fmt.Sprintf("%s-%d", profile.name, n), func(t *testing.T) {
 				m := figureMesh(t, n, meshOpts{Profile: profile.name})
 				all := m.startAll(t, n)
+				if warmup > 0 {
+					t.Logf("warm-up before the first trial: %v", warmup)
+					time.Sleep(warmup)
+				}
 				res := map[string][]time.Duration{}
 				for trial := 0; trial < profile.trials; trial++ {
 					victim := 2 + trial%(n-1) // host 1 always observes
@@ -256,13 +266,32 @@ func soak(t *testing.T, n int, dur time.Duration) {
 		}
 		time.Sleep(time.Second)
 	}
-	failedLines := 0
+	// The soak window's verdicts and the suspicions the last ping spared
+	// (memberlist's own lines, in every agent's log), so that a failed run
+	// says who accused whom and a passing one what the last ping did.
+	failedLines, spared, suspicions := 0, 0, 0
+	var verdicts []string
 	for _, nd := range m.nodes {
 		b, _ := os.ReadFile(nd.logPath)
-		failedLines += strings.Count(string(b[min(logFrom[nd.logPath], len(b)):]), "event=failed")
+		window := string(b[min(logFrom[nd.logPath], len(b)):])
+		failedLines += strings.Count(window, "event=failed")
+		spared += strings.Count(window, "Not marking")
+		suspicions += strings.Count(window, "memberlist: Suspect ")
+		for _, line := range strings.Split(window, "\n") {
+			if strings.Contains(line, "memberlist: Marking ") || strings.Contains(line, "Not marking") {
+				verdicts = append(verdicts, nd.name+": "+line)
+			}
+		}
 	}
-	t.Logf("FIGURE soak agents=%d burners=%d cpus=%d duration=%v polls=%d poll_errors=%d slowest_poll=%v non_alive_transitions=%d failed_events_in_logs=%d (while booting, before the soak: %d) load_at_end=%s",
-		n, burners, runtime.NumCPU(), dur, polls, pollErrs, slowest.Round(time.Millisecond), transitions, failedLines, startupFailed, loadAvg())
+	for i, v := range verdicts {
+		if i == 40 {
+			t.Logf("... %d more verdict lines", len(verdicts)-i)
+			break
+		}
+		t.Log(v)
+	}
+	t.Logf("FIGURE soak agents=%d burners=%d cpus=%d duration=%v polls=%d poll_errors=%d slowest_poll=%v non_alive_transitions=%d failed_events_in_logs=%d (while booting, before the soak: %d) suspicions_raised=%d spared_by_last_ping=%d load_at_end=%s",
+		n, burners, runtime.NumCPU(), dur, polls, pollErrs, slowest.Round(time.Millisecond), transitions, failedLines, startupFailed, suspicions, spared, loadAvg())
 	if transitions != 0 || failedLines != 0 || pollErrs != 0 {
 		t.Errorf("false failures under CPU load: %d transitions, %d failed events, %d unanswered polls", transitions, failedLines, pollErrs)
 	}

@@ -135,6 +135,15 @@ type Config struct {
 	// 0 keeps upstream behaviour. (kuma-agent patch: third_party/README.md)
 	SuspicionMinTimeout time.Duration
 
+	// SuspicionLastPingTimeout, if positive, is how long a node whose
+	// suspicion timer of a peer ran out waits for one last ping over TCP
+	// before it declares the peer dead, when nothing showed the peer to be
+	// unreachable (its kernel still completed handshakes: alive, starved or
+	// hung). A peer that answers stays alive here, and is not declared dead,
+	// until it refutes or another node's verdict arrives. 0 keeps upstream
+	// behaviour. (kuma-agent patch: third_party/README.md, lastping.go)
+	SuspicionLastPingTimeout time.Duration
+
 	// PushPullInterval is the interval between complete state syncs.
 	// Complete state syncs are done with a single node over TCP and are
 	// quite expensive relative to standard gossiped messages. Setting this

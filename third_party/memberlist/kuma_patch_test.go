@@ -418,3 +418,141 @@ func TestKumaSuspicionMinTimeoutFloor(t *testing.T) {
 		})
 	}
 }
+
+// TestKumaLastPingSparesAnsweringSuspect: when a suspicion timer of a node
+// whose kernel still answered runs out, the node is asked for one ping
+// over TCP first (SuspicionLastPingTimeout). Alive and answering: not
+// declared dead, back to alive here at the same incarnation (not through a
+// refutation: nothing was gossiped to it). Stopped (refused), or a hung
+// process (its listener accepts, nothing answers): dead. A suspicion raised
+// on unreachable evidence, or the option off: dead without a ping, as
+// upstream (the live peer here is declared dead: the timer is called
+// directly, before any refutation could arrive).
+func TestKumaLastPingSparesAnsweringSuspect(t *testing.T) {
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	go func() { // accept and never answer, as a hung process's kernel does
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+
+	for _, tc := range []struct {
+		name     string
+		lastPing time.Duration
+		peer     string // "live", "stopped", "hung"
+		fast     bool
+		wantDead bool
+	}{
+		{name: "live answers", lastPing: time.Second, peer: "live"},
+		{name: "stopped", lastPing: time.Second, peer: "stopped", wantDead: true},
+		{name: "hung", lastPing: 300 * time.Millisecond, peer: "hung", wantDead: true},
+		{name: "unreachable evidence", lastPing: time.Second, peer: "live", fast: true, wantDead: true},
+		{name: "option off", lastPing: 0, peer: "live", wantDead: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// No probes (ProbeInterval an hour): nothing may carry the
+			// suspicion to the suspect, so it cannot refute.
+			noProbes := func(c *Config) {
+				c.ProbeInterval = time.Hour
+				c.SuspicionLastPingTimeout = tc.lastPing
+			}
+			a := kumaNode(t, "a", 300*time.Millisecond, noProbes)
+			b := kumaNode(t, "b", 0, noProbes)
+			if _, err := a.Join([]string{b.LocalNode().Address()}); err != nil {
+				t.Fatal(err)
+			}
+			node := "b"
+			switch tc.peer {
+			case "stopped":
+				if err := b.Shutdown(); err != nil {
+					t.Fatal(err)
+				}
+			case "hung":
+				node = "h"
+				addr := hung.Addr().(*net.TCPAddr)
+				a.aliveNode(&alive{Incarnation: 1, Node: node, Addr: addr.IP.To4(), Port: uint16(addr.Port),
+					Vsn: []uint8{ProtocolVersionMin, ProtocolVersionMax, ProtocolVersion2Compatible, 1, 5, 5}}, nil, false)
+			}
+			a.nodeLock.RLock()
+			st, ok := a.nodeMap[node]
+			var inc uint32
+			if ok {
+				inc = st.Incarnation
+			}
+			a.nodeLock.RUnlock()
+			if !ok {
+				t.Fatalf("%s unknown to a", node)
+			}
+			var fast *fastSuspicion
+			if tc.fast {
+				fast = &fastSuspicion{min: time.Hour}
+			}
+			a.suspectNodeWith(&suspect{Incarnation: inc, Node: node, From: "c"}, fast)
+			a.nodeLock.Lock()
+			timer := a.nodeTimers[node]
+			a.nodeLock.Unlock()
+			if timer == nil {
+				t.Fatalf("no suspicion timer for %s", node)
+			}
+			timer.timer.Stop()
+			timer.timeoutFn() // the timer runs out
+
+			a.nodeLock.RLock()
+			state, gotInc, pending := a.nodeMap[node].State, a.nodeMap[node].Incarnation, a.nodeTimers[node]
+			a.nodeLock.RUnlock()
+			if tc.wantDead {
+				if state != StateDead {
+					t.Errorf("%s is %v after its timer ran out, want dead", node, state)
+				}
+				return
+			}
+			if state != StateAlive || gotInc != inc || pending != nil {
+				t.Errorf("%s is %v at incarnation %d (timer left: %v), want alive at %d with no timer: it answered the last ping",
+					node, state, gotInc, pending != nil, inc)
+			}
+		})
+	}
+}
+
+// TestKumaLastPingsBounded: with maxLastPings last pings in flight, a timer
+// that runs out declares as upstream, without a connection.
+func TestKumaLastPingsBounded(t *testing.T) {
+	a := kumaNode(t, "a", 300*time.Millisecond, func(c *Config) {
+		c.ProbeInterval = time.Hour
+		c.SuspicionLastPingTimeout = time.Second
+	})
+	b := kumaNode(t, "b", 0, func(c *Config) { c.ProbeInterval = time.Hour })
+	if _, err := a.Join([]string{b.LocalNode().Address()}); err != nil {
+		t.Fatal(err)
+	}
+	a.lastPings.Store(maxLastPings)
+	a.nodeLock.RLock()
+	inc := a.nodeMap["b"].Incarnation
+	a.nodeLock.RUnlock()
+	a.suspectNodeWith(&suspect{Incarnation: inc, Node: "b", From: "c"}, nil)
+	a.nodeLock.Lock()
+	timer := a.nodeTimers["b"]
+	a.nodeLock.Unlock()
+	timer.timer.Stop()
+	timer.timeoutFn()
+	a.nodeLock.RLock()
+	state := a.nodeMap["b"].State
+	a.nodeLock.RUnlock()
+	if state != StateDead || a.lastPings.Load() != maxLastPings {
+		t.Errorf("b is %v, %d last pings counted; want dead (no slot: upstream's verdict) and the count unchanged at %d", state, a.lastPings.Load(), maxLastPings)
+	}
+}

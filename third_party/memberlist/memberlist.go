@@ -69,6 +69,7 @@ type Memberlist struct {
 	nodeMap     map[string]*nodeState // Maps Node.Name -> NodeState
 	nodeTimers  map[string]*suspicion // Maps Node.Name -> suspicion timer
 	unreachable unreachableChecks     // kuma-agent patch: checks in flight
+	lastPings   atomic.Int32          // kuma-agent patch: last pings in flight (lastping.go)
 	awareness   *awareness
 
 	tickerLock sync.Mutex

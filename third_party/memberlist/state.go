@@ -1261,17 +1261,26 @@ func (m *Memberlist) suspectNodeWith(s *suspect, fast *fastSuspicion) {
 			k = 0
 		}
 	}
+	var timer *suspicion // kuma-agent patch: read by fn with nodeLock held
 	fn := func(numConfirmations int) {
 		var d *dead
+		var lastPing *nodeState // kuma-agent patch
 
 		m.nodeLock.Lock()
 		state, ok := m.nodeMap[s.Node]
 		timeout := ok && state.State == StateSuspect && state.StateChange.Equal(changeTime)
 		if timeout {
 			d = &dead{Incarnation: state.Incarnation, Node: state.Name, From: m.config.Name}
+			if m.config.SuspicionLastPingTimeout > 0 && timer != nil && !timer.unreachable { // kuma-agent patch
+				cp := *state
+				lastPing = &cp
+			}
 		}
 		m.nodeLock.Unlock()
 
+		if timeout && lastPing != nil && m.spareAnsweringSuspect(lastPing, changeTime, numConfirmations) { // kuma-agent patch
+			return
+		}
 		if timeout {
 			if k > 0 && numConfirmations < k {
 				metrics.IncrCounterWithLabels([]string{"memberlist", "degraded", "timeout"}, 1, m.metricLabels)
@@ -1283,7 +1292,9 @@ func (m *Memberlist) suspectNodeWith(s *suspect, fast *fastSuspicion) {
 			m.deadNode(d)
 		}
 	}
-	m.nodeTimers[s.Node] = newSuspicion(s.From, k, min, max, fn)
+	timer = newSuspicion(s.From, k, min, max, fn)
+	timer.unreachable = fast != nil // kuma-agent patch
+	m.nodeTimers[s.Node] = timer
 	m.checkSuspected(s.From, s.Node, state.Address(), s.Incarnation, false) // kuma-agent patch
 }
 

@@ -43,6 +43,11 @@ type suspicion struct {
 	// confirmations is a map of "from" nodes that have confirmed a given
 	// node is suspect. This prevents double counting.
 	confirmations map[string]struct{}
+
+	// unreachable: this node's probe or check found the suspect gone or
+	// silent (kuma-agent patch, unreachable.go), so no last ping when the
+	// timer runs out (lastping.go). Written and read with nodeLock held.
+	unreachable bool
 }
 
 // newSuspicion returns a timer started with the max time, and that will drive

@@ -107,6 +107,7 @@ func (s *suspicion) hasten(d time.Duration, noConfirmations bool) {
 	if noConfirmations {
 		s.k = 0
 	}
+	s.unreachable = true
 	elapsed := time.Since(s.start)
 	var remaining time.Duration
 	if s.n.Load() >= s.k {
