@@ -414,10 +414,11 @@ func (m *meshLab) explainSlow(per map[int]time.Duration, name string, t0 time.Ti
 	for _, line := range lines {
 		m.t.Logf("  %s: %s", nodeName(hosts[0]), line)
 	}
-	if fast > 0 {
+	if fast >= len(hosts)/2 {
 		return
 	}
-	// Every observer late: the suspicion itself started late. The first
+	// Most observers late: the suspicion itself started late, or the
+	// verdict spread slowly from the few who had it. The first
 	// lines about name across all logs say who suspected it first, when,
 	// and by which path.
 	var first []string

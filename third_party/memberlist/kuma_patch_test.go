@@ -73,7 +73,7 @@ func kumaNode(t *testing.T, name string, unreachable time.Duration, tweak ...fun
 
 // probeOnce runs one probe of node from m, as its probe ticker would, and
 // returns the suspicion timer it left (nil: none).
-func probeOnce(t *testing.T, m *Memberlist, node string) *suspicion {
+func probeOnce(t *testing.T, m *Memberlist, node string) *timerView {
 	t.Helper()
 	m.nodeLock.RLock()
 	st, ok := m.nodeMap[node]
@@ -86,9 +86,27 @@ func probeOnce(t *testing.T, m *Memberlist, node string) *suspicion {
 		t.Fatalf("%s unknown to %s", node, m.config.Name)
 	}
 	m.probeNode(&cp)
-	m.nodeLock.Lock()
-	defer m.nodeLock.Unlock()
-	return m.nodeTimers[node]
+	return viewTimer(m, node)
+}
+
+// timerView is a suspicion timer's timing, read with nodeLock held: the
+// probe ticker may hasten the same timer while a test looks at it.
+type timerView struct {
+	s           *suspicion
+	min, max    time.Duration
+	k           int32
+	unreachable bool
+}
+
+// viewTimer reads m's suspicion timer of node (nil: none).
+func viewTimer(m *Memberlist, node string) *timerView {
+	m.nodeLock.RLock()
+	defer m.nodeLock.RUnlock()
+	s, ok := m.nodeTimers[node]
+	if !ok {
+		return nil
+	}
+	return &timerView{s: s, min: s.min, max: s.max, k: s.k, unreachable: s.unreachable}
 }
 
 // TestKumaRefusedProbeSuspectsFast: a peer whose process is gone (its
@@ -357,9 +375,7 @@ func TestKumaHearerChecksStandDownInStorm(t *testing.T) {
 	a.unreachable.mu.Lock()
 	n := len(a.unreachable.inFlight)
 	a.unreachable.mu.Unlock()
-	a.nodeLock.RLock()
-	timer := a.nodeTimers["c"]
-	a.nodeLock.RUnlock()
+	timer := viewTimer(a, "c")
 	upstreamMin := suspicionTimeout(a.config.SuspicionMult, a.estNumNodes(), a.config.ProbeInterval)
 	if n != 0 || timer == nil || timer.min != upstreamMin {
 		t.Errorf("in a storm: %d checks started, timer %v; want none and upstream's min %v", n, timer != nil, upstreamMin)
@@ -398,9 +414,7 @@ func TestKumaSuspicionMinTimeoutFloor(t *testing.T) {
 			inc := a.nodeMap["b"].Incarnation
 			a.nodeLock.RUnlock()
 			a.suspectNodeWith(&suspect{Incarnation: inc, Node: "b", From: "a"}, tc.fast)
-			a.nodeLock.Lock()
-			timer := a.nodeTimers["b"]
-			a.nodeLock.Unlock()
+			timer := viewTimer(a, "b")
 			if timer == nil {
 				t.Fatal("no suspicion timer for b")
 			}
@@ -554,5 +568,92 @@ func TestKumaLastPingsBounded(t *testing.T) {
 	a.nodeLock.RUnlock()
 	if state != StateDead || a.lastPings.Load() != maxLastPings {
 		t.Errorf("b is %v, %d last pings counted; want dead (no slot: upstream's verdict) and the count unchanged at %d", state, a.lastPings.Load(), maxLastPings)
+	}
+}
+
+// TestKumaOwnProbeHastensHeardSuspicion: a suspicion heard from another
+// node of a node whose kernel then still answered keeps upstream's timing;
+// when this node's own probe later finds the node's port refusing, the
+// same timer is hastened (the unreachable timeout, no confirmations), not
+// only confirmed.
+func TestKumaOwnProbeHastensHeardSuspicion(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { // accept and never answer
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	// The floor keeps the heard timer long; the unreachable timeout is
+	// under it and over the time the test takes, so the hastened timer
+	// does not run out while it is read.
+	a := kumaNode(t, "a", 2*time.Second, func(c *Config) { c.SuspicionMinTimeout = 5 * time.Second })
+	addr := ln.Addr().(*net.TCPAddr)
+	a.aliveNode(&alive{Incarnation: 1, Node: "h", Addr: addr.IP.To4(), Port: uint16(addr.Port),
+		Vsn: []uint8{ProtocolVersionMin, ProtocolVersionMax, ProtocolVersion2Compatible, 1, 5, 5}}, nil, false)
+
+	a.suspectNode(&suspect{Incarnation: 1, Node: "h", From: "c"}) // heard; its check connects
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a.unreachable.mu.Lock()
+		n := len(a.unreachable.inFlight)
+		a.unreachable.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the heard suspicion's check did not end")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	heard := viewTimer(a, "h")
+	if heard == nil || heard.unreachable || heard.min != 5*time.Second {
+		t.Fatalf("heard suspicion: timer %+v, want the floor's timing (its check connected)", heard)
+	}
+
+	_ = ln.Close() // the process is gone: refused from now on
+	timer := probeOnce(t, a, "h")
+	if timer == nil || timer.s != heard.s {
+		t.Fatalf("the probe left another timer (%+v, heard %+v)", timer, heard)
+	}
+	if !timer.unreachable || timer.min != 2*time.Second || timer.k != 0 {
+		t.Errorf("heard timer after a refused probe: unreachable=%v min=%v k=%d, want true 2s 0", timer.unreachable, timer.min, timer.k)
+	}
+}
+
+// TestKumaFallbackFailedAfterConnectRechecked: the probe's TCP ping
+// connected, then its connection failed (the process was killed while the
+// probe was in flight: here a listener that takes the connection, stops
+// listening and drops it). The prober asks the kernel afresh and, refused,
+// suspects with the unreachable timing, as for a failed dial.
+func TestKumaFallbackFailedAfterConnectRechecked(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c, err := ln.Accept()
+		_ = ln.Close() // gone: refused from now on
+		if err == nil {
+			_ = c.Close()
+		}
+	}()
+	defer ln.Close()
+	a := kumaNode(t, "a", 300*time.Millisecond)
+	addr := ln.Addr().(*net.TCPAddr)
+	a.aliveNode(&alive{Incarnation: 1, Node: "h", Addr: addr.IP.To4(), Port: uint16(addr.Port),
+		Vsn: []uint8{ProtocolVersionMin, ProtocolVersionMax, ProtocolVersion2Compatible, 1, 5, 5}}, nil, false)
+	timer := probeOnce(t, a, "h")
+	if timer == nil {
+		t.Fatal("no suspicion of h")
+	}
+	if !timer.unreachable || timer.min != 300*time.Millisecond || timer.k != 0 {
+		t.Errorf("timer unreachable=%v min=%v k=%d, want true 300ms 0 (refused when asked again)", timer.unreachable, timer.min, timer.k)
 	}
 }

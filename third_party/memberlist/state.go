@@ -480,6 +480,16 @@ HANDLE_REMOTE_FAILURE:
 					to = fmt.Sprintf("timeout %s: ", probeInterval)
 				}
 				m.logger.Printf("[ERR] memberlist: Failed fallback TCP ping: %s%s", to, err)
+				if m.config.UnreachableSuspicionTimeout > 0 {
+					// kuma-agent patch: it connected and then failed (the
+					// process killed or the link cut while this probe was
+					// in flight, or a live node too slow to answer): ask
+					// the kernel afresh, as for a failed dial. At 50 agents
+					// such a probe raised the first suspicion of a killed
+					// node with upstream's timing, and a killed node was
+					// declared dead 5.9 s after the kill.
+					unreachable = kernelConnect(node.Address(), m.config.ProbeInterval)
+				}
 			} else {
 				fallbackCh <- didContact
 			}
@@ -1201,7 +1211,16 @@ func (m *Memberlist) suspectNodeWith(s *suspect, fast *fastSuspicion) {
 	// independent confirmations to flow even when a node probes a node
 	// that's already suspect.
 	if timer, ok := m.nodeTimers[s.Node]; ok {
-		if timer.Confirm(s.From) {
+		if fast != nil {
+			// kuma-agent patch: this node's own probe found the node
+			// unreachable while a suspicion it heard (upstream's timing,
+			// when its check of it was skipped) was running: hasten that
+			// timer as its check would have (a node killed while another's
+			// probe of it was in flight was declared dead 5.9 s after the
+			// kill, at 50 agents, through the heard suspicion's 5 s floor).
+			timer.hasten(fast.min, fast.noConfirmations)
+		}
+		if timer.Confirm(s.From) || (fast != nil && fast.noConfirmations) {
 			m.encodeAndBroadcast(s.Node, suspectMsg, s)
 		}
 		return
