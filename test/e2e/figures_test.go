@@ -46,7 +46,6 @@ func figureEnv(t *testing.T, name string) string {
 	return v
 }
 
-// figureSizes is KUMA_FIG_AGENTS (comma-separated cluster sizes), else def.
 // figureDuration reads the duration in the environment variable name, or
 // def when it is not set; a value that does not parse stops the test.
 func figureDuration(t *testing.T, name string, def time.Duration) time.Duration {
@@ -62,6 +61,7 @@ func figureDuration(t *testing.T, name string, def time.Duration) time.Duration 
 	return d
 }
 
+// figureSizes is KUMA_FIG_AGENTS (comma-separated cluster sizes), else def.
 func figureSizes(t *testing.T, def ...int) []int {
 	v := os.Getenv("KUMA_FIG_AGENTS")
 	if v == "" {

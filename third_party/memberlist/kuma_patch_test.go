@@ -109,6 +109,15 @@ func viewTimer(m *Memberlist, node string) *timerView {
 	return &timerView{s: s, min: s.min, max: s.max, k: s.k, unreachable: s.unreachable}
 }
 
+// fakeNode makes m know a member name, alive at incarnation 1, whose
+// gossip address is addr: a plain TCP listener standing in for a process
+// (hung, or gone once the listener closes).
+func fakeNode(m *Memberlist, name string, addr net.Addr) {
+	a := addr.(*net.TCPAddr)
+	m.aliveNode(&alive{Incarnation: 1, Node: name, Addr: a.IP.To4(), Port: uint16(a.Port),
+		Vsn: []uint8{ProtocolVersionMin, ProtocolVersionMax, ProtocolVersion2Compatible, 1, 5, 5}}, nil, false)
+}
+
 // TestKumaRefusedProbeSuspectsFast: a peer whose process is gone (its
 // gossip port refuses) is suspected with UnreachableSuspicionTimeout (under
 // upstream's 600 ms here: it never lengthens a suspicion) and
@@ -497,9 +506,7 @@ func TestKumaLastPingSparesAnsweringSuspect(t *testing.T) {
 				}
 			case "hung":
 				node = "h"
-				addr := hung.Addr().(*net.TCPAddr)
-				a.aliveNode(&alive{Incarnation: 1, Node: node, Addr: addr.IP.To4(), Port: uint16(addr.Port),
-					Vsn: []uint8{ProtocolVersionMin, ProtocolVersionMax, ProtocolVersion2Compatible, 1, 5, 5}}, nil, false)
+				fakeNode(a, node, hung.Addr())
 			}
 			a.nodeLock.RLock()
 			st, ok := a.nodeMap[node]
@@ -594,9 +601,7 @@ func TestKumaOwnProbeHastensHeardSuspicion(t *testing.T) {
 	// under it and over the time the test takes, so the hastened timer
 	// does not run out while it is read.
 	a := kumaNode(t, "a", 2*time.Second, func(c *Config) { c.SuspicionMinTimeout = 5 * time.Second })
-	addr := ln.Addr().(*net.TCPAddr)
-	a.aliveNode(&alive{Incarnation: 1, Node: "h", Addr: addr.IP.To4(), Port: uint16(addr.Port),
-		Vsn: []uint8{ProtocolVersionMin, ProtocolVersionMax, ProtocolVersion2Compatible, 1, 5, 5}}, nil, false)
+	fakeNode(a, "h", ln.Addr())
 
 	a.suspectNode(&suspect{Incarnation: 1, Node: "h", From: "c"}) // heard; its check connects
 	deadline := time.Now().Add(5 * time.Second)
@@ -646,9 +651,7 @@ func TestKumaFallbackFailedAfterConnectRechecked(t *testing.T) {
 	}()
 	defer ln.Close()
 	a := kumaNode(t, "a", 300*time.Millisecond)
-	addr := ln.Addr().(*net.TCPAddr)
-	a.aliveNode(&alive{Incarnation: 1, Node: "h", Addr: addr.IP.To4(), Port: uint16(addr.Port),
-		Vsn: []uint8{ProtocolVersionMin, ProtocolVersionMax, ProtocolVersion2Compatible, 1, 5, 5}}, nil, false)
+	fakeNode(a, "h", ln.Addr())
 	timer := probeOnce(t, a, "h")
 	if timer == nil {
 		t.Fatal("no suspicion of h")

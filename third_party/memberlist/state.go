@@ -1211,6 +1211,7 @@ func (m *Memberlist) suspectNodeWith(s *suspect, fast *fastSuspicion) {
 	// independent confirmations to flow even when a node probes a node
 	// that's already suspect.
 	if timer, ok := m.nodeTimers[s.Node]; ok {
+		confirmed := false
 		if fast != nil {
 			// kuma-agent patch: this node's own probe found the node
 			// unreachable while a suspicion it heard (upstream's timing,
@@ -1218,9 +1219,12 @@ func (m *Memberlist) suspectNodeWith(s *suspect, fast *fastSuspicion) {
 			// timer as its check would have (a node killed while another's
 			// probe of it was in flight was declared dead 5.9 s after the
 			// kill, at 50 agents, through the heard suspicion's 5 s floor).
-			timer.hasten(fast.min, fast.noConfirmations)
+			// s.From is this node: fast comes only from its own evidence.
+			confirmed = timer.confirmUnreachable(s.From, fast)
+		} else {
+			confirmed = timer.Confirm(s.From)
 		}
-		if timer.Confirm(s.From) || (fast != nil && fast.noConfirmations) {
+		if confirmed {
 			m.encodeAndBroadcast(s.Node, suspectMsg, s)
 		}
 		return

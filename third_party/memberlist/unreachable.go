@@ -124,6 +124,16 @@ func (s *suspicion) hasten(d time.Duration, noConfirmations bool) {
 	}
 }
 
+// confirmUnreachable is this node's (self's) own evidence that the suspect
+// is unreachable, from its probe or its check: the timer hastened to fast's
+// timing and self's confirmation added. True: gossip self's suspect
+// message (a new confirmation, or one needed by nobody: refused). Called
+// with m.nodeLock held, as Confirm is.
+func (s *suspicion) confirmUnreachable(self string, fast *fastSuspicion) bool {
+	s.hasten(fast.min, fast.noConfirmations)
+	return s.Confirm(self) || fast.noConfirmations
+}
+
 // maxUnreachableChecks bounds the kernel checks one node runs at a time
 // for suspicions it heard of: a storm of suspicions must not become a storm
 // of connections. A check that finds no slot is skipped (upstream timing).
@@ -237,8 +247,7 @@ func (m *Memberlist) checkSuspected(from, node, addr string, incarnation uint32,
 			m.suspectNodeWith(&suspect{Incarnation: incarnation, Node: node, From: m.config.Name}, fast)
 		case state.State == StateSuspect && suspected:
 			m.logger.Printf("[INFO] memberlist: Confirming suspicion of %s: %s", node, kind)
-			timer.hasten(fast.min, fast.noConfirmations)
-			if timer.Confirm(m.config.Name) || fast.noConfirmations {
+			if timer.confirmUnreachable(m.config.Name, fast) {
 				s := suspect{Incarnation: incarnation, Node: node, From: m.config.Name}
 				m.encodeAndBroadcast(node, suspectMsg, &s)
 			}
