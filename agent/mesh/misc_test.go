@@ -114,6 +114,13 @@ func TestLANTimingsBySize(t *testing.T) {
 		if c.SuspicionLastPingTimeout != lastPingTimeout || lastPingTimeout >= liveSuspicionFloor {
 			t.Errorf("hosts=%d: last ping %v, want %v (under the floor %v)", hosts, c.SuspicionLastPingTimeout, lastPingTimeout, liveSuspicionFloor)
 		}
+		// An indirect peer's nack comes about 2 * ProbeTimeout after the
+		// probe started; it must count for the prober's health (latenack.go)
+		// with room for a slow peer.
+		if nackAt := 2*c.ProbeTimeout + 50*time.Millisecond; c.ProbeInterval+c.LateNackWindow < nackAt {
+			t.Errorf("hosts=%d: nacks due at %v, counted only until %v (probe %v + late-nack window %v)",
+				hosts, nackAt, c.ProbeInterval+c.LateNackWindow, c.ProbeInterval, c.LateNackWindow)
+		}
 		if min != liveSuspicionFloor || max < 9*time.Second {
 			t.Errorf("hosts=%d: suspicion min %v max %v (ProbeInterval %v)", hosts, min, max, c.ProbeInterval)
 		}

@@ -35,9 +35,10 @@ const (
 	//	PushPullInterval        10s   [30s]
 	//	EnableCompression       false [true]
 	//	TCP pings: stock (on).
-	//	UnreachableSuspicionTimeout 2 * ProbeInterval [off; patch]
+	//	UnreachableSuspicionTimeout ProbeInterval [off; patch]
 	//	SuspicionMinTimeout     5s    [off; patch]
 	//	SuspicionLastPingTimeout 2s   [off; patch]
+	//	LateNackWindow          ProbeTimeout [off; patch]
 	//
 	// Arithmetic, from memberlist v0.7 (util.go suspicionTimeout, state.go
 	// suspectNode, suspicion.go). n is memberlist's count of non-dead nodes,
@@ -67,7 +68,7 @@ const (
 	// with the node's gossip port (one ProbeInterval, timed by the kernel, so
 	// a prober starved of CPU still gets the true answer). Refused (the
 	// process is gone: kill -9, crash) or silent (host down, link cut) and
-	// its suspicion uses UnreachableSuspicionTimeout, 600 ms, instead of min:
+	// its suspicion uses UnreachableSuspicionTimeout, 300 ms, instead of min:
 	// refused with no confirmation, silent still with k = 1 (which an agent
 	// that is itself cut off cannot get). A live process, however starved,
 	// completes the handshake in its kernel and gets the timing above. This
@@ -96,17 +97,23 @@ const (
 	// Expected detection of a killed or cut-off node:
 	//
 	//	first probe of the dead node by some agent  ~1 ProbeInterval on
-	//	    average at 50 nodes, less at 5 (each of the n-1 agents probes
-	//	    one peer per interval, walking a shuffled list)
+	//	    average, at 5 as at 50 (each of the n-1 agents probes one peer
+	//	    per interval, walking a shuffled list: the node is probed about
+	//	    once per interval); the wait is exponential, so over 20 trials
+	//	    one often waits 1-1.5 s: the tail of the figures
 	//	probe fails: direct UDP gives up after ProbeTimeout, indirect pings
 	//	    through IndirectChecks peers and a TCP ping run until the
 	//	    ProbeInterval deadline                  +1 ProbeInterval
 	//	the prober's kernel check: refused at once (killed), silent after
 	//	    one ProbeInterval (cut off)             +0 / +300 ms
-	//	the short timer (600 ms); for silence the other agents' own checks
+	//	the short timer (300 ms); for silence the other agents' own checks
 	//	    confirm meanwhile
 	//	"dead" gossip reaches the others            +~100-300 ms
-	//	total                                       ~1.3-1.9 s, at 5 as at 50
+	//	total                                       ~1.0-1.6 s, at 5 as at 50
+	//
+	// A killed or cut-off node is declared dead after about 0.9 s of silence
+	// from its first failed probe (probe, kernel check, short timer); a VM
+	// paused for less (a live migration's stun) is not.
 	//
 	// A live node, however slow, takes upstream's path, with a floor
 	// (SuspicionMinTimeout, our patch) of 5 s at any size:
@@ -147,7 +154,11 @@ const (
 	// Lifeguard's awareness score stretches an agent's own probe interval and
 	// deadline up to AwarenessMaxMultiplier (8) times when its probes fail
 	// because it is itself slow (missing nacks from indirect peers), so an
-	// overloaded agent backs off instead of accusing healthy peers.
+	// overloaded agent backs off instead of accusing healthy peers. Those
+	// nacks come about 2 * ProbeTimeout (400 ms) into a 300 ms probe, so
+	// LateNackWindow (our patch) keeps counting them for ProbeTimeout after
+	// the deadline: upstream never saw one, and every healthy agent that
+	// probed a dead node probed four times slower afterwards.
 	// IndirectChecks stays 3 so a single lossy path is never enough to
 	// suspect a node. The 10-minute soaks under a CPU burner at 5 and at 50
 	// agents (README, Figures) are the evidence.
@@ -270,7 +281,8 @@ func (p Profile) memberlistConfig(hosts int) (*memberlist.Config, error) {
 		c.RetransmitMult = 6
 		c.PushPullInterval = 10 * time.Second
 		c.EnableCompression = false
-		c.UnreachableSuspicionTimeout = 2 * row.probeInterval
+		c.UnreachableSuspicionTimeout = row.probeInterval
+		c.LateNackWindow = row.probeTimeout
 		c.SuspicionMinTimeout = liveSuspicionFloor
 		c.SuspicionLastPingTimeout = lastPingTimeout
 	default:

@@ -144,6 +144,19 @@ type Config struct {
 	// behaviour. (kuma-agent patch: third_party/README.md, lastping.go)
 	SuspicionLastPingTimeout time.Duration
 
+	// LateNackWindow, if positive, is how long after a failed probe's
+	// deadline the nacks of its indirect peers still count for this node's
+	// health (Lifeguard's awareness score); the score is updated then, off
+	// the probe's path, so the suspicion is not delayed. Upstream counts
+	// only the nacks in before the deadline, but an indirect peer sends its
+	// nack ProbeTimeout after it got the request, itself sent ProbeTimeout
+	// after the probe started: with ProbeInterval under 2 * ProbeTimeout
+	// every nack is late, every failed probe (a peer that is really gone)
+	// raises the score by IndirectChecks, and a healthy node probes up to
+	// IndirectChecks+1 times slower. 0 keeps upstream behaviour.
+	// (kuma-agent patch: third_party/README.md, latenack.go)
+	LateNackWindow time.Duration
+
 	// PushPullInterval is the interval between complete state syncs.
 	// Complete state syncs are done with a single node over TCP and are
 	// quite expensive relative to standard gossiped messages. Setting this

@@ -660,3 +660,65 @@ func TestKumaFallbackFailedAfterConnectRechecked(t *testing.T) {
 		t.Errorf("timer unreachable=%v min=%v k=%d, want true 300ms 0 (refused when asked again)", timer.unreachable, timer.min, timer.k)
 	}
 }
+
+// TestKumaLateNacksCountForHealth: a probe of a hung peer fails; its three
+// indirect peers are healthy and nack, but only after the probe's deadline
+// (ProbeTimeout 150 ms on each side of a 200 ms probe). Upstream counts
+// none of them and raises the prober's health score by 3; with
+// LateNackWindow they count, and a healthy prober keeps a score of 0.
+func TestKumaLateNacksCountForHealth(t *testing.T) {
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	go func() { // accept and never answer; nothing listens on its UDP port
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	for _, tc := range []struct {
+		name   string
+		window time.Duration
+	}{{"upstream", 0}, {"late nacks counted", 400 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			timing := func(c *Config) {
+				c.ProbeTimeout = 150 * time.Millisecond
+				c.LateNackWindow = tc.window
+			}
+			a := kumaNode(t, "a", 0, timing)
+			for _, name := range []string{"p1", "p2", "p3"} {
+				p := kumaNode(t, name, 0, timing)
+				if _, err := a.Join([]string{p.LocalNode().Address()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fakeNode(a, "h", hung.Addr())
+			a.awareness.ApplyDelta(-100) // whatever the joins did: 0
+			probeOnce(t, a, "h")
+			score := a.GetHealthScore()
+			if tc.window == 0 {
+				// Successful probes of the peers (the ticker runs) take
+				// a point each, at most one in the few ms since.
+				if score < 2 {
+					t.Fatalf("upstream: health score %d after a failed probe with late nacks, want 3 (2 if a probe since succeeded)", score)
+				}
+				return
+			}
+			time.Sleep(tc.window + 200*time.Millisecond)
+			if score, now := score, a.GetHealthScore(); score != 0 || now != 0 {
+				t.Fatalf("late nacks counted: health score %d after the probe, %d after the window, want 0 (three nacks arrived)", score, now)
+			}
+		})
+	}
+}

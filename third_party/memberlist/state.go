@@ -325,7 +325,7 @@ func (m *Memberlist) probeNode(node *nodeState) {
 	}
 	ackCh := make(chan ackMessage, m.config.IndirectChecks+1)
 	nackCh := make(chan struct{}, m.config.IndirectChecks+1)
-	m.setProbeChannels(ping.SeqNo, ackCh, nackCh, probeInterval)
+	m.setProbeChannels(ping.SeqNo, ackCh, nackCh, probeInterval, m.config.LateNackWindow)
 
 	// Mark the sent time here, which should be after any pre-processing but
 	// before system calls to do the actual send. This probably over-reports
@@ -526,7 +526,9 @@ HANDLE_REMOTE_FAILURE:
 	// with ourselves.
 	awarenessDelta = 0
 	if expectedNacks > 0 {
-		if nackCount := len(nackCh); nackCount < expectedNacks {
+		if m.config.LateNackWindow > 0 { // kuma-agent patch (latenack.go)
+			m.countNacksLate(nackCh, expectedNacks, deadline.Add(m.config.LateNackWindow))
+		} else if nackCount := len(nackCh); nackCount < expectedNacks {
 			awarenessDelta += (expectedNacks - nackCount)
 		}
 	} else {
@@ -556,7 +558,7 @@ func (m *Memberlist) Ping(node string, addr net.Addr) (time.Duration, error) {
 		SourceNode: m.config.Name,
 	}
 	ackCh := make(chan ackMessage, m.config.IndirectChecks+1)
-	m.setProbeChannels(ping.SeqNo, ackCh, nil, m.config.ProbeInterval)
+	m.setProbeChannels(ping.SeqNo, ackCh, nil, m.config.ProbeInterval, 0)
 
 	a := Address{Addr: addr.String(), Name: node}
 
@@ -854,7 +856,12 @@ type ackMessage struct {
 // with a given sequence number is received. The `complete` field of the message
 // will be false on timeout. Any nack messages will cause an empty struct to be
 // passed to the nackCh, which can be nil if not needed.
-func (m *Memberlist) setProbeChannels(seqNo uint32, ackCh chan ackMessage, nackCh chan struct{}, timeout time.Duration) {
+//
+// kuma-agent patch: with lateNacks above zero the handler stays registered
+// that much longer than timeout, so that nacks arriving after the probe's
+// deadline still reach nackCh (LateNackWindow); the timeout is still
+// signalled on ackCh at timeout.
+func (m *Memberlist) setProbeChannels(seqNo uint32, ackCh chan ackMessage, nackCh chan struct{}, timeout, lateNacks time.Duration) {
 	// Create handler functions for acks and nacks
 	ackFn := func(payload []byte, timestamp time.Time) {
 		select {
@@ -871,9 +878,17 @@ func (m *Memberlist) setProbeChannels(seqNo uint32, ackCh chan ackMessage, nackC
 
 	// Add the handler, with a reaping routine
 	ah := &ackHandler{ackFn, nackFn, time.AfterFunc(timeout, func() {
-		m.ackLock.Lock()
-		delete(m.ackHandlers, seqNo)
-		m.ackLock.Unlock()
+		if lateNacks > 0 { // kuma-agent patch: reaped later (latenack.go)
+			time.AfterFunc(lateNacks, func() {
+				m.ackLock.Lock()
+				delete(m.ackHandlers, seqNo)
+				m.ackLock.Unlock()
+			})
+		} else {
+			m.ackLock.Lock()
+			delete(m.ackHandlers, seqNo)
+			m.ackLock.Unlock()
+		}
 		select {
 		case ackCh <- ackMessage{false, nil, time.Now()}:
 		default:
