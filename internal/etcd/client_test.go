@@ -74,6 +74,10 @@ func TestClientCapsAndTimesOut(t *testing.T) {
 			select {
 			case <-block:
 			case <-r.Context().Done():
+				// No answer at all: an empty 200 could race the
+				// client's own cancellation (as in internal/kube's
+				// TestRequestTimedOut under CI's stress).
+				panic(http.ErrAbortHandler)
 			}
 		},
 	})
