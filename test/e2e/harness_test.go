@@ -401,15 +401,22 @@ func (m *meshLab) explainSlow(per map[int]time.Duration, name string, t0 time.Ti
 	m.t.Logf("slow detection of %s: %d of %d observers within 2 s; slowest: %s", name, fast, len(hosts), strings.Join(top, ", "))
 	const slogTime = "2006-01-02T15:04:05.000Z07:00" // log/slog's text handler
 	from, to := t0.Add(-time.Second).UTC().Format(slogTime), t0.Add(per[hosts[0]]+time.Second).UTC().Format(slogTime)
-	// inWindow is every line of host o's log about name in the window, and
-	// how many nodes o saw suspected meanwhile (the unreachable fast path
-	// stands down while more than 3 are).
-	// dropped counts memberlist's "handler queue full" lines: gossip an
-	// agent received but dropped because it was too slow to handle it.
-	inWindow := func(o int) (lines []string, suspicions, dropped int) {
+	// logWindow is what host o's log says in the window: every line about
+	// name; how many nodes o saw suspected meanwhile (the unreachable fast
+	// path stands down while more than 3 are); and how many memberlist
+	// "handler queue full" lines it has: gossip the agent received but
+	// dropped because it was too slow to handle it. Each log is read once.
+	type logWindow struct {
+		lines               []string
+		suspicions, dropped int
+	}
+	views := make(map[int]logWindow, len(hosts))
+	droppedAll := 0
+	for _, o := range hosts {
+		var w logWindow
 		b, err := os.ReadFile(m.node(o).logPath)
 		if err != nil {
-			return nil, 0, 0
+			continue
 		}
 		for _, line := range strings.Split(string(b), "\n") {
 			ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
@@ -418,25 +425,21 @@ func (m *meshLab) explainSlow(per map[int]time.Duration, name string, t0 time.Ti
 			}
 			switch {
 			case strings.Contains(line, name):
-				lines = append(lines, line)
+				w.lines = append(w.lines, line)
 			case strings.Contains(line, "memberlist: Suspect ") || strings.Contains(line, "Marking "):
-				suspicions++
+				w.suspicions++
 			case strings.Contains(line, "handler queue full"):
-				dropped++
+				w.dropped++
 			}
 		}
-		return lines, suspicions, dropped
+		views[o] = w
+		droppedAll += w.dropped
 	}
-	lines, others, dropped := inWindow(hosts[0])
+	slowest := views[hosts[0]]
 	m.t.Logf("  %s saw %d suspicions or failures of other nodes meanwhile, dropped %d gossip messages (handler queue full); its namespace's UDP counters since the start: %s",
-		nodeName(hosts[0]), others, dropped, m.udpDrops(hosts[0]))
-	droppedAll := 0
-	for _, o := range hosts {
-		_, _, d := inWindow(o)
-		droppedAll += d
-	}
+		nodeName(hosts[0]), slowest.suspicions, slowest.dropped, m.udpDrops(hosts[0]))
 	m.t.Logf("  all observers dropped %d gossip messages in the window", droppedAll)
-	for _, line := range lines {
+	for _, line := range slowest.lines {
 		m.t.Logf("  %s: %s", nodeName(hosts[0]), line)
 	}
 	if fast >= len(hosts)/2 {
@@ -448,8 +451,7 @@ func (m *meshLab) explainSlow(per map[int]time.Duration, name string, t0 time.Ti
 	// and by which path.
 	var first []string
 	for _, o := range hosts {
-		l, _, _ := inWindow(o)
-		for _, line := range l {
+		for _, line := range views[o].lines {
 			if strings.Contains(line, "memberlist: ") { // suspicions, confirmations, deaths
 				first = append(first, nodeName(o)+": "+line)
 			}

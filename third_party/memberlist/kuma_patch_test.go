@@ -118,6 +118,35 @@ func fakeNode(m *Memberlist, name string, addr net.Addr) {
 		Vsn: []uint8{ProtocolVersionMin, ProtocolVersionMax, ProtocolVersion2Compatible, 1, 5, 5}}, nil, false)
 }
 
+// hungListener is a TCP listener on loopback that accepts connections and
+// never answers, as a hung process's kernel does; nothing listens on its
+// UDP port. Closing it (the test's cleanup does) closes what it accepted,
+// and from then on its port refuses, as when the process is gone.
+func hungListener(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	return ln
+}
+
 // TestKumaRefusedProbeSuspectsFast: a peer whose process is gone (its
 // gossip port refuses) is suspected with UnreachableSuspicionTimeout (under
 // upstream's 600 ms here: it never lengthens a suspicion) and
@@ -452,26 +481,7 @@ func TestKumaSuspicionMinTimeoutFloor(t *testing.T) {
 // upstream (the live peer here is declared dead: the timer is called
 // directly, before any refutation could arrive).
 func TestKumaLastPingSparesAnsweringSuspect(t *testing.T) {
-	hung, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hung.Close()
-	go func() { // accept and never answer, as a hung process's kernel does
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				_ = c.Close()
-			}
-		}()
-		for {
-			c, err := hung.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
+	hung := hungListener(t)
 
 	for _, tc := range []struct {
 		name     string
@@ -584,19 +594,7 @@ func TestKumaLastPingsBounded(t *testing.T) {
 // same timer is hastened (the unreachable timeout, no confirmations), not
 // only confirmed.
 func TestKumaOwnProbeHastensHeardSuspicion(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { // accept and never answer
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	ln := hungListener(t)
 	// The floor keeps the heard timer long; the unreachable timeout is
 	// under it and over the time the test takes, so the hastened timer
 	// does not run out while it is read.
@@ -667,26 +665,7 @@ func TestKumaFallbackFailedAfterConnectRechecked(t *testing.T) {
 // none of them and raises the prober's health score by 3; with
 // LateNackWindow they count, and a healthy prober keeps a score of 0.
 func TestKumaLateNacksCountForHealth(t *testing.T) {
-	hung, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hung.Close()
-	go func() { // accept and never answer; nothing listens on its UDP port
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				_ = c.Close()
-			}
-		}()
-		for {
-			c, err := hung.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
+	hung := hungListener(t)
 	for _, tc := range []struct {
 		name   string
 		window time.Duration

@@ -876,18 +876,17 @@ func (m *Memberlist) setProbeChannels(seqNo uint32, ackCh chan ackMessage, nackC
 		}
 	}
 
+	reap := func() {
+		m.ackLock.Lock()
+		delete(m.ackHandlers, seqNo)
+		m.ackLock.Unlock()
+	}
 	// Add the handler, with a reaping routine
 	ah := &ackHandler{ackFn, nackFn, time.AfterFunc(timeout, func() {
 		if lateNacks > 0 { // kuma-agent patch: reaped later (latenack.go)
-			time.AfterFunc(lateNacks, func() {
-				m.ackLock.Lock()
-				delete(m.ackHandlers, seqNo)
-				m.ackLock.Unlock()
-			})
+			time.AfterFunc(lateNacks, reap)
 		} else {
-			m.ackLock.Lock()
-			delete(m.ackHandlers, seqNo)
-			m.ackLock.Unlock()
+			reap()
 		}
 		select {
 		case ackCh <- ackMessage{false, nil, time.Now()}:
