@@ -121,6 +121,9 @@ func TestLANTimingsBySize(t *testing.T) {
 			t.Errorf("hosts=%d: nacks due at %v, counted only until %v (probe %v + late-nack window %v)",
 				hosts, nackAt, c.ProbeInterval+c.LateNackWindow, c.ProbeInterval, c.LateNackWindow)
 		}
+		if !c.MembershipFirst {
+			t.Errorf("hosts=%d: suspect and dead messages queue behind serf's payloads (MembershipFirst off)", hosts)
+		}
 		if min != liveSuspicionFloor || max < 9*time.Second {
 			t.Errorf("hosts=%d: suspicion min %v max %v (ProbeInterval %v)", hosts, min, max, c.ProbeInterval)
 		}

@@ -157,6 +157,18 @@ type Config struct {
 	// (kuma-agent patch: third_party/README.md, latenack.go)
 	LateNackWindow time.Duration
 
+	// MembershipFirst, if true, hands suspect and dead messages to the
+	// handler ahead of user messages, as upstream does for alive messages
+	// only. Upstream queues them with the user messages (the delegate's
+	// payloads: serf's events, queries and their answers), handled newest
+	// first: a node receiving a burst of answers (serf's query asker, 50
+	// members answering four queries at once) handled the news of a dead
+	// member after the whole burst, seconds after the rest of the cluster.
+	// Membership messages carry incarnation numbers and stay correct in
+	// any order; they are few and small. false keeps upstream behaviour.
+	// (kuma-agent patch: third_party/README.md)
+	MembershipFirst bool
+
 	// PushPullInterval is the interval between complete state syncs.
 	// Complete state syncs are done with a single node over TCP and are
 	// quite expensive relative to standard gossiped messages. Setting this

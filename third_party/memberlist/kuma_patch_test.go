@@ -1,12 +1,14 @@
 package memberlist
 
 import (
+	"container/list"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -697,6 +699,65 @@ func TestKumaLateNacksCountForHealth(t *testing.T) {
 			time.Sleep(tc.window + 200*time.Millisecond)
 			if score, now := score, a.GetHealthScore(); score != 0 || now != 0 {
 				t.Fatalf("late nacks counted: health score %d after the probe, %d after the window, want 0 (three nacks arrived)", score, now)
+			}
+		})
+	}
+}
+
+// TestKumaMembershipFirst: a dead message that arrives in the middle of a
+// burst of user messages (a query's answers) is handed over first with
+// MembershipFirst; upstream hands it over after every user message that
+// arrived later (newest first), and a suspect message likewise.
+func TestKumaMembershipFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		first bool
+	}{{"upstream", false}, {"membership first", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultLANConfig()
+			c.HandoffQueueDepth = 1024
+			c.MembershipFirst = tc.first
+			m := &Memberlist{
+				config:               c,
+				logger:               log.New(io.Discard, "", 0),
+				highPriorityMsgQueue: list.New(),
+				lowPriorityMsgQueue:  list.New(),
+				handoffCh:            make(chan struct{}, 1),
+			}
+			from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7946}
+			send := func(typ messageType, msg any) {
+				buf, err := encode(typ, msg, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.handleCommand(buf.Bytes(), from, time.Now())
+			}
+			for i := range 100 {
+				send(userMsg, []byte{byte(i)})
+			}
+			send(deadMsg, &dead{Incarnation: 1, Node: "victim", From: "prober"})
+			send(suspectMsg, &suspect{Incarnation: 1, Node: "other", From: "prober"})
+			for i := range 100 {
+				send(userMsg, []byte{byte(i)})
+			}
+			var order []messageType
+			for {
+				msg, ok := m.getNextMessage()
+				if !ok {
+					break
+				}
+				order = append(order, msg.msgType)
+			}
+			if len(order) != 202 {
+				t.Fatalf("handed over %d messages, want 202", len(order))
+			}
+			at := slices.Index(order, deadMsg)
+			sat := slices.Index(order, suspectMsg)
+			if tc.first && (at > 1 || sat > 1) {
+				t.Fatalf("membership first: the dead message handed over %dth, the suspect %dth, want both within the first two", at+1, sat+1)
+			}
+			if !tc.first && (at < 100 || sat < 100) {
+				t.Fatalf("upstream: the dead message handed over %dth, the suspect %dth, want after the 100 later user messages", at+1, sat+1)
 			}
 		})
 	}

@@ -469,6 +469,9 @@ func (m *Memberlist) handleCommand(buf []byte, from net.Addr, timestamp time.Tim
 		if msgType == aliveMsg {
 			queue = m.highPriorityMsgQueue
 		}
+		if m.config.MembershipFirst && msgType != userMsg { // kuma-agent patch: suspect and dead too
+			queue = m.highPriorityMsgQueue
+		}
 
 		// Check for overflow and append if not full
 		m.msgQueueLock.Lock()
