@@ -412,6 +412,10 @@ func (m *meshLab) explainSlow(per map[int]time.Duration, name string, t0 time.Ti
 	}
 	views := make(map[int]logWindow, len(hosts))
 	droppedAll := 0
+	// The cluster evaluator (the cluster-checks lease holder) gathers
+	// four queries' answers from every member each interval: the node
+	// that last said it took the lease before the window.
+	evaluator, evaluatorSince := "", ""
 	for _, o := range hosts {
 		var w logWindow
 		b, err := os.ReadFile(m.node(o).logPath)
@@ -420,10 +424,15 @@ func (m *meshLab) explainSlow(per map[int]time.Duration, name string, t0 time.Ti
 		}
 		for _, line := range strings.Split(string(b), "\n") {
 			ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+			if ts < to && ts > evaluatorSince && strings.Contains(line, "now the cluster evaluator") {
+				evaluator, evaluatorSince = nodeName(o), ts
+			}
 			if ts < from || ts > to {
 				continue
 			}
 			switch {
+			case strings.Contains(line, "component=cluster-evaluator"):
+				w.lines = append(w.lines, line)
 			case strings.Contains(line, name):
 				w.lines = append(w.lines, line)
 			case strings.Contains(line, "memberlist: Suspect ") || strings.Contains(line, "Marking "):
@@ -438,7 +447,7 @@ func (m *meshLab) explainSlow(per map[int]time.Duration, name string, t0 time.Ti
 	slowest := views[hosts[0]]
 	m.t.Logf("  %s saw %d suspicions or failures of other nodes meanwhile, dropped %d gossip messages (handler queue full); its namespace's UDP counters since the start: %s",
 		nodeName(hosts[0]), slowest.suspicions, slowest.dropped, m.udpDrops(hosts[0]))
-	m.t.Logf("  all observers dropped %d gossip messages in the window", droppedAll)
+	m.t.Logf("  all observers dropped %d gossip messages in the window; the cluster evaluator: %s (since %s)", droppedAll, evaluator, evaluatorSince)
 	for _, line := range slowest.lines {
 		m.t.Logf("  %s: %s", nodeName(hosts[0]), line)
 	}

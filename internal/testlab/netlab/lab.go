@@ -174,16 +174,10 @@ func (l *Lab) addNS(name string) error {
 
 // CutOff unplugs host i from the switch: its processes keep running, every
 // packet to or from it is lost.
-func (l *Lab) CutOff(i int) error {
-	l.check(i)
-	return ip("-n", l.switchNS(), "link", "set", l.port(i), "down")
-}
+func (l *Lab) CutOff(i int) error { return l.setLink(i, false) }
 
 // Heal plugs host i back in.
-func (l *Lab) Heal(i int) error {
-	l.check(i)
-	return ip("-n", l.switchNS(), "link", "set", l.port(i), "up")
-}
+func (l *Lab) Heal(i int) error { return l.setLink(i, true) }
 
 // close kills every process group the lab started and removes its
 // namespaces (hosts before the switch). Errors are reported, never fatal:

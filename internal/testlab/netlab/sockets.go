@@ -19,6 +19,11 @@ import (
 // runtime ends it with its goroutine instead of reusing it elsewhere.
 func (l *Lab) inNS(i int, f func() error) error {
 	l.check(i)
+	return inNamespace(l.Namespace(i), f)
+}
+
+// inNamespace is inNS for the named namespace (a host's or the switch's).
+func inNamespace(ns string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -29,16 +34,16 @@ func (l *Lab) inNS(i int, f func() error) error {
 			return
 		}
 		defer orig.Close()
-		target, err := os.Open("/run/netns/" + l.Namespace(i))
+		target, err := os.Open("/run/netns/" + ns)
 		if err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netlab: host %d's namespace: %w", i, err)
+			errc <- fmt.Errorf("netlab: namespace %s: %w", ns, err)
 			return
 		}
 		defer target.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netlab: setns into host %d: %w", i, err)
+			errc <- fmt.Errorf("netlab: setns into %s: %w", ns, err)
 			return
 		}
 		errc <- f()
