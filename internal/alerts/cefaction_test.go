@@ -16,6 +16,7 @@ import (
 
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/testlab"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/testpki"
 )
 
 // rsyslogConf has rsyslog take syslog on loopback TCP (octet counting is
@@ -181,7 +182,7 @@ func readReceived(t *testing.T, path string) []receivedLine {
 // that closed the connection gets a new one rather than a lost event.
 func TestCEFOverTLSReconnects(t *testing.T) {
 	dir := t.TempDir()
-	cert, caFile := testlab.SelfSigned(t, dir, "collector.test")
+	cert, caFile := testpki.ServerCert(t, dir, "collector.test")
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatal(err)

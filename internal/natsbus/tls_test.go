@@ -11,18 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kuma-agent/kuma-agent/internal/testlab"
+	"github.com/kuma-agent/kuma-agent/internal/testlab/testpki"
 )
 
-// selfSigned makes a certificate for 127.0.0.1 that is its own CA, and
-// writes it as PEM to dir/ca.pem for clients.
-func selfSigned(t *testing.T, dir string) (tls.Certificate, string) {
-	t.Helper()
-	return testlab.SelfSigned(t, dir)
-}
-
 func TestClientTLS(t *testing.T) {
-	cert, caFile := selfSigned(t, t.TempDir())
+	cert, caFile := testpki.ServerCert(t, t.TempDir())
 	s := startTestServer(t, ServerOptions{Name: "n1",
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
 
@@ -43,7 +36,7 @@ func TestClientTLS(t *testing.T) {
 
 func TestRouteTLSConfigNamesFiles(t *testing.T) {
 	dir := t.TempDir()
-	cert, caFile := selfSigned(t, dir)
+	cert, caFile := testpki.ServerCert(t, dir)
 	certFile, keyFile := filepath.Join(dir, "route.pem"), filepath.Join(dir, "route.key")
 	kder, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
 	if err != nil {

@@ -77,8 +77,7 @@ type Member struct {
 	log     *testlab.SyncBuffer
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *testlab.Daemon
 }
 
 // Cluster is a running lab etcd.
@@ -214,18 +213,13 @@ func (c *Cluster) start(m *Member, state string) {
 	}
 	cmd.Stdout = m.log
 	cmd.Stderr = m.log
-	// Its own process group: a test's interrupt does not reach it before Cleanup stops it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		c.t.Fatalf("etcdlab: start %s: %v", m.Name, err)
+	proc, err := testlab.Start(cmd)
+	if err != nil {
+		c.t.Fatalf("etcdlab: member %s: %v", m.Name, err)
+		return
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
 	m.mu.Lock()
-	m.cmd, m.done = cmd, done
+	m.proc = proc
 	m.mu.Unlock()
 }
 
@@ -233,15 +227,7 @@ func (c *Cluster) start(m *Member, state string) {
 func (m *Member) Running() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.cmd == nil {
-		return false
-	}
-	select {
-	case <-m.done:
-		return false
-	default:
-		return true
-	}
+	return m.proc != nil && m.proc.Running()
 }
 
 // Stop stops the member with SIGTERM (SIGKILL after 15 s: a last member alone can take ~10 s).
@@ -252,20 +238,14 @@ func (c *Cluster) Kill(m *Member) { c.signal(m, syscall.SIGKILL, 5*time.Second) 
 
 func (c *Cluster) signal(m *Member, sig syscall.Signal, grace time.Duration) {
 	m.mu.Lock()
-	cmd, done := m.cmd, m.done
+	proc := m.proc
 	m.mu.Unlock()
-	if cmd == nil {
+	if proc == nil {
 		return
 	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-done:
-	case <-time.After(grace):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	proc.Stop(sig, grace)
 	m.mu.Lock()
-	m.cmd = nil
+	m.proc = nil
 	m.mu.Unlock()
 }
 
@@ -467,8 +447,8 @@ var ErrNotRunning = errors.New("etcdlab: member not running")
 func (m *Member) Process() (*os.Process, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.cmd == nil {
+	if m.proc == nil {
 		return nil, ErrNotRunning
 	}
-	return m.cmd.Process, nil
+	return m.proc.Process(), nil
 }

@@ -70,8 +70,7 @@ type APIServer struct {
 	log    *testlab.SyncBuffer
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *testlab.Daemon
 }
 
 // Binary returns the kube-apiserver to run: KUMA_KUBE_APISERVER, or the cached build
@@ -187,17 +186,13 @@ func (s *APIServer) start(t testlab.TB, bin string, args []string) {
 	}
 	cmd.Stdout = s.log
 	cmd.Stderr = s.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("kubelab: start kube-apiserver: %v", err)
+	proc, err := testlab.Start(cmd)
+	if err != nil {
+		t.Fatalf("kubelab: kube-apiserver: %v", err)
+		return
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
 	s.mu.Lock()
-	s.cmd, s.done = cmd, done
+	s.proc = proc
 	s.mu.Unlock()
 	t.Cleanup(s.Stop)
 }
@@ -205,18 +200,11 @@ func (s *APIServer) start(t testlab.TB, bin string, args []string) {
 // Stop stops the API server (SIGTERM, SIGKILL after 10 s).
 func (s *APIServer) Stop() {
 	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd = nil
+	proc := s.proc
+	s.proc = nil
 	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
+	if proc != nil {
+		proc.Stop(syscall.SIGTERM, testlab.StopGrace)
 	}
 }
 
@@ -229,12 +217,10 @@ func (s *APIServer) waitReady(t testlab.TB) {
 	var last string
 	for time.Now().Before(deadline) {
 		s.mu.Lock()
-		done := s.done
+		proc := s.proc
 		s.mu.Unlock()
-		select {
-		case <-done:
+		if proc != nil && !proc.Running() {
 			t.Fatalf("kubelab: kube-apiserver exited:\n%s", tail(s.Log()))
-		default:
 		}
 		code, body, err := s.Do(context.Background(), http.MethodGet, "/readyz", nil)
 		if err == nil && code == http.StatusOK {
