@@ -120,3 +120,23 @@ func TestGarbagePacketsCostOneLine(t *testing.T) {
 		t.Fatalf("unlimited lines: %v", raw[:1])
 	}
 }
+
+// serf's warning about an answer to a query it stopped waiting for (the
+// duplicates after QueryUntil returned) is logged at debug level; its
+// other warnings stay warnings.
+func TestLateQueryAnswersLoggedAtDebug(t *testing.T) {
+	var buf lockedBuffer
+	l := newStdLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	l.Printf("[WARN] serf: reply for non-running query (LTime: 78, ID: 261434246) From: core-9.e2e.local")
+	l.Printf("[WARN] serf: Failed to deliver query response, dropping")
+	lines := buf.lines()
+	if len(lines) != 2 {
+		t.Fatalf("lines %q, want 2", lines)
+	}
+	if !strings.Contains(lines[0], "level=DEBUG") || !strings.Contains(lines[0], "non-running query") {
+		t.Errorf("late answer: %q, want it at debug level", lines[0])
+	}
+	if !strings.Contains(lines[1], "level=WARN") {
+		t.Errorf("another serf warning: %q, want it kept a warning", lines[1])
+	}
+}

@@ -240,6 +240,50 @@ func TestQueryUntilAsksTheSilentAgain(t *testing.T) {
 	}
 }
 
+// Many members silent at half the timeout are slow, not lost: they are
+// not asked again (a second ask would make each of them work and answer
+// twice, relayed), and their answers before the deadline count.
+func TestQueryUntilWaitsForManySlowMembers(t *testing.T) {
+	const n, timeout = 5, 4 * time.Second
+	agents := startCluster(t, n, Config{Keys: [][]byte{testKey(t)}})
+	var mu sync.Mutex
+	calls := map[string]int{}
+	for i, a := range agents {
+		name := a.cfg.NodeName
+		if err := a.HandleQuery("slow", func([]byte) ([]byte, error) {
+			mu.Lock()
+			calls[name]++
+			mu.Unlock()
+			if i > 0 { // every member but the asker: past half the timeout
+				time.Sleep(timeout * 6 / 10)
+			}
+			return []byte(name), nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if silent := n - 1; silent <= reaskLimit(n) {
+		t.Fatalf("test needs more than %d slow members, has %d", reaskLimit(n), silent)
+	}
+	got, err := agents[0].QueryUntil(t.Context(), "slow", nil, nil, timeout, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("answers from %d members, want %d", len(got), n)
+	}
+	if r := agents[0].Stats().QueriesReasked; r != 0 {
+		t.Errorf("QueriesReasked = %d, want 0: %d slow members are over the limit of %d", r, n-1, reaskLimit(n))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for name, c := range calls {
+		if c != 1 {
+			t.Errorf("%s answered %d times, want once", name, c)
+		}
+	}
+}
+
 // TestSpreadAnswerPausesFirst: a spread handler runs after the drawn pause
 // (bounded by the spread and by a quarter of the time the query has left);
 // a plain handler, and any handler when the spread is zero, runs at once.

@@ -447,6 +447,9 @@ func (m *meshLab) explainSlow(per map[int]time.Duration, name string, t0 time.Ti
 	slowest := views[hosts[0]]
 	m.t.Logf("  %s saw %d suspicions or failures of other nodes meanwhile, dropped %d gossip messages (handler queue full); its namespace's UDP counters since the start: %s",
 		nodeName(hosts[0]), slowest.suspicions, slowest.dropped, m.udpDrops(hosts[0]))
+	if evaluator == "" {
+		evaluator, evaluatorSince = "none yet", "-"
+	}
 	m.t.Logf("  all observers dropped %d gossip messages in the window; the cluster evaluator: %s (since %s)", droppedAll, evaluator, evaluatorSince)
 	for _, line := range slowest.lines {
 		m.t.Logf("  %s: %s", nodeName(hosts[0]), line)
