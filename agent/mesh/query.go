@@ -141,13 +141,15 @@ func (m *Mesh) Query(ctx context.Context, name string, payload []byte, filterNod
 // With want > 0 the caller expects an answer from every member asked (the
 // filterNodes, or every alive member), so the query goes out without relays
 // and only the members still silent at half the timeout are asked again,
-// with relays (queryRelayFactor), and only when they are few
-// (reaskLimit): many silent members are late, not lost. Relaying every answer through two more
-// members tripled what the asker receives: at 50 nodes the evaluator's four
-// queries brought ~600 datagrams at once, and that node alone then learnt
-// of a dead member seconds after the rest (measured: 3.9 and 4.4 s against
-// a median of 1.3-1.7 s). A lost datagram now costs half the timeout, no
-// more, and is counted (Stats.QueriesReasked).
+// with relays (queryRelayFactor), and only when they are few (reaskLimit):
+// many silent members are late, not lost. Relaying every answer through
+// two more members tripled what the asker receives: at 50 nodes the
+// evaluator's four queries brought ~600 datagrams at once, and that node
+// alone then learnt of a dead member seconds after the rest (measured: 3.9
+// and 4.4 s against a median of 1.3-1.7 s). A lost datagram costs half the
+// timeout, no more, and is counted (Stats.QueriesReasked); one lost while
+// many members are late costs the whole timeout, and its member is left
+// unanswered.
 func (m *Mesh) QueryUntil(ctx context.Context, name string, payload []byte, filterNodes []string, timeout time.Duration, want int) (map[string]Response, error) {
 	if name == "" || strings.HasPrefix(name, reservedQueryPrefix) {
 		return nil, fmt.Errorf("query name %q: empty or reserved", name)

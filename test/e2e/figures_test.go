@@ -176,7 +176,7 @@ func TestFigureDetection(t *testing.T) {
 					time.Sleep(warmup)
 				}
 				res := map[string][]time.Duration{}
-				var cutCmd []time.Duration // how long the cut's command took
+				var cutTook []time.Duration // how long each cut took (t0 is before it)
 				for trial := 0; trial < profile.trials; trial++ {
 					victim := 2 + trial%(n-1) // host 1 always observes
 					others := hosts(n, victim)
@@ -193,7 +193,7 @@ func TestFigureDetection(t *testing.T) {
 					if err := m.lab.CutOff(victim); err != nil {
 						t.Fatal(err)
 					}
-					cutCmd = append(cutCmd, time.Since(t0))
+					cutTook = append(cutTook, time.Since(t0))
 					res["cut-off"] = append(res["cut-off"], m.waitDetected(others, nodeName(victim), "failed", t0, 60*time.Second))
 					if err := m.lab.Heal(victim); err != nil {
 						t.Fatal(err)
@@ -201,7 +201,7 @@ func TestFigureDetection(t *testing.T) {
 					eventuallyEvery(t, "healed agent back", 90*time.Second, m.pollGap(), func() bool { return m.aliveIn(all, n) })
 				}
 				t.Logf("load average at end: %s", loadAvg())
-				t.Logf("the cut (the switch port set down, t0 before it) took median %v max %v: %v", median(cutCmd), slices.Max(cutCmd), rounded(cutCmd))
+				t.Logf("the cut (the switch port set down, t0 before it) took median %v max %v: %v", median(cutTook), slices.Max(cutTook), rounded(cutTook))
 				for _, kind := range []string{"kill-9", "cut-off"} {
 					ds := res[kind]
 					t.Logf("FIGURE detection profile=%s agents=%d kind=%s trials=%d median=%v max=%v min=%v all=%v",
