@@ -18,6 +18,8 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,10 +107,13 @@ type Agent struct {
 	// machineIDHash is read once: a new machine-id comes with a reboot (the
 	// documented regeneration ends in one), and tags are built every second.
 	machineIDHash string
-	tagsMu        sync.Mutex
-	lastTags      map[string]string // the last tags published
-	tagsErr       string            // why newer tags are not published; "" when they are
-	tagsDirty     chan struct{}
+	// life is random per process (tag l): with memberlist's incarnation it
+	// names one change of this node in every observer's member events.
+	life      string
+	tagsMu    sync.Mutex
+	lastTags  map[string]string // the last tags published
+	tagsErr   string            // why newer tags are not published; "" when they are
+	tagsDirty chan struct{}
 	// etcdSummary is this controller's latest etcd summary (tag e); nil
 	// until its etcd check ran, and on other nodes.
 	etcdSummary atomic.Pointer[etcd.Summary]
@@ -165,6 +170,11 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 		return nil, err
 	}
 	a.node = n
+	var life [clusterchecks.LifeLen / 2]byte
+	if _, err := rand.Read(life[:]); err != nil {
+		return nil, fmt.Errorf("agent: life tag: %w", err)
+	}
+	a.life = hex.EncodeToString(life[:])
 	if len(cfg.Paths.MachineIDFiles) > 0 {
 		if id, err := checks.ReadMachineID(cfg.Paths.MachineIDFiles[0]); err == nil {
 			a.machineIDHash = clusterchecks.MachineIDHash(id)
@@ -362,9 +372,14 @@ func (a *Agent) onCheckChange(prev *checks.Outcome, cur checks.Outcome) {
 // emit records an event if events are enabled, and keeps it for the
 // status page either way.
 func (a *Agent) emit(t events.Type, subject string, sev events.Severity, data any) {
+	a.emitID("", t, subject, sev, data)
+}
+
+// emitID is emit with the event's id given ("": a random one).
+func (a *Agent) emitID(id string, t events.Type, subject string, sev events.Severity, data any) {
 	a.recent.record(t, subject, sev, data, time.Now())
 	if a.bus != nil {
-		a.bus.emit(t, subject, sev, data)
+		a.bus.emit(id, t, subject, sev, data)
 	}
 }
 
@@ -380,12 +395,20 @@ var memberEventTypes = map[string]struct {
 	"reap":   {events.MemberReaped, events.SeverityWarning},
 }
 
+// emitMember records one event per member of e. Its id is the one every
+// observer of the same change gives it (events.MemberEventID) when the
+// member's life tag and incarnation are known, so the cluster's copies are
+// one event; random otherwise (an older agent, a forgotten member).
 func (a *Agent) emitMember(e mesh.MemberEvent) {
 	m, ok := memberEventTypes[e.Type]
 	if !ok {
 		return
 	}
 	for _, mem := range e.Members {
-		a.emit(m.t, mem.Name, m.sev, events.MemberData{Member: mem.Name, Addr: mem.Addr, Status: mem.Status})
+		id := ""
+		if life := mem.Tags[clusterchecks.TagLife]; life != "" && mem.Incarnation != 0 && a.bus != nil {
+			id = events.MemberEventID(a.cfg.Events.Cluster, m.t, mem.Name, life, mem.Incarnation)
+		}
+		a.emitID(id, m.t, mem.Name, m.sev, events.MemberData{Member: mem.Name, Addr: mem.Addr, Status: mem.Status})
 	}
 }

@@ -83,9 +83,12 @@ func newEventBus(cfg config.Config, node string, self *cluster.Host, c *cluster.
 
 // emit records an event; it never blocks on NATS. An event the outbox
 // does not take (too large) is counted there and announced.
-func (b *eventBus) emit(t events.Type, subject string, sev events.Severity, data any) {
+func (b *eventBus) emit(id string, t events.Type, subject string, sev events.Severity, data any) {
 	e, err := events.New(b.cfg.Events.Cluster, b.node, t, subject, sev, data, time.Now())
 	if err == nil {
+		if id != "" {
+			e.ID = id
+		}
 		err = b.ob.Append(e)
 	}
 	b.mu.Lock()

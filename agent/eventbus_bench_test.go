@@ -56,7 +56,7 @@ func benchDrain(b *testing.B, window int) {
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		for j := range perOp {
-			bus.emit(events.CheckStatusChanged, "bench", events.SeverityWarning,
+			bus.emit("", events.CheckStatusChanged, "bench", events.SeverityWarning,
 				events.CheckData{Check: "bench", From: "ok", To: "warning", Message: fmt.Sprintf("op %d event %d", i, j)})
 		}
 		if n := bus.ob.Len(); n != perOp {

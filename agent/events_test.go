@@ -19,6 +19,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/lease"
 	"github.com/kuma-agent/kuma-agent/internal/natsbus"
+	"github.com/kuma-agent/kuma-agent/internal/statuspage"
 )
 
 // TestEventsFlowOnNATS: three agents with their embedded NATS servers
@@ -71,6 +72,40 @@ func TestEventsFlowOnNATS(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no member.failed event for core-3 on NATS")
+	}
+
+	// Both survivors announce the death, under one id (the member's life
+	// tag and incarnation): the stream keeps one event, not one per
+	// observer (with random ids it kept two here, 49 at 50 nodes).
+	eventually(t, "both survivors announced core-3's failure and published it", 30*time.Second, func() bool {
+		for _, name := range []string{"core-1.test.local", "core-2.test.local"} {
+			a := tc.nodes[name].agent
+			announced := slices.ContainsFunc(a.recent.list(), func(e statuspage.Event) bool {
+				return e.Type == string(events.MemberFailed) && e.Subject == "core-3.test.local"
+			})
+			if !announced || a.bus.ob.Len() != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	var stored []events.Event
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer rcancel()
+	if err := natsbus.Read(rctx, js, natsbus.DefaultStreamName, natsbus.Query{Types: []events.Type{events.MemberFailed}}, func(e events.Event) error {
+		if e.Subject == "core-3.test.local" {
+			stored = append(stored, e)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 1 {
+		var from []string
+		for _, e := range stored {
+			from = append(from, e.Node()+" id "+e.ID)
+		}
+		t.Fatalf("the stream holds %d member.failed events for core-3 (one death, two observers), want 1: %v", len(stored), from)
 	}
 }
 

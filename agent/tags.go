@@ -14,12 +14,12 @@ import (
 )
 
 // tags is what this node gossips: roles, version, a health summary, a hash
-// of its machine-id (never the id) and the check generation. An error
+// of its machine-id (never the id), the check generation and its life. An error
 // means they do not encode (too large even with the failing list cut, a
 // check name the format cannot carry).
 func (a *Agent) tags() (map[string]string, error) {
 	t := clusterchecks.Tags{Roles: a.node.Roles, Version: a.opts.Version, Generation: a.sched.Generation(),
-		MachineIDHash: a.machineIDHash, Units: a.unitsTag(), Etcd: a.etcdSummary.Load()}
+		MachineIDHash: a.machineIDHash, Units: a.unitsTag(), Etcd: a.etcdSummary.Load(), Life: a.life}
 	if a.sup != nil {
 		t.Raft = a.sup.RaftState()
 	}

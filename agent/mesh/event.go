@@ -18,6 +18,12 @@ type Member struct {
 	// Status is alive, leaving, left or failed.
 	Status string
 	Tags   map[string]string
+	// Incarnation is memberlist's incarnation number of the member when
+	// the event was read (in member events only; 0: not known, as for a
+	// member memberlist has forgotten). Every node that applied the same
+	// change holds the same number: with the member's name and the event's
+	// type it names one change cluster-wide (the agent's member event ids).
+	Incarnation uint32
 }
 
 // MemberEvent reports a change of one or more members.
@@ -123,12 +129,28 @@ func (m *Mesh) readEvents(ch <-chan serf.Event) {
 func (m *Mesh) handleEvent(e serf.Event) {
 	switch ev := e.(type) {
 	case serf.MemberEvent:
-		m.handleMemberEvent(toMemberEvent(ev, m.now()))
+		me := toMemberEvent(ev, m.now())
+		m.addIncarnations(&me)
+		m.handleMemberEvent(me)
 	case *serf.Query:
 		m.handleQuery(ev)
 	default:
 		// User events are not part of this package's protocol.
 		m.log.Debug("gossip event ignored", "event", e.String())
+	}
+}
+
+// addIncarnations fills in each member's incarnation as memberlist holds
+// it now. serf hands the event over while memberlist applies the change
+// (under its lock), so this reads the number of that change unless a newer
+// one came in meanwhile: then the event gets the newer number, which costs
+// a second copy of the event downstream (ids differ), never a lost one.
+func (m *Mesh) addIncarnations(ev *MemberEvent) {
+	ml := m.serf.Memberlist()
+	for i := range ev.Members {
+		if inc, ok := ml.NodeIncarnation(ev.Members[i].Name); ok {
+			ev.Members[i].Incarnation = inc
+		}
 	}
 }
 

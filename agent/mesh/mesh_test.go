@@ -73,10 +73,25 @@ func TestShutdownIsFailureAndSnapshotRejoins(t *testing.T) {
 	for _, a := range agents[:2] {
 		waitStatus(t, a, []*agent{victim}, "failed")
 	}
-	eventually(t, "failed event on node-0", func() bool {
-		_, ok := agents[0].sink.find("failed", victim.cfg.NodeName)
-		return ok
-	})
+	// Both observers' failed events carry the incarnation of the same
+	// change (the agent's member event ids hash it).
+	var incs []uint32
+	for _, a := range agents[:2] {
+		var ev MemberEvent
+		eventually(t, "failed event on "+a.cfg.NodeName, func() bool {
+			var ok bool
+			ev, ok = a.sink.find("failed", victim.cfg.NodeName)
+			return ok
+		})
+		for _, m := range ev.Members {
+			if m.Name == victim.cfg.NodeName {
+				incs = append(incs, m.Incarnation)
+			}
+		}
+	}
+	if len(incs) != 2 || incs[0] == 0 || incs[0] != incs[1] {
+		t.Errorf("the two observers' failed events carry incarnations %v, want one and the same, not 0", incs)
+	}
 
 	cfg := victim.cfg
 	cfg.EventSink = nil

@@ -124,6 +124,9 @@ func TestLANTimingsBySize(t *testing.T) {
 		if !c.MembershipFirst {
 			t.Errorf("hosts=%d: suspect and dead messages queue behind serf's payloads (MembershipFirst off)", hosts)
 		}
+		if !c.GossipDeadAtOnce {
+			t.Errorf("hosts=%d: news of a death waits for the next gossip tick (GossipDeadAtOnce off)", hosts)
+		}
 		if min != liveSuspicionFloor || max < 9*time.Second {
 			t.Errorf("hosts=%d: suspicion min %v max %v (ProbeInterval %v)", hosts, min, max, c.ProbeInterval)
 		}

@@ -96,7 +96,7 @@ func (p *Paths) EventsAck(ctx context.Context, fn func(events.Event, func(bool))
 			return
 		}
 		err := p.Live.Events(ctx, func(ev events.Event) error {
-			e, first := p.seen.takeLive(ev.ID)
+			e, first := p.seen.takeLive(copyKey(ev))
 			return once(ev, e, first)
 		})
 		if ctx.Err() == nil {
@@ -105,7 +105,7 @@ func (p *Paths) EventsAck(ctx context.Context, fn func(events.Event, func(bool))
 		}
 	}()
 	err := p.Durable.EventsAck(ctx, func(ev events.Event, settle func(bool)) error {
-		e, first := p.seen.takeDurable(ev.ID, settle)
+		e, first := p.seen.takeDurable(copyKey(ev), settle)
 		return once(ev, e, first)
 	})
 	cancel()
@@ -114,4 +114,14 @@ func (p *Paths) EventsAck(ctx context.Context, fn func(events.Event, func(bool))
 		return err
 	}
 	return nil
+}
+
+// copyKey is what makes two events copies of one: the id, and the type and
+// subject with it. A member event's id is the same from every agent that
+// saw the change (events.MemberEventID), so it is predictable: keyed on the
+// id alone, an agent could spend it on an event of its own beforehand and
+// the real one would run nothing. The agents' own copies agree on all
+// three.
+func copyKey(ev events.Event) string {
+	return ev.Type + "\x00" + ev.Subject + "\x00" + ev.ID
 }

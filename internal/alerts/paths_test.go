@@ -256,3 +256,33 @@ func runAlerter(hook *hookRecorder, src Source) func() error {
 	go func() { done <- New(hook.config(), discardLog()).Run(ctx, src) }()
 	return func() error { cancel(); return <-done }
 }
+
+// TestPathsCopiesOfOneChangeAlertOnce: every agent that saw a member fail
+// publishes the event under one id: the copies from other agents run
+// nothing, the stream's one copy is acknowledged, and an event of another
+// type claiming the same id is not taken for a copy (it alerts, and does
+// not swallow the real one).
+func TestPathsCopiesOfOneChangeAlertOnce(t *testing.T) {
+	hook := newHookRecorder(t)
+	live, durable, p, stop := runPaths(hook)
+	id := events.MemberEventID("prod", events.MemberFailed, "core-3", "0badcafe", 7)
+	copyFrom := func(node string, typ events.Type) events.Event {
+		return events.Event{ID: id, Source: "kuma-agent/prod/" + node, Type: events.TypePrefix + string(typ), Subject: "core-3"}
+	}
+	live <- copyFrom("core-4", events.AgentStarted) // spends the id first
+	hook.waitArrived(t, id)
+	live <- copyFrom("core-1", events.MemberFailed)
+	hook.waitArrived(t, id)
+	live <- copyFrom("core-2", events.MemberFailed)
+	durable.in <- copyFrom("core-1", events.MemberFailed) // the stream keeps one copy
+	waitFor(t, "the stored copy acked", func() bool { return len(durable.settlements(id)) == 1 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := hook.got(); len(got) != 2 {
+		t.Fatalf("actions ran %d times, want 2 (the other event, and the failure once)", len(got))
+	}
+	if n := p.Duplicates.Load(); n != 2 {
+		t.Errorf("duplicates %d, want 2 (core-2's live copy, the stored copy)", n)
+	}
+}

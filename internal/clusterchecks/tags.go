@@ -31,7 +31,12 @@ const (
 	TagUnits      = "u" // quorum-group units on this node: "ok" or "down"
 	TagRaft       = "k" // this node's Core in Raft: "leader", "follower" or "out"
 	TagEtcd       = "e" // this controller's etcd summary (etcd.Summary's form)
+	TagLife       = "l" // Life: random per agent process
 )
+
+// LifeLen is the length of Tags.Life in hex digits: 32 bits, so two lives
+// of one node share it once in about four billion restarts.
+const LifeLen = 8
 
 // unitsValues and raftValues are the values TagUnits and TagRaft may take.
 var (
@@ -82,6 +87,12 @@ func EncodeTags(t Tags) (map[string]string, error) {
 		m[TagMachineID] = t.MachineIDHash
 	}
 	m[TagGeneration] = strconv.FormatUint(t.Generation, 10)
+	if t.Life != "" {
+		if !isLowerHex(t.Life, LifeLen) {
+			return nil, fmt.Errorf("tag %s: %q is not %d lowercase hex digits", TagLife, t.Life, LifeLen)
+		}
+		m[TagLife] = t.Life
+	}
 	for key, v := range map[string]struct {
 		val   string
 		valid []string
@@ -204,6 +215,12 @@ func DecodeTags(m map[string]string) (Tags, error) {
 		}
 		t.Generation = g
 	}
+	if s, ok := m[TagLife]; ok {
+		if !isLowerHex(s, LifeLen) {
+			return Tags{}, fmt.Errorf("tag %s: %q is not %d lowercase hex digits", TagLife, clip(s), LifeLen)
+		}
+		t.Life = s
+	}
 	// Unknown values from a newer agent read as "not said", never as a
 	// verdict the guard would count.
 	if s := m[TagUnits]; slices.Contains(unitsValues, s) {
@@ -299,8 +316,11 @@ func isRoleSyntax(s string) bool {
 	return true
 }
 
-func isMachineIDHash(s string) bool {
-	if len(s) != machineIDHashLen {
+func isMachineIDHash(s string) bool { return isLowerHex(s, machineIDHashLen) }
+
+// isLowerHex reports whether s is n lowercase hex digits.
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
 		return false
 	}
 	for _, c := range []byte(s) {

@@ -22,12 +22,13 @@ func TestTagsRoundTrip(t *testing.T) {
 		Health:        Health{Worst: checks.Warn, Failing: []string{"ntp", "hosts"}},
 		MachineIDHash: MachineIDHash("0123456789abcdef0123456789abcdef"),
 		Generation:    42,
+		Life:          "0badcafe",
 	}
 	m, err := EncodeTags(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m[TagHealth] != "warn:hosts,ntp" || m[TagRoles] != "core,k0s-worker" || m[TagGeneration] != "42" {
+	if m[TagHealth] != "warn:hosts,ntp" || m[TagRoles] != "core,k0s-worker" || m[TagGeneration] != "42" || m[TagLife] != "0badcafe" {
 		t.Errorf("encoded %v", m)
 	}
 	out, err := DecodeTags(m)
@@ -121,6 +122,8 @@ func TestEncodeTagsErrors(t *testing.T) {
 		{"huge version", Tags{Version: strings.Repeat("v", 600)}, "", ErrTagsTooLarge},
 		{"unknown role", Tags{Roles: cluster.Roles{"king"}}, TagRoles, nil},
 		{"bad hash", Tags{MachineIDHash: "0123456789ABCDEF"}, TagMachineID, nil},
+		{"bad life", Tags{Life: "0BADCAFE"}, TagLife, nil},
+		{"long life", Tags{Life: "0badcafe0"}, TagLife, nil},
 		{"comma in check", Tags{Health: Health{Worst: checks.Warn, Failing: []string{"a,b"}}}, TagHealth, nil},
 		{"plus check", Tags{Health: Health{Worst: checks.Warn, Failing: []string{"+3"}}}, TagHealth, nil},
 		{"bad status", Tags{Health: Health{Worst: checks.Status(9)}}, TagHealth, nil},
@@ -163,6 +166,9 @@ func TestDecodeTags(t *testing.T) {
 		{"plus zero", map[string]string{"h": "warn:ntp,+0"}, TagHealth, nil},
 		{"plus plus", map[string]string{"h": "warn:ntp,++1"}, TagHealth, nil},
 		{"short hash", map[string]string{"m": "abc"}, TagMachineID, nil},
+		{"life", map[string]string{"l": "0badcafe"}, "", func(t Tags) bool { return t.Life == "0badcafe" }},
+		{"short life", map[string]string{"l": "cafe"}, TagLife, nil},
+		{"life not hex", map[string]string{"l": "0badcafg"}, TagLife, nil},
 		{"negative generation", map[string]string{"g": "-1"}, TagGeneration, nil},
 		{"overflowing generation", map[string]string{"g": "18446744073709551616"}, TagGeneration, nil},
 		{"control char version", map[string]string{"v": "1\x1b[31m"}, TagVersion, nil},
@@ -204,10 +210,14 @@ func TestMachineIDHash(t *testing.T) {
 func FuzzDecodeTags(f *testing.F) {
 	f.Add("core,k0s-worker", "1.0.0", "warn:hosts,ntp", MachineIDHash("a"), "7", "x")
 	f.Add("", "", "crit:ports,+3", "", "", "")
+	f.Add("core", "1.0.0", "ok", "", "1", "0badcafe")
 	f.Add("lb", "v", "ok", "0123456789abcdef", "18446744073709551615", "\xff")
 	f.Add("core,,x", "\x00", "warn:+1,a", "ABC", "-1", "")
 	f.Fuzz(func(t *testing.T, r, v, h, m, g, extra string) {
 		in := map[string]string{TagRoles: r, TagVersion: v, TagHealth: h, TagMachineID: m, TagGeneration: g, "x": extra}
+		if len(extra) == LifeLen { // a life tag's length: read as one too
+			in[TagLife] = extra
+		}
 		tags, err := DecodeTags(in)
 		if err != nil {
 			return

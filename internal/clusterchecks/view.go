@@ -46,6 +46,11 @@ type Tags struct {
 	// Etcd is this controller's etcd summary (its etcd check's survey);
 	// nil when it says none (not a controller, an older agent).
 	Etcd *etcd.Summary
+	// Life is random per agent process (LifeLen lowercase hex digits),
+	// so that one node's lives tell apart: its member events' ids hash it
+	// with memberlist's incarnation number, which starts again from 1
+	// once the cluster has forgotten the node. "" = not said.
+	Life string
 }
 
 // Health summarises the agent's own node checks.

@@ -55,3 +55,30 @@ func TestToken(t *testing.T) {
 		}
 	}
 }
+
+// TestMemberEventID: one change of one member has one id whoever computes
+// it; any other change, member, life, cluster or type has another, and a
+// field boundary cannot be shifted into the same id.
+func TestMemberEventID(t *testing.T) {
+	id := MemberEventID("prod", MemberFailed, "core-3", "0badcafe", 7)
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		t.Fatalf("id %q is not 32 lowercase hex digits", id)
+	}
+	if again := MemberEventID("prod", MemberFailed, "core-3", "0badcafe", 7); again != id {
+		t.Fatalf("the same change gave %s and %s", id, again)
+	}
+	seen := map[string]string{id: "base"}
+	for name, other := range map[string]string{
+		"incarnation": MemberEventID("prod", MemberFailed, "core-3", "0badcafe", 8),
+		"life":        MemberEventID("prod", MemberFailed, "core-3", "0badcafd", 7),
+		"member":      MemberEventID("prod", MemberFailed, "core-4", "0badcafe", 7),
+		"type":        MemberEventID("prod", MemberJoined, "core-3", "0badcafe", 7),
+		"cluster":     MemberEventID("test", MemberFailed, "core-3", "0badcafe", 7),
+		"boundary":    MemberEventID("prod", MemberFailed, "core-30", "badcafe", 7),
+	} {
+		if prev, ok := seen[other]; ok {
+			t.Errorf("a different %s gave the id of %s", name, prev)
+		}
+		seen[other] = name
+	}
+}

@@ -169,6 +169,15 @@ type Config struct {
 	// (kuma-agent patch: third_party/README.md)
 	MembershipFirst bool
 
+	// GossipDeadAtOnce, if true, runs a gossip round at once when this
+	// node queues a dead message that changed its view of a member,
+	// instead of leaving the verdict for the next GossipInterval tick:
+	// each hop of a verdict's way through the cluster no longer waits for
+	// a ticker, which on a busy host is also a wait for the scheduler.
+	// Suspicions and refutations keep the ticker. false keeps upstream
+	// behaviour. (kuma-agent patch: third_party/README.md, deadnews.go)
+	GossipDeadAtOnce bool
+
 	// PushPullInterval is the interval between complete state syncs.
 	// Complete state syncs are done with a single node over TCP and are
 	// quite expensive relative to standard gossiped messages. Setting this

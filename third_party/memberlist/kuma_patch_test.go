@@ -762,3 +762,111 @@ func TestKumaMembershipFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestKumaGossipDeadAtOnce: with no gossip ticker at all (GossipInterval
+// an hour), a verdict reaches the other nodes with GossipDeadAtOnce and
+// stays where it was queued without it; a suspicion and a refutation wait
+// for the ticker either way.
+func TestKumaGossipDeadAtOnce(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("GossipDeadAtOnce=%v", on), func(t *testing.T) {
+			quiet := func(c *Config) {
+				c.GossipDeadAtOnce = on
+				c.ProbeInterval = time.Hour // no probes: nothing but the news moves
+				c.PushPullInterval = 0
+			}
+			a := kumaNode(t, "a", 0, quiet)
+			b := kumaNode(t, "b", 0, quiet)
+			c := kumaNode(t, "c", 0, quiet)
+			// Joins are push/pull exchanges: c joins both so that all
+			// three know all three without a gossip round.
+			if _, err := b.Join([]string{a.LocalNode().Address()}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Join([]string{a.LocalNode().Address(), b.LocalNode().Address()}); err != nil {
+				t.Fatal(err)
+			}
+			victim := hungListener(t).Addr()
+			for _, m := range []*Memberlist{a, b, c} {
+				fakeNode(m, "victim", victim)
+			}
+			state := func(m *Memberlist, node string) (NodeStateType, uint32) {
+				m.nodeLock.RLock()
+				defer m.nodeLock.RUnlock()
+				st := m.nodeMap[node]
+				if st == nil {
+					t.Fatalf("%s does not know %s", m.config.Name, node)
+				}
+				return st.State, st.Incarnation
+			}
+			// arrives: the news must arrive within 5 s (far more than a
+			// round on loopback), or must not within 1 s.
+			arrives := func(what string, want bool, ok func() bool) {
+				t.Helper()
+				wait := time.Second
+				if want {
+					wait = 5 * time.Second
+				}
+				for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+					if ok() {
+						if !want {
+							t.Fatalf("%s arrived without a gossip tick", what)
+						}
+						return
+					}
+				}
+				if want {
+					t.Fatalf("%s did not arrive within 5 s", what)
+				}
+			}
+
+			// (suspicion timers scale with ProbeInterval: an hour here.)
+			a.suspectNode(&suspect{Incarnation: 1, Node: "victim", From: "a"})
+			arrives("a's suspicion of victim", false, func() bool {
+				sb, _ := state(b, "victim")
+				sc, _ := state(c, "victim")
+				return sb == StateSuspect || sc == StateSuspect
+			})
+
+			_, inc := state(b, "b")
+			b.suspectNode(&suspect{Incarnation: inc, Node: "b", From: "a"})
+			arrives("b's refutation", false, func() bool {
+				_, ia := state(a, "b")
+				_, ic := state(c, "b")
+				return ia > inc || ic > inc
+			})
+
+			a.deadNode(&dead{Incarnation: 1, Node: "victim", From: "a"})
+			arrives("a's verdict on victim", on, func() bool {
+				sb, _ := state(b, "victim")
+				sc, _ := state(c, "victim")
+				return sb == StateDead && sc == StateDead
+			})
+		})
+	}
+}
+
+// TestKumaNodeIncarnation: the number is the one the node itself holds,
+// seen alike by a peer, moves with a refutation, and an unknown member
+// has none.
+func TestKumaNodeIncarnation(t *testing.T) {
+	a := kumaNode(t, "a", 0)
+	b := kumaNode(t, "b", 0)
+	if _, err := a.Join([]string{b.LocalNode().Address()}); err != nil {
+		t.Fatal(err)
+	}
+	own, ok := b.NodeIncarnation("b")
+	if !ok || own == 0 {
+		t.Fatalf("b's own incarnation: %d, %v", own, ok)
+	}
+	if seen, ok := a.NodeIncarnation("b"); !ok || seen != own {
+		t.Fatalf("a sees b at incarnation %d (%v), b holds %d", seen, ok, own)
+	}
+	b.suspectNode(&suspect{Incarnation: own, Node: "b", From: "a"}) // b refutes
+	if now, _ := b.NodeIncarnation("b"); now <= own {
+		t.Fatalf("after refuting, b's incarnation is %d, was %d", now, own)
+	}
+	if inc, ok := a.NodeIncarnation("nobody"); ok || inc != 0 {
+		t.Fatalf("an unknown member: %d, %v", inc, ok)
+	}
+}

@@ -70,6 +70,7 @@ type Memberlist struct {
 	nodeTimers  map[string]*suspicion // Maps Node.Name -> suspicion timer
 	unreachable unreachableChecks     // kuma-agent patch: checks in flight
 	lastPings   atomic.Int32          // kuma-agent patch: last pings in flight (lastping.go)
+	deadRound   atomic.Bool           // kuma-agent patch: a dead-news round on its way (deadnews.go)
 	awareness   *awareness
 
 	tickerLock sync.Mutex

@@ -1380,6 +1380,7 @@ func (m *Memberlist) deadNode(d *dead) {
 		m.encodeBroadcastNotify(d.Node, deadMsg, d, m.leaveBroadcast)
 	} else {
 		m.encodeAndBroadcast(d.Node, deadMsg, d)
+		m.gossipDeadNews() // kuma-agent patch (deadnews.go)
 	}
 
 	// Update metrics
