@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -291,7 +292,7 @@ func TestAgentsFormMeshAndReport(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`kuma_agent_members{status="alive"} 3`, `kuma_agent_check_status{check="ntp"} 0`, `kuma_agent_build_info{version="test"} 1`, `kuma_agent_outbox_pending_events `} {
+	for _, want := range []string{`kuma_agent_members{status="alive"} 3`, `kuma_agent_check_status{check="ntp"} 0`, `kuma_agent_build_info{version="test"} 1`, `kuma_agent_outbox_pending_events `, fmt.Sprintf("kuma_agent_go_maxprocs %d\n", runtime.GOMAXPROCS(0))} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
 		}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +88,7 @@ func newAgentMetrics(version string) *agentMetrics {
 		certs:      r.Gauge("kuma_agent_cluster_certificate_expiry_seconds", "Seconds until each node's soonest certificate expires, negative once expired, from its doctor answer (evaluator only).", "node"),
 		etcd:       r.Gauge("kuma_agent_cluster_etcd", "etcd as etcd reports itself (cluster-etcd): members, healthy, margin (quorum margin), db_percent (largest database in percent of its quota; -1 unknown) (evaluator only).", "value"),
 	}
+	r.GaugeFunc("kuma_agent_go_maxprocs", "Threads that may run the agent's Go code at once (GOMAXPROCS: agent.max_procs or the GOMAXPROCS environment variable).", func() float64 { return float64(runtime.GOMAXPROCS(0)) })
 	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
 	return m
 }

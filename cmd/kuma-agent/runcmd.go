@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/agent"
@@ -46,6 +47,8 @@ func runCommand(o stdio) *command {
 				return err
 			}
 			log := newLogger(o.err, cfg.LogLevel)
+			procs := applyMaxProcs(cfg.Agent.MaxProcs, os.Getenv, runtime.GOMAXPROCS)
+			log.Info("go runtime", "gomaxprocs", procs.n, "from", procs.from)
 			hook, err := testClockOffset(os.Getenv, log)
 			if err != nil {
 				return exitWith(2, err)

@@ -126,6 +126,14 @@ type Agent struct {
 	// (keyring, NATS passwords, credentials, keys) that other users can
 	// read or that root does not own; each is then logged as a warning.
 	AllowInsecureSecretFiles bool `yaml:"allow_insecure_secret_files" json:"allow_insecure_secret_files"`
+	// MaxProcs is how many threads run the daemon's Go code at once
+	// (runtime.GOMAXPROCS); 0 leaves Go's default, one per CPU. One is the
+	// default: the agent's work is small and mostly waiting, and on a busy
+	// host (or 50 agents on a lab's two cores) one P cut idle CPU by a
+	// fifth and the load by two thirds, and with it the false suspicions
+	// a starved agent causes (README, Figures). The GOMAXPROCS environment
+	// variable, when set, wins. Only `kuma-agent run` applies it.
+	MaxProcs int `yaml:"max_procs" json:"max_procs"`
 }
 
 // Mesh configures gossip (serf). Encryption is required outside --dev.
@@ -277,6 +285,7 @@ func Default() Config {
 			ControlSocket: "/run/kuma-agent/control.sock",
 			HTTPAddr:      "127.0.0.1:9465",
 			StatusPage:    true,
+			MaxProcs:      1,
 		},
 		Events: Events{
 			Enabled:  true,

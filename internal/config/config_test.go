@@ -86,6 +86,7 @@ func TestDecodeErrorsNameFileLineKey(t *testing.T) {
 		{"alias", "a: &x 1\nnode_name: *x\n", []string{"agent.yaml:2:", "aliases"}},
 		{"two documents", "node_name: a.b\n---\nnode_name: c.d\n", []string{"more than one YAML document"}},
 		{"log level", "log_level: loud\n", []string{"agent.yaml:1: log_level: must be one of"}},
+		{"max procs", "agent:\n  max_procs: -1\n", []string{"agent.yaml:2: agent.max_procs: must be between 0", "not -1"}},
 		{"mesh port", "mesh:\n  port: 70000\n", []string{"agent.yaml:2: mesh.port: must be between"}},
 		{"mesh addr", "mesh:\n  bind_addr: eth0\n", []string{"agent.yaml:2: mesh.bind_addr: must be an IP"}},
 		{"http addr", "agent:\n  http_addr: localhost\n", []string{"agent.yaml:2: agent.http_addr:"}},

@@ -14,6 +14,10 @@ import (
 
 var logLevels = []string{"debug", "info", "warn", "error"}
 
+// maxProcsLimit bounds agent.max_procs: a typo (10000) is caught, and no
+// host the agent runs on has more CPUs than this.
+const maxProcsLimit = 1024
+
 // Validate checks values that decode fine but make no sense (for a Config
 // built in code; Decode validates what it reads).
 func (c *Config) Validate() error { return c.validate("config", yamlstrict.Index{}) }
@@ -128,6 +132,9 @@ func (c *Config) validate(name string, idx yamlstrict.Index) error {
 		if _, err := netip.ParseAddrPort(c.Agent.HTTPAddr); err != nil {
 			bad("agent.http_addr", "must be IP:port (e.g. 127.0.0.1:9465) or empty, not %q", c.Agent.HTTPAddr)
 		}
+	}
+	if c.Agent.MaxProcs < 0 || c.Agent.MaxProcs > maxProcsLimit {
+		bad("agent.max_procs", "must be between 0 (one per CPU) and %d, not %d", maxProcsLimit, c.Agent.MaxProcs)
 	}
 	if c.Events.Enabled {
 		if c.Events.Cluster == "" || strings.ContainsAny(c.Events.Cluster, ".*> \t") {
