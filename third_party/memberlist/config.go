@@ -283,6 +283,8 @@ type Config struct {
 
 	// DNSConfigPath points to the system's DNS config file, usually located
 	// at /etc/resolv.conf. It can be overridden via config for easier testing.
+	// kuma-agent patch: ignored (no TCP-first lookup; memberlist.go
+	// resolveAddr); kept so that code setting it still compiles.
 	DNSConfigPath string
 
 	// LogOutput is the writer where logs should be sent. If this is not

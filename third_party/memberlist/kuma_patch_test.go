@@ -870,3 +870,24 @@ func TestKumaNodeIncarnation(t *testing.T) {
 		t.Fatalf("an unknown member: %d, %v", inc, ok)
 	}
 }
+
+// A join address by name resolves through Go's resolver alone: the TCP-first
+// lookup with github.com/miekg/dns is gone (DNSConfigPath ignored, even
+// pointing nowhere: upstream failed there and fell back) and IPs pass
+// through. localhost comes from /etc/hosts, so nothing leaves the machine.
+func TestKumaResolveAddrWithoutTCPFirst(t *testing.T) {
+	m := kumaNode(t, "resolver", 0, func(c *Config) { c.DNSConfigPath = "/nonexistent/resolv.conf" })
+	ips, err := m.resolveAddr("node-a/localhost:7946")
+	if err != nil || len(ips) == 0 {
+		t.Fatalf("localhost: %v, %v", ips, err)
+	}
+	for _, ip := range ips {
+		if !ip.ip.IsLoopback() || ip.port != 7946 || ip.nodeName != "node-a" {
+			t.Errorf("localhost resolved to %+v", ip)
+		}
+	}
+	if ips, err := m.resolveAddr("192.0.2.7"); err != nil || len(ips) != 1 || ips[0].ip.String() != "192.0.2.7" || ips[0].port != uint16(m.config.BindPort) {
+		t.Errorf("an IP: %+v, %v", ips, err)
+	}
+	// (No unresolvable name: its query would leave the machine.)
+}

@@ -33,7 +33,6 @@ import (
 	metrics "github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/go-multierror"
 	"github.com/hashicorp/go-sockaddr"
-	"github.com/miekg/dns"
 )
 
 var errNodeNamesAreRequired = errors.New("memberlist: node names are required by configuration but one was not provided")
@@ -308,67 +307,6 @@ type ipPort struct {
 	nodeName string // optional
 }
 
-// tcpLookupIP is a helper to initiate a TCP-based DNS lookup for the given host.
-// The built-in Go resolver will do a UDP lookup first, and will only use TCP if
-// the response has the truncate bit set, which isn't common on DNS servers like
-// Consul's. By doing the TCP lookup directly, we get the best chance for the
-// largest list of hosts to join. Since joins are relatively rare events, it's ok
-// to do this rather expensive operation.
-func (m *Memberlist) tcpLookupIP(host string, defaultPort uint16, nodeName string) ([]ipPort, error) {
-	// Don't attempt any TCP lookups against non-fully qualified domain
-	// names, since those will likely come from the resolv.conf file.
-	if !strings.Contains(host, ".") {
-		return nil, nil
-	}
-
-	// Make sure the domain name is terminated with a dot (we know there's
-	// at least one character at this point).
-	dn := host
-	if dn[len(dn)-1] != '.' {
-		dn = dn + "."
-	}
-
-	// See if we can find a server to try.
-	cc, err := dns.ClientConfigFromFile(m.config.DNSConfigPath)
-	if err != nil {
-		return nil, err
-	}
-	if len(cc.Servers) > 0 {
-		// We support host:port in the DNS config, but need to add the
-		// default port if one is not supplied.
-		server := cc.Servers[0]
-		if !hasPort(server) {
-			server = net.JoinHostPort(server, cc.Port)
-		}
-
-		// Do the lookup.
-		c := new(dns.Client)
-		c.Net = "tcp"
-		msg := new(dns.Msg)
-		msg.SetQuestion(dn, dns.TypeANY)
-		in, _, err := c.Exchange(msg, server)
-		if err != nil {
-			return nil, err
-		}
-
-		// Handle any IPs we get back that we can attempt to join.
-		var ips []ipPort
-		for _, r := range in.Answer {
-			switch rr := r.(type) {
-			case (*dns.A):
-				ips = append(ips, ipPort{ip: rr.A, port: defaultPort, nodeName: nodeName})
-			case (*dns.AAAA):
-				ips = append(ips, ipPort{ip: rr.AAAA, port: defaultPort, nodeName: nodeName})
-			case (*dns.CNAME):
-				m.logger.Printf("[DEBUG] memberlist: Ignoring CNAME RR in TCP-first answer for '%s'", host)
-			}
-		}
-		return ips, nil
-	}
-
-	return nil, nil
-}
-
 // resolveAddr is used to resolve the address into an address,
 // port, and error. If no port is given, use the default
 func (m *Memberlist) resolveAddr(hostStr string) ([]ipPort, error) {
@@ -403,25 +341,17 @@ func (m *Memberlist) resolveAddr(hostStr string) ([]ipPort, error) {
 		}, nil
 	}
 
-	// First try TCP so we have the best chance for the largest list of
-	// hosts to join. If this fails it's not fatal since this isn't a standard
-	// way to query DNS, and we have a fallback below.
-	ips, err := m.tcpLookupIP(host, port, nodeName)
-	if err != nil {
-		m.logger.Printf("[DEBUG] memberlist: TCP-first lookup failed for '%s', falling back to UDP: %s", hostStr, err)
-	}
-	if len(ips) > 0 {
-		return ips, nil
-	}
-
-	// If TCP didn't yield anything then use the normal Go resolver which
-	// will try UDP, then might possibly try TCP again if the UDP response
-	// indicates it was truncated.
+	// kuma-agent patch: no TCP-first lookup (upstream's tcpLookupIP, an
+	// ANY query over TCP to the first server of Config.DNSConfigPath, with
+	// github.com/miekg/dns). Go's resolver below retries over TCP when a
+	// UDP answer is truncated, so no address is lost, and the agent's
+	// binary (whose pages are most of its resident memory) loses the DNS
+	// library. DNSConfigPath is ignored.
 	ans, err := net.LookupIP(host)
 	if err != nil {
 		return nil, err
 	}
-	ips = make([]ipPort, 0, len(ans))
+	ips := make([]ipPort, 0, len(ans))
 	for _, ip := range ans {
 		ips = append(ips, ipPort{ip: ip, port: port, nodeName: nodeName})
 	}
