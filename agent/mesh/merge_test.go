@@ -106,6 +106,14 @@ func TestNameAliveElsewhereIsRefused(t *testing.T) {
 	key := testKey(t)
 	agents := startCluster(t, 2, Config{Keys: [][]byte{key}})
 	want := agents[1].addr()
+	// The gate learns who is alive where from the member events, read
+	// after serf lists the member: wait until it knows node-1 (under load
+	// the event can trail serf's list, and the join below then raced it).
+	eventually(t, "node-0's gate knows node-1", func() bool {
+		agents[0].gate.mu.Lock()
+		defer agents[0].gate.mu.Unlock()
+		return agents[0].gate.alive["node-1"] == want
+	})
 	impostor := startRogue(t, "node-1", key)
 	n, err := agents[0].Join([]string{impostor.addr()})
 	if err == nil || n != 0 || !strings.Contains(err.Error(), "that name is alive at "+want) {
