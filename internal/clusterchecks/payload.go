@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	kflate "github.com/klauspost/compress/flate"
 )
 
 // Query payload limits. serf caps query responses at 1 KiB by default; the
@@ -25,13 +27,6 @@ var (
 	ErrPayloadCorrupt        = errors.New("corrupt query payload")
 	ErrPayloadDecompressSize = errors.New("query payload decompresses beyond the limit")
 )
-
-// writers reuses flate compressors: each holds several hundred KiB, and
-// TrimDoctorReply encodes many candidates.
-var writers = sync.Pool{New: func() any {
-	w, _ := flate.NewWriter(nil, flate.DefaultCompression) // the level is valid
-	return w
-}}
 
 // readers reuses flate decompressors (about 40 KiB each): the evaluator
 // decodes every member's answers every interval, and at 50 members fresh
@@ -51,13 +46,13 @@ func EncodePayload(v any) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	buf.WriteByte(PayloadVersion)
-	w := writers.Get().(*flate.Writer)
-	defer writers.Put(w)
-	w.Reset(&buf)
-	if _, err := w.Write(js); err != nil {
-		return nil, fmt.Errorf("compress query payload: %w", err)
-	}
-	if err := w.Close(); err != nil {
+	// Stateless DEFLATE (klauspost/compress, already in the build through
+	// nats-server): the same format compress/flate reads, with nothing
+	// kept between calls. A compress/flate writer holds 787 KiB (Go 1.26,
+	// any level); pooled, every agent's four answers each interval came
+	// after the pool had been emptied by the collections in between, so
+	// each interval allocated up to four afresh (README, Figures: memory).
+	if err := kflate.StatelessDeflate(&buf, js, true, nil); err != nil {
 		return nil, fmt.Errorf("compress query payload: %w", err)
 	}
 	if buf.Len() > MaxPayload {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"reflect"
 	"runtime"
 	"strings"
@@ -162,5 +163,39 @@ func TestDecodePayloadBombMemory(t *testing.T) {
 	// leaves room for the race detector's and the runtime's own garbage.
 	if n := after.TotalAlloc - before.TotalAlloc; n > 8*MaxDecompressed {
 		t.Errorf("decoding the bomb allocated %d bytes", n)
+	}
+}
+
+// An answer is encoded every interval, long after the collections in
+// between emptied any pool: each encode then pays what the encoder needs
+// afresh. A compress/flate writer is 787 KiB (Go 1.26, any level), and
+// every agent answers four queries an interval; the stateless encoder keeps
+// nothing and allocates a few tens of KiB.
+func TestEncodePayloadAfterCollectionIsSmall(t *testing.T) {
+	reply := DoctorReply{Host: "core-1.example.com", Findings: []FindingWire{}}
+	for i := range 40 {
+		reply.Findings = append(reply.Findings, FindingWire{Check: fmt.Sprintf("check-%d", i), Status: "ok",
+			Message: fmt.Sprintf("all good on core-%d.example.com: 12 of 12 ports answer, disk 43%% used", i)})
+	}
+	const runs = 5
+	var total uint64
+	for range runs {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		b, err := EncodePayload(reply)
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back DoctorReply
+		if err := DecodePayload(b, &back); err != nil || len(back.Findings) != 40 {
+			t.Fatalf("round trip: %v, %d findings", err, len(back.Findings))
+		}
+		total += after.TotalAlloc - before.TotalAlloc
+	}
+	t.Logf("%d bytes allocated per encode after a collection", total/runs)
+	if per := total / runs; per > 256<<10 {
+		t.Errorf("an encode after a collection allocated %d bytes; a fresh compress/flate writer is 787 KiB", per)
 	}
 }
