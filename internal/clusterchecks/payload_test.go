@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"runtime"
 	"strings"
@@ -177,9 +178,11 @@ func TestEncodePayloadAfterCollectionIsSmall(t *testing.T) {
 		reply.Findings = append(reply.Findings, FindingWire{Check: fmt.Sprintf("check-%d", i), Status: "ok",
 			Message: fmt.Sprintf("all good on core-%d.example.com: 12 of 12 ports answer, disk 43%% used", i)})
 	}
-	const runs = 5
-	var total uint64
-	for range runs {
+	// The least of several runs: TotalAlloc is the process's, and whatever
+	// else allocates meanwhile (the race detector, a leftover goroutine) only
+	// adds to a run.
+	least := uint64(math.MaxUint64)
+	for range 5 {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -192,10 +195,10 @@ func TestEncodePayloadAfterCollectionIsSmall(t *testing.T) {
 		if err := DecodePayload(b, &back); err != nil || len(back.Findings) != 40 {
 			t.Fatalf("round trip: %v, %d findings", err, len(back.Findings))
 		}
-		total += after.TotalAlloc - before.TotalAlloc
+		least = min(least, after.TotalAlloc-before.TotalAlloc)
 	}
-	t.Logf("%d bytes allocated per encode after a collection", total/runs)
-	if per := total / runs; per > 256<<10 {
-		t.Errorf("an encode after a collection allocated %d bytes; a fresh compress/flate writer is 787 KiB", per)
+	t.Logf("%d bytes allocated by an encode after a collection (least of 5)", least)
+	if least > 400<<10 {
+		t.Errorf("an encode after a collection allocated %d bytes; a fresh compress/flate writer is 787 KiB", least)
 	}
 }
