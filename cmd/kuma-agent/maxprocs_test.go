@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -46,7 +47,7 @@ func TestApplyMaxProcs(t *testing.T) {
 			if got.n != tc.wantN || !strings.Contains(got.from, tc.wantFrom) {
 				t.Errorf("got %+v, want n=%d from %q", got, tc.wantN, tc.wantFrom)
 			}
-			if len(f.sets) != len(tc.wantSets) || (len(f.sets) == 1 && f.sets[0] != tc.wantSets[0]) {
+			if !slices.Equal(f.sets, tc.wantSets) {
 				t.Errorf("runtime set to %v, want %v", f.sets, tc.wantSets)
 			}
 		})

@@ -344,9 +344,9 @@ func (m *Memberlist) resolveAddr(hostStr string) ([]ipPort, error) {
 	// kuma-agent patch: no TCP-first lookup (upstream's tcpLookupIP, an
 	// ANY query over TCP to the first server of Config.DNSConfigPath, with
 	// github.com/miekg/dns). Go's resolver below retries over TCP when a
-	// UDP answer is truncated, so no address is lost, and the agent's
-	// binary (whose pages are most of its resident memory) loses the DNS
-	// library. DNSConfigPath is ignored.
+	// UDP answer is truncated, so no address is lost, and a module leaves
+	// the build (0.77 MB of code; it bought 0.1-0.2 MiB of RSS, not more:
+	// third_party/README.md). DNSConfigPath is ignored.
 	ans, err := net.LookupIP(host)
 	if err != nil {
 		return nil, err
