@@ -284,9 +284,16 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	// host 3 raised its Raft term while cut off, the leader steps down on
 	// hearing it (CI under stress-ng: 22 s without a leader). 60 s, as for
 	// the rejoin itself.
-	eventually(t, "rejoin event", 60*time.Second, func() bool { return len(m.rejoins(nodeName(2))) == 1 })
+	// The value found is kept: a second read may fail while the stream
+	// has no leader (CI under stress-ng, stop 26).
+	var rejoin2 []events.HealingData
+	eventually(t, "rejoin event", 60*time.Second, func() bool {
+		ds, err := m.rejoins(nodeName(2))
+		rejoin2 = ds
+		return err == nil && len(ds) == 1
+	})
 	// The rejoin backed up the Core's working directory first.
-	if d := m.rejoins(nodeName(2))[0]; !strings.Contains(d.Result, "(backup ") {
+	if d := rejoin2[0]; !strings.Contains(d.Result, "(backup ") {
 		t.Errorf("rejoin without a backup: %+v", d)
 	}
 
@@ -300,14 +307,24 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	if b, _ := m.ct.Host(3).ReadFile("/var/lib/fake-kuma-core/" + coreID(3) + "/joins.log"); len(b) != 0 {
 		t.Fatalf("a Core whose health answers 404 was reinstalled: %s", b)
 	}
-	if n := len(m.rejoins(nodeName(3))); n != 0 {
+	// An unreadable stream must not pass for "no rejoin": read until it answers.
+	var rejoin3 []events.HealingData
+	eventually(t, "the event stream read", 30*time.Second, func() bool {
+		ds, err := m.rejoins(nodeName(3))
+		rejoin3 = ds
+		return err == nil
+	})
+	if n := len(rejoin3); n != 0 {
 		t.Fatalf("%d rejoin events for a Core whose health answers 404", n)
 	}
 	// Once it answers in the site-confirmed format, the agent reads "out" and rejoins it.
 	if err := m.ct.Host(3).WriteFile("/var/lib/fake-kuma-core/"+coreID(3)+"/health-format", []byte("json"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "host 3 rejoined once its health is readable", 60*time.Second, func() bool { return len(m.rejoins(nodeName(3))) == 1 })
+	eventually(t, "host 3 rejoined once its health is readable", 60*time.Second, func() bool {
+		ds, err := m.rejoins(nodeName(3))
+		return err == nil && len(ds) == 1
+	})
 
 	t.Log("phase 5: the kuma-units and cluster-raft checks")
 	eventually(t, "cluster-raft, cluster-quorum and kuma-units OK", 30*time.Second, func() bool {
@@ -339,9 +356,13 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	t.Logf("raft status:\n%s", out)
 }
 
-// rejoins are the rejoin healing.finished events of node.
-func (m *meshLab) rejoins(node string) []events.HealingData {
-	evs, _ := m.tryEvents(1, events.HealingFinished)
+// rejoins returns node's rejoin results on the stream, or the read's error
+// (never an empty list for a stream that did not answer).
+func (m *meshLab) rejoins(node string) ([]events.HealingData, error) {
+	evs, err := m.tryEvents(1, events.HealingFinished)
+	if err != nil {
+		return nil, err
+	}
 	var out []events.HealingData
 	for _, e := range evs {
 		var d events.HealingData
@@ -349,7 +370,7 @@ func (m *meshLab) rejoins(node string) []events.HealingData {
 			out = append(out, d)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func clusterResult(rep doctor.ClusterReport, name string) checks.Status {
