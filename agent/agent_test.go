@@ -21,6 +21,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/goruntime"
 	"github.com/kuma-agent/kuma-agent/internal/inventory"
 	"github.com/kuma-agent/kuma-agent/internal/natsbus"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/ntpserver"
@@ -292,7 +293,7 @@ func TestAgentsFormMeshAndReport(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`kuma_agent_members{status="alive"} 3`, `kuma_agent_check_status{check="ntp"} 0`, `kuma_agent_build_info{version="test"} 1`, `kuma_agent_outbox_pending_events `, fmt.Sprintf("kuma_agent_go_maxprocs %d\n", runtime.GOMAXPROCS(0))} {
+	for _, want := range []string{`kuma_agent_members{status="alive"} 3`, `kuma_agent_check_status{check="ntp"} 0`, `kuma_agent_build_info{version="test"} 1`, `kuma_agent_outbox_pending_events `, fmt.Sprintf("kuma_agent_go_maxprocs %d\n", runtime.GOMAXPROCS(0)), fmt.Sprintf("kuma_agent_go_gc_percent %d\n", goruntime.GCPercent())} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
 		}

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/agent"
+	"github.com/kuma-agent/kuma-agent/internal/goruntime"
 )
 
 // testClockOffsetEnv shifts this agent's answers to cluster time queries.
@@ -47,8 +49,9 @@ func runCommand(o stdio) *command {
 				return err
 			}
 			log := newLogger(o.err, cfg.LogLevel)
-			procs := applyMaxProcs(cfg.Agent.MaxProcs, os.Getenv, runtime.GOMAXPROCS)
-			log.Info("go runtime", "gomaxprocs", procs.n, "from", procs.from)
+			procs := maxProcsKnob(runtime.GOMAXPROCS).apply(cfg.Agent.MaxProcs, os.Getenv)
+			gc := gcPercentKnob(debug.SetGCPercent, goruntime.GCPercent).apply(cfg.Agent.GCPercent, os.Getenv)
+			log.Info("go runtime", "gomaxprocs", procs.n, "from", procs.from, "gc_percent", gc.n, "gc_percent_from", gc.from)
 			hook, err := testClockOffset(os.Getenv, log)
 			if err != nil {
 				return exitWith(2, err)

@@ -87,6 +87,8 @@ func TestDecodeErrorsNameFileLineKey(t *testing.T) {
 		{"two documents", "node_name: a.b\n---\nnode_name: c.d\n", []string{"more than one YAML document"}},
 		{"log level", "log_level: loud\n", []string{"agent.yaml:1: log_level: must be one of"}},
 		{"max procs", "agent:\n  max_procs: -1\n", []string{"agent.yaml:2: agent.max_procs: must be between 0", "not -1"}},
+		{"gc percent too low", "agent:\n  gc_percent: 5\n", []string{"agent.yaml:2: agent.gc_percent: must be 0 (Go's default, 100) or between 10 and 1000", "not 5"}},
+		{"gc percent off", "agent:\n  gc_percent: -1\n", []string{"agent.yaml:2: agent.gc_percent:", "not -1"}},
 		{"mesh port", "mesh:\n  port: 70000\n", []string{"agent.yaml:2: mesh.port: must be between"}},
 		{"mesh addr", "mesh:\n  bind_addr: eth0\n", []string{"agent.yaml:2: mesh.bind_addr: must be an IP"}},
 		{"http addr", "agent:\n  http_addr: localhost\n", []string{"agent.yaml:2: agent.http_addr:"}},

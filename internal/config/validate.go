@@ -18,6 +18,14 @@ var logLevels = []string{"debug", "info", "warn", "error"}
 // host the agent runs on has more CPUs than this.
 const maxProcsLimit = 1024
 
+// gcPercentMin and gcPercentMax bound agent.gc_percent when set: under 10
+// the collector runs nearly all the time; over 1000 the heap grows
+// elevenfold between collections.
+const (
+	gcPercentMin = 10
+	gcPercentMax = 1000
+)
+
 // Validate checks values that decode fine but make no sense (for a Config
 // built in code; Decode validates what it reads).
 func (c *Config) Validate() error { return c.validate("config", yamlstrict.Index{}) }
@@ -135,6 +143,9 @@ func (c *Config) validate(name string, idx yamlstrict.Index) error {
 	}
 	if c.Agent.MaxProcs < 0 || c.Agent.MaxProcs > maxProcsLimit {
 		bad("agent.max_procs", "must be between 0 (one per CPU) and %d, not %d", maxProcsLimit, c.Agent.MaxProcs)
+	}
+	if c.Agent.GCPercent != 0 && (c.Agent.GCPercent < gcPercentMin || c.Agent.GCPercent > gcPercentMax) {
+		bad("agent.gc_percent", "must be 0 (Go's default, 100) or between %d and %d, not %d", gcPercentMin, gcPercentMax, c.Agent.GCPercent)
 	}
 	if c.Events.Enabled {
 		if c.Events.Cluster == "" || strings.ContainsAny(c.Events.Cluster, ".*> \t") {

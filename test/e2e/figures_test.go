@@ -307,10 +307,11 @@ func soak(t *testing.T, n int, dur time.Duration) {
 }
 
 // TestFigureIdle: a 7-member mesh (KUMA_FIG_AGENTS) with events (JetStream
-// on the 3 hubs core-1..3, the others leaf nodes) idle for 60 s with the
-// default check interval (30 s): resident memory and CPU of each agent,
-// hubs and leaves apart, and the gossip traffic (UDP and TCP to or from
-// the mesh port, counted by nftables in each namespace).
+// on the 3 hubs core-1..3, the others leaf nodes) idle for 60 s
+// (KUMA_FIG_IDLE_WINDOW) with the default check interval (30 s): resident
+// memory and CPU of each agent, hubs and leaves apart, and the gossip
+// traffic (UDP and TCP to or from the mesh port, counted by nftables in
+// each namespace).
 func TestFigureIdle(t *testing.T) {
 	figureEnv(t, "KUMA_FIG_IDLE")
 	for _, n := range figureSizes(t, 7) {
@@ -329,10 +330,15 @@ func idle(t *testing.T, n int) {
 	}
 	hz := clockTicks(t)
 	before := map[int]int64{}
+	rssBefore := 0.0 // MiB summed over the agents: the drift over the window
 	for _, i := range all {
-		before[i] = cpuTicks(t, m.node(i).proc.PID())
+		pid := m.node(i).proc.PID()
+		before[i] = cpuTicks(t, pid)
+		rssBefore += float64(vmRSSkB(t, pid)) / 1024
 	}
-	const window = 60 * time.Second
+	// KUMA_FIG_IDLE_WINDOW (default 60s): a longer window shows whether
+	// memory creeps (the figure prints the mean at its start too).
+	window := figureDuration(t, "KUMA_FIG_IDLE_WINDOW", 60*time.Second)
 	start := time.Now()
 	time.Sleep(window)
 	elapsed := time.Since(start).Seconds()
@@ -357,6 +363,8 @@ func idle(t *testing.T, n int) {
 			a.bytesSum += bps
 		}
 	}
+	t.Logf("FIGURE idle agents=%d rss_mib mean at the window's start %.1f, at its end %.1f (window %.0fs)",
+		n, rssBefore/every.n, every.rssSum/every.n, elapsed)
 	for _, g := range []struct {
 		name string
 		a    agg

@@ -218,8 +218,9 @@ func checkSandbox(t *testing.T, h node) {
 	h.sh(fmt.Sprintf("nsenter -t %d -m sh -c 'touch /etc/kuma-agent/.probe && rm /etc/kuma-agent/.probe'", pid))
 	waitJournal(t, h, "kuma-agent.service", "kuma-agent running", 30*time.Second)
 	waitJournal(t, h, "kuma-agent.service", "systemd watchdog enabled", 30*time.Second)
-	// The shipped config's agent.max_procs: 1 reaches the runtime.
-	waitJournal(t, h, "kuma-agent.service", "gomaxprocs=1 from=agent.max_procs", 30*time.Second)
+	// The shipped config's agent.max_procs: 1 and agent.gc_percent: 100
+	// reach the runtime.
+	waitJournal(t, h, "kuma-agent.service", "gomaxprocs=1 from=agent.max_procs gc_percent=100 gc_percent_from=agent.gc_percent", 30*time.Second)
 	// The supervisor's units check reads systemd over D-Bus: a result
 	// other than unknown means it got an answer.
 	waitJournal(t, h, "kuma-agent.service", "check=units", 30*time.Second)
