@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"math"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -90,7 +91,12 @@ func newAgentMetrics(version string) *agentMetrics {
 		etcd:       r.Gauge("kuma_agent_cluster_etcd", "etcd as etcd reports itself (cluster-etcd): members, healthy, margin (quorum margin), db_percent (largest database in percent of its quota; -1 unknown) (evaluator only).", "value"),
 	}
 	r.GaugeFunc("kuma_agent_go_maxprocs", "Threads that may run the agent's Go code at once (GOMAXPROCS: agent.max_procs or the GOMAXPROCS environment variable).", func() float64 { return float64(runtime.GOMAXPROCS(0)) })
-	r.GaugeFunc("kuma_agent_go_gc_percent", "How far the heap may grow past the live heap before the Go collector runs, in percent (GOGC: agent.gc_percent or the GOGC environment variable); -1: off.", func() float64 { return float64(goruntime.GCPercent()) })
+	r.GaugeFunc("kuma_agent_go_gc_percent", "How far the heap may grow past the live heap before the Go collector runs, in percent (GOGC: agent.gc_percent or the GOGC environment variable); -1: off.", func() float64 {
+		if n, ok := goruntime.GCPercent(); ok {
+			return float64(n)
+		}
+		return math.NaN()
+	})
 	r.Gauge("kuma_agent_build_info", "Always 1; the version label says which build runs.", "version").With(version).Set(1)
 	return m
 }

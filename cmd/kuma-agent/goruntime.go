@@ -1,6 +1,10 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/kuma-agent/kuma-agent/internal/goruntime"
+)
 
 // runtimeKnob is a Go runtime setting the daemon takes from agent.yaml
 // unless the runtime's own environment variable is set (a drop-in's
@@ -61,4 +65,11 @@ func maxProcsKnob(gomaxprocs func(int) int) runtimeKnob {
 // shared cores missed the detection tail with it (README, Figures).
 func gcPercentKnob(setGCPercent func(int) int, current func() int) runtimeKnob {
 	return runtimeKnob{env: "GOGC", field: "agent.gc_percent", set: setGCPercent, current: current}
+}
+
+// gcPercentInEffect is the runtime's GC percent for the start-up log; 0
+// when the runtime cannot say (goruntime.GCPercent).
+func gcPercentInEffect() int {
+	n, _ := goruntime.GCPercent()
+	return n
 }

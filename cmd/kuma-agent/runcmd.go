@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kuma-agent/kuma-agent/agent"
-	"github.com/kuma-agent/kuma-agent/internal/goruntime"
 )
 
 // testClockOffsetEnv shifts this agent's answers to cluster time queries.
@@ -50,7 +49,7 @@ func runCommand(o stdio) *command {
 			}
 			log := newLogger(o.err, cfg.LogLevel)
 			procs := maxProcsKnob(runtime.GOMAXPROCS).apply(cfg.Agent.MaxProcs, os.Getenv)
-			gc := gcPercentKnob(debug.SetGCPercent, goruntime.GCPercent).apply(cfg.Agent.GCPercent, os.Getenv)
+			gc := gcPercentKnob(debug.SetGCPercent, gcPercentInEffect).apply(cfg.Agent.GCPercent, os.Getenv)
 			log.Info("go runtime", "gomaxprocs", procs.n, "from", procs.from, "gc_percent", gc.n, "gc_percent_from", gc.from)
 			hook, err := testClockOffset(os.Getenv, log)
 			if err != nil {

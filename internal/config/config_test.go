@@ -89,6 +89,8 @@ func TestDecodeErrorsNameFileLineKey(t *testing.T) {
 		{"max procs", "agent:\n  max_procs: -1\n", []string{"agent.yaml:2: agent.max_procs: must be between 0", "not -1"}},
 		{"gc percent too low", "agent:\n  gc_percent: 5\n", []string{"agent.yaml:2: agent.gc_percent: must be 0 (Go's default, 100) or between 10 and 1000", "not 5"}},
 		{"gc percent off", "agent:\n  gc_percent: -1\n", []string{"agent.yaml:2: agent.gc_percent:", "not -1"}},
+		{"gc percent just under", "agent:\n  gc_percent: 9\n", []string{"agent.yaml:2: agent.gc_percent:", "not 9"}},
+		{"gc percent just over", "agent:\n  gc_percent: 1001\n", []string{"agent.yaml:2: agent.gc_percent:", "not 1001"}},
 		{"mesh port", "mesh:\n  port: 70000\n", []string{"agent.yaml:2: mesh.port: must be between"}},
 		{"mesh addr", "mesh:\n  bind_addr: eth0\n", []string{"agent.yaml:2: mesh.bind_addr: must be an IP"}},
 		{"http addr", "agent:\n  http_addr: localhost\n", []string{"agent.yaml:2: agent.http_addr:"}},
@@ -213,4 +215,16 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Decode accepted a config that Validate rejects: %v", verr)
 		}
 	})
+}
+
+// TestGCPercentBounds: the ends of agent.gc_percent's range and 0 (Go's
+// default) are accepted.
+func TestGCPercentBounds(t *testing.T) {
+	for _, v := range []int{0, 10, 100, 1000} {
+		cfg := Default()
+		cfg.Agent.GCPercent = v
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("gc_percent %d refused: %v", v, err)
+		}
+	}
 }

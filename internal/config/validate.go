@@ -19,8 +19,8 @@ var logLevels = []string{"debug", "info", "warn", "error"}
 const maxProcsLimit = 1024
 
 // gcPercentMin and gcPercentMax bound agent.gc_percent when set: under 10
-// the collector runs nearly all the time; over 1000 the heap grows
-// elevenfold between collections.
+// the collector runs nearly all the time; above 1000 the heap would grow
+// more than elevenfold between collections.
 const (
 	gcPercentMin = 10
 	gcPercentMax = 1000

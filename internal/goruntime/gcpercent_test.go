@@ -10,11 +10,11 @@ import (
 func TestGCPercentReadsTheRuntime(t *testing.T) {
 	prev := debug.SetGCPercent(37)
 	defer debug.SetGCPercent(prev)
-	if got := GCPercent(); got != 37 {
-		t.Errorf("GCPercent after SetGCPercent(37) = %d", got)
+	if got, ok := GCPercent(); got != 37 || !ok {
+		t.Errorf("GCPercent after SetGCPercent(37) = %d, %v", got, ok)
 	}
 	debug.SetGCPercent(-1)
-	if got := GCPercent(); got != -1 {
-		t.Errorf("GCPercent with collection off = %d, want -1", got)
+	if got, ok := GCPercent(); got != -1 || !ok {
+		t.Errorf("GCPercent with collection off = %d, %v; want -1, true", got, ok)
 	}
 }

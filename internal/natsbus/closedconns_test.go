@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -11,15 +12,17 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// closeClients connects n clients to s, each with subs subscriptions,
-// and closes them.
-func closeClients(t testing.TB, url string, n, subs int) {
+// closeClients connects n clients to ns, each with subs subscriptions,
+// and closes them one by one, each after the server filed the one before
+// (it files a closed connection from a goroutine of its own), so that what
+// the server keeps is what it chose to keep, not what it got to.
+func closeClients(t testing.TB, ns *server.Server, n, subs int) {
 	t.Helper()
 	for i := range n {
 		// Not connectTest: its cleanup would hold every client until the
 		// test ends, and the figure measures the server's heap.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		nc, err := Connect(ctx, ClientOptions{URL: url, Name: t.Name(), Logger: quietLog,
+		nc, err := Connect(ctx, ClientOptions{URL: ns.ClientURL(), Name: t.Name(), Logger: quietLog,
 			User: testAdmin.User, Password: testAdmin.Password, InboxPrefix: testAdmin.InboxPrefix})
 		cancel()
 		if err != nil {
@@ -33,33 +36,44 @@ func closeClients(t testing.TB, url string, n, subs int) {
 		if err := nc.Flush(); err != nil {
 			t.Fatal(err)
 		}
+		cid, err := nc.GetClientID()
+		if err != nil {
+			t.Fatal(err)
+		}
 		nc.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for !filed(t, ns, cid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("closed connection %d not filed by the server within 10 s", cid)
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 }
 
-// closedRecords is how many closed connections the server remembers.
-func closedRecords(t testing.TB, ns *server.Server) int {
+// closedConns are the closed connections the server remembers.
+func closedConns(t testing.TB, ns *server.Server) []*server.ConnInfo {
 	t.Helper()
 	cz, err := ns.Connz(&server.ConnzOptions{State: server.ConnClosed, Limit: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(cz.Conns)
+	return cz.Conns
 }
 
-// TestServerKeepsNoClosedConnections: the embedded server does not keep
-// a record of every closed connection (nats-server keeps 10,000 by
-// default, which nothing in the agent reads).
-func TestServerKeepsNoClosedConnections(t *testing.T) {
+// filed: the server remembers closed connection cid.
+func filed(t testing.TB, ns *server.Server, cid uint64) bool {
+	return slices.ContainsFunc(closedConns(t, ns), func(c *server.ConnInfo) bool { return c.Cid == cid })
+}
+
+// TestServerKeepsOneClosedConnection: the embedded server remembers only
+// the last closed connection (nats-server keeps 10,000 by default, which
+// nothing in the agent reads): 20 closed, each filed before the next.
+func TestServerKeepsOneClosedConnection(t *testing.T) {
 	s := startTestServer(t, ServerOptions{Name: "n1"})
-	closeClients(t, s.ClientURL(), 20, 3)
-	// The server files a closed connection from a goroutine of its own.
-	deadline := time.Now().Add(10 * time.Second)
-	for s.ns.NumClients() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := closedRecords(t, s.ns); n > 1 {
-		t.Errorf("the server remembers %d closed connections, want at most 1", n)
+	closeClients(t, s.ns, 20, 3)
+	if n := len(closedConns(t, s.ns)); n != 1 {
+		t.Errorf("the server remembers %d closed connections, want 1 (the last)", n)
 	}
 }
 
@@ -93,14 +107,10 @@ func TestFigureClosedConnectionMemory(t *testing.T) {
 			t.Fatal("server not ready")
 		}
 		before := heapAfterGC()
-		closeClients(t, ns.ClientURL(), n, 3)
-		for ns.NumClients() > 0 {
-			time.Sleep(10 * time.Millisecond)
-		}
-		time.Sleep(200 * time.Millisecond) // the records are filed from goroutines
+		closeClients(t, ns, n, 3)
 		after := heapAfterGC()
 		t.Logf("FIGURE closed connections=%d (3 subscriptions each) max_closed_clients=%d (%s): records kept %d, heap +%.1f KB (%.0f bytes a connection)",
-			n, tc.max, tc.name, closedRecords(t, ns), float64(after-before)/1024, float64(after-before)/float64(n))
+			n, tc.max, tc.name, len(closedConns(t, ns)), float64(after-before)/1024, float64(after-before)/float64(n))
 		ns.Shutdown()
 	}
 }

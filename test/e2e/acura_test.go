@@ -373,10 +373,7 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 		}
 	}
 	// Exactly one removal, from the cleanup, saying both.
-	evs, err := m.tryEvents(1, events.HealingFinished)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := m.settledEvents(t, 1, events.HealingFinished)
 	var removals []string
 	for _, e := range evs {
 		var d events.HealingData

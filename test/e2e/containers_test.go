@@ -112,17 +112,27 @@ func (m *meshLab) fault(i int, word string) {
 	}
 }
 
-// events reads the cluster's event history through node i's CLI.
-func (m *meshLab) events(i int, types ...events.Type) []events.Event {
-	m.t.Helper()
-	evs, err := m.tryEvents(i, types...)
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	return evs
+// settledEvents reads the cluster's event history through node i's CLI
+// for test t (a subtest's own t, never failed through m.t). It reads until
+// the stream answers, so that a read failing while the stream has no
+// leader for a moment is neither a failure nor counted as no event.
+func (m *meshLab) settledEvents(t testing.TB, i int, types ...events.Type) []events.Event {
+	t.Helper()
+	var out []events.Event
+	eventually(t, fmt.Sprintf("the event stream read through host %d", i), 60*time.Second, func() bool {
+		evs, err := m.tryEvents(i, types...)
+		if err != nil {
+			t.Logf("events on host %d: %v", i, err)
+			return false
+		}
+		out = evs
+		return true
+	})
+	return out
 }
 
-// tryEvents is events, with failures returned (the stream may not be up yet).
+// tryEvents reads the event history once, failures returned (the stream
+// may not be up yet).
 func (m *meshLab) tryEvents(i int, types ...events.Type) ([]events.Event, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -235,7 +245,7 @@ func TestSupervisionOnSystemd(t *testing.T) {
 			}
 		}
 	}
-	leases := m.events(1, events.LeaseAcquired)
+	leases := m.settledEvents(t, 1, events.LeaseAcquired)
 	if len(leases) < 3 {
 		t.Errorf("%d lease.acquired events, want one per heal (3)", len(leases))
 	}
@@ -307,14 +317,8 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	if b, _ := m.ct.Host(3).ReadFile("/var/lib/fake-kuma-core/" + coreID(3) + "/joins.log"); len(b) != 0 {
 		t.Fatalf("a Core whose health answers 404 was reinstalled: %s", b)
 	}
-	// An unreadable stream must not pass for "no rejoin": read until it answers.
-	var rejoin3 []events.HealingData
-	eventually(t, "the event stream read", 30*time.Second, func() bool {
-		ds, err := m.rejoins(nodeName(3))
-		rejoin3 = ds
-		return err == nil
-	})
-	if n := len(rejoin3); n != 0 {
+	// An unreadable stream must not pass for "no rejoin".
+	if n := len(rejoinsIn(m.settledEvents(t, 1, events.HealingFinished), nodeName(3))); n != 0 {
 		t.Fatalf("%d rejoin events for a Core whose health answers 404", n)
 	}
 	// Once it answers in the site-confirmed format, the agent reads "out" and rejoins it.
@@ -363,6 +367,11 @@ func (m *meshLab) rejoins(node string) ([]events.HealingData, error) {
 	if err != nil {
 		return nil, err
 	}
+	return rejoinsIn(evs, node), nil
+}
+
+// rejoinsIn are node's rejoin results among evs.
+func rejoinsIn(evs []events.Event, node string) []events.HealingData {
 	var out []events.HealingData
 	for _, e := range evs {
 		var d events.HealingData
@@ -370,7 +379,7 @@ func (m *meshLab) rejoins(node string) ([]events.HealingData, error) {
 			out = append(out, d)
 		}
 	}
-	return out, nil
+	return out
 }
 
 func clusterResult(rep doctor.ClusterReport, name string) checks.Status {

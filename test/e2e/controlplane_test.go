@@ -273,6 +273,11 @@ func (cp *controlPlane) taintEvents(i int, typ events.Type, t0 time.Time) []even
 		cp.t.Logf("events on host %d: %v", i, err)
 		return nil
 	}
+	return taintsIn(evs, typ, t0)
+}
+
+// taintsIn are the events of type typ since t0 among evs, decoded.
+func taintsIn(evs []events.Event, typ events.Type, t0 time.Time) []events.TaintData {
 	var out []events.TaintData
 	for _, e := range evs {
 		var d events.TaintData
@@ -375,7 +380,7 @@ func TestControlPlane(t *testing.T) {
 				}
 			}
 		}
-		if c := cp.changes(1, "cluster-reachability", events.TransitionRaised, t0); len(c) != 0 {
+		if c := cp.countedChanges(t, 1, "cluster-reachability", events.TransitionRaised, t0); len(c) != 0 {
 			t.Errorf("an etcd member stopped raised cluster-reachability: %+v", c[0].data)
 		}
 		cp.etcd.Restart(cp.etcd.Members[2])
@@ -467,7 +472,7 @@ func TestControlPlane(t *testing.T) {
 		if tainted, note := cp.taint(name); tainted {
 			t.Errorf("tainted after the partition: %q", note)
 		}
-		if a := cp.taintEvents(1, events.TaintApplied, t0); len(a) != 0 {
+		if a := taintsIn(cp.settledEvents(t, 1, events.TaintApplied), events.TaintApplied, t0); len(a) != 0 {
 			t.Errorf("taint applied during the partition: %+v", a)
 		}
 	})

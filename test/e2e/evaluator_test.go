@@ -55,22 +55,10 @@ func (m *meshLab) changes(i int, check, tr string, t0 time.Time) []clusterChange
 	return filterChanges(evs, check, tr, t0)
 }
 
-// countedChanges is changes for a final count: it reads until the stream
-// answers, so that a read failing (no stream leader for a moment) is never
-// counted as no event.
-func (m *meshLab) countedChanges(i int, check, tr string, t0 time.Time) []clusterChange {
-	m.t.Helper()
-	var out []clusterChange
-	eventually(m.t, fmt.Sprintf("the event stream read through host %d", i), 60*time.Second, func() bool {
-		evs, err := m.tryEvents(i, events.ClusterStatusChanged)
-		if err != nil {
-			m.t.Logf("events on host %d: %v", i, err)
-			return false
-		}
-		out = filterChanges(evs, check, tr, t0)
-		return true
-	})
-	return out
+// countedChanges is changes for a final count in test t (settledEvents).
+func (m *meshLab) countedChanges(t testing.TB, i int, check, tr string, t0 time.Time) []clusterChange {
+	t.Helper()
+	return filterChanges(m.settledEvents(t, i, events.ClusterStatusChanged), check, tr, t0)
 }
 
 func filterChanges(evs []events.Event, check, tr string, t0 time.Time) []clusterChange {
@@ -195,8 +183,8 @@ func (m *meshLab) faultPhase(name, check string, observer int, inject, remove fu
 		return len(a) > 0
 	})
 	time.Sleep(2 * evalInterval)
-	raised = m.countedChanges(observer, check, events.TransitionRaised, t0)
-	cleared = m.countedChanges(observer, check, events.TransitionCleared, t0)
+	raised = m.countedChanges(t, observer, check, events.TransitionRaised, t0)
+	cleared = m.countedChanges(t, observer, check, events.TransitionCleared, t0)
 	ar, runs := m.alerted(check, events.TransitionRaised, t0)
 	ac, _ := m.alerted(check, events.TransitionCleared, t0)
 	if len(raised) != 1 || len(cleared) != 1 || len(ar) != 1 || len(ac) != 1 {
@@ -334,7 +322,7 @@ func TestClusterChecksContinuously(t *testing.T) {
 	}
 	time.Sleep(2 * evalInterval)
 	for _, check := range []string{"cluster-machine-id", "cluster-clock"} {
-		raised, cleared := m.countedChanges(1, check, events.TransitionRaised, t0), m.countedChanges(1, check, events.TransitionCleared, t0)
+		raised, cleared := m.countedChanges(t, 1, check, events.TransitionRaised, t0), m.countedChanges(t, 1, check, events.TransitionCleared, t0)
 		ar, _ := m.alerted(check, events.TransitionRaised, t0)
 		if len(raised) != 1 || len(cleared) != 1 || len(ar) != 1 {
 			t.Errorf("clone and clock: %s raised %d, cleared %d times, alerted %d; want 1 each", check, len(raised), len(cleared), len(ar))
@@ -391,7 +379,7 @@ func TestClusterChecksContinuously(t *testing.T) {
 		return err == nil && !r.Fresh && r.Evaluator != rep.Evaluator && r.EvaluatedAt.After(tKill)
 	})
 	time.Sleep(3 * evalInterval)
-	if raised := m.countedChanges(observer, "cluster-hosts", events.TransitionRaised, tFault); len(raised) != 1 {
+	if raised := m.countedChanges(t, observer, "cluster-hosts", events.TransitionRaised, tFault); len(raised) != 1 {
 		t.Errorf("handover: cluster-hosts raised %d times across the handover, want 1", len(raised))
 	}
 	restoreHosts(faulty)()
