@@ -41,6 +41,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/internal/config"
 	"github.com/kuma-agent/kuma-agent/internal/etcd"
 	"github.com/kuma-agent/kuma-agent/internal/events"
+	"github.com/kuma-agent/kuma-agent/internal/exepages"
 	"github.com/kuma-agent/kuma-agent/internal/plan"
 	"github.com/kuma-agent/kuma-agent/supervisor"
 )
@@ -67,6 +68,10 @@ type Options struct {
 	// outboxMemory bounds the events held in memory while the state
 	// directory fails (0: outbox.DefaultMemoryBytes); for tests.
 	outboxMemory int64
+	// exePages replaces the release of the executable's pages and
+	// exePagesFirst its first delay (exepages.go); for tests.
+	exePages      func() (exepages.Result, error)
+	exePagesFirst time.Duration
 }
 
 // Agent is one running kuma-agent.
@@ -96,6 +101,7 @@ type Agent struct {
 	eval    *evaluator    // the continuous cluster checks (evaluator.go)
 	kube    *kubeAccess   // the Kubernetes API (k0s, acura layouts); nil otherwise
 	recent  *recentEvents // the last events emitted, for the status page
+	exe     *exePages     // gives back the executable's start-up pages; nil when agent.release_exe_pages_every is 0
 
 	// beats are the loops' heartbeats; a loop silent for stallAfter is
 	// stuck (the watchdog stops pinging, /healthz answers 503).
@@ -182,6 +188,9 @@ func New(ctx context.Context, o Options) (_ *Agent, err error) {
 	}
 	a.plan = plan.Build(cfg, cfg.Inventory, a.cluster, a.invErr, n, plan.Selection{}, o.Commander)
 	a.kube = newKubeAccess(cfg.Kubernetes, a.cluster)
+	if cfg.Agent.ReleaseExePagesEvery > 0 {
+		a.exe = a.newExePages()
+	}
 	for _, c := range a.plan.Checks {
 		switch c := c.(type) {
 		case *checks.Reach:

@@ -22,6 +22,7 @@ import (
 	"github.com/kuma-agent/kuma-agent/checks"
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/config"
+	"github.com/kuma-agent/kuma-agent/internal/exepages"
 	"github.com/kuma-agent/kuma-agent/internal/inventory"
 	"github.com/kuma-agent/kuma-agent/internal/natsbus"
 	"github.com/kuma-agent/kuma-agent/internal/testlab/ntpserver"
@@ -120,6 +121,10 @@ func startClusterWith(t *testing.T, invYAML string, faults map[string]sandbox.Fa
 		// silent). doctor --cluster returns once every live node answered,
 		// so a longer bound costs nothing when the machine is idle.
 		cfg.Mesh.QueryTimeout = 5 * time.Second
+		// The agents share this test process: none gives back its pages
+		// unless a test asks (exepages_test.go; the real release:
+		// internal/exepages).
+		cfg.Agent.ReleaseExePagesEvery = 0
 		o := quietOptions()
 		if tweak != nil {
 			tweak(h.Name, &cfg, &o)
@@ -250,7 +255,19 @@ func (n *testNode) members(t *testing.T) map[string]control.MemberInfo {
 }
 
 func TestAgentsFormMeshAndReport(t *testing.T) {
-	tc := startCluster(t, nil)
+	released := make(chan struct{})
+	tc := startCluster(t, func(name string, cfg *config.Config, o *Options) {
+		if name == "core-1.test.local" {
+			// One release of 4 KiB, at once; the next an hour later (the
+			// real one: internal/exepages).
+			cfg.Agent.ReleaseExePagesEvery = time.Hour
+			o.exePagesFirst = time.Millisecond
+			o.exePages = func() (exepages.Result, error) {
+				close(released)
+				return exepages.Result{Regions: 2, ReleasedKiB: 4}, nil
+			}
+		}
+	})
 	n1 := tc.nodes["core-1.test.local"]
 	var last map[string]control.MemberInfo
 	defer func() {
@@ -288,6 +305,11 @@ func TestAgentsFormMeshAndReport(t *testing.T) {
 
 	// /healthz and /metrics on the node's own address. The GC percent
 	// gauge reads the runtime at scrape time: a value no default has.
+	select {
+	case <-released:
+	case <-time.After(20 * time.Second):
+		t.Fatal("core-1 never gave back its executable's pages")
+	}
 	prevGC := debug.SetGCPercent(73)
 	defer debug.SetGCPercent(prevGC)
 	resp, err := http.Get("http://" + n1.cfg.Agent.HTTPAddr + "/metrics")
@@ -296,7 +318,7 @@ func TestAgentsFormMeshAndReport(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`kuma_agent_members{status="alive"} 3`, `kuma_agent_check_status{check="ntp"} 0`, `kuma_agent_build_info{version="test"} 1`, `kuma_agent_outbox_pending_events `, fmt.Sprintf("kuma_agent_go_maxprocs %d\n", runtime.GOMAXPROCS(0)), "kuma_agent_go_gc_percent 73\n"} {
+	for _, want := range []string{`kuma_agent_members{status="alive"} 3`, `kuma_agent_check_status{check="ntp"} 0`, `kuma_agent_build_info{version="test"} 1`, `kuma_agent_outbox_pending_events `, fmt.Sprintf("kuma_agent_go_maxprocs %d\n", runtime.GOMAXPROCS(0)), "kuma_agent_go_gc_percent 73\n", "kuma_agent_exe_pages_released_bytes_total 4096\n"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
 		}

@@ -28,6 +28,7 @@ type agentMetrics struct {
 	tagsStale     *metrics.GaugeVec
 	refused       *metrics.CounterVec
 	gaveUp        *metrics.GaugeVec
+	exeReleased   *metrics.CounterVec
 	cluster       clusterGauges
 	checks        checkGauges
 }
@@ -90,6 +91,7 @@ func newAgentMetrics(version string) *agentMetrics {
 		certs:      r.Gauge("kuma_agent_cluster_certificate_expiry_seconds", "Seconds until each node's soonest certificate expires, negative once expired, from its doctor answer (evaluator only).", "node"),
 		etcd:       r.Gauge("kuma_agent_cluster_etcd", "etcd as etcd reports itself (cluster-etcd): members, healthy, margin (quorum margin), db_percent (largest database in percent of its quota; -1 unknown) (evaluator only).", "value"),
 	}
+	m.exeReleased = r.Counter("kuma_agent_exe_pages_released_bytes_total", "Resident bytes of the agent's executable given back since start: clean read-only pages, which the page cache keeps and which come back on their next touch (agent.release_exe_pages_every).")
 	r.GaugeFunc("kuma_agent_go_maxprocs", "Threads that may run the agent's Go code at once (GOMAXPROCS: agent.max_procs or the GOMAXPROCS environment variable).", func() float64 { return float64(runtime.GOMAXPROCS(0)) })
 	r.GaugeFunc("kuma_agent_go_gc_percent", "How far the heap may grow past the live heap before the Go collector runs, in percent (GOGC: agent.gc_percent or the GOGC environment variable); -1: off.", func() float64 {
 		if n, ok := goruntime.GCPercent(); ok {
@@ -121,6 +123,9 @@ func (a *Agent) collectMetrics(*metrics.Registry) {
 	}
 	if a.sup != nil {
 		setGaveUp(m.gaveUp, a.sup.Units())
+	}
+	if a.exe != nil {
+		m.exeReleased.With().SetTotal(float64(a.exe.releasedBytes.Load()))
 	}
 	a.collectClusterMetrics()
 	m.checks.collect(m.reg, a.plan.Checks)

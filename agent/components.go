@@ -34,6 +34,7 @@ import (
 //	cluster-evaluator the continuous cluster checks (under the cluster-checks lease; every node for itself without events)
 //	core-failover    the out-of-service taint on a dead Core worker (k0s; kubernetes.failover.mode not off; acts only on the evaluator)
 //	supervisor       unit healing (uses the mesh, the lease, the events)
+//	exe-pages        gives back the executable's start-up pages (a minute in, then every agent.release_exe_pages_every)
 //	watchdog         systemd pings while every heartbeat is fresh
 func (a *Agent) components() []component.Component {
 	cs := []component.Component{component.Func{ID: "state-dir", OnStart: a.startStateDir, OnStop: a.stopStateDir}}
@@ -61,6 +62,9 @@ func (a *Agent) components() []component.Component {
 	}
 	if a.sup != nil {
 		cs = append(cs, &component.Loop{ID: "supervisor", Run: a.runSupervisor})
+	}
+	if a.exe != nil {
+		cs = append(cs, &component.Loop{ID: "exe-pages", Run: a.exe.run})
 	}
 	w := &watchdog{log: a.log, beats: a.beats, period: a.wdPeriod, after: a.stallAfter, notify: notify}
 	return append(cs, &component.Loop{ID: "watchdog", Run: w.run})

@@ -143,6 +143,16 @@ type Agent struct {
 	// to spare may set it. The GOGC environment variable, when set, wins.
 	// Only `kuma-agent run` applies it.
 	GCPercent int `yaml:"gc_percent" json:"gc_percent"`
+	// ReleaseExePagesEvery is how often the daemon gives back the resident
+	// pages of its executable's clean read-only regions (internal/exepages):
+	// first a minute after start, once start-up is over, then every
+	// period; 0 never, otherwise at least a minute. The kernel maps 64 KiB
+	// of the file around every page touched, so start-up leaves most of
+	// the binary resident, more than the agent goes on using; those in use
+	// come back on their next touch (minor faults while the page cache
+	// holds them). It lowers RSS to what is in use; it frees no memory
+	// the page cache still holds. Only `kuma-agent run` does it.
+	ReleaseExePagesEvery time.Duration `yaml:"release_exe_pages_every" json:"release_exe_pages_every"`
 }
 
 // Mesh configures gossip (serf). Encryption is required outside --dev.
@@ -296,6 +306,8 @@ func Default() Config {
 			StatusPage:    true,
 			MaxProcs:      1,
 			GCPercent:     100,
+			// ReleaseExePagesEvery: README, Figures (idle memory).
+			ReleaseExePagesEvery: 10 * time.Minute,
 		},
 		Events: Events{
 			Enabled:  true,

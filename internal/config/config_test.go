@@ -91,6 +91,8 @@ func TestDecodeErrorsNameFileLineKey(t *testing.T) {
 		{"gc percent off", "agent:\n  gc_percent: -1\n", []string{"agent.yaml:2: agent.gc_percent:", "not -1"}},
 		{"gc percent just under", "agent:\n  gc_percent: 9\n", []string{"agent.yaml:2: agent.gc_percent:", "not 9"}},
 		{"gc percent just over", "agent:\n  gc_percent: 1001\n", []string{"agent.yaml:2: agent.gc_percent:", "not 1001"}},
+		{"exe pages too often", "agent:\n  release_exe_pages_every: 59s\n", []string{"agent.yaml:2: agent.release_exe_pages_every: must be 0 (never) or at least 1m0s, not 59s"}},
+		{"exe pages negative", "agent:\n  release_exe_pages_every: -1m\n", []string{"agent.yaml:2: agent.release_exe_pages_every:", "not -1m0s"}},
 		{"mesh port", "mesh:\n  port: 70000\n", []string{"agent.yaml:2: mesh.port: must be between"}},
 		{"mesh addr", "mesh:\n  bind_addr: eth0\n", []string{"agent.yaml:2: mesh.bind_addr: must be an IP"}},
 		{"http addr", "agent:\n  http_addr: localhost\n", []string{"agent.yaml:2: agent.http_addr:"}},
@@ -215,6 +217,18 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Decode accepted a config that Validate rejects: %v", verr)
 		}
 	})
+}
+
+// TestReleaseExePagesBounds: never (0), the shortest period and a long
+// one are accepted.
+func TestReleaseExePagesBounds(t *testing.T) {
+	for _, v := range []time.Duration{0, time.Minute, 24 * time.Hour} {
+		cfg := Default()
+		cfg.Agent.ReleaseExePagesEvery = v
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("release_exe_pages_every %s refused: %v", v, err)
+		}
+	}
 }
 
 // TestGCPercentBounds: the ends of agent.gc_percent's range and 0 (Go's

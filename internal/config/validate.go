@@ -18,6 +18,11 @@ var logLevels = []string{"debug", "info", "warn", "error"}
 // host the agent runs on has more CPUs than this.
 const maxProcsLimit = 1024
 
+// releaseExePagesMin bounds agent.release_exe_pages_every: each release
+// makes the pages in use fault back, which is cheap once a minute and
+// pointless more often.
+const releaseExePagesMin = time.Minute
+
 // gcPercentMin and gcPercentMax bound agent.gc_percent when set: under 10
 // the collector runs nearly all the time; above 1000 the heap would grow
 // more than elevenfold between collections.
@@ -146,6 +151,9 @@ func (c *Config) validate(name string, idx yamlstrict.Index) error {
 	}
 	if c.Agent.GCPercent != 0 && (c.Agent.GCPercent < gcPercentMin || c.Agent.GCPercent > gcPercentMax) {
 		bad("agent.gc_percent", "must be 0 (Go's default, 100) or between %d and %d, not %d", gcPercentMin, gcPercentMax, c.Agent.GCPercent)
+	}
+	if r := c.Agent.ReleaseExePagesEvery; r != 0 && r < releaseExePagesMin {
+		bad("agent.release_exe_pages_every", "must be 0 (never) or at least %s, not %s", releaseExePagesMin, r)
 	}
 	if c.Events.Enabled {
 		if c.Events.Cluster == "" || strings.ContainsAny(c.Events.Cluster, ".*> \t") {
