@@ -20,6 +20,8 @@ package e2e
 // (default 30s, the product's; the evaluator runs on it too).
 // KUMA_FIG_IDLE_SETTLE=5m waits that long after the start before the idle
 // window (default 10s); KUMA_FIG_IDLE_WINDOW=20m sets the window (60s).
+// KUMA_FIG_NO_RELEASE=1 runs the agents with agent.release_exe_pages_every
+// 0 (an A/B of giving back the executable's pages).
 // The agents run with the shipped unit's Environment= (none today);
 // KUMA_FIG_AGENT_ENV="GOGC=50 GOMEMLIMIT=24MiB" adds to it, a later value
 // winning (the memory figures). Each prints its numbers with t.Log

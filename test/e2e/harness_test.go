@@ -170,6 +170,11 @@ func newMesh(t testing.TB, o meshOpts) *meshLab {
 			t.Fatal(err)
 		}
 		cfg.Mesh.BindAddr = lab.Addr(i)
+		// The figures' A/B of giving back the executable's pages
+		// (figures_test.go).
+		if os.Getenv("KUMA_FIG_NO_RELEASE") != "" {
+			cfg.Agent.ReleaseExePagesEvery = 0
+		}
 		if o.Profile != "" {
 			cfg.Mesh.Profile = o.Profile
 		}
