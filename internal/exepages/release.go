@@ -24,8 +24,8 @@
 package exepages
 
 import (
-	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"syscall"
 
@@ -41,9 +41,10 @@ type Releaser struct {
 	// pick the regions, so a binary replaced on disk (" (deleted)") is
 	// still recognised.
 	ExePath string
-	// ReadFile and Stat read SmapsPath and identify ExePath.
-	ReadFile func(string) ([]byte, error)
-	Stat     func(string) (FileID, error)
+	// Open and Stat open SmapsPath and identify ExePath. ParseSmaps
+	// reads the opened file as a stream, under its own bound.
+	Open func(string) (io.ReadCloser, error)
+	Stat func(string) (FileID, error)
 	// Advise drops the page-table entries of [start, start+length):
 	// madvise(MADV_DONTNEED).
 	Advise func(start, length uintptr) error
@@ -79,7 +80,7 @@ func Self() Releaser {
 	return Releaser{
 		SmapsPath: "/proc/self/smaps",
 		ExePath:   "/proc/self/exe",
-		ReadFile:  os.ReadFile,
+		Open:      func(path string) (io.ReadCloser, error) { return os.Open(path) },
 		Stat:      statID,
 		Advise:    madviseDontNeed,
 	}
@@ -94,11 +95,12 @@ func (r Releaser) Release() (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("identify the executable: %w", err)
 	}
-	b, err := r.ReadFile(r.SmapsPath)
+	f, err := r.Open(r.SmapsPath)
 	if err != nil {
 		return Result{}, fmt.Errorf("read %s: %w", r.SmapsPath, err)
 	}
-	maps, err := ParseSmaps(bytes.NewReader(b))
+	maps, err := ParseSmaps(f)
+	f.Close()
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", r.SmapsPath, err)
 	}

@@ -2,6 +2,7 @@ package exepages
 
 import (
 	"errors"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -14,7 +15,7 @@ func fakeReleaser(smaps string, id FileID, advise func(start, length uintptr) er
 	return Releaser{
 		SmapsPath: "/proc/self/smaps",
 		ExePath:   "/proc/self/exe",
-		ReadFile:  func(string) ([]byte, error) { return []byte(smaps), nil },
+		Open:      func(string) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(smaps)), nil },
 		Stat:      func(string) (FileID, error) { return id, nil },
 		Advise:    advise,
 	}
@@ -122,7 +123,7 @@ func TestReleaseFindsTheExecutableByPath(t *testing.T) {
 
 func TestReleaseNamesWhatItCouldNotRead(t *testing.T) {
 	r := fakeReleaser("", FileID{}, nil)
-	r.ReadFile = func(string) ([]byte, error) { return nil, os.ErrPermission }
+	r.Open = func(string) (io.ReadCloser, error) { return nil, os.ErrPermission }
 	if _, err := r.Release(); err == nil || !strings.Contains(err.Error(), "read /proc/self/smaps") {
 		t.Errorf("err = %v", err)
 	}
@@ -171,11 +172,12 @@ func exeRSS(t *testing.T) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile("/proc/self/smaps")
+	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		t.Fatal(err)
 	}
-	maps, err := ParseSmaps(strings.NewReader(string(b)))
+	defer f.Close()
+	maps, err := ParseSmaps(f)
 	if err != nil {
 		t.Fatal(err)
 	}
