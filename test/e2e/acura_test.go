@@ -134,10 +134,10 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 	m.inv = writeAcuraInventory(t, dir, ct)
 	var err error
 	if m.c, err = inventory.Load(m.inv); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	if _, err := sandbox.WriteKeyring(dir); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	installAcuraControlPlane(t, ct, apiserver)
 	t.Logf("etcd and kube-apiserver up %s after the start", time.Since(start).Round(time.Millisecond))
@@ -146,7 +146,7 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 		h := ct.Host(i)
 		cfg, err := sandbox.WriteNode(dir, m.inv, m.c, m.c.Host(name(i)), sandbox.Fault{})
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		cfg.Mesh.BindAddr = h.Addr()
 		cfg.Checks.Interval = 2 * time.Second
@@ -196,7 +196,7 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 	fill := ct.Host(acuraDisk).Command(fillCtx, "/bin/sh", "-c",
 		fmt.Sprintf(`while :; do head -c %d /dev/zero >> %s/growing; sleep 1; done`, acuraFillRate, acuraDataMount))
 	if err := fill.Start(); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	t.Cleanup(func() { stopFill(); _ = fill.Wait() })
 	fillStart := time.Now()
@@ -250,25 +250,25 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 	})
 	res, _ := hostFinding(rep, name(acuraLowRAM), "resources")
 	if res.Status != checks.Warn || !strings.Contains(res.Message, "minimum for acura-node") {
-		t.Errorf("resources on %s: %s %q", name(acuraLowRAM), res.Status, res.Message)
+		errorf(t, "resources on %s: %s %q", name(acuraLowRAM), res.Status, res.Message)
 	}
 	for _, i := range []int{1, 3} {
 		if f, _ := hostFinding(rep, name(i), "resources"); strings.Contains(f.Message, "of RAM, below") {
-			t.Errorf("resources on %s (minimum met) names RAM: %q", name(i), f.Message)
+			errorf(t, "resources on %s (minimum met) names RAM: %q", name(i), f.Message)
 		}
 	}
 	cert, _ := hostFinding(rep, name(acuraCertBad), "certs")
 	if !strings.Contains(cert.Message+strings.Join(cert.Details, "\n"), "front-proxy-client.crt") || !strings.Contains(cert.Remedy, "kubeadm certs renew all") {
-		t.Errorf("certs on %s: %q %q remedy %q", name(acuraCertBad), cert.Message, cert.Details, cert.Remedy)
+		errorf(t, "certs on %s: %q %q remedy %q", name(acuraCertBad), cert.Message, cert.Details, cert.Remedy)
 	}
 	for _, i := range []int{1, 3} {
 		if f, _ := hostFinding(rep, name(i), "certs"); f.Status != checks.OK {
-			t.Errorf("certs on %s (a fresh PKI): %s %q %q", name(i), f.Status, f.Message, f.Details)
+			errorf(t, "certs on %s (a fresh PKI): %s %q %q", name(i), f.Status, f.Message, f.Details)
 		}
 	}
 	cc, _ := rep.Cluster("cluster-certs")
 	if !strings.Contains(cc.Message+strings.Join(cc.Details, "\n"), name(acuraCertBad)) || !strings.Contains(cc.Remedy, "kubeadm certs renew all") {
-		t.Errorf("cluster-certs does not name %s with the renewal: %q %q %q", name(acuraCertBad), cc.Message, cc.Details, cc.Remedy)
+		errorf(t, "cluster-certs does not name %s with the renewal: %q %q %q", name(acuraCertBad), cc.Message, cc.Details, cc.Remedy)
 	}
 	t.Logf("resources on %s: %s %s", name(acuraLowRAM), res.Status, res.Message)
 	t.Logf("certs on %s: %s %s; remedy %s", name(acuraCertBad), cert.Status, cert.Message, cert.Remedy)
@@ -276,7 +276,7 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 	// The Kubernetes readings reach the real API server: it answers, with
 	// no Node (no kubelet registers one here).
 	if kn, ok := rep.Cluster("kube-nodes"); !ok || !strings.Contains(kn.Message, "no Nodes") {
-		t.Errorf("kube-nodes did not read the API server: %+v", kn)
+		errorf(t, "kube-nodes did not read the API server: %+v", kn)
 	}
 	// No false critical: every critical finding is one this lab causes on
 	// purpose or by what it does not run, and says so.
@@ -285,7 +285,7 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 			t.Logf("not OK: %s %s %s: %s", f.Host, f.Check, f.Status, f.Message)
 		}
 		if f.Status == checks.Crit && !acuraExpectedCrit(f, name) {
-			t.Errorf("unexpected critical on %s: %s: %s %q", f.Host, f.Check, f.Message, f.Details)
+			errorf(t, "unexpected critical on %s: %s: %s %q", f.Host, f.Check, f.Message, f.Details)
 		}
 	}
 
@@ -318,11 +318,11 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 	t.Logf("predicted %s after the fill started, %d MiB free (threshold %d MiB): %q", time.Since(fillStart).Round(time.Second),
 		free>>20, acuraMinFree>>20, growth)
 	if free <= acuraMinFree {
-		t.Fatalf("the prediction came only after the threshold was crossed (%d bytes free)", free)
+		fatalf(t, "the prediction came only after the threshold was crossed (%d bytes free)", free)
 	}
 	// About 3 minutes left: under growth.warn (24 h), over growth.crit (1 m).
 	if !strings.HasPrefix(growth, "warn: ") || !strings.Contains(growth, fmt.Sprintf("below the disk check's %d.0 MiB free in ", acuraMinFree>>20)) {
-		t.Errorf("growth prediction: %q", growth)
+		errorf(t, "growth prediction: %q", growth)
 	}
 
 	t.Log("(e) a controller host dies: its etcd member is removed through etcd's API and its Node deleted")
@@ -351,7 +351,7 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 		return names
 	}
 	if got := members(); len(got) != acuraNodes {
-		t.Fatalf("etcd members before the death: %v", got)
+		fatalf(t, "etcd members before the death: %v", got)
 	}
 	died := time.Now()
 	ct.Host(acuraDead).Kill()
@@ -369,7 +369,7 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 			continue
 		}
 		if _, code := acuraTryHTTPS(t, api, acuraAdmin, "GET", "https://127.0.0.1:6443/api/v1/nodes/"+name(i), ""); code != 200 {
-			t.Errorf("Node %s: HTTP %d after the cleanup, want it kept", name(i), code)
+			errorf(t, "Node %s: HTTP %d after the cleanup, want it kept", name(i), code)
 		}
 	}
 	// Exactly one removal, from the cleanup, saying both.
@@ -382,7 +382,7 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 		}
 	}
 	if len(removals) != 1 || !strings.Contains(removals[0], name(acuraDead)) || !strings.Contains(removals[0], "Kubernetes Node deleted") {
-		t.Errorf("removals on the stream: %q, want one of %s with its Node", removals, name(acuraDead))
+		errorf(t, "removals on the stream: %q, want one of %s with its Node", removals, name(acuraDead))
 	}
 }
 
@@ -423,7 +423,7 @@ func acuraHTTPS(t *testing.T, h *nspawnlab.Host, method, url, body string, want 
 	t.Helper()
 	out, code := acuraTryHTTPS(t, h, acuraAdmin, method, url, body)
 	if code != want {
-		t.Fatalf("%s %s: HTTP %d, want %d: %s", method, url, code, want, out)
+		fatalf(t, "%s %s: HTTP %d, want %d: %s", method, url, code, want, out)
 	}
 	return out
 }
@@ -461,11 +461,11 @@ func writeAcuraInventory(t *testing.T, dir string, ct *nspawnlab.Lab) string {
 	}
 	inv := filepath.Join(dir, "ha_env_file")
 	if err := os.WriteFile(inv, []byte(env.String()), 0o644); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	supp := fmt.Sprintf("[lb]\n%s ansible_ssh_host=%s\n", ct.Host(acuraLB).Name(), ct.Host(acuraLB).Addr())
 	if err := os.WriteFile(inv+inventory.SupplementSuffix, []byte(supp), 0o644); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	// Acura needs working name resolution: every name in every host's
 	// /etc/hosts (the system resolver's first source), as a site may do.
@@ -475,7 +475,7 @@ func writeAcuraInventory(t *testing.T, dir string, ct *nspawnlab.Lab) string {
 	}
 	for _, h := range ct.Hosts() {
 		if err := h.WriteFile("/etc/hosts", []byte(hostsFile), 0o644); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 	}
 	return inv
@@ -519,16 +519,16 @@ func installAcuraControlPlane(t *testing.T, ct *nspawnlab.Lab, apiserver string)
 				mode = 0o600
 			}
 			if err := h.WriteFile(acuraPKI+"/"+rel, data, mode); err != nil {
-				t.Fatal(err)
+				fatal(t, err)
 			}
 		}
 		if err := h.WriteFile("/etc/kubernetes/admin.conf", testpki.KubeconfigFor("https://"+apiAddr+":6443", "kubernetes-admin", kubeCA.CertPEM, admin.CertPEM, admin.KeyPEM), 0o600); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		// The same identity as files, for the test's own calls (acuraHTTPS).
 		for path, data := range map[string][]byte{acuraAdminCert: admin.CertPEM, acuraAdminKey: admin.KeyPEM} {
 			if err := h.WriteFile(path, data, 0o600); err != nil {
-				t.Fatal(err)
+				fatal(t, err)
 			}
 		}
 		for _, u := range []string{"kubelet", "containerd"} {
@@ -541,7 +541,7 @@ ExecStart=%[1]s --name %[2]s --data-dir /var/lib/etcd --listen-client-urls https
 Restart=no
 `, acuraEtcdBin, h.Name(), h.Addr(), strings.Join(initial, ","), acuraPKI)
 		if err := h.WriteFile("/etc/systemd/system/etcd.service", []byte(etcd), 0o644); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		acuraExec(t, h, "systemctl", "daemon-reload")
 		// --no-block: the first member waits for its peers.
@@ -579,7 +579,7 @@ func dumpUnits(t *testing.T, ct *nspawnlab.Lab) {
 func installUnit(t *testing.T, h *nspawnlab.Host, name, unit string) {
 	t.Helper()
 	if err := h.WriteFile("/etc/systemd/system/"+name, []byte(unit), 0o644); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	acuraExec(t, h, "systemctl", "daemon-reload")
 	acuraExec(t, h, "systemctl", "start", name)
@@ -591,7 +591,7 @@ func acuraExec(t *testing.T, h *nspawnlab.Host, args ...string) string {
 	defer cancel()
 	out, err := h.Exec(ctx, args...)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return strings.TrimSpace(string(out))
 }
@@ -604,7 +604,7 @@ func newCA(t *testing.T, name string) *testpki.CA {
 	t.Helper()
 	ca, err := testpki.NewCA(name)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return ca
 }
@@ -613,7 +613,7 @@ func issue(t *testing.T, ca *testpki.CA, l testpki.Leaf) testpki.Pair {
 	t.Helper()
 	p, err := ca.Issue(l)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return p
 }
@@ -623,15 +623,15 @@ func serviceAccountKeys(t *testing.T) (pub, priv []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	pubDER, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	privDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: privDER})
 }
@@ -641,7 +641,7 @@ func hostMemTotal(t *testing.T) uint64 {
 	t.Helper()
 	f, err := os.Open("/proc/meminfo")
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -649,12 +649,12 @@ func hostMemTotal(t *testing.T) uint64 {
 		if v, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
 			kib, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			if err != nil {
-				t.Fatal(err)
+				fatal(t, err)
 			}
 			return kib << 10
 		}
 	}
-	t.Fatal("no MemTotal in /proc/meminfo")
+	fatal(t, "no MemTotal in /proc/meminfo")
 	return 0
 }
 
@@ -663,7 +663,7 @@ func freeBytes(t *testing.T, h *nspawnlab.Host, path string) uint64 {
 	t.Helper()
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(h.Root()+path, &st); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return st.Bavail * uint64(st.Bsize)
 }

@@ -79,7 +79,7 @@ Restart=no
 WatchdogSec=10s
 `, coreID(i), containerBinDir, join, nodeName(i))
 		if err := h.WriteFile("/etc/systemd/system/"+coreUnit(i), []byte(unit), 0o644); err != nil {
-			m.t.Fatal(err)
+			fatal(m.t, err)
 		}
 		m.systemctl(i, "daemon-reload")
 		m.systemctl(i, "start", coreUnit(i))
@@ -92,7 +92,7 @@ func (m *meshLab) systemctl(i int, args ...string) string {
 	defer cancel()
 	out, err := m.ct.Host(i).Systemctl(ctx, args...)
 	if err != nil {
-		m.t.Fatalf("host %d: systemctl %s: %v\n%s", i, strings.Join(args, " "), err, out)
+		fatalf(m.t, "host %d: systemctl %s: %v\n%s", i, strings.Join(args, " "), err, out)
 	}
 	return strings.TrimSpace(string(out))
 }
@@ -108,7 +108,7 @@ func (m *meshLab) mainPID(i int) string {
 func (m *meshLab) fault(i int, word string) {
 	m.t.Helper()
 	if err := m.ct.Host(i).WriteFile("/var/lib/fake-kuma-core/"+coreID(i)+"/fault", []byte(word), 0o644); err != nil {
-		m.t.Fatal(err)
+		fatal(m.t, err)
 	}
 }
 
@@ -186,7 +186,7 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	eventually(t, "mesh of 3", 30*time.Second, func() bool { return m.aliveIn(hosts(3), 3) })
 	for i := 1; i <= 3; i++ {
 		if st := m.activeState(i); st != "active" {
-			t.Fatalf("host %d Core %s before the faults", i, st)
+			fatalf(t, "host %d Core %s before the faults", i, st)
 		}
 	}
 	// `kuma-agent units` shows what the agent supervises, from systemd.
@@ -247,12 +247,12 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	}
 	leases := m.settledEvents(t, 1, events.LeaseAcquired)
 	if len(leases) < 3 {
-		t.Errorf("%d lease.acquired events, want one per heal (3)", len(leases))
+		errorf(t, "%d lease.acquired events, want one per heal (3)", len(leases))
 	}
 
 	t.Log("phase 2: host 3 is cut off; its Core crashes")
 	if err := m.lab.CutOff(3); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	eventually(t, "host 3 sees the others failed", 30*time.Second, func() bool {
 		ms, err := m.members(3)
@@ -265,7 +265,7 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	})
 	time.Sleep(3 * time.Second)
 	if st := m.activeState(3); st != "failed" {
-		t.Fatalf("the minority restarted its quorum-critical Core: %s", st)
+		fatalf(t, "the minority restarted its quorum-critical Core: %s", st)
 	}
 	// Meanwhile the majority still heals its own.
 	pid1 := m.mainPID(1)
@@ -276,10 +276,10 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	})
 	eventually(t, "host 1 (majority) healed while 3 is cut off", 60*time.Second, func() bool { return m.activeState(1) == "active" })
 	if st := m.activeState(3); st != "failed" {
-		t.Fatalf("host 3 acted while cut off: %s", st)
+		fatalf(t, "host 3 acted while cut off: %s", st)
 	}
 	if err := m.lab.Heal(3); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	eventually(t, "host 3 healed once back in the majority", 120*time.Second, func() bool { return m.activeState(3) == "active" })
 
@@ -304,26 +304,26 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	})
 	// The rejoin backed up the Core's working directory first.
 	if d := rejoin2[0]; !strings.Contains(d.Result, "(backup ") {
-		t.Errorf("rejoin without a backup: %+v", d)
+		errorf(t, "rejoin without a backup: %+v", d)
 	}
 
 	t.Log("phase 4: host 3's Core falls out while its health answers 404: never reinstalled")
 	if err := m.ct.Host(3).WriteFile("/var/lib/fake-kuma-core/"+coreID(3)+"/health-format", []byte("404"), 0o644); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	m.fault(3, "leave")
 	// 20 readings (interval 500 ms, readings 2): nothing may happen.
 	time.Sleep(10 * time.Second)
 	if b, _ := m.ct.Host(3).ReadFile("/var/lib/fake-kuma-core/" + coreID(3) + "/joins.log"); len(b) != 0 {
-		t.Fatalf("a Core whose health answers 404 was reinstalled: %s", b)
+		fatalf(t, "a Core whose health answers 404 was reinstalled: %s", b)
 	}
 	// An unreadable stream must not pass for "no rejoin".
 	if n := len(rejoinsIn(m.settledEvents(t, 1, events.HealingFinished), nodeName(3))); n != 0 {
-		t.Fatalf("%d rejoin events for a Core whose health answers 404", n)
+		fatalf(t, "%d rejoin events for a Core whose health answers 404", n)
 	}
 	// Once it answers in the site-confirmed format, the agent reads "out" and rejoins it.
 	if err := m.ct.Host(3).WriteFile("/var/lib/fake-kuma-core/"+coreID(3)+"/health-format", []byte("json"), 0o644); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	eventually(t, "host 3 rejoined once its health is readable", 60*time.Second, func() bool {
 		ds, err := m.rejoins(nodeName(3))
@@ -338,14 +338,14 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	})
 	reset := "/opt/kaspersky/kuma/core/" + coreID(1) + "/raft/.reset"
 	if err := m.ct.Host(1).WriteFile(reset, nil, 0o644); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	eventually(t, "kuma-units critical on host 1 for the leftover .reset", 30*time.Second, func() bool {
 		rep, _, err := m.doctorCLI(2, "--fresh")
 		return err == nil && nodeFinding(rep, nodeName(1), "kuma-units") == checks.Crit
 	})
 	if err := os.Remove(fmt.Sprintf("/proc/%d/root%s", m.ct.Host(1).Leader(), reset)); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	m.systemctl(2, "stop", coreUnit(2))
 	eventually(t, "cluster-raft warns: 2 Cores alive, even, not the inventory's 3", 30*time.Second, func() bool {
@@ -355,7 +355,7 @@ func TestSupervisionOnSystemd(t *testing.T) {
 	// kuma-agent raft status shows it from the units and the mesh.
 	out, err := exec.Command(m.bin, "raft", "status", "--config", m.node(1).cfgPath).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Raft Cores alive 2 of 3, quorum 2: margin 0") {
-		t.Errorf("raft status: %v\n%s", err, out)
+		errorf(t, "raft status: %v\n%s", err, out)
 	}
 	t.Logf("raft status:\n%s", out)
 }
@@ -413,7 +413,7 @@ func checkOneAtATime(t *testing.T, evs []events.Event) {
 		switch e.Type {
 		case events.TypePrefix + string(events.HealingStarted):
 			for other := range inFlight {
-				t.Errorf("%s started healing at %s while %s was in flight", n, e.Time.Format(time.StampMicro), other)
+				errorf(t, "%s started healing at %s while %s was in flight", n, e.Time.Format(time.StampMicro), other)
 			}
 			inFlight[n] = e.Time
 			nodes[n] = true
@@ -423,6 +423,6 @@ func checkOneAtATime(t *testing.T, evs []events.Event) {
 		}
 	}
 	if len(nodes) != 3 {
-		t.Errorf("healing started on %d nodes, want 3", len(nodes))
+		errorf(t, "healing started on %d nodes, want 3", len(nodes))
 	}
 }

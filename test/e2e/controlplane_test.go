@@ -114,22 +114,22 @@ func newControlPlane(t *testing.T) *controlPlane {
 
 	m.inv = filepath.Join(m.dir, "inventory.yml")
 	if err := os.WriteFile(m.inv, []byte(cpInventory(lab)), 0o644); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	var err error
 	if m.c, err = inventory.Load(m.inv); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	if m.c.Layout != cluster.LayoutK0s {
-		t.Fatalf("inventory layout %s, want k0s", m.c.Layout)
+		fatalf(t, "inventory layout %s, want k0s", m.c.Layout)
 	}
 	if _, err := sandbox.WriteKeyring(m.dir); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	for i := 1; i <= cpControllers+cpWorkers; i++ {
 		cfg, err := sandbox.WriteNode(m.dir, m.inv, m.c, m.c.Host(cpName(i)), sandbox.Fault{})
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		cp.configure(&cfg, i)
 		nd := filepath.Dir(cfg.Agent.ControlSocket)
@@ -169,14 +169,14 @@ func (cp *controlPlane) configure(cfg *config.Config, i int) {
 	if i <= cpControllers {
 		unit = "k0scontroller.service"
 		if err := cp.etcd.WriteLayoutPKI(root, etcdlab.K0s); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		f := etcdlab.K0s.Under(root)
 		cfg.Checks.Etcd.Endpoint = cp.etcd.Members[i-1].ClientURL
 		cfg.Checks.Etcd.CAFile, cfg.Checks.Etcd.CertFile, cfg.Checks.Etcd.KeyFile = f.CAFile, f.CertFile, f.KeyFile
 	}
 	if err := cp.api.WriteLayoutKubeconfig(root, kubelab.K0s); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	cfg.Kubernetes.Kubeconfig = filepath.Join(root, kubelab.K0s.AdminConf)
 	cfg.Kubernetes.Checks = true
@@ -332,7 +332,7 @@ func TestControlPlane(t *testing.T) {
 	})
 	ev, err := cp.evaluation(1)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	t.Logf("baseline: %s evaluates", ev.Evaluator)
 
@@ -368,20 +368,20 @@ func TestControlPlane(t *testing.T) {
 		t.Logf("cp-3's etcd finding: %s: %s", f.Status, f.Message)
 		for i := 1; i <= cpControllers; i++ {
 			if f, ok := findingOf(rep, cpName(i), "ports"); ok && f.Status != checks.OK {
-				t.Errorf("ports finding on %s with an etcd member stopped: %+v", cpName(i), f)
+				errorf(t, "ports finding on %s with an etcd member stopped: %+v", cpName(i), f)
 			}
 			// reach: a refused etcd port is an open path; a probe timed
 			// out on a loaded machine is logged, not judged here.
 			if f, ok := findingOf(rep, cpName(i), "reach"); ok && f.Status != checks.OK {
 				if strings.Contains(f.Message+strings.Join(f.Details, " "), "2380") {
-					t.Errorf("reach finding on %s names etcd's port: %+v", cpName(i), f)
+					errorf(t, "reach finding on %s names etcd's port: %+v", cpName(i), f)
 				} else {
 					t.Logf("reach on %s (not etcd's): %s", cpName(i), f.Message)
 				}
 			}
 		}
 		if c := cp.countedChanges(t, 1, "cluster-reachability", events.TransitionRaised, t0); len(c) != 0 {
-			t.Errorf("an etcd member stopped raised cluster-reachability: %+v", c[0].data)
+			errorf(t, "an etcd member stopped raised cluster-reachability: %+v", c[0].data)
 		}
 		cp.etcd.Restart(cp.etcd.Members[2])
 		eventually(t, "cluster-etcd ok again in the evaluation", 2*time.Minute, func() bool {
@@ -404,13 +404,13 @@ func TestControlPlane(t *testing.T) {
 		time.Sleep(cleanupAfter + 25*time.Second)
 		got, err := cp.etcdMembers(1)
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		if len(got) != cpControllers {
-			t.Fatalf("etcd members with only an agent stopped: %v", got)
+			fatalf(t, "etcd members with only an agent stopped: %v", got)
 		}
 		if !strings.Contains(cp.node(1).currentLog(), "etcd reports the member healthy: its agent alone is down") {
-			t.Error("the cleanup on cp-1 did not log why it removes nothing")
+			errorf(t, "the cleanup on cp-1 did not log why it removes nothing")
 		}
 		cp.start(3)
 		eventually(t, "cp-3 back", 60*time.Second, func() bool { return cp.aliveIn(all, len(all)) })
@@ -422,7 +422,7 @@ func TestControlPlane(t *testing.T) {
 	t.Run("d/core worker dead is tainted, back is untainted", func(t *testing.T) {
 		c := cp.taintCycle(t)
 		if c.sinceVerdictMS > 10000 {
-			t.Errorf("taint %.0f ms after the mesh's verdict, want within 10 s", c.sinceVerdictMS)
+			errorf(t, "taint %.0f ms after the mesh's verdict, want within 10 s", c.sinceVerdictMS)
 		}
 	})
 	if t.Failed() {
@@ -435,7 +435,7 @@ func TestControlPlane(t *testing.T) {
 		t0 := time.Now()
 		nft := func(args ...string) {
 			if out, err := cp.lab.Exec(otherWorker, "nft", args...).CombinedOutput(); err != nil {
-				t.Fatalf("nft %v: %v: %s", args, err, out)
+				fatalf(t, "nft %v: %v: %s", args, err, out)
 			}
 		}
 		var peers []string
@@ -464,16 +464,16 @@ func TestControlPlane(t *testing.T) {
 		// Several failover passes past after, on the minority's side.
 		time.Sleep(failoverAfter + 10*time.Second)
 		if tainted, note := cp.taint(name); tainted {
-			t.Errorf("a partitioned minority's view led to a taint: %q", note)
+			errorf(t, "a partitioned minority's view led to a taint: %q", note)
 		}
 		heal()
 		cp.api.SetNodeReady(t, name, "True")
 		eventually(t, "mesh of 5 again", 60*time.Second, func() bool { return cp.aliveIn(all, len(all)) })
 		if tainted, note := cp.taint(name); tainted {
-			t.Errorf("tainted after the partition: %q", note)
+			errorf(t, "tainted after the partition: %q", note)
 		}
 		if a := taintsIn(cp.settledEvents(t, 1, events.TaintApplied), events.TaintApplied, t0); len(a) != 0 {
-			t.Errorf("taint applied during the partition: %+v", a)
+			errorf(t, "taint applied during the partition: %+v", a)
 		}
 	})
 	if t.Failed() {
@@ -486,7 +486,7 @@ func TestControlPlane(t *testing.T) {
 		cp.kill(victim)
 		cp.etcd.Kill(cp.etcd.Members[victim-1])
 		if err := cp.lab.CutOff(victim); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		want := []string{cpName(1), cpName(2)}
 		var got []string
@@ -498,7 +498,7 @@ func TestControlPlane(t *testing.T) {
 		t.Logf("member %s removed %v after the host's death (after %v)", cpName(victim), d.Round(100*time.Millisecond), cleanupAfter)
 		for i := 1; i <= 2; i++ {
 			if names, err := cp.etcdMembers(i); err != nil || !slices.Equal(names, want) {
-				t.Errorf("etcd on %s: members %v (%v)", cpName(i), names, err)
+				errorf(t, "etcd on %s: members %v (%v)", cpName(i), names, err)
 			}
 		}
 		// Quorum kept: both remaining members answer /health (etcd's own
@@ -517,7 +517,7 @@ func TestControlPlane(t *testing.T) {
 			return strings.Contains(f.Message, "inventory controllers etcd does not list: "+cpName(victim))
 		})
 		if f.Status != checks.Warn {
-			t.Errorf("etcd on cp-1 after the removal: %s: %s", f.Status, f.Message)
+			errorf(t, "etcd on cp-1 after the removal: %s: %s", f.Status, f.Message)
 		}
 		var result string
 		eventually(t, "healing.finished of the removal on the stream", 90*time.Second, func() bool {
@@ -535,7 +535,7 @@ func TestControlPlane(t *testing.T) {
 			return false
 		})
 		if !strings.Contains(result, "removed through etcd's API") {
-			t.Errorf("removal result %q, want through etcd's API", result)
+			errorf(t, "removal result %q, want through etcd's API", result)
 		}
 	})
 }
@@ -560,7 +560,7 @@ func (cp *controlPlane) taintCycle(t *testing.T) taintTimes {
 	name := cpName(coreWorker)
 	t0 := time.Now()
 	if err := cp.lab.CutOff(coreWorker); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	cp.kill(coreWorker)
 	cp.api.SetNodeReady(t, name, "Unknown")
@@ -580,19 +580,19 @@ func (cp *controlPlane) taintCycle(t *testing.T) taintTimes {
 	t.Logf("taint applied by %s: detection %v, taint %v after the host's death, %.0f ms after the mesh's verdict (failed + after %v); evidence %v",
 		a.Evaluator, c.detect.Round(100*time.Millisecond), c.toTaint.Round(100*time.Millisecond), a.SinceVerdictMS, failoverAfter, a.Evidence)
 	if len(applied) != 1 || a.Node != name {
-		t.Errorf("taint events %+v, want one for %s", applied, name)
+		errorf(t, "taint events %+v, want one for %s", applied, name)
 	}
 	if _, note := cp.taint(name); !strings.Contains(note, "applied by kuma-agent on "+a.Evaluator) {
-		t.Errorf("taint annotation %q", note)
+		errorf(t, "taint annotation %q", note)
 	}
 	for i := 1; i <= cpControllers+cpWorkers; i++ {
 		if tainted, _ := cp.taint(cpName(i)); tainted && i != coreWorker {
-			t.Errorf("%s tainted too", cpName(i))
+			errorf(t, "%s tainted too", cpName(i))
 		}
 	}
 	t1 := time.Now()
 	if err := cp.lab.Heal(coreWorker); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	cp.start(coreWorker)
 	cp.api.SetNodeReady(t, name, "True")

@@ -82,7 +82,7 @@ func (m *meshLab) startAlerts(i int) *netlab.Proc {
 	m.t.Helper()
 	dir := filepath.Dir(m.alertsLog())
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		m.t.Fatal(err)
+		fatal(m.t, err)
 	}
 	conf := fmt.Sprintf(`rules:
   - name: cluster
@@ -96,12 +96,12 @@ actions:
 `, m.alertsLog())
 	path := filepath.Join(dir, "alerts.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		m.t.Fatal(err)
+		fatal(m.t, err)
 	}
 	log := filepath.Join(dir, "alerts.out")
 	p, err := m.lab.StartCmd(m.lab.Exec(i, m.bin, "alerts", "--config", path, "--agent-config", m.node(i).cfgPath), log)
 	if err != nil {
-		m.t.Fatal(err)
+		fatal(m.t, err)
 	}
 	eventually(m.t, "kuma-agent alerts running", 30*time.Second, func() bool {
 		b, _ := os.ReadFile(log)
@@ -162,7 +162,7 @@ func (m *meshLab) faultPhase(name, check string, observer int, inject, remove fu
 	t.Logf("%s: %s raised %s by %s %v after the injection: %s (nodes %v)", name, check, r.Status, raised[0].node,
 		d.Round(100*time.Millisecond), r.Message, r.Nodes)
 	if r.Remedy == "" || r.Message == "" || r.Evaluator != raised[0].node {
-		t.Errorf("%s: raise without message/remedy or from another node than its evaluator: %+v (source %s)", name, r, raised[0].node)
+		errorf(t, "%s: raise without message/remedy or from another node than its evaluator: %+v (source %s)", name, r, raised[0].node)
 	}
 	eventually(t, name+": the alerts command ran for the raise", within, func() bool {
 		a, _ := m.alerted(check, events.TransitionRaised, t0)
@@ -188,7 +188,7 @@ func (m *meshLab) faultPhase(name, check string, observer int, inject, remove fu
 	ar, runs := m.alerted(check, events.TransitionRaised, t0)
 	ac, _ := m.alerted(check, events.TransitionCleared, t0)
 	if len(raised) != 1 || len(cleared) != 1 || len(ar) != 1 || len(ac) != 1 {
-		t.Errorf("%s: %s raised %d times and cleared %d times on the stream, alerted %d/%d distinct times; want exactly 1 each",
+		errorf(t, "%s: %s raised %d times and cleared %d times on the stream, alerted %d/%d distinct times; want exactly 1 each",
 			name, check, len(raised), len(cleared), len(ar), len(ac))
 	}
 	t.Logf("%s: one raise, one clear (alerts command ran %d time(s) for the raise)", name, runs)
@@ -238,7 +238,7 @@ func TestClusterChecksContinuously(t *testing.T) {
 	for _, i := range []int{1, 3} {
 		r, err := m.evaluation(i)
 		if err != nil || r.Evaluator != rep.Evaluator {
-			t.Errorf("host %d: evaluator %q (%v), host 2 says %q: more than one evaluator?", i, r.Evaluator, err, rep.Evaluator)
+			errorf(t, "host %d: evaluator %q (%v), host 2 says %q: more than one evaluator?", i, r.Evaluator, err, rep.Evaluator)
 		}
 	}
 	t.Logf("baseline: %s evaluates, evaluation %.1fs old", rep.Evaluator, rep.AgeSeconds)
@@ -248,7 +248,7 @@ func TestClusterChecksContinuously(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		b, err := os.ReadFile(m.node(i).cfg.Paths.HostsFile)
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		orig[i] = b
 	}
@@ -256,14 +256,14 @@ func TestClusterChecksContinuously(t *testing.T) {
 		return func() {
 			line := fmt.Sprintf("\n10.99.7.7 %s\n", nodeName(1))
 			if err := os.WriteFile(m.node(to).cfg.Paths.HostsFile, append(slices.Clone(orig[to]), line...), 0o644); err != nil {
-				t.Fatal(err)
+				fatal(t, err)
 			}
 		}
 	}
 	restoreHosts := func(to int) func() {
 		return func() {
 			if err := os.WriteFile(m.node(to).cfg.Paths.HostsFile, orig[to], 0o644); err != nil {
-				t.Fatal(err)
+				fatal(t, err)
 			}
 		}
 	}
@@ -272,7 +272,7 @@ func TestClusterChecksContinuously(t *testing.T) {
 	// 2. Host 2 drops the Raft port (7209) in its namespace.
 	nft := func(i int, args ...string) {
 		if out, err := m.lab.Exec(i, "nft", args...).CombinedOutput(); err != nil {
-			t.Fatalf("host %d: nft %v: %v: %s", i, args, err, out)
+			fatalf(t, "host %d: nft %v: %v: %s", i, args, err, out)
 		}
 	}
 	m.faultPhase("raft port", "cluster-reachability", 3,
@@ -325,7 +325,7 @@ func TestClusterChecksContinuously(t *testing.T) {
 		raised, cleared := m.countedChanges(t, 1, check, events.TransitionRaised, t0), m.countedChanges(t, 1, check, events.TransitionCleared, t0)
 		ar, _ := m.alerted(check, events.TransitionRaised, t0)
 		if len(raised) != 1 || len(cleared) != 1 || len(ar) != 1 {
-			t.Errorf("clone and clock: %s raised %d, cleared %d times, alerted %d; want 1 each", check, len(raised), len(cleared), len(ar))
+			errorf(t, "clone and clock: %s raised %d, cleared %d times, alerted %d; want 1 each", check, len(raised), len(cleared), len(ar))
 		} else {
 			t.Logf("clone and clock: %s raised once by %s (%s), cleared once by %s", check, raised[0].node, raised[0].data.Message, cleared[0].node)
 		}
@@ -341,7 +341,7 @@ func TestClusterChecksContinuously(t *testing.T) {
 	})
 	victim := slices.IndexFunc(m.nodes, func(n *agentNode) bool { return n.name == rep.Evaluator }) + 1
 	if victim == 0 {
-		t.Fatalf("evaluator %q is no node of the lab", rep.Evaluator)
+		fatalf(t, "evaluator %q is no node of the lab", rep.Evaluator)
 	}
 	faulty := 1 + victim%3       // another host: its fault survives the kill
 	observer := 1 + (victim+1)%3 // the third host reads the stream
@@ -372,7 +372,7 @@ func TestClusterChecksContinuously(t *testing.T) {
 	t.Logf("FIGURE evaluator handover: kill -9 of %s -> %s holds cluster-checks in %v (bound: TTL %v + interval %v x %.1f = %v)",
 		rep.Evaluator, nodeOf(taken[0]), took.Round(10*time.Millisecond), evalTTL, evalInterval, 1+evalJitter, bound)
 	if took > bound+time.Second { // a second for the acquisition's own round trips and the event's timestamp
-		t.Errorf("handover took %v, more than one lease TTL plus one interval (%v)", took, bound)
+		errorf(t, "handover took %v, more than one lease TTL plus one interval (%v)", took, bound)
 	}
 	eventually(t, "the new evaluator's evaluation on the observer", 30*time.Second, func() bool {
 		r, err := m.evaluation(observer)
@@ -380,7 +380,7 @@ func TestClusterChecksContinuously(t *testing.T) {
 	})
 	time.Sleep(3 * evalInterval)
 	if raised := m.countedChanges(t, observer, "cluster-hosts", events.TransitionRaised, tFault); len(raised) != 1 {
-		t.Errorf("handover: cluster-hosts raised %d times across the handover, want 1", len(raised))
+		errorf(t, "handover: cluster-hosts raised %d times across the handover, want 1", len(raised))
 	}
 	restoreHosts(faulty)()
 	var cleared []clusterChange
@@ -389,7 +389,7 @@ func TestClusterChecksContinuously(t *testing.T) {
 		return len(cleared) > 0
 	})
 	if cleared[0].node == rep.Evaluator || len(cleared) != 1 {
-		t.Errorf("handover: cleared %d times, first by %s (the killed evaluator was %s)", len(cleared), cleared[0].node, rep.Evaluator)
+		errorf(t, "handover: cleared %d times, first by %s (the killed evaluator was %s)", len(cleared), cleared[0].node, rep.Evaluator)
 	}
 	t.Logf("handover: cluster-hosts raised once by %s, cleared once by %s after the takeover", rep.Evaluator, cleared[0].node)
 }

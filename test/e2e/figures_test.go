@@ -60,7 +60,7 @@ func figureDuration(t *testing.T, name string, def time.Duration) time.Duration 
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		t.Fatalf("%s: %v", name, err)
+		fatalf(t, "%s: %v", name, err)
 	}
 	return d
 }
@@ -75,7 +75,7 @@ func figureSizes(t *testing.T, def ...int) []int {
 	for _, f := range strings.Split(v, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 2 || n > netlab.MaxHosts {
-			t.Fatalf("KUMA_FIG_AGENTS: %q: want sizes 2..%d", f, netlab.MaxHosts)
+			fatalf(t, "KUMA_FIG_AGENTS: %q: want sizes 2..%d", f, netlab.MaxHosts)
 		}
 		out = append(out, n)
 	}
@@ -93,7 +93,7 @@ func figureMesh(t *testing.T, n int, o meshOpts) *meshLab {
 		if o.Interval == 0 {
 			o.Interval = figureDuration(t, "KUMA_FIG_INTERVAL", 30*time.Second)
 			if o.Interval <= 0 {
-				t.Fatalf("KUMA_FIG_INTERVAL=%v: want a positive duration", o.Interval)
+				fatalf(t, "KUMA_FIG_INTERVAL=%v: want a positive duration", o.Interval)
 			}
 		}
 	}
@@ -195,12 +195,12 @@ func TestFigureDetection(t *testing.T) {
 
 					t0 = time.Now()
 					if err := m.lab.CutOff(victim); err != nil {
-						t.Fatal(err)
+						fatal(t, err)
 					}
 					cutTook = append(cutTook, time.Since(t0))
 					res["cut-off"] = append(res["cut-off"], m.waitDetected(others, nodeName(victim), "failed", t0, 60*time.Second))
 					if err := m.lab.Heal(victim); err != nil {
-						t.Fatal(err)
+						fatal(t, err)
 					}
 					eventuallyEvery(t, "healed agent back", 90*time.Second, m.pollGap(), func() bool { return m.aliveIn(all, n) })
 				}
@@ -222,7 +222,7 @@ func TestFigureDetection(t *testing.T) {
 func TestFigureSoak(t *testing.T) {
 	dur, err := time.ParseDuration(figureEnv(t, "KUMA_FIG_SOAK"))
 	if err != nil {
-		t.Fatalf("KUMA_FIG_SOAK: %v", err)
+		fatalf(t, "KUMA_FIG_SOAK: %v", err)
 	}
 	for _, n := range figureSizes(t, 5) {
 		t.Run(fmt.Sprintf("agents-%d", n), func(t *testing.T) { soak(t, n, dur) })
@@ -244,7 +244,7 @@ func soak(t *testing.T, n int, dur time.Duration) {
 	for b := 0; b < burners; b++ {
 		p, err := m.lab.Start(1+b%n, "", "sh", "-c", "while :; do :; done")
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		defer p.Kill()
 	}
@@ -306,7 +306,7 @@ func soak(t *testing.T, n int, dur time.Duration) {
 	t.Logf("FIGURE soak agents=%d burners=%d cpus=%d duration=%v polls=%d poll_errors=%d slowest_poll=%v non_alive_transitions=%d failed_events_in_logs=%d (while booting, before the soak: %d) suspicions_raised=%d spared_by_last_ping=%d load_at_end=%s",
 		n, burners, runtime.NumCPU(), dur, polls, pollErrs, slowest.Round(time.Millisecond), transitions, failedLines, startupFailed, suspicions, spared, loadAvg())
 	if transitions != 0 || failedLines != 0 || pollErrs != 0 {
-		t.Errorf("false failures under CPU load: %d transitions, %d failed events, %d unanswered polls", transitions, failedLines, pollErrs)
+		errorf(t, "false failures under CPU load: %d transitions, %d failed events, %d unanswered polls", transitions, failedLines, pollErrs)
 	}
 }
 
@@ -388,14 +388,14 @@ func idle(t *testing.T, n int) {
 	// evaluator's latest pass (its four queries and the checks), as
 	// `doctor --cluster` shows it.
 	if rep, _, err := m.doctorCLI(1); err != nil {
-		t.Errorf("doctor --cluster: %v", err)
+		errorf(t, "doctor --cluster: %v", err)
 	} else {
 		t.Logf("FIGURE evaluation agents=%d evaluator=%s duration_ms=%.0f age_s=%.0f nodes=%d unanswered=%d",
 			n, rep.Evaluator, rep.Summary.DurationMS, rep.AgeSeconds, len(rep.Nodes), len(rep.Unanswered))
 	}
 	t.Logf("load average at end: %s", loadAvg())
 	if every.rssMax > 30*1e6/(1<<20) || every.cpuMax > 1 {
-		t.Errorf("over target: RSS max %.1f MiB (30 MB = %.1f MiB), CPU max %.3f%%", every.rssMax, 30*1e6/(1<<20), every.cpuMax)
+		errorf(t, "over target: RSS max %.1f MiB (30 MB = %.1f MiB), CPU max %.3f%%", every.rssMax, 30*1e6/(1<<20), every.cpuMax)
 	}
 }
 
@@ -414,7 +414,7 @@ func (m *meshLab) countMeshBytes(t *testing.T, i, port int) {
 	cmd := m.lab.Exec(i, "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rules)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft in host %d: %v: %s", i, err, out)
+		fatalf(t, "nft in host %d: %v: %s", i, err, out)
 	}
 }
 
@@ -423,7 +423,7 @@ func (m *meshLab) meshBytes(t *testing.T, i int) int64 {
 	t.Helper()
 	out, err := m.lab.Exec(i, "nft", "list", "table", "inet", "kumafig").CombinedOutput()
 	if err != nil {
-		t.Fatalf("nft list in host %d: %v: %s", i, err, out)
+		fatalf(t, "nft list in host %d: %v: %s", i, err, out)
 	}
 	var sum int64
 	f := strings.Fields(string(out))
@@ -431,7 +431,7 @@ func (m *meshLab) meshBytes(t *testing.T, i int) int64 {
 		if f[j] == "bytes" {
 			b, err := strconv.ParseInt(f[j+1], 10, 64)
 			if err != nil {
-				t.Fatalf("nft counter %q: %v", f[j+1], err)
+				fatalf(t, "nft counter %q: %v", f[j+1], err)
 			}
 			sum += b
 		}
@@ -460,10 +460,10 @@ func clusterDoctor(t *testing.T, n int) {
 		rep, code, err := m.doctorCLI(1+r%n, "--fresh")
 		wall = append(wall, time.Since(st))
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		if len(rep.Nodes) != n || len(rep.Unanswered) != 0 {
-			t.Errorf("run %d: %d nodes answered, unanswered %v (exit %d)", r, len(rep.Nodes), rep.Unanswered, code)
+			errorf(t, "run %d: %d nodes answered, unanswered %v (exit %d)", r, len(rep.Nodes), rep.Unanswered, code)
 		}
 		inAgent = append(inAgent, time.Duration(rep.Summary.DurationMS*float64(time.Millisecond)))
 	}
@@ -481,7 +481,7 @@ func TestFigureHostTaint(t *testing.T) {
 	v := figureEnv(t, "KUMA_FIG_HOST_TAINT")
 	trials, err := strconv.Atoi(v)
 	if err != nil || trials < 1 {
-		t.Fatalf("KUMA_FIG_HOST_TAINT: %q: want a number of trials", v)
+		fatalf(t, "KUMA_FIG_HOST_TAINT: %q: want a number of trials", v)
 	}
 	load := loadAvg()
 	cp := newControlPlane(t)
@@ -528,7 +528,7 @@ func cpuTicks(t *testing.T, pid int) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
@@ -536,7 +536,7 @@ func cpuTicks(t *testing.T, pid int) int64 {
 	u, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		t.Fatalf("/proc/%d/stat: %q", pid, s)
+		fatalf(t, "/proc/%d/stat: %q", pid, s)
 	}
 	return u + st
 }
@@ -550,18 +550,18 @@ func statusKB(t *testing.T, pid int, field string) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			if err != nil {
-				t.Fatalf("%s %q: %v", field, v, err)
+				fatalf(t, "%s %q: %v", field, v, err)
 			}
 			return kb
 		}
 	}
-	t.Fatalf("/proc/%d/status has no %s", pid, field)
+	fatalf(t, "/proc/%d/status has no %s", pid, field)
 	return 0
 }
 
@@ -585,7 +585,7 @@ func unitEnvironment(t *testing.T) []string {
 	const unit = "../../packaging/kuma-agent.service"
 	b, err := os.ReadFile(unit)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	var env []string
 	for ln, line := range strings.Split(string(b), "\n") {
@@ -595,7 +595,7 @@ func unitEnvironment(t *testing.T) []string {
 		}
 		for _, kv := range strings.Fields(v) {
 			if !strings.Contains(kv, "=") || strings.ContainsAny(kv, `"'`) {
-				t.Fatalf("%s:%d: %q: want NAME=value without quotes", unit, ln+1, kv)
+				fatalf(t, "%s:%d: %q: want NAME=value without quotes", unit, ln+1, kv)
 			}
 			env = append(env, kv)
 		}

@@ -73,7 +73,7 @@ func agentBinary(t testing.TB) string {
 		}
 	})
 	if buildErr != nil {
-		t.Fatal(buildErr)
+		fatal(t, buildErr)
 	}
 	return binPath
 }
@@ -151,14 +151,14 @@ func newMesh(t testing.TB, o meshOpts) *meshLab {
 	})
 	m.inv = filepath.Join(m.dir, "inventory.yml")
 	if err := os.WriteFile(m.inv, []byte(inventoryYAML(lab, o.Inventory, o.Cores)), 0o644); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	var err error
 	if m.c, err = inventory.Load(m.inv); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	if _, err := sandbox.WriteKeyring(m.dir); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	for i := 1; i <= o.Hosts; i++ {
 		self := m.c.Host(nodeName(i))
@@ -167,7 +167,7 @@ func newMesh(t testing.TB, o meshOpts) *meshLab {
 		}
 		cfg, err := sandbox.WriteNode(m.dir, m.inv, m.c, self, sandbox.Fault{})
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		cfg.Mesh.BindAddr = lab.Addr(i)
 		// The figures' A/B of giving back the executable's pages
@@ -231,10 +231,10 @@ func (n *agentNode) writeConfig(t testing.TB) {
 	t.Helper()
 	b, err := yaml.Marshal(n.cfg)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	if err := os.WriteFile(n.cfgPath, b, 0o600); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 }
 
@@ -261,7 +261,7 @@ func (m *meshLab) start(i int) {
 	cmd.Env = append(os.Environ(), n.env...)
 	p, err := m.lab.StartCmd(cmd, n.logPath)
 	if err != nil {
-		m.t.Fatal(err)
+		fatal(m.t, err)
 	}
 	n.proc = p
 }
@@ -270,7 +270,7 @@ func (m *meshLab) start(i int) {
 func (m *meshLab) stop(i int) {
 	m.t.Helper()
 	if err := m.node(i).proc.Stop(); err != nil {
-		m.t.Errorf("%s: %v", m.node(i).name, err)
+		errorf(m.t, "%s: %v", m.node(i).name, err)
 	}
 }
 
@@ -306,7 +306,7 @@ func eventuallyEvery(t testing.TB, what string, within, gap time.Duration, cond 
 		}
 		time.Sleep(gap)
 	}
-	t.Fatalf("timed out after %v waiting for %s", within, what)
+	fatalf(t, "timed out after %v waiting for %s", within, what)
 	return 0
 }
 
@@ -545,6 +545,10 @@ func (m *meshLab) dumpLogs() {
 			b = b[len(b)-maxLog:]
 		}
 		m.t.Logf("==== log of %s (host %d, %s):\n%s", n.name, n.host, n.logPath, b)
+	}
+	// The failures again, last: a report's excerpt of the output is its end.
+	for _, f := range failuresOf(m.t.Name()) {
+		m.t.Logf("==== failed: %s", f)
 	}
 }
 

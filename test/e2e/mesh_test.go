@@ -40,7 +40,7 @@ func TestMeshEndToEnd(t *testing.T) {
 		return rep.code == 0
 	})
 	if len(rep.Nodes) != 3 || len(rep.Unanswered) != 0 || rep.Self != n1 {
-		t.Fatalf("a. doctor --cluster: self %s, %d nodes, unanswered %v", rep.Self, len(rep.Nodes), rep.Unanswered)
+		fatalf(t, "a. doctor --cluster: self %s, %d nodes, unanswered %v", rep.Self, len(rep.Nodes), rep.Unanswered)
 	}
 
 	// b. kill -9 core-3: the others mark it failed.
@@ -50,10 +50,10 @@ func TestMeshEndToEnd(t *testing.T) {
 	t.Logf("b. kill -9 of core-3 detected by both others in %v", d.Round(time.Millisecond))
 	rep = m.mustDoctor(1)
 	if !slices.Equal(rep.Unanswered, []string{n3}) || rep.code == 0 {
-		t.Errorf("b. doctor --cluster after the crash: exit %d, unanswered %v", rep.code, rep.Unanswered)
+		errorf(t, "b. doctor --cluster after the crash: exit %d, unanswered %v", rep.code, rep.Unanswered)
 	}
 	if r := rep.result("cluster-members"); r.Status != checks.Crit || !strings.Contains(r.Message+strings.Join(r.Details, " "), n3) {
-		t.Errorf("b. cluster-members: %v %q %v", r.Status, r.Message, r.Details)
+		errorf(t, "b. cluster-members: %v %q %v", r.Status, r.Message, r.Details)
 	}
 
 	// d. (before c, so that c has two observers) Restart core-3: it rejoins.
@@ -72,7 +72,7 @@ func TestMeshEndToEnd(t *testing.T) {
 	d = eventually(t, "core-3 back from its snapshot alone", 20*time.Second, func() bool { return m.aliveIn(core, 3) })
 	t.Logf("d. core-3 rejoined from its snapshot in %v", d.Round(time.Millisecond))
 	if log := n.currentLog(); !strings.Contains(log, "gossip join failed") || !strings.Contains(log, "Re-joined to previously known node") {
-		t.Error("d. core-3 did not fail its retry_join and rejoin from the snapshot; the test proves nothing")
+		errorf(t, "d. core-3 did not fail its retry_join and rejoin from the snapshot; the test proves nothing")
 	}
 	n.cfg = saved
 	n.writeConfig(t)
@@ -80,12 +80,12 @@ func TestMeshEndToEnd(t *testing.T) {
 	// c. Cut core-2 off the switch: failed for the others; heal: alive.
 	t0 = time.Now()
 	if err := m.lab.CutOff(2); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	d = m.waitDetected([]int{1, 3}, n2, "failed", t0, 20*time.Second)
 	t.Logf("c. cut-off of core-2 detected by both others in %v", d.Round(time.Millisecond))
 	if err := m.lab.Heal(2); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	d = eventually(t, "core-2 alive again after heal", 45*time.Second, func() bool { return m.aliveIn(core, 3) })
 	t.Logf("c. healed core-2 alive everywhere after %v", d.Round(time.Millisecond))
@@ -95,11 +95,11 @@ func TestMeshEndToEnd(t *testing.T) {
 	n4 := m.node(4)
 	other := filepath.Join(filepath.Dir(n4.cfgPath), "other-key")
 	if err := os.MkdirAll(other, 0o700); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	kf, err := sandbox.WriteKeyring(other)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	n4.cfg.Mesh.KeyringFile = kf
 	n4.writeConfig(t)
@@ -109,12 +109,12 @@ func TestMeshEndToEnd(t *testing.T) {
 		return strings.Count(n4.currentLog(), "gossip join failed") >= 2
 	})
 	if ms, err := m.members(4); err != nil || len(ms) != 1 {
-		t.Errorf("e. the wrong-key agent sees %d members (%v)", len(ms), err)
+		errorf(t, "e. the wrong-key agent sees %d members (%v)", len(ms), err)
 	}
 	for _, i := range core {
 		ms, err := m.members(i)
 		if _, in := ms[nodeName(4)]; err != nil || in || len(ms) != 3 {
-			t.Errorf("e. host %d sees %d members, core-4 among them: %v (%v)", i, len(ms), in, err)
+			errorf(t, "e. host %d sees %d members, core-4 among them: %v (%v)", i, len(ms), in, err)
 		}
 	}
 	m.stop(4)
@@ -146,14 +146,14 @@ func TestMeshEndToEnd(t *testing.T) {
 	})
 	clk := rep.result("cluster-clock")
 	if strings.Contains(clk.Message, n1) || strings.Contains(clk.Message, n3) {
-		t.Errorf("f. cluster-clock blames a node whose clock is right: %q", clk.Message)
+		errorf(t, "f. cluster-clock blames a node whose clock is right: %q", clk.Message)
 	}
 	t.Logf("f. doctor --cluster: exit %d; machine-id: %s; clock: %s %v", rep.code, rep.result("cluster-machine-id").Message, clk.Message, clk.Details)
 
 	// g. `kuma-agent leave` on core-2: the others list it as left.
 	out, err := m.lab.Exec(2, m.bin, "leave", "--config", m.node(2).cfgPath).CombinedOutput()
 	if err != nil {
-		t.Fatalf("g. leave: %v: %s", err, out)
+		fatalf(t, "g. leave: %v: %s", err, out)
 	}
 	m.waitDetected([]int{1, 3}, n2, "left", time.Now(), 20*time.Second)
 	t.Log("g. core-2 left; the others list it as left")
@@ -178,7 +178,7 @@ func (m *meshLab) mustDoctor(i int) clusterReport {
 	m.t.Helper()
 	rep, code, err := m.doctorCLI(i, "--fresh")
 	if err != nil {
-		m.t.Fatal(err)
+		fatal(m.t, err)
 	}
 	return clusterReport{ClusterReport: rep, code: code}
 }

@@ -51,7 +51,7 @@ func TestRaftExecute5(t *testing.T) {
 	})
 	out, code := m.raftCLI(1, "restore-node", nodeName(4), "--execute")
 	if code != 0 || !strings.Contains(out, "Every step done.") || !strings.Contains(out, "--raft.join") {
-		t.Fatalf("restore-node --execute: exit %d\n%s", code, out)
+		fatalf(t, "restore-node --execute: exit %d\n%s", code, out)
 	}
 	t.Logf("restore-node:\n%s", out)
 	m.coreGone(4)
@@ -61,14 +61,14 @@ func TestRaftExecute5(t *testing.T) {
 	t.Log("remove-node core-5 --execute on a working cluster")
 	out, code = m.raftCLI(1, "remove-node", nodeName(5), "--execute")
 	if code != 0 || !strings.Contains(out, "Every step done.") {
-		t.Fatalf("remove-node --execute: exit %d\n%s", code, out)
+		fatalf(t, "remove-node --execute: exit %d\n%s", code, out)
 	}
 	t.Logf("remove-node:\n%s", out)
 	m.coreGone(5)
 	m.backupTaken(5)
 	for i := 1; i <= 3; i++ {
 		if st := m.activeState(i); st != "active" {
-			t.Fatalf("host %d Core %s after removing core-5", i, st)
+			fatalf(t, "host %d Core %s after removing core-5", i, st)
 		}
 	}
 	eventually(t, "raft status: 3 of 5 alive, quorum 3, margin 0", 90*time.Second, func() bool {
@@ -113,7 +113,7 @@ func (m *meshLab) raftCLI(i int, args ...string) (string, int) {
 	case errors.As(err, &ee):
 		return string(out), ee.ExitCode()
 	case err != nil:
-		m.t.Fatalf("kuma-agent raft %s: %v", strings.Join(args, " "), err)
+		fatalf(m.t, "kuma-agent raft %s: %v", strings.Join(args, " "), err)
 	}
 	return string(out), 0
 }
@@ -144,35 +144,35 @@ func (m *meshLab) restoreCluster(n, seed int) {
 	gone := slices.Clone(m.removed) // Cores removed before: a step there finds nothing to do
 	seedJoins := m.systemctl(seed, "show", "-p", "ExecStart", "--value", coreUnit(seed))
 	if !strings.Contains(seedJoins, "--raft.join") {
-		t.Fatalf("the chosen node's unit has no --raft.join to remove: %s", seedJoins)
+		fatalf(t, "the chosen node's unit has no --raft.join to remove: %s", seedJoins)
 	}
 	out, code := m.raftCLI(1, "restore-cluster", "--initial", nodeName(seed), "--execute")
 	t.Logf("restore-cluster --execute (exit %d):\n%s", code, out)
 	if code != 0 || !strings.Contains(out, "Every step done.") || !strings.Contains(out, "Left to do by hand") {
-		t.Fatalf("restore-cluster --execute: exit %d", code)
+		fatalf(t, "restore-cluster --execute: exit %d", code)
 	}
 	// The chosen Core: active, led by itself alone, its unit without --raft.join.
 	if st := m.activeState(seed); st != "active" {
-		t.Fatalf("the chosen Core is %s", st)
+		fatalf(t, "the chosen Core is %s", st)
 	}
 	exe := m.systemctl(seed, "show", "-p", "ExecStart", "--value", coreUnit(seed))
 	if strings.Contains(exe, "--raft.join") || !strings.Contains(exe, "--raft.node.addr "+nodeName(seed)+":7209") {
-		t.Fatalf("the chosen Core's ExecStart after the restore: %s", exe)
+		fatalf(t, "the chosen Core's ExecStart after the restore: %s", exe)
 	}
 	dropIn, err := m.ct.Host(seed).ReadFile("/etc/systemd/system/" + coreUnit(seed) + ".d/" + raftops.DropInName)
 	if err != nil || !strings.Contains(string(dropIn), "ExecStart=\nExecStart=") {
-		t.Fatalf("drop-in: %v\n%s", err, dropIn)
+		fatalf(t, "drop-in: %v\n%s", err, dropIn)
 	}
 	vendor, err := m.ct.Host(seed).ReadFile("/etc/systemd/system/" + coreUnit(seed))
 	if err != nil || !strings.Contains(string(vendor), "--raft.join") {
-		t.Fatalf("the unit file itself was edited: %v\n%s", err, vendor)
+		fatalf(t, "the unit file itself was edited: %v\n%s", err, vendor)
 	}
 	members, err := m.ct.Host(seed).ReadFile("/opt/kaspersky/kuma/core/" + coreID(seed) + "/raft/members")
 	if err != nil || strings.TrimSpace(string(members)) != nodeName(seed)+":7209" {
-		t.Fatalf("the chosen Core's Raft members after the reset: %v %q, want itself alone", err, members)
+		fatalf(t, "the chosen Core's Raft members after the reset: %v %q, want itself alone", err, members)
 	}
 	if _, err := m.ct.Host(seed).ReadFile("/opt/kaspersky/kuma/core/" + coreID(seed) + "/raft/.reset"); err == nil {
-		t.Fatal("raft/.reset left behind: the Core did not honour it")
+		fatal(t, "raft/.reset left behind: the Core did not honour it")
 	}
 	m.backupTaken(seed)
 	// The others: no Core unit, no working directory, a backup each.
@@ -209,10 +209,10 @@ func (m *meshLab) hadCore(i int) bool {
 func (m *meshLab) coreGone(i int) {
 	m.t.Helper()
 	if ls := m.systemctl(i, "show", "-p", "LoadState", "--value", coreUnit(i)); ls != "not-found" {
-		m.t.Fatalf("host %d: the Core unit is %s, want not-found", i, ls)
+		fatalf(m.t, "host %d: the Core unit is %s, want not-found", i, ls)
 	}
 	if _, err := os.Stat(filepath.Join(m.ct.Host(i).Root(), "opt/kaspersky/kuma/core", coreID(i))); !os.IsNotExist(err) {
-		m.t.Fatalf("host %d: working directory still there: %v", i, err)
+		fatalf(m.t, "host %d: working directory still there: %v", i, err)
 	}
 	if !slices.Contains(m.removed, i) {
 		m.removed = append(m.removed, i)
@@ -225,10 +225,10 @@ func (m *meshLab) backupTaken(i int) {
 	m.t.Helper()
 	bs, err := corebackup.List(filepath.Join(m.node(i).cfg.StateDir, corebackup.DirName))
 	if err != nil {
-		m.t.Fatal(err)
+		fatal(m.t, err)
 	}
 	if !slices.ContainsFunc(bs, func(b corebackup.Backup) bool { return b.ID == coreID(i) && b.Verified }) {
-		m.t.Fatalf("host %d: no verified backup of %s: %+v", i, coreID(i), bs)
+		fatalf(m.t, "host %d: no verified backup of %s: %+v", i, coreID(i), bs)
 	}
 }
 
@@ -259,7 +259,7 @@ func (m *meshLab) stepEvents(i int, procedure string, want []string, gone ...int
 			}
 			if slices.ContainsFunc(gone, func(g int) bool { return nodeName(g) == d.Node }) {
 				if e.Type == events.TypePrefix+string(events.RaftStepDone) && !strings.Contains(d.Result, "nothing to do") {
-					m.t.Fatalf("a step on %s, whose Core was removed before, did something: %+v", d.Node, d)
+					fatalf(m.t, "a step on %s, whose Core was removed before, did something: %+v", d.Node, d)
 				}
 				continue
 			}
@@ -269,13 +269,13 @@ func (m *meshLab) stepEvents(i int, procedure string, want []string, gone ...int
 			case events.TypePrefix + string(events.RaftStepDone):
 				done = append(done, d.Node+"/"+d.Step)
 			case events.TypePrefix + string(events.RaftStepFailed):
-				m.t.Fatalf("step failed: %+v", d)
+				fatalf(m.t, "step failed: %+v", d)
 			}
 		}
 		return slices.Equal(done, want)
 	})
 	if !slices.Equal(started, want) {
-		m.t.Fatalf("raft.step_started %q, want %q", started, want)
+		fatalf(m.t, "raft.step_started %q, want %q", started, want)
 	}
 	// Under the cluster lease raft-ops, taken and given back.
 	eventually(m.t, "the raft-ops lease acquired and released as often", 90*time.Second, func() bool {

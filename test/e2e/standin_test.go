@@ -74,7 +74,7 @@ func (m *meshLab) startStandin(i int, items []string) {
 	cmd := m.lab.Exec(i, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), standinEnv+"="+strings.Join(items, ","))
 	if _, err := m.lab.StartCmd(cmd, filepath.Join(m.dir, fmt.Sprintf("standin-%d.log", i))); err != nil {
-		m.t.Fatal(err)
+		fatal(m.t, err)
 	}
 }
 

@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// A failed scenario dumps every agent's log after its failure message
+// (meshLab.dumpLogs, a cleanup), which buries the message hundreds of
+// lines above the end of the output, where a CI report's excerpt is
+// taken. So the scenarios fail through fatalf, fatal and errorf, which
+// keep each test's failures, and dumpLogs repeats them after the logs.
+
+// failureLog holds the failure messages of each test, by test name.
+var failureLog struct {
+	sync.Mutex
+	byTest map[string][]string
+}
+
+// noteFailure keeps msg as one of t's failures.
+func noteFailure(t testing.TB, msg string) {
+	failureLog.Lock()
+	defer failureLog.Unlock()
+	if failureLog.byTest == nil {
+		failureLog.byTest = map[string][]string{}
+	}
+	failureLog.byTest[t.Name()] = append(failureLog.byTest[t.Name()], msg)
+}
+
+// failuresOf returns the failures of the test named name and of its
+// subtests, in the order they happened within each test.
+func failuresOf(name string) []string {
+	failureLog.Lock()
+	defer failureLog.Unlock()
+	var out []string
+	for test, msgs := range failureLog.byTest {
+		if test != name && !strings.HasPrefix(test, name+"/") {
+			continue
+		}
+		for _, m := range msgs {
+			out = append(out, test+": "+m)
+		}
+	}
+	return out
+}
+
+// fatalf is t.Fatalf, the message kept for the end of the output.
+func fatalf(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	noteFailure(t, msg)
+	t.Fatal(msg)
+}
+
+// fatal is t.Fatal, the message kept for the end of the output.
+func fatal(t testing.TB, args ...any) {
+	t.Helper()
+	msg := strings.TrimSuffix(fmt.Sprintln(args...), "\n")
+	noteFailure(t, msg)
+	t.Fatal(msg)
+}
+
+// errorf is t.Errorf, the message kept for the end of the output.
+func errorf(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	noteFailure(t, msg)
+	t.Error(msg)
+}
+
+// TestFailuresOf: a test's failures and its subtests' are repeated; a
+// test whose name only begins the same is not.
+func TestFailuresOf(t *testing.T) {
+	name := t.Name()
+	t.Run("sub", func(t *testing.T) { noteFailure(t, "in the subtest") })
+	noteFailure(t, "first")
+	noteFailure(t, "second")
+	failureLog.Lock()
+	failureLog.byTest[name+"Other"] = []string{"another test's"}
+	failureLog.Unlock()
+	t.Cleanup(func() {
+		failureLog.Lock()
+		defer failureLog.Unlock()
+		for _, n := range []string{name, name + "/sub", name + "Other"} {
+			delete(failureLog.byTest, n)
+		}
+	})
+	got := failuresOf(name)
+	slices.Sort(got)
+	want := []string{name + "/sub: in the subtest", name + ": first", name + ": second"}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("failuresOf(%q) = %q, want %q", name, got, want)
+	}
+}
