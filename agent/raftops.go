@@ -34,6 +34,11 @@ const raftOpsPurpose = "raft-ops"
 const (
 	raftStepTimeout    = 5 * time.Minute
 	raftExecuteTimeout = 30 * time.Minute
+	// raftPreconditionSettle: how long a node judges a step's precondition
+	// again before refusing it; its gossip view of the other Cores (tags
+	// sent when a unit changes) lags the fresh answers the CLI planned
+	// from by up to a few seconds, more on a busy machine.
+	raftPreconditionSettle = 10 * time.Second
 )
 
 // raftOps holds the connection the ops requests ride on.
@@ -116,7 +121,8 @@ func (a *Agent) raftTarget() *raftops.Target {
 		Keep: func(id, path string) (string, error) {
 			return corebackup.KeepFile(corebackup.FromConfig(a.cfg), id, path)
 		},
-		CoreDir: a.cfg.Supervisor.CoreDir, UnitDir: a.cfg.Supervisor.UnitDir}
+		CoreDir: a.cfg.Supervisor.CoreDir, UnitDir: a.cfg.Supervisor.UnitDir,
+		Settle: raftPreconditionSettle}
 }
 
 // localCore is this node's Core unit, read from systemd now (the

@@ -134,11 +134,16 @@ func buildRaftStatus(cfg config.Config, inv *cluster.Cluster, rep control.Cluste
 		alive[m.Name] = m.Status == "alive" && m.Ignored == ""
 	}
 	facts := map[string][]clusterchecks.CoreFacts{}
+	answered := map[string]bool{}
 	for _, n := range rep.Nodes {
 		facts[n.Host] = n.Cores
+		answered[n.Host] = true
 	}
 	for _, h := range inv.RaftMembers() {
-		c := raftproc.Core{Node: h.Name, RaftAddr: h.RaftAddr(cfg.Supervisor.Rejoin.RaftPort), AgentAlive: alive[h.Name]}
+		// Alive is the mesh's word and an answer: a live agent that did not
+		// answer is Silent, its Core neither running nor stopped.
+		c := raftproc.Core{Node: h.Name, RaftAddr: h.RaftAddr(cfg.Supervisor.Rejoin.RaftPort),
+			AgentAlive: alive[h.Name] && answered[h.Name], Silent: alive[h.Name] && !answered[h.Name]}
 		if fs := facts[h.Name]; len(fs) > 0 {
 			f := fs[0]
 			c.Unit, c.ID, c.Active, c.Raft, c.Backup = f.Unit, f.ID, f.Active, f.Raft, f.Backup
@@ -187,8 +192,11 @@ func printRaftStatus(o stdio, format string, st raftproc.Status, rep control.Clu
 	fmt.Fprintln(tw, "NODE\tAGENT\tUNIT\tACTIVE\tRAFT-ADDR (unit)\tRAFT-JOIN\tRAFT\tBACKUP")
 	for _, c := range st.Cores {
 		agent := "down"
-		if c.AgentAlive {
+		switch {
+		case c.AgentAlive:
 			agent = "alive"
+		case c.Silent:
+			agent = "silent" // alive in the mesh, no answer
 		}
 		addr, join := "-", "-"
 		if c.Exec != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,13 @@ func raftAgent(t *testing.T, aliveNodes ...string) string {
 // raftAgentWith is raftAgent also serving the handlers of extra.
 func raftAgentWith(t *testing.T, extra map[string]control.Handler, aliveNodes ...string) string {
 	t.Helper()
+	return raftAgentSilent(t, extra, nil, aliveNodes...)
+}
+
+// raftAgentSilent is raftAgentWith with the nodes of silent alive in the
+// mesh but missing from the answers (unanswered).
+func raftAgentSilent(t *testing.T, extra map[string]control.Handler, silent []string, aliveNodes ...string) string {
+	t.Helper()
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "inventory.yml")
 	if err := os.WriteFile(inv, []byte(raftInventory), 0o600); err != nil {
@@ -64,6 +72,10 @@ func raftAgentWith(t *testing.T, extra map[string]control.Handler, aliveNodes ..
 		}
 		rep.Members = append(rep.Members, control.MemberInfo{Name: n, Status: status})
 		if !up {
+			continue
+		}
+		if slices.Contains(silent, n) {
+			rep.Unanswered = append(rep.Unanswered, n)
 			continue
 		}
 		join := "core-1.kuma.test:7209"
@@ -119,6 +131,23 @@ func TestRaftStatus(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
 		}
+	}
+}
+
+// TestRaftSilentAgent: an agent alive in the mesh that did not answer
+// leaves its Core unknown: the status says so, and restore-cluster, which
+// would count it down (2 of 3 Cores "lost"), is refused rather than
+// planned without it.
+func TestRaftSilentAgent(t *testing.T) {
+	cfg := raftAgentSilent(t, nil, []string{"core-2.kuma.test", "core-3.kuma.test"}, "core-1.kuma.test", "core-2.kuma.test", "core-3.kuma.test")
+	code, out, errOut := run(context.Background(), "raft", "status", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "core-2.kuma.test  silent") || !strings.Contains(out, "core-3.kuma.test  silent") {
+		t.Fatalf("status: exit %d %s\n%s", code, errOut, out)
+	}
+	code, out, _ = run(context.Background(), "raft", "restore-cluster", "--initial", "core-1.kuma.test", "--config", cfg, "--execute")
+	if code != 1 || !strings.Contains(out, "NO  every live agent answered: no answer from core-2.kuma.test, core-3.kuma.test") ||
+		strings.Contains(out, "Executing") {
+		t.Fatalf("restore-cluster with silent agents: exit %d\n%s", code, out)
 	}
 }
 

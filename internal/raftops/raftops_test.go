@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
@@ -403,3 +404,46 @@ func TestCoordinatorStopsAtFirstFailure(t *testing.T) {
 }
 
 func jsonOf(r Request) ([]byte, error) { return json.Marshal(r) }
+
+// TestTargetPreconditionSettles: a precondition this node's gossip view
+// does not yet show is judged again within Settle (the view catching up
+// with the requester's fresh answers), and refused, saying how long it
+// was judged, when the view keeps disagreeing.
+func TestTargetPreconditionSettles(t *testing.T) {
+	l := newLab(t, n2)
+	l.t.Settle = 2 * time.Second
+	l.running = []string{n1, n2, n3} // core-1 and core-3 stopped, not yet gossiped
+	sleeps := 0
+	l.t.Sleep = func(context.Context, time.Duration) bool {
+		sleeps++
+		if sleeps == 3 {
+			l.running = []string{n2} // the view caught up
+		}
+		return true
+	}
+	if rep := l.ask(n1, validReq()); !rep.OK || !strings.HasPrefix(rep.Result, "the precondition held here after 750ms (this node's view caught up); backup ") {
+		t.Fatalf("refused although the view agreed after %d sleeps, or not said: %+v", sleeps, rep)
+	}
+	if sleeps != 3 {
+		t.Fatalf("judged again %d times, want 3 (until the view agreed)", sleeps)
+	}
+
+	l = newLab(t, n2)
+	l.t.Settle = 2 * time.Second
+	l.running = []string{n1, n2, n3} // a working cluster: it stays so
+	sleeps = 0
+	l.t.Sleep = func(context.Context, time.Duration) bool { sleeps++; return true }
+	rep := l.ask(n1, validReq())
+	if rep.OK || !strings.Contains(rep.Reason, "does not hold here") || !strings.Contains(rep.Reason, "still so after 2s") {
+		t.Fatalf("a working cluster's Core removed: %+v", rep)
+	}
+	if sleeps != 8 || len(l.units.did) != 0 || l.backups != 0 {
+		t.Fatalf("%d sleeps (want 8 of 250ms in 2s), acted %v, %d backups", sleeps, l.units.did, l.backups)
+	}
+
+	// The caller gives up while it waits: refused at once, saying so.
+	l.t.Sleep = func(context.Context, time.Duration) bool { return false }
+	if rep := l.ask(n1, validReq()); rep.OK || !strings.Contains(rep.Reason, "not judged again") {
+		t.Fatalf("cancelled wait: %+v", rep)
+	}
+}

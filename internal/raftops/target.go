@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kuma-agent/kuma-agent/internal/cluster"
 	"github.com/kuma-agent/kuma-agent/internal/events"
 	"github.com/kuma-agent/kuma-agent/internal/kumaunit"
+	"github.com/kuma-agent/kuma-agent/internal/retry"
 )
 
 // Units is what a step does with systemd (over D-Bus in the agent).
@@ -54,7 +56,19 @@ type Target struct {
 	Keep    func(id, path string) (string, error)
 	CoreDir string // /opt/kaspersky/kuma/core
 	UnitDir string // /etc/systemd/system
+	// Settle is how long a precondition that does not hold is judged
+	// again before the step is refused (0: once). This agent sees the
+	// other Cores through gossip, which can lag by seconds the fresh
+	// answers the requester planned from: a Core stopped just before the
+	// request may still run here.
+	Settle time.Duration
+	// Sleep waits between those judgements (nil: retry.Sleep); false when
+	// ctx ended.
+	Sleep func(ctx context.Context, d time.Duration) bool
 }
+
+// settlePoll is how often a precondition is judged again within Settle.
+const settlePoll = 250 * time.Millisecond
 
 // Handle answers one request whose subject named from (a token, as
 // events.Token) as its sender. Everything is checked before anything is
@@ -86,7 +100,8 @@ func (t *Target) handle(ctx context.Context, from string, req Request) (string, 
 		return "", fmt.Errorf("request from %s refused: it is for %s, this is %s", requester, req.Node, t.Node)
 	}
 	d, _ := Lookup(req.Procedure, req.Step)
-	if err := t.checkPrecondition(d); err != nil {
+	waited, err := t.judge(ctx, d)
+	if err != nil {
 		return "", fmt.Errorf("%s %s refused on %s: %w", req.Procedure, req.Step, t.Node, err)
 	}
 	lc, ok, err := t.Local(ctx)
@@ -108,6 +123,9 @@ func (t *Target) handle(ctx context.Context, from string, req Request) (string, 
 		return "", fmt.Errorf("the Core ID %q is no plain word", lc.ID)
 	}
 	var done []string
+	if waited > 0 {
+		done = append(done, fmt.Sprintf("the precondition held here after %v (this node's view caught up)", waited))
+	}
 	if d.Backup {
 		path, err := t.Backup(ctx, lc.ID)
 		if err != nil {
@@ -150,6 +168,27 @@ func (t *Target) requester(from string) (string, error) {
 		return "", fmt.Errorf("requester %q is no node of the inventory", from)
 	}
 	return "", fmt.Errorf("requester %q is ambiguous: %s share it", from, strings.Join(match, ", "))
+}
+
+// judge checks d's precondition, again every settlePoll until Settle
+// has passed; a view that still disagrees then is a refusal. waited is
+// how long it took to hold (the polls slept, 0 at once).
+func (t *Target) judge(ctx context.Context, d StepDef) (waited time.Duration, err error) {
+	sleep := t.Sleep
+	if sleep == nil {
+		sleep = retry.Sleep
+	}
+	err = t.checkPrecondition(d)
+	for ; err != nil && waited < t.Settle; waited += settlePoll {
+		if !sleep(ctx, settlePoll) {
+			return waited, fmt.Errorf("%w (not judged again: the request ended)", err)
+		}
+		err = t.checkPrecondition(d)
+	}
+	if err != nil && t.Settle > 0 {
+		return waited, fmt.Errorf("%w (still so after %v)", err, t.Settle)
+	}
+	return waited, err
 }
 
 // checkPrecondition judges d's precondition on this agent's own view.

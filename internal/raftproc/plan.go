@@ -26,6 +26,9 @@ type Core struct {
 	RaftAddr string // inventory raft_node_addr, else Node:7209
 	// AgentAlive: its agent answered (the mesh says alive).
 	AgentAlive bool
+	// Silent: the mesh says its agent is alive but it did not answer the
+	// query: its Core's state is unknown, neither running nor stopped.
+	Silent bool
 	// Unit, ID, Active, Exec: its Core unit as its agent read it; Unit ""
 	// when none was reported.
 	Unit   string
@@ -98,6 +101,18 @@ func New(proc, target string, st Status) (Plan, error) {
 			names = append(names, c.Node)
 		}
 		return p, fmt.Errorf("%s is no Core of the inventory (Cores: %s)", target, strings.Join(names, ", "))
+	}
+	// A live agent that did not answer leaves its Core unknown: counted
+	// as down it could make a quorum look lost (restore-cluster) or a
+	// node look free of a Core (no step for it).
+	var silent []string
+	for _, c := range st.Cores {
+		if c.Silent {
+			silent = append(silent, c.Node)
+		}
+	}
+	if len(silent) > 0 {
+		pre(&p, false, "every live agent answered: no answer from %s (its Core's state is unknown; run again)", strings.Join(silent, ", "))
 	}
 	switch proc {
 	case "remove-node":

@@ -175,3 +175,27 @@ func TestAutoSteps(t *testing.T) {
 		t.Fatalf("restore-cluster auto steps: %q", a)
 	}
 }
+
+// TestSilentAgent: a Core whose agent is alive in the mesh but did not
+// answer is unknown, not down: no procedure is ready, whatever its count
+// would say (counted down, core-2's and core-3's silence would make a
+// working 3-Core cluster look as if it had lost its majority).
+func TestSilentAgent(t *testing.T) {
+	st := status(t, 3, 1)
+	for _, i := range []int{1, 2} {
+		st.Cores[i] = Core{Node: st.Cores[i].Node, RaftAddr: st.Cores[i].RaftAddr, Silent: true}
+	}
+	for _, proc := range Procedures {
+		p, err := New(proc, "core-1.x", st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := text(p); p.Ready() || !strings.Contains(got, "NO every live agent answered: no answer from core-2.x, core-3.x (its Core's state is unknown; run again)") {
+			t.Errorf("%s with silent agents:\n%s", proc, got)
+		}
+	}
+	p, _ := New("restore-cluster", "core-1.x", status(t, 3, 1))
+	if strings.Contains(text(p), "every live agent answered") {
+		t.Fatalf("the precondition shown when every agent answered:\n%s", text(p))
+	}
+}
