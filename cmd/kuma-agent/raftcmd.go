@@ -129,9 +129,10 @@ func raftStatus(ctx context.Context, sh *shared) (raftproc.Status, control.Clust
 // buildRaftStatus joins the inventory's Cores with what their agents said.
 func buildRaftStatus(cfg config.Config, inv *cluster.Cluster, rep control.ClusterReport) raftproc.Status {
 	st := raftproc.Status{CoreDir: cfg.Supervisor.CoreDir, Services: map[string][]string{}}
-	alive := map[string]bool{}
+	alive, meshAlive := map[string]bool{}, map[string]bool{}
 	for _, m := range rep.Members {
 		alive[m.Name] = m.Status == "alive" && m.Ignored == ""
+		meshAlive[m.Name] = m.Status == "alive"
 	}
 	facts := map[string][]clusterchecks.CoreFacts{}
 	answered := map[string]bool{}
@@ -140,10 +141,12 @@ func buildRaftStatus(cfg config.Config, inv *cluster.Cluster, rep control.Cluste
 		answered[n.Host] = true
 	}
 	for _, h := range inv.RaftMembers() {
-		// Alive is the mesh's word and an answer: a live agent that did not
-		// answer is Silent, its Core neither running nor stopped.
+		// Alive is the mesh's word, the inventory's vouching and an answer:
+		// a member of the name alive without the other two is Silent, its
+		// Core neither running nor stopped.
+		ok := alive[h.Name] && answered[h.Name]
 		c := raftproc.Core{Node: h.Name, RaftAddr: h.RaftAddr(cfg.Supervisor.Rejoin.RaftPort),
-			AgentAlive: alive[h.Name] && answered[h.Name], Silent: alive[h.Name] && !answered[h.Name]}
+			AgentAlive: ok, Silent: meshAlive[h.Name] && !ok}
 		if fs := facts[h.Name]; len(fs) > 0 {
 			f := fs[0]
 			c.Unit, c.ID, c.Active, c.Raft, c.Backup = f.Unit, f.ID, f.Active, f.Raft, f.Backup
@@ -175,10 +178,13 @@ func buildRaftStatus(cfg config.Config, inv *cluster.Cluster, rep control.Cluste
 
 func printRaftStatus(o stdio, format string, st raftproc.Status, rep control.ClusterReport) error {
 	n := len(st.Cores)
-	alive := 0
+	alive, silent := 0, 0
 	for _, c := range st.Cores {
 		if c.AgentAlive && c.Active {
 			alive++
+		}
+		if c.Silent {
+			silent++
 		}
 	}
 	q := cluster.QuorumOf(n, alive)
@@ -186,7 +192,10 @@ func printRaftStatus(o stdio, format string, st raftproc.Status, rep control.Clu
 		return writeJSON(o.out, struct {
 			Cores  []raftproc.Core `json:"cores"`
 			Quorum cluster.Quorum  `json:"quorum"`
-		}{st.Cores, q})
+			// Silent Cores are unknown: a quorum counted without them
+			// may still be there.
+			Silent int `json:"silent"`
+		}{st.Cores, q, silent})
 	}
 	tw := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tAGENT\tUNIT\tACTIVE\tRAFT-ADDR (unit)\tRAFT-JOIN\tRAFT\tBACKUP")
@@ -216,6 +225,8 @@ func printRaftStatus(o stdio, format string, st raftproc.Status, rep control.Clu
 	switch {
 	case q.HasQuorum:
 		fmt.Fprintf(o.out, "Raft Cores alive %d of %d, quorum %d: margin %d (that many more may fail)\n", alive, n, q.Needed, q.Margin)
+	case silent > 0:
+		fmt.Fprintf(o.out, "Raft Cores alive %d of %d, quorum %d: UNKNOWN, %d silent (alive in the mesh, no answer taken: see `kuma-agent doctor --cluster` and run again)\n", alive, n, q.Needed, silent)
 	default:
 		fmt.Fprintf(o.out, "Raft Cores alive %d of %d, quorum %d: MAJORITY LOST (see `kuma-agent raft restore-cluster -h`)\n", alive, n, q.Needed)
 	}

@@ -407,43 +407,56 @@ func jsonOf(r Request) ([]byte, error) { return json.Marshal(r) }
 
 // TestTargetPreconditionSettles: a precondition this node's gossip view
 // does not yet show is judged again within Settle (the view catching up
-// with the requester's fresh answers), and refused, saying how long it
-// was judged, when the view keeps disagreeing.
+// with the requester's fresh answers) and must then hold on settleHold
+// readings in a row; a view that keeps disagreeing, or agrees for one
+// reading only, is refused, saying how long it was judged.
 func TestTargetPreconditionSettles(t *testing.T) {
+	// views[k] is the view after sleep k (views[0] before any).
+	run := func(views ...[]string) (Reply, int, *lab) {
+		l := newLab(t, n2)
+		l.t.Settle = 2 * time.Second
+		l.running = views[0]
+		sleeps := 0
+		l.t.Sleep = func(context.Context, time.Duration) bool {
+			sleeps++
+			l.running = views[min(sleeps, len(views)-1)]
+			return true
+		}
+		return l.ask(n1, validReq()), sleeps, l
+	}
+	working, lost := []string{n1, n2, n3}, []string{n2}
+
+	// core-1 and core-3 stopped, gossiped after two polls: it holds from
+	// the second reading, the step goes on at the fifth (4 in a row).
+	rep, sleeps, _ := run(working, working, lost)
+	if !rep.OK || !strings.HasPrefix(rep.Result, "the precondition held here after 1.25s (this node's view caught up); backup ") || sleeps != 5 {
+		t.Fatalf("after %d sleeps: %+v", sleeps, rep)
+	}
+	// Held at once: no wait, nothing said.
+	rep, sleeps, _ = run(lost)
+	if !rep.OK || strings.Contains(rep.Result, "precondition held") || sleeps != 0 {
+		t.Fatalf("held at once, %d sleeps: %+v", sleeps, rep)
+	}
+	// A working cluster stays so, or flickers lost for one reading: refused.
+	for name, views := range map[string][][]string{
+		"stays working": {working},
+		"flickers":      {working, working, lost, working},
+	} {
+		rep, sleeps, l := run(views...)
+		if rep.OK || !strings.Contains(rep.Reason, "does not hold here") ||
+			!strings.Contains(rep.Reason, "judged again for 2s: it did not hold on 4 readings in a row") {
+			t.Errorf("%s: %+v", name, rep)
+		}
+		if sleeps != 8 || len(l.units.did) != 0 || l.backups != 0 {
+			t.Errorf("%s: %d sleeps (want 8 of 250ms in 2s), acted %v, %d backups", name, sleeps, l.units.did, l.backups)
+		}
+	}
+	// This agent stops while it waits: refused at once, saying so.
 	l := newLab(t, n2)
 	l.t.Settle = 2 * time.Second
-	l.running = []string{n1, n2, n3} // core-1 and core-3 stopped, not yet gossiped
-	sleeps := 0
-	l.t.Sleep = func(context.Context, time.Duration) bool {
-		sleeps++
-		if sleeps == 3 {
-			l.running = []string{n2} // the view caught up
-		}
-		return true
-	}
-	if rep := l.ask(n1, validReq()); !rep.OK || !strings.HasPrefix(rep.Result, "the precondition held here after 750ms (this node's view caught up); backup ") {
-		t.Fatalf("refused although the view agreed after %d sleeps, or not said: %+v", sleeps, rep)
-	}
-	if sleeps != 3 {
-		t.Fatalf("judged again %d times, want 3 (until the view agreed)", sleeps)
-	}
-
-	l = newLab(t, n2)
-	l.t.Settle = 2 * time.Second
-	l.running = []string{n1, n2, n3} // a working cluster: it stays so
-	sleeps = 0
-	l.t.Sleep = func(context.Context, time.Duration) bool { sleeps++; return true }
-	rep := l.ask(n1, validReq())
-	if rep.OK || !strings.Contains(rep.Reason, "does not hold here") || !strings.Contains(rep.Reason, "still so after 2s") {
-		t.Fatalf("a working cluster's Core removed: %+v", rep)
-	}
-	if sleeps != 8 || len(l.units.did) != 0 || l.backups != 0 {
-		t.Fatalf("%d sleeps (want 8 of 250ms in 2s), acted %v, %d backups", sleeps, l.units.did, l.backups)
-	}
-
-	// The caller gives up while it waits: refused at once, saying so.
+	l.running = working
 	l.t.Sleep = func(context.Context, time.Duration) bool { return false }
-	if rep := l.ask(n1, validReq()); rep.OK || !strings.Contains(rep.Reason, "not judged again") {
-		t.Fatalf("cancelled wait: %+v", rep)
+	if rep := l.ask(n1, validReq()); rep.OK || !strings.Contains(rep.Reason, "not judged again: this agent is stopping") {
+		t.Fatalf("stopping: %+v", rep)
 	}
 }

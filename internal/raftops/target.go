@@ -67,8 +67,12 @@ type Target struct {
 	Sleep func(ctx context.Context, d time.Duration) bool
 }
 
-// settlePoll is how often a precondition is judged again within Settle.
-const settlePoll = 250 * time.Millisecond
+// settlePoll is how often a precondition is judged again within Settle;
+// settleHold how many readings in a row it must then hold on (a second).
+const (
+	settlePoll = 250 * time.Millisecond
+	settleHold = 4
+)
 
 // Handle answers one request whose subject named from (a token, as
 // events.Token) as its sender. Everything is checked before anything is
@@ -170,25 +174,35 @@ func (t *Target) requester(from string) (string, error) {
 	return "", fmt.Errorf("requester %q is ambiguous: %s share it", from, strings.Join(match, ", "))
 }
 
-// judge checks d's precondition, again every settlePoll until Settle
-// has passed; a view that still disagrees then is a refusal. waited is
-// how long it took to hold (the polls slept, 0 at once).
+// judge checks d's precondition. One that does not hold at once is
+// judged again every settlePoll for up to Settle and must then hold on
+// settleHold readings in a row: a view that flickers (a Core's tag
+// unknown for a moment during an election or a D-Bus reconnect) must not
+// pass on one lucky reading. waited is how long it took (0: at once).
 func (t *Target) judge(ctx context.Context, d StepDef) (waited time.Duration, err error) {
+	first := t.checkPrecondition(d)
+	if first == nil || t.Settle <= 0 {
+		return 0, first
+	}
 	sleep := t.Sleep
 	if sleep == nil {
 		sleep = retry.Sleep
 	}
-	err = t.checkPrecondition(d)
-	for ; err != nil && waited < t.Settle; waited += settlePoll {
+	last, held := first, 0
+	for waited < t.Settle {
 		if !sleep(ctx, settlePoll) {
-			return waited, fmt.Errorf("%w (not judged again: the request ended)", err)
+			return waited, fmt.Errorf("%w (not judged again: this agent is stopping)", last)
 		}
-		err = t.checkPrecondition(d)
+		waited += settlePoll
+		if err := t.checkPrecondition(d); err != nil {
+			last, held = err, 0
+			continue
+		}
+		if held++; held == settleHold {
+			return waited, nil
+		}
 	}
-	if err != nil && t.Settle > 0 {
-		return waited, fmt.Errorf("%w (still so after %v)", err, t.Settle)
-	}
-	return waited, err
+	return waited, fmt.Errorf("%w (judged again for %v: it did not hold on %d readings in a row)", last, t.Settle, settleHold)
 }
 
 // checkPrecondition judges d's precondition on this agent's own view.

@@ -26,8 +26,10 @@ type Core struct {
 	RaftAddr string // inventory raft_node_addr, else Node:7209
 	// AgentAlive: its agent answered (the mesh says alive).
 	AgentAlive bool
-	// Silent: the mesh says its agent is alive but it did not answer the
-	// query: its Core's state is unknown, neither running nor stopped.
+	// Silent: the mesh says a member of its name is alive but no answer
+	// was taken from it (none came, or the inventory does not vouch for
+	// that member): its Core's state is unknown, neither running nor
+	// stopped.
 	Silent bool
 	// Unit, ID, Active, Exec: its Core unit as its agent read it; Unit ""
 	// when none was reported.
@@ -112,7 +114,7 @@ func New(proc, target string, st Status) (Plan, error) {
 		}
 	}
 	if len(silent) > 0 {
-		pre(&p, false, "every live agent answered: no answer from %s (its Core's state is unknown; run again)", strings.Join(silent, ", "))
+		pre(&p, false, "every live agent answered: no answer from %s (its Core's state is unknown: see `kuma-agent doctor --cluster` and that node's agent log, then run again; an agent that hangs: stop it, and the mesh marks it failed)", strings.Join(silent, ", "))
 	}
 	switch proc {
 	case "remove-node":

@@ -190,7 +190,7 @@ func TestSilentAgent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := text(p); p.Ready() || !strings.Contains(got, "NO every live agent answered: no answer from core-2.x, core-3.x (its Core's state is unknown; run again)") {
+		if got := text(p); p.Ready() || !strings.Contains(got, "NO every live agent answered: no answer from core-2.x, core-3.x (its Core's state is unknown: see `kuma-agent doctor --cluster`") {
 			t.Errorf("%s with silent agents:\n%s", proc, got)
 		}
 	}

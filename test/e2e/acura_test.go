@@ -128,6 +128,7 @@ func TestAcuraClusterOnSystemd(t *testing.T) {
 		if t.Failed() {
 			m.dumpLogs()
 			dumpUnits(t, ct)
+			repeatFailures(t)
 		}
 	})
 	name := func(i int) string { return ct.Host(i).Name() } // Acura names have no dot: the hostnames

@@ -93,6 +93,7 @@ func newControlPlane(t *testing.T) *controlPlane {
 		if t.Failed() {
 			m.dumpLogs()
 			keepLogs(t, m)
+			repeatFailures(t)
 		}
 	})
 	cp := &controlPlane{meshLab: m}

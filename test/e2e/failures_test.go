@@ -12,7 +12,9 @@ import (
 // (meshLab.dumpLogs, a cleanup), which buries the message hundreds of
 // lines above the end of the output, where a CI report's excerpt is
 // taken. So the scenarios fail through fatalf, fatal and errorf, which
-// keep each test's failures, and dumpLogs repeats them after the logs.
+// keep each test's failures, and the cleanup that dumps the logs ends
+// with repeatFailures. Failures raised inside the labs (netlab,
+// nspawnlab) are not kept: they fail before any agent has a log.
 
 // failureLog holds the failure messages of each test, by test name.
 var failureLog struct {
@@ -28,6 +30,22 @@ func noteFailure(t testing.TB, msg string) {
 		failureLog.byTest = map[string][]string{}
 	}
 	failureLog.byTest[t.Name()] = append(failureLog.byTest[t.Name()], msg)
+}
+
+// repeatFailures logs t's failures and its subtests' again and forgets
+// them (a run with -count=N repeats only its own).
+func repeatFailures(t testing.TB) {
+	t.Helper()
+	for _, f := range failuresOf(t.Name()) {
+		t.Logf("==== failed: %s", f)
+	}
+	failureLog.Lock()
+	defer failureLog.Unlock()
+	for test := range failureLog.byTest {
+		if test == t.Name() || strings.HasPrefix(test, t.Name()+"/") {
+			delete(failureLog.byTest, test)
+		}
+	}
 }
 
 // failuresOf returns the failures of the test named name and of its
@@ -84,9 +102,7 @@ func TestFailuresOf(t *testing.T) {
 	t.Cleanup(func() {
 		failureLog.Lock()
 		defer failureLog.Unlock()
-		for _, n := range []string{name, name + "/sub", name + "Other"} {
-			delete(failureLog.byTest, n)
-		}
+		delete(failureLog.byTest, name+"Other")
 	})
 	got := failuresOf(name)
 	slices.Sort(got)
@@ -94,5 +110,13 @@ func TestFailuresOf(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("failuresOf(%q) = %q, want %q", name, got, want)
+	}
+	// Repeated once, then forgotten: another test's stay.
+	repeatFailures(t)
+	if got := failuresOf(name); len(got) != 0 {
+		t.Fatalf("after repeatFailures: %q", got)
+	}
+	if got := failuresOf(name + "Other"); len(got) != 1 {
+		t.Fatalf("another test's failures forgotten: %q", got)
 	}
 }

@@ -147,6 +147,7 @@ func newMesh(t testing.TB, o meshOpts) *meshLab {
 	t.Cleanup(func() {
 		if t.Failed() {
 			m.dumpLogs()
+			repeatFailures(t)
 		}
 	})
 	m.inv = filepath.Join(m.dir, "inventory.yml")
@@ -545,10 +546,6 @@ func (m *meshLab) dumpLogs() {
 			b = b[len(b)-maxLog:]
 		}
 		m.t.Logf("==== log of %s (host %d, %s):\n%s", n.name, n.host, n.logPath, b)
-	}
-	// The failures again, last: a report's excerpt of the output is its end.
-	for _, f := range failuresOf(m.t.Name()) {
-		m.t.Logf("==== failed: %s", f)
 	}
 }
 

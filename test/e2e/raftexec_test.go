@@ -49,7 +49,7 @@ func TestRaftExecute5(t *testing.T) {
 		out, _ := m.raftCLI(1, "status")
 		return strings.Contains(out, "Raft Cores alive 4 of 5")
 	})
-	out, code := m.raftCLI(1, "restore-node", nodeName(4), "--execute")
+	out, code := m.raftExecute(1, "restore-node", nodeName(4), "--execute")
 	t.Logf("restore-node (exit %d):\n%s", code, out)
 	if code != 0 || !strings.Contains(out, "Every step done.") || !strings.Contains(out, "--raft.join") {
 		fatalf(t, "restore-node --execute: exit %d: %s", code, whyNot(out))
@@ -59,7 +59,7 @@ func TestRaftExecute5(t *testing.T) {
 	m.stepEvents(1, raftops.ProcRestoreNode, []string{nodeName(4) + "/remove-core"})
 
 	t.Log("remove-node core-5 --execute on a working cluster")
-	out, code = m.raftCLI(1, "remove-node", nodeName(5), "--execute")
+	out, code = m.raftExecute(1, "remove-node", nodeName(5), "--execute")
 	t.Logf("remove-node (exit %d):\n%s", code, out)
 	if code != 0 || !strings.Contains(out, "Every step done.") {
 		fatalf(t, "remove-node --execute: exit %d: %s", code, whyNot(out))
@@ -118,6 +118,22 @@ func (m *meshLab) raftCLI(i int, args ...string) (string, int) {
 	return string(out), 0
 }
 
+// raftExecute is raftCLI for a procedure, run again (up to three times,
+// 2 s apart) while it is refused only because an agent was silent: the
+// command's own advice, and on a busy machine one agent's answer may miss
+// the query's window.
+func (m *meshLab) raftExecute(i int, args ...string) (string, int) {
+	m.t.Helper()
+	for try := 1; ; try++ {
+		out, code := m.raftCLI(i, args...)
+		if code == 0 || try == 3 || !strings.Contains(out, "NO  every live agent answered") {
+			return out, code
+		}
+		m.t.Logf("%s: an agent was silent (%s); again", strings.Join(args, " "), whyNot(out))
+		time.Sleep(2 * time.Second)
+	}
+}
+
 // loseMajority stops the Cores of down (an operator's stop: the
 // supervisor leaves them alone) and waits until `raft status` on host 1
 // shows the majority lost.
@@ -146,7 +162,7 @@ func (m *meshLab) restoreCluster(n, seed int) {
 	if !strings.Contains(seedJoins, "--raft.join") {
 		fatalf(t, "the chosen node's unit has no --raft.join to remove: %s", seedJoins)
 	}
-	out, code := m.raftCLI(1, "restore-cluster", "--initial", nodeName(seed), "--execute")
+	out, code := m.raftExecute(1, "restore-cluster", "--initial", nodeName(seed), "--execute")
 	t.Logf("restore-cluster --execute (exit %d):\n%s", code, out)
 	if code != 0 || !strings.Contains(out, "Every step done.") || !strings.Contains(out, "Left to do by hand") {
 		fatalf(t, "restore-cluster --execute: exit %d: %s", code, whyNot(out))
@@ -241,6 +257,11 @@ func (m *meshLab) backupTaken(i int) {
 func (m *meshLab) stepEvents(i int, procedure string, want []string, gone ...int) {
 	m.t.Helper()
 	var started, done []string
+	defer func() {
+		if m.t.Failed() {
+			m.t.Logf("%s: raft.step_started %q, raft.step_done %q, want %q", procedure, started, done, want)
+		}
+	}()
 	eventually(m.t, "raft.step_* events of "+procedure, 90*time.Second, func() bool {
 		evs, err := m.tryEvents(i, events.RaftStepStarted, events.RaftStepDone, events.RaftStepFailed)
 		if err != nil {
