@@ -178,15 +178,8 @@ func buildRaftStatus(cfg config.Config, inv *cluster.Cluster, rep control.Cluste
 
 func printRaftStatus(o stdio, format string, st raftproc.Status, rep control.ClusterReport) error {
 	n := len(st.Cores)
-	alive, silent := 0, 0
-	for _, c := range st.Cores {
-		if c.AgentAlive && c.Active {
-			alive++
-		}
-		if c.Silent {
-			silent++
-		}
-	}
+	alive, _ := st.Alive("")
+	silent := len(st.Silent())
 	q := cluster.QuorumOf(n, alive)
 	if format == "json" {
 		return writeJSON(o.out, struct {

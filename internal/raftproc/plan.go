@@ -107,13 +107,7 @@ func New(proc, target string, st Status) (Plan, error) {
 	// A live agent that did not answer leaves its Core unknown: counted
 	// as down it could make a quorum look lost (restore-cluster) or a
 	// node look free of a Core (no step for it).
-	var silent []string
-	for _, c := range st.Cores {
-		if c.Silent {
-			silent = append(silent, c.Node)
-		}
-	}
-	if len(silent) > 0 {
+	if silent := st.Silent(); len(silent) > 0 {
 		pre(&p, false, "every live agent answered: no answer from %s (its Core's state is unknown: see `kuma-agent doctor --cluster` and that node's agent log, then run again; an agent that hangs: stop it, and the mesh marks it failed)", strings.Join(silent, ", "))
 	}
 	switch proc {
@@ -138,8 +132,8 @@ func (st Status) core(node string) *Core {
 	return nil
 }
 
-// alive counts Cores with a running unit and a live agent, except skip.
-func (st Status) alive(skip string) (n int, names []string) {
+// Alive counts Cores with a running unit and a live agent, except skip.
+func (st Status) Alive(skip string) (n int, names []string) {
 	for _, c := range st.Cores {
 		if c.Node != skip && c.AgentAlive && c.Active {
 			n++
@@ -147,6 +141,17 @@ func (st Status) alive(skip string) (n int, names []string) {
 		}
 	}
 	return n, names
+}
+
+// Silent names the Cores whose state is unknown (Core.Silent).
+func (st Status) Silent() []string {
+	var out []string
+	for _, c := range st.Cores {
+		if c.Silent {
+			out = append(out, c.Node)
+		}
+	}
+	return out
 }
 
 func (st Status) leader() *Core {
@@ -227,7 +232,7 @@ func coreListSteps(p *Plan, st Status) {
 
 func removeNode(p *Plan, st Status, c *Core) {
 	n := len(st.Cores)
-	alive, names := st.alive(c.Node)
+	alive, names := st.Alive(c.Node)
 	after := n - 1
 	pre(p, alive >= need(after), "the other Cores keep a majority of the %d that remain: %d alive (%s), quorum %d", after, alive, strings.Join(names, ", "), need(after))
 	pre(p, after%2 == 1, "KUMA allows only an odd number of Cores: %d remain after the removal (remove or add one more after this one)", after)
@@ -242,7 +247,7 @@ func removeNode(p *Plan, st Status, c *Core) {
 
 func restoreNode(p *Plan, st Status, c *Core) {
 	n := len(st.Cores)
-	alive, names := st.alive(c.Node)
+	alive, names := st.Alive(c.Node)
 	pre(p, alive >= need(n), "the cluster works without %s: %d of %d Cores alive (%s), quorum %d", c.Node, alive, n, strings.Join(names, ", "), need(n))
 	l := st.leader()
 	join := "<FQDN of a working Core>:7209"
@@ -263,7 +268,7 @@ func restoreNode(p *Plan, st Status, c *Core) {
 
 func restoreCluster(p *Plan, st Status, seed *Core) {
 	n := len(st.Cores)
-	alive, names := st.alive("")
+	alive, names := st.Alive("")
 	pre(p, alive < need(n), "the majority is lost: %d of %d Cores alive (%s), quorum %d (with a majority, use restore-node for each broken Core)", alive, n, strings.Join(names, ", "), need(n))
 	pre(p, seed.AgentAlive && seed.Unit != "", "%s, the chosen node, runs an agent and has a Core unit (%s)", seed.Node, orNone(seed.Unit))
 	pre(p, seed.Exec != nil, "%s's unit command line is known (to remove --raft.join from it)", seed.Node)
